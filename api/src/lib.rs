@@ -1,0 +1,5 @@
+//! The API gateway: accounts and video metadata.
+
+mod routes;
+
+pub use routes::router;

@@ -1,0 +1,218 @@
+//! Typed configuration, read once at start from the environment.
+//!
+//! Every setting has a default that works on a laptop (`streambox all`), except the
+//! ones that only make sense in a deployment: those fail at start naming the variable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A value that must never reach logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// `None` means: start the embedded S3 endpoint on a folder under the data dir.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: Secret,
+    pub region: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TranscodeConfig {
+    /// Jobs one worker process runs at once; ffmpeg already uses every core.
+    pub concurrency: usize,
+    /// Attempts before a transiently failing job is declared dead.
+    pub max_attempts: u32,
+    /// x264 preset (speed/quality trade-off).
+    pub preset: String,
+    /// HLS segment target in seconds.
+    pub segment_seconds: u32,
+    /// Seconds between keyframes; every rung shares it so players switch cleanly.
+    pub gop_seconds: u32,
+    /// How often a worker tells Redis it is alive; a silent worker's jobs are re-queued
+    /// after `heartbeat * missed_heartbeats`.
+    pub heartbeat: Duration,
+    pub missed_heartbeats: usize,
+    /// How often idle workers look for new jobs.
+    pub poll_interval: Duration,
+    /// An ffmpeg that reports no progress for this long is killed (a transient failure).
+    pub stall_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub redis_url: String,
+    pub s3: S3Config,
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Resolved at start: required in split mode, generated and kept in the data dir in `all` mode.
+    pub jwt_secret: Option<Secret>,
+    pub access_token_ttl: Duration,
+    pub migrate_on_start: bool,
+    /// Redis queue name; tests give every run its own.
+    pub queue_name: String,
+    pub max_upload_bytes: u64,
+    pub transcode: TranscodeConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads settings from a map of variables, applying defaults.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Vars(vars);
+        Self {
+            database_url: env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/streambox"),
+            redis_url: env.string("REDIS_URL", "redis://127.0.0.1:6379"),
+            s3: S3Config {
+                endpoint: env.optional("S3_ENDPOINT"),
+                bucket: env.string("S3_BUCKET", "streambox"),
+                access_key: env.string("S3_ACCESS_KEY", "streambox"),
+                secret_key: Secret::new(env.string("S3_SECRET_KEY", "streambox-local-secret")),
+                region: env.string("S3_REGION", "us-east-1"),
+            },
+            bind: env.parse("STREAMBOX_BIND", "127.0.0.1:8080")?,
+            data_dir: PathBuf::from(env.string("STREAMBOX_DATA_DIR", "./data")),
+            jwt_secret: env.optional("STREAMBOX_JWT_SECRET").map(Secret::new),
+            access_token_ttl: Duration::from_secs(env.parse("STREAMBOX_ACCESS_TOKEN_TTL_SECS", "900")?),
+            migrate_on_start: env.parse("STREAMBOX_MIGRATE", "true")?,
+            queue_name: env.string("STREAMBOX_QUEUE", "streambox:transcode"),
+            max_upload_bytes: env.parse("STREAMBOX_MAX_UPLOAD_BYTES", "10737418240")?,
+            transcode: TranscodeConfig {
+                concurrency: env.parse("STREAMBOX_TRANSCODE_CONCURRENCY", "1")?,
+                max_attempts: env.parse("STREAMBOX_MAX_ATTEMPTS", "3")?,
+                preset: env.string("STREAMBOX_X264_PRESET", "veryfast"),
+                segment_seconds: env.parse("STREAMBOX_SEGMENT_SECONDS", "6")?,
+                gop_seconds: env.parse("STREAMBOX_GOP_SECONDS", "2")?,
+                heartbeat: Duration::from_secs(env.parse("STREAMBOX_WORKER_HEARTBEAT_SECS", "5")?),
+                missed_heartbeats: env.parse("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")?,
+                poll_interval: Duration::from_millis(env.parse("STREAMBOX_POLL_INTERVAL_MS", "500")?),
+                stall_timeout: Duration::from_secs(env.parse("STREAMBOX_FFMPEG_STALL_SECS", "120")?),
+            },
+        }
+        .validated()
+    }
+
+    fn validated(self) -> Result<Self, ConfigError> {
+        let t = &self.transcode;
+        if t.concurrency == 0 {
+            return Err(invalid("STREAMBOX_TRANSCODE_CONCURRENCY", "must be at least 1"));
+        }
+        if t.max_attempts == 0 {
+            return Err(invalid("STREAMBOX_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        if t.gop_seconds == 0 || !t.segment_seconds.is_multiple_of(t.gop_seconds) {
+            return Err(invalid(
+                "STREAMBOX_SEGMENT_SECONDS",
+                "must be a positive multiple of STREAMBOX_GOP_SECONDS so segments start on keyframes",
+            ));
+        }
+        if !matches!(
+            t.preset.as_str(),
+            "ultrafast" | "superfast" | "veryfast" | "faster" | "fast" | "medium" | "slow" | "slower" | "veryslow"
+        ) {
+            return Err(invalid("STREAMBOX_X264_PRESET", "is not an x264 preset"));
+        }
+        if self.jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+            return Err(invalid("STREAMBOX_JWT_SECRET", "must be at least 32 characters"));
+        }
+        Ok(self)
+    }
+
+    /// Split-mode services share tokens, so they must share a configured secret.
+    pub fn require_jwt_secret(&self) -> Result<&Secret, ConfigError> {
+        self.jwt_secret
+            .as_ref()
+            .ok_or_else(|| invalid("STREAMBOX_JWT_SECRET", "is required when services run separately"))
+    }
+}
+
+fn invalid(name: &'static str, problem: &str) -> ConfigError {
+    ConfigError { name, problem: problem.to_owned() }
+}
+
+struct Vars<'a>(&'a HashMap<String, String>);
+
+impl Vars<'_> {
+    fn optional(&self, name: &str) -> Option<String> {
+        self.0.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T: FromStr>(&self, name: &'static str, default: &str) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        let raw = self.string(name, default);
+        raw.parse().map_err(|e| ConfigError { name, problem: format!("cannot parse {raw:?}: {e}") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_run_everything_locally() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert!(config.s3.endpoint.is_none());
+        assert_eq!(config.transcode.max_attempts, 3);
+        assert!(config.require_jwt_secret().is_err());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = Config::from_vars(&vars(&[("STREAMBOX_BIND", "nowhere")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_BIND");
+        let err = Config::from_vars(&vars(&[("STREAMBOX_JWT_SECRET", "short")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_JWT_SECRET");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = Config::from_vars(&vars(&[("S3_SECRET_KEY", "hunter2-hunter2")])).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

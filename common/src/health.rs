@@ -1,0 +1,37 @@
+//! Liveness (`/healthz`) and readiness (`/readyz`: Postgres, Redis and object storage answer).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let (db, redis, storage) = tokio::join!(
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db),
+        state.queue.check(),
+        state.storage.check(),
+    );
+    let checks = [("postgres", db.is_ok()), ("redis", redis.is_ok()), ("object_storage", storage.is_ok())];
+    for (name, ok) in checks {
+        if !ok {
+            tracing::warn!(dependency = name, "readiness check failed");
+        }
+    }
+    let ready = checks.iter().all(|(_, ok)| *ok);
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body: serde_json::Map<String, Value> =
+        checks.iter().map(|(name, ok)| (name.to_string(), json!(if *ok { "ok" } else { "unavailable" }))).collect();
+    (status, Json(json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": body })))
+}

@@ -1,0 +1,20 @@
+//! Shared building blocks of every StreamBox service: configuration, errors,
+//! the database and its models, object storage, the job queue and authentication.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod embedded_s3;
+pub mod error;
+pub mod health;
+pub mod ids;
+pub mod queue;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+pub mod users;
+pub mod videos;
+
+pub use config::Config;
+pub use error::{ApiError, ApiResult};
+pub use state::AppState;

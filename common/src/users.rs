@@ -1,0 +1,188 @@
+//! Accounts: validated emails and passwords, argon2id hashes, and their SQL.
+
+use std::sync::LazyLock;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::error::ApiError;
+use crate::ids::UserId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "user_role", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Creator,
+    Admin,
+}
+
+impl Role {
+    pub fn can_upload(self) -> bool {
+        matches!(self, Role::Creator | Role::Admin)
+    }
+}
+
+/// An email address, trimmed and lower-cased so that uniqueness is exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let email = raw.trim().to_lowercase();
+        let valid = email.len() <= 254
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+            });
+        if valid { Ok(Self(email)) } else { Err(ApiError::invalid_field("email", "is not a valid email address")) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password that satisfies the length rules; never logged.
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_CHARS: usize = 10;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: String) -> Result<Self, ApiError> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(ApiError::invalid_field(
+                "password",
+                &format!("must be at least {} characters", Self::MIN_CHARS),
+            ));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(ApiError::invalid_field(
+                "password",
+                &format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    /// argon2id with the library defaults (19 MiB, 2 passes, 1 lane: OWASP's recommendation).
+    /// CPU-heavy, so it runs off the async threads.
+    pub async fn hash(self) -> anyhow::Result<String> {
+        tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .hash_password(self.0.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+        })
+        .await?
+    }
+}
+
+/// A hash of a password nobody has: checked against when the email is unknown,
+/// so that an unknown email costs as much time as a wrong password.
+static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
+    Argon2::default()
+        .hash_password(b"decoy password that matches no account")
+        .expect("argon2 hashes a constant")
+        .to_string()
+});
+
+/// Checks `password` against `stored` (or the decoy when there is no account).
+pub async fn verify_password(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
+        let hash = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+        Ok(Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    })
+    .await?
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub password_hash: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a Email,
+    pub password_hash: &'a str,
+    pub display_name: &'a str,
+    pub role: Role,
+}
+
+/// `Ok(None)` when the email is taken.
+pub async fn insert(db: &PgPool, new: NewUser<'_>) -> sqlx::Result<Option<User>> {
+    sqlx::query_as::<_, User>(
+        "INSERT INTO users (id, email, password_hash, display_name, role) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (email) DO NOTHING
+         RETURNING id, email, password_hash, display_name, role, created_at",
+    )
+    .bind(UserId::new())
+    .bind(new.email.as_str())
+    .bind(new.password_hash)
+    .bind(new.display_name)
+    .bind(new.role)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn find_by_email(db: &PgPool, email: &Email) -> sqlx::Result<Option<User>> {
+    sqlx::query_as::<_, User>(
+        "SELECT id, email, password_hash, display_name, role, created_at FROM users WHERE email = $1",
+    )
+    .bind(email.as_str())
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn find(db: &PgPool, id: UserId) -> sqlx::Result<Option<User>> {
+    sqlx::query_as::<_, User>(
+        "SELECT id, email, password_hash, display_name, role, created_at FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(Email::parse("  Ann@Example.ORG ").unwrap().as_str(), "ann@example.org");
+        for bad in ["", "ann", "@example.org", "ann@", "ann@example", "a b@example.org", "ann@.org", "a@b@c.org"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn password_length_rules() {
+        assert!(Password::parse("short".into()).is_err());
+        assert!(Password::parse("x".repeat(129)).is_err());
+        assert!(Password::parse("long enough pass".into()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_and_verify() {
+        let hash = Password::parse("correct horse battery".into()).unwrap().hash().await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(verify_password("correct horse battery".into(), Some(hash.clone())).await.unwrap());
+        assert!(!verify_password("wrong horse battery".into(), Some(hash)).await.unwrap());
+        assert!(!verify_password("anything at all".into(), None).await.unwrap());
+    }
+}

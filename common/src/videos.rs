@@ -1,0 +1,254 @@
+//! Videos: validated metadata, the lifecycle and its transitions, in one place.
+//!
+//! `uploading -> queued -> processing -> ready | failed`. Each transition is one
+//! conditional UPDATE, so a job that runs twice cannot move a video backwards.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+use crate::error::ApiError;
+use crate::ids::{UserId, VideoId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "video_status", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum VideoStatus {
+    Uploading,
+    Queued,
+    Processing,
+    Ready,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "video_visibility", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    Public,
+    Unlisted,
+    Private,
+}
+
+/// One rung of the HLS ladder as published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rendition {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub bandwidth: u64,
+    pub average_bandwidth: u64,
+    pub codecs: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Video {
+    pub id: VideoId,
+    pub owner_id: UserId,
+    pub title: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub status: VideoStatus,
+    pub error: Option<String>,
+    pub source_bytes: i64,
+    pub duration_s: Option<f64>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub renditions: Json<Vec<Rendition>>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Video {
+    /// Whether `viewer` may see this video's metadata.
+    pub fn visible_to(&self, viewer: Option<UserId>) -> bool {
+        viewer == Some(self.owner_id) || (self.status == VideoStatus::Ready && self.visibility != Visibility::Private)
+    }
+}
+
+/// A title: 1..=200 characters after trimming, no control characters.
+pub struct Title(String);
+
+impl Title {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let title = raw.trim();
+        if title.is_empty() {
+            return Err(ApiError::invalid_field("title", "is required"));
+        }
+        if title.chars().count() > Self::MAX_CHARS {
+            return Err(ApiError::invalid_field("title", &format!("must be at most {} characters", Self::MAX_CHARS)));
+        }
+        if title.chars().any(char::is_control) {
+            return Err(ApiError::invalid_field("title", "must not contain control characters"));
+        }
+        Ok(Self(title.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A description: at most 5000 characters; line breaks and tabs allowed, other control characters not.
+pub struct Description(String);
+
+impl Description {
+    pub const MAX_CHARS: usize = 5000;
+
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let description = raw.trim();
+        if description.chars().count() > Self::MAX_CHARS {
+            return Err(ApiError::invalid_field(
+                "description",
+                &format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if description.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(ApiError::invalid_field("description", "must not contain control characters"));
+        }
+        Ok(Self(description.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The columns of [`Video`], for `concat!` into static SQL.
+macro_rules! columns {
+    () => {
+        "id, owner_id, title, description, visibility, status, error, source_bytes, duration_s, \
+         width, height, renditions, attempts, created_at, updated_at"
+    };
+}
+
+pub struct NewVideo<'a> {
+    pub id: VideoId,
+    pub owner_id: UserId,
+    pub title: &'a Title,
+    pub description: &'a Description,
+    pub source_bytes: u64,
+}
+
+/// Creates a video whose source is already stored, ready for the queue.
+pub async fn insert_queued(db: &PgPool, new: NewVideo<'_>) -> sqlx::Result<Video> {
+    sqlx::query_as::<_, Video>(concat!(
+        "INSERT INTO videos (id, owner_id, title, description, status, source_bytes)
+         VALUES ($1, $2, $3, $4, 'queued', $5) RETURNING ",
+        columns!()
+    ))
+    .bind(new.id)
+    .bind(new.owner_id)
+    .bind(new.title.as_str())
+    .bind(new.description.as_str())
+    .bind(i64::try_from(new.source_bytes).unwrap_or(i64::MAX))
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Video>> {
+    sqlx::query_as::<_, Video>(concat!("SELECT ", columns!(), " FROM videos WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Public ready videos and, for a signed-in viewer, all of their own; newest first.
+pub async fn list_visible(db: &PgPool, viewer: Option<UserId>, limit: i64) -> sqlx::Result<Vec<Video>> {
+    sqlx::query_as::<_, Video>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM videos
+         WHERE (status = 'ready' AND visibility = 'public') OR owner_id = $1
+         ORDER BY created_at DESC, id DESC LIMIT $2"
+    ))
+    .bind(viewer)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// queued -> processing, counting the attempt. A video already `processing` is taken
+/// again (its previous worker died); `None` means there is nothing to do (ready, failed, gone).
+pub async fn start_processing(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Video>> {
+    sqlx::query_as::<_, Video>(concat!(
+        "UPDATE videos SET status = 'processing', attempts = attempts + 1, updated_at = now()
+         WHERE id = $1 AND status IN ('queued', 'processing') RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// What the transcoder learned and published.
+pub struct Published {
+    pub duration_s: f64,
+    pub width: u32,
+    pub height: u32,
+    pub renditions: Vec<Rendition>,
+}
+
+/// processing -> ready. Returns false when the video was not processing (deleted, already done).
+pub async fn mark_ready(db: &PgPool, id: VideoId, published: &Published) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE videos SET status = 'ready', error = NULL, duration_s = $2, width = $3, height = $4,
+                renditions = $5, updated_at = now()
+         WHERE id = $1 AND status = 'processing'",
+    )
+    .bind(id)
+    .bind(published.duration_s)
+    .bind(published.width as i32)
+    .bind(published.height as i32)
+    .bind(Json(&published.renditions))
+    .execute(db)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// queued|processing -> failed with a reason a person can read.
+pub async fn mark_failed(db: &PgPool, id: VideoId, reason: &str) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE videos SET status = 'failed', error = $2, updated_at = now()
+         WHERE id = $1 AND status IN ('queued', 'processing')",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(db)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// processing -> queued: the attempt failed transiently and the job will run again.
+pub async fn requeue(db: &PgPool, id: VideoId) -> sqlx::Result<()> {
+    sqlx::query("UPDATE videos SET status = 'queued', updated_at = now() WHERE id = $1 AND status = 'processing'")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Removes a video row that never became visible (its enqueue failed).
+pub async fn delete(db: &PgPool, id: VideoId) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM videos WHERE id = $1").bind(id).execute(db).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_validated() {
+        assert_eq!(Title::parse("  My trip  ").unwrap().as_str(), "My trip");
+        assert!(Title::parse("   ").is_err());
+        assert!(Title::parse(&"x".repeat(201)).is_err());
+        assert!(Title::parse("bad\u{0}title").is_err());
+        assert!(Description::parse("line one\nline two").is_ok());
+        assert!(Description::parse("bell\u{7}").is_err());
+    }
+}

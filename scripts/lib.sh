@@ -1,0 +1,45 @@
+# Shared by scripts/up and scripts/test: make sure the tools and local services
+# StreamBox needs are installed and running, using the system's packages.
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/streambox-target}
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+apt_updated=""
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    log "missing $*: install it with your package manager"; return 1
+  fi
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [ -z "$apt_updated" ]; then $sudo apt-get update -qq; apt_updated=1; fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_ffmpeg() {
+  command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
+}
+
+ensure_postgres() {
+  local host=127.0.0.1 port=5432
+  if pg_isready -q -h "$host" -p "$port" 2>/dev/null; then return; fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then apt_install postgresql; fi
+  command -v pg_isready >/dev/null || apt_install postgresql-client
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h "$host" -p "$port" && return; sleep 1; done
+  log "PostgreSQL did not start on $host:$port"; return 1
+}
+
+ensure_redis() {
+  if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then return; fi
+  command -v redis-server >/dev/null || apt_install redis-server
+  log "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return; sleep 1; done
+  log "Redis did not start on 127.0.0.1:6379"; return 1
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null || { log "cargo not found: install Rust (rustup) first"; return 1; }
+}

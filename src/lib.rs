@@ -1,0 +1,5 @@
+//! The `streambox` binary's library: how services are put together into one
+//! process (`all`) or run alone, so tests start exactly what production runs.
+
+mod frontend;
+pub mod server;

@@ -1,0 +1,68 @@
+//! `streambox`: every StreamBox service in one binary.
+
+use clap::{Parser, Subcommand};
+use streambox::server::{self, Mode};
+use streambox_common::{Config, db, telemetry};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "streambox", version, about = "Queue-driven HLS transcoding pipeline and video backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every service in one process on one port, with the dev frontend and, unless
+    /// S3_ENDPOINT is set, an embedded S3 endpoint.
+    All,
+    /// The API gateway: accounts and video metadata.
+    Api,
+    /// The upload service.
+    Upload,
+    /// A transcode worker.
+    Transcoder,
+    /// The HLS streaming service.
+    Streamer,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
+    let mode = match cli.command {
+        Command::Migrate => {
+            let pool = db::connect(&config.database_url).await?;
+            db::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            return Ok(());
+        }
+        Command::All => Mode::All,
+        Command::Api => Mode::Api,
+        Command::Upload => Mode::Upload,
+        Command::Transcoder => Mode::Transcoder,
+        Command::Streamer => Mode::Streamer,
+    };
+    let shutdown = CancellationToken::new();
+    let running = server::start(config, mode, shutdown.clone()).await?;
+    println!("StreamBox ({mode:?}) is running at http://{}/", running.addr);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new work is taken, in-flight work finishes");
+        shutdown.cancel();
+    });
+    running.wait().await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,0 +1,140 @@
+//! Starting services: dependencies, state, routes, the worker, and shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use streambox_common::auth::TokenKeys;
+use streambox_common::config::Secret;
+use streambox_common::queue::JobQueue;
+use streambox_common::state::App;
+use streambox_common::storage::ObjectStore;
+use streambox_common::{AppState, Config, db, embedded_s3, health};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+/// Which services this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Every service in one process on one port, with the dev frontend.
+    All,
+    Api,
+    Upload,
+    Transcoder,
+    Streamer,
+}
+
+/// A started process: where it listens, and its tasks to await.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Waits until every task has stopped (after shutdown), returning the first error.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        while let Some(joined) = self.tasks.join_next().await {
+            let outcome = joined.context("a service task panicked").and_then(|r| r);
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+}
+
+pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let endpoint = match (&config.s3.endpoint, mode) {
+        (Some(endpoint), _) => endpoint.clone(),
+        (None, Mode::All) => embedded_s3::start(&config.data_dir.join("objects"), &config.s3, shutdown.clone()).await?,
+        (None, _) => anyhow::bail!("configuration: S3_ENDPOINT is required when services run separately"),
+    };
+    let secret = match mode {
+        Mode::All => local_jwt_secret(&config).await?,
+        _ => config.require_jwt_secret()?.clone(),
+    };
+
+    let pool = db::connect(&config.database_url).await?;
+    if config.migrate_on_start {
+        db::migrate(&pool).await?;
+    }
+    let storage = ObjectStore::new(&config.s3, &endpoint);
+    storage.ensure_bucket().await.context("object storage (S3_ENDPOINT)")?;
+    let queue = JobQueue::connect(&config).await?;
+    let tokens = TokenKeys::new(&secret, config.access_token_ttl);
+    let state = AppState(Arc::new(App { config, db: pool, storage, queue, tokens }));
+
+    let mut tasks = JoinSet::new();
+    if matches!(mode, Mode::All | Mode::Transcoder) {
+        tasks.spawn(streambox_transcoder::run(state.clone(), shutdown.clone()));
+    }
+    let listener =
+        TcpListener::bind(state.config.bind).await.with_context(|| format!("binding {}", state.config.bind))?;
+    let addr = listener.local_addr()?;
+    let app = routes(mode).layer(TraceLayer::new_for_http()).with_state(state.clone());
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await.context("HTTP server")
+    });
+    tracing::info!(?mode, %addr, "streambox listening");
+    Ok(Running { addr, state, tasks })
+}
+
+fn routes(mode: Mode) -> Router<AppState> {
+    let router = health::router();
+    match mode {
+        Mode::All => router
+            .merge(streambox_api::router())
+            .merge(streambox_upload::router())
+            .merge(streambox_streamer::router())
+            .merge(crate::frontend::router()),
+        Mode::Api => router.merge(streambox_api::router()),
+        Mode::Upload => router.merge(streambox_upload::router()),
+        Mode::Streamer => router.merge(streambox_streamer::router()),
+        Mode::Transcoder => router,
+    }
+}
+
+/// In `all` mode without a configured secret: one generated at first start and kept
+/// (owner-only) in the data dir, so sessions survive restarts.
+async fn local_jwt_secret(config: &Config) -> anyhow::Result<Secret> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    if let Ok(existing) = tokio::fs::read_to_string(&path).await {
+        let existing = existing.trim();
+        anyhow::ensure!(existing.len() >= 32, "{} is too short; delete it to generate a new one", path.display());
+        return Ok(Secret::new(existing));
+    }
+    let secret: String = {
+        use rand::Rng;
+        let bytes: [u8; 32] = rand::rng().random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    write_private(&path, &secret).await?;
+    tracing::info!(path = %path.display(), "generated a signing secret for local use");
+    Ok(Secret::new(secret))
+}
+
+async fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let path = path.to_owned();
+    let contents = contents.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        file.write_all(contents.as_bytes())
+    })
+    .await?
+    .context("writing the generated signing secret")
+}

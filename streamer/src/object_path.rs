@@ -1,0 +1,66 @@
+//! Turns request path segments into object keys, accepting only the names the
+//! transcoder writes: a rendition (`720p`) and a file (`index.m3u8`, `seg_007.ts`).
+
+use streambox_common::ids::VideoId;
+use streambox_common::storage::keys;
+
+pub struct RenditionFile {
+    key: String,
+    pub content_type: &'static str,
+}
+
+impl RenditionFile {
+    pub fn parse(video: VideoId, rendition: &str, file: &str) -> Option<Self> {
+        if !is_rendition_name(rendition) {
+            return None;
+        }
+        let content_type = content_type_of(file)?;
+        Some(Self { key: format!("{}{rendition}/{file}", keys::hls_prefix(video)), content_type })
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// `NNNp` or `NNNNp`: the names of ladder rungs.
+fn is_rendition_name(name: &str) -> bool {
+    let digits = name.strip_suffix('p').unwrap_or_default();
+    (3..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn content_type_of(file: &str) -> Option<&'static str> {
+    if file == "index.m3u8" {
+        return Some(PLAYLIST);
+    }
+    let number = file.strip_prefix("seg_")?.strip_suffix(".ts")?;
+    ((3..=6).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit())).then_some("video/mp2t")
+}
+
+pub const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transcoder_names_become_keys() {
+        let id = VideoId::new();
+        let ok = RenditionFile::parse(id, "720p", "seg_012.ts").unwrap();
+        assert_eq!(ok.key(), format!("hls/{id}/720p/seg_012.ts"));
+        assert_eq!(ok.content_type, "video/mp2t");
+        assert_eq!(RenditionFile::parse(id, "1080p", "index.m3u8").unwrap().content_type, PLAYLIST);
+        for (rendition, file) in [
+            ("..", "index.m3u8"),
+            ("720p", "../master.m3u8"),
+            ("720p", "seg_1.ts"),
+            ("720p", "seg_001.ts/x"),
+            ("%2e%2e", "index.m3u8"),
+            ("720", "index.m3u8"),
+            ("720p", "/etc/passwd"),
+            ("720p", "seg_0a1.ts"),
+        ] {
+            assert!(RenditionFile::parse(id, rendition, file).is_none(), "{rendition}/{file}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! End to end: multipart upload -> object storage -> Redis job -> ffmpeg ladder ->
+//! master playlist -> streamer, over HTTP, on real Postgres, Redis, S3 API and ffmpeg.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use serde_json::Value;
+use support::{TestApp, eventually, make_clip, probe_video};
+
+const TRANSCODE_DEADLINE: Duration = Duration::from_secs(180);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_travels_from_upload_to_hls_playback() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "holiday.mp4", 1280, 720, 8, true);
+    let source = probe_video(&clip.display().to_string());
+    let source_duration: f64 = source["format"]["duration"].as_str().unwrap().parse().unwrap();
+
+    let accepted = app.upload(Some(&token), &clip, "Holiday").await;
+    assert_eq!(accepted.status(), 202);
+    let accepted: Value = accepted.json().await.unwrap();
+    assert_eq!(accepted["status"], "queued");
+    let id = accepted["id"].as_str().unwrap().to_owned();
+
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], TRANSCODE_DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    assert_eq!((video["width"].as_i64(), video["height"].as_i64()), (Some(1280), Some(720)));
+    assert!((video["duration_s"].as_f64().unwrap() - source_duration).abs() < 0.05);
+    let master_url = app.url(video["master_url"].as_str().unwrap());
+
+    // The master playlist, through the streamer.
+    let response = app.http.get(&master_url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/vnd.apple.mpegurl");
+    let body = response.bytes().await.unwrap();
+    let master = m3u8_rs::parse_master_playlist_res(&body).expect("a master playlist");
+    let names: Vec<&str> = master.variants.iter().map(|v| v.uri.split('/').next().unwrap()).collect();
+    assert_eq!(names, ["720p", "480p"], "no upscaling to 1080p");
+
+    for (variant, (width, height)) in master.variants.iter().zip([(1280, 720), (854, 480)]) {
+        let resolution = variant.resolution.expect("RESOLUTION");
+        assert_eq!((resolution.width, resolution.height), (width, height));
+        assert!(variant.bandwidth >= variant.average_bandwidth.expect("AVERAGE-BANDWIDTH"));
+        assert!(variant.codecs.as_deref().unwrap().starts_with("avc1.64"), "{:?}", variant.codecs);
+
+        let variant_url = format!("{}/{}", master_url.rsplit_once('/').unwrap().0, variant.uri);
+        let probed = probe_video(&variant_url);
+        let stream = &probed["streams"][0];
+        assert_eq!((stream["width"].as_u64(), stream["height"].as_u64()), (Some(width), Some(height)));
+        assert_eq!(stream["codec_name"], "h264");
+
+        // Duration within one frame of the source: count the frames that were written.
+        let frames: f64 = stream["nb_read_packets"].as_str().unwrap().parse().unwrap();
+        let frame = 1.0 / 30.0;
+        assert!(
+            (frames * frame - source_duration).abs() <= frame + 1e-9,
+            "{variant_url}: {frames} frames vs {source_duration} s"
+        );
+
+        // Every variant decodes completely over HTTP without an error.
+        let decoded = Command::new("ffmpeg")
+            .args(["-v", "error", "-i", &variant_url, "-f", "null", "-"])
+            .output()
+            .expect("run ffmpeg");
+        assert!(decoded.status.success(), "decoding {variant_url} failed");
+        assert!(decoded.stderr.is_empty(), "decoding {variant_url}: {}", String::from_utf8_lossy(&decoded.stderr));
+    }
+
+    let poster = app.http.get(app.url(video["poster_url"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(poster.status(), 200);
+    assert_eq!(poster.headers()["content-type"], "image/jpeg");
+    let poster = poster.bytes().await.unwrap();
+    assert_eq!(&poster[..3], &[0xFF, 0xD8, 0xFF], "the poster is a JPEG");
+
+    // The upload's scratch space is gone once the job is done.
+    assert!(!app.dir.path().join("work").join(&id).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_file_fails_once_with_a_readable_reason() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in_user().await;
+    let notes = app.dir.path().join("notes.mp4");
+    std::fs::write(&notes, "these are my shopping notes, not a video\n".repeat(100)).unwrap();
+
+    let accepted = app.upload(Some(&token), &notes, "Not a video").await;
+    assert_eq!(accepted.status(), 202);
+    let id = accepted.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    let video = app.wait_for_status(&token, &id, &["failed", "ready"], TRANSCODE_DEADLINE).await;
+    assert_eq!(video["status"], "failed");
+    let error = video["error"].as_str().unwrap();
+    assert!(error.contains("not a video"), "unreadable reason: {error}");
+
+    // One attempt, and the queue gave the job up: it sits in the dead set, not in a retry loop.
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM videos WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1);
+    let client =
+        redis::Client::open(std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()))
+            .unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let layout = app.state.queue.storage().get_config().clone();
+    let dead_key = layout.dead_jobs_set();
+    let dead: Vec<String> = eventually(Duration::from_secs(10), "the job in the dead set", || {
+        let mut redis = redis.clone();
+        let dead_key = dead_key.clone();
+        async move {
+            let members: Vec<String> = redis.smembers(&dead_key).await.unwrap();
+            (!members.is_empty()).then_some(members)
+        }
+    })
+    .await;
+    assert_eq!(dead.len(), 1);
+    let scheduled: usize = redis.zcard(layout.scheduled_jobs_set()).await.unwrap();
+    assert_eq!(scheduled, 0, "nothing is scheduled for a retry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_require_a_valid_token() {
+    let app = TestApp::spawn().await;
+    let clip = app.dir.path().join("tiny.mp4");
+    std::fs::write(&clip, b"not uploaded").unwrap();
+
+    for token in [None, Some("garbage"), Some("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")] {
+        let response = app.upload(token, &clip, "Nope").await;
+        assert_eq!(response.status(), 401, "token {token:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "unauthorized");
+    }
+    let videos: i64 = sqlx::query_scalar("SELECT count(*) FROM videos").fetch_one(app.db()).await.unwrap();
+    assert_eq!(videos, 0);
+    assert!(app.state.storage.list("raw/").await.unwrap().is_empty(), "nothing was stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_streamer_serves_only_ready_videos() {
+    let app = TestApp::spawn().await;
+    app.signed_in_user().await;
+    let owner: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users LIMIT 1").fetch_one(app.db()).await.unwrap();
+    let queued = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO videos (id, owner_id, title, status, source_bytes) VALUES ($1, $2, 'Waiting', 'queued', 10)",
+    )
+    .bind(queued)
+    .bind(owner)
+    .execute(app.db())
+    .await
+    .unwrap();
+    // Even with objects in place, a video that is not ready is not served.
+    app.state
+        .storage
+        .put_bytes(&format!("hls/{queued}/master.m3u8"), "#EXTM3U\n".into(), "application/vnd.apple.mpegurl")
+        .await
+        .unwrap();
+
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        format!("/hls/{queued}/master.m3u8"),
+        format!("/hls/{queued}/poster.jpg"),
+        format!("/hls/{queued}/720p/index.m3u8"),
+        format!("/hls/{unknown}/master.m3u8"),
+        format!("/hls/{unknown}/480p/seg_000.ts"),
+        "/hls/not-a-uuid/master.m3u8".to_owned(),
+    ] {
+        let response = app.http.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "not_found", "{path}");
+    }
+}

@@ -1,0 +1,136 @@
+//! The ladder command: ONE ffmpeg decodes the source once, splits the picture and
+//! encodes every rung, with keyframes on the same timestamps in all of them.
+
+use std::path::Path;
+
+use crate::ladder::Rung;
+use crate::probe::SourceInfo;
+
+pub struct EncodeSettings<'a> {
+    pub preset: &'a str,
+    pub segment_seconds: u32,
+    pub gop_seconds: u32,
+}
+
+pub const AUDIO_CODEC: &str = "mp4a.40.2";
+const AUDIO_KBPS: u32 = 128;
+
+/// Arguments writing `out/{rung}/index.m3u8` and `out/{rung}/seg_NNN.ts`.
+pub fn ladder_args(
+    source_path: &Path,
+    out: &Path,
+    source: &SourceInfo,
+    rungs: &[Rung],
+    settings: &EncodeSettings,
+) -> Vec<String> {
+    let n = rungs.len();
+    // Constant frame rate first (normalises variable-rate input), then one split.
+    let mut graph = format!("[0:v]fps={},split={n}", source.frame_rate);
+    graph.extend((0..n).map(|i| format!("[s{i}]")));
+    for (i, rung) in rungs.iter().enumerate() {
+        graph.push_str(&format!(
+            ";[s{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p[v{i}]",
+            rung.width, rung.height
+        ));
+    }
+
+    let mut args: Vec<String> =
+        vec!["-y".into(), "-i".into(), source_path.display().to_string(), "-filter_complex".into(), graph];
+    for (i, rung) in rungs.iter().enumerate() {
+        args.extend([
+            "-map".into(),
+            format!("[v{i}]"),
+            format!("-c:v:{i}"),
+            "libx264".into(),
+            format!("-b:v:{i}"),
+            format!("{}k", rung.video_kbps),
+            format!("-maxrate:v:{i}"),
+            format!("{}k", rung.max_kbps()),
+            format!("-bufsize:v:{i}"),
+            format!("{}k", rung.buffer_kbits()),
+            format!("-profile:v:{i}"),
+            "high".into(),
+            format!("-level:v:{i}"),
+            rung.level.name(),
+        ]);
+    }
+    if let Some(audio) = source.audio_stream {
+        for _ in rungs {
+            args.extend(["-map".into(), format!("0:{audio}")]);
+        }
+        args.extend(["-c:a", "aac", "-b:a", &format!("{AUDIO_KBPS}k"), "-ac", "2", "-ar", "48000"].map(String::from));
+    }
+    let gop = (source.frame_rate_value * f64::from(settings.gop_seconds)).round().max(1.0) as u32;
+    let stream_map = rungs
+        .iter()
+        .enumerate()
+        .map(|(i, rung)| match source.audio_stream {
+            Some(_) => format!("v:{i},a:{i},name:{}", rung.name),
+            None => format!("v:{i},name:{}", rung.name),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    args.extend(
+        [
+            "-preset",
+            settings.preset,
+            "-g",
+            &gop.to_string(),
+            "-keyint_min",
+            &gop.to_string(),
+            "-sc_threshold",
+            "0",
+            "-f",
+            "hls",
+            "-hls_time",
+            &settings.segment_seconds.to_string(),
+            "-hls_playlist_type",
+            "vod",
+            "-hls_flags",
+            "independent_segments",
+            "-hls_segment_filename",
+            &out.join("%v").join("seg_%03d.ts").display().to_string(),
+            "-var_stream_map",
+            &stream_map,
+            &out.join("%v").join("index.m3u8").display().to_string(),
+        ]
+        .map(String::from),
+    );
+    args
+}
+
+/// The RFC 6381 CODECS value of a rung's variant stream.
+pub fn codecs(rung: &Rung, has_audio: bool) -> String {
+    if has_audio { format!("{},{AUDIO_CODEC}", rung.video_codec()) } else { rung.video_codec() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ladder::plan;
+
+    #[test]
+    fn one_decode_feeds_every_rung() {
+        let source = SourceInfo {
+            duration_s: 8.0,
+            display_width: 1280,
+            display_height: 720,
+            frame_rate: "25/1".into(),
+            frame_rate_value: 25.0,
+            audio_stream: Some(1),
+            video_codec: "h264".into(),
+        };
+        let rungs = plan(&source);
+        let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2 };
+        let args = ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &settings);
+        assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
+        let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
+        assert!(graph.starts_with("[0:v]fps=25/1,split=2[s0][s1];"), "{graph}");
+        assert!(graph.contains("scale=1280:720") && graph.contains("scale=854:480"), "{graph}");
+        let gop = &args[args.iter().position(|a| a == "-g").unwrap() + 1];
+        assert_eq!(gop, "50");
+        let map = &args[args.iter().position(|a| a == "-var_stream_map").unwrap() + 1];
+        assert_eq!(map, "v:0,a:0,name:720p v:1,a:1,name:480p");
+        assert_eq!(codecs(&rungs[0], true), "avc1.64001f,mp4a.40.2");
+    }
+}

@@ -1,0 +1,134 @@
+//! The one way StreamBox runs ffmpeg: a stall watchdog, a wall-clock cap, kill on
+//! drop, and the tail of ffmpeg's log kept for the error message.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use ffmpeg_sidecar::child::FfmpegChild;
+use ffmpeg_sidecar::command::FfmpegCommand;
+use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
+use tokio::time::Instant;
+
+/// Lines of ffmpeg's log kept for a failure report.
+const TAIL_LINES: usize = 12;
+
+pub struct Limits {
+    /// No progress report for this long: ffmpeg is considered stuck.
+    pub stall: Duration,
+    /// The run may not take longer than this in total.
+    pub wall_clock: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FfmpegError {
+    #[error("could not start ffmpeg: {0}")]
+    Spawn(String),
+    #[error("ffmpeg made no progress for {0:?} and was stopped")]
+    Stalled(Duration),
+    #[error("ffmpeg ran longer than {0:?} and was stopped")]
+    TimedOut(Duration),
+    #[error("ffmpeg failed ({status}): {tail}")]
+    Failed { status: String, tail: String },
+    #[error("ffmpeg was killed ({status})")]
+    Killed { status: String },
+}
+
+/// Kills the child if it is still running when dropped (cancelled job, watchdog, panic).
+struct KillOnDrop(Option<FfmpegChild>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs ffmpeg with `args`; `on_progress` receives the output position in seconds.
+pub async fn run(args: Vec<String>, limits: Limits, mut on_progress: impl FnMut(f64)) -> Result<(), FfmpegError> {
+    let mut command = FfmpegCommand::new();
+    command.args(["-hide_banner", "-nostdin"]).args(&args);
+    let mut child = command.spawn().map_err(|e| FfmpegError::Spawn(e.to_string()))?;
+    let events = child.iter().map_err(|e| FfmpegError::Spawn(e.to_string()))?;
+    let mut guard = KillOnDrop(Some(child));
+
+    // The event iterator blocks on ffmpeg's pipes: it runs on a blocking thread and
+    // ends when ffmpeg exits or is killed.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    tokio::task::spawn_blocking(move || {
+        for event in events {
+            if tx.blocking_send(event).is_err() {
+                break;
+            }
+        }
+    });
+
+    let deadline = Instant::now() + limits.wall_clock;
+    let mut stall_at = Instant::now() + limits.stall;
+    let mut tail = VecDeque::with_capacity(TAIL_LINES);
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => event,
+            () = tokio::time::sleep_until(stall_at) => return Err(FfmpegError::Stalled(limits.stall)),
+            () = tokio::time::sleep_until(deadline) => return Err(FfmpegError::TimedOut(limits.wall_clock)),
+        };
+        match event {
+            None => break,
+            Some(FfmpegEvent::Progress(progress)) => {
+                stall_at = Instant::now() + limits.stall;
+                if let Some(seconds) = parse_time(&progress.time) {
+                    on_progress(seconds);
+                }
+            }
+            Some(FfmpegEvent::Log(level, line)) if !matches!(level, LogLevel::Info) => keep(&mut tail, line),
+            Some(FfmpegEvent::Error(line)) => keep(&mut tail, line),
+            Some(_) => {}
+        }
+    }
+
+    let mut child = guard.0.take().expect("the child is only taken here");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .map_err(|e| FfmpegError::Spawn(e.to_string()))?
+        .map_err(|e| FfmpegError::Spawn(e.to_string()))?;
+    if status.success() {
+        Ok(())
+    } else if status.code().is_none() {
+        Err(FfmpegError::Killed { status: status.to_string() })
+    } else {
+        let tail = Vec::from(tail).join(" | ");
+        Err(FfmpegError::Failed {
+            status: status.to_string(),
+            tail: if tail.is_empty() { "no error output".into() } else { tail },
+        })
+    }
+}
+
+fn keep(tail: &mut VecDeque<String>, line: String) {
+    if tail.len() == TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(line.trim().to_owned());
+}
+
+/// `HH:MM:SS.ss` to seconds.
+fn parse_time(time: &str) -> Option<f64> {
+    let mut parts = time.trim().rsplitn(3, ':');
+    let seconds: f64 = parts.next()?.parse().ok()?;
+    let minutes: f64 = parts.next().map_or(Ok(0.0), str::parse).ok()?;
+    let hours: f64 = parts.next().map_or(Ok(0.0), str::parse).ok()?;
+    Some(hours * 3600.0 + minutes * 60.0 + seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_times_parse() {
+        assert_eq!(parse_time("00:01:02.50"), Some(62.5));
+        assert_eq!(parse_time("01:00:00.00"), Some(3600.0));
+        assert_eq!(parse_time("N/A"), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! The transcode worker: probe -> one ffmpeg for the whole ladder -> master
+//! playlist and poster -> publish to object storage -> mark the video ready.
+
+mod encode;
+mod error;
+mod ffmpeg;
+mod job;
+mod ladder;
+mod master;
+mod poster;
+mod probe;
+mod publish;
+mod worker;
+
+pub use worker::run;

@@ -1,0 +1,223 @@
+//! Reads what the source is with ffprobe, and rejects what is not a video.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::process::Command;
+
+use crate::error::JobError;
+
+/// The source as a viewer will see it: dimensions after rotation and pixel aspect ratio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceInfo {
+    pub duration_s: f64,
+    pub display_width: u32,
+    pub display_height: u32,
+    /// Constant output frame rate, as an ffmpeg rational (`30000/1001`).
+    pub frame_rate: String,
+    pub frame_rate_value: f64,
+    /// Absolute index of the audio stream to use (the default one), if any.
+    pub audio_stream: Option<u32>,
+    pub video_codec: String,
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Above this the source is treated as a high-frame-rate master and normalised down.
+const MAX_FRAME_RATE: f64 = 60.0;
+
+pub async fn probe(path: &Path) -> Result<SourceInfo, JobError> {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .arg(path)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(PROBE_TIMEOUT, output)
+        .await
+        .map_err(|_| anyhow::anyhow!("ffprobe did not finish within {PROBE_TIMEOUT:?}"))?
+        .map_err(|e| anyhow::anyhow!("running ffprobe: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let detail = stderr.lines().last().unwrap_or("unknown format").trim();
+        return Err(JobError::Permanent(format!("The file is not a video StreamBox can read ({detail}).")));
+    }
+    let report: ProbeReport =
+        serde_json::from_slice(&output.stdout).map_err(|e| anyhow::anyhow!("ffprobe printed unreadable JSON: {e}"))?;
+    interpret(report)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ProbeReport {
+    #[serde(default)]
+    streams: Vec<ProbeStream>,
+    format: Option<ProbeFormat>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProbeFormat {
+    format_name: Option<String>,
+    duration: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProbeStream {
+    index: u32,
+    codec_type: Option<String>,
+    codec_name: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    sample_aspect_ratio: Option<String>,
+    avg_frame_rate: Option<String>,
+    r_frame_rate: Option<String>,
+    duration: Option<String>,
+    #[serde(default)]
+    disposition: Disposition,
+    #[serde(default)]
+    side_data_list: Vec<SideData>,
+    #[serde(default)]
+    tags: Tags,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Disposition {
+    #[serde(default)]
+    default: u8,
+    #[serde(default)]
+    attached_pic: u8,
+}
+
+#[derive(Debug, Deserialize)]
+struct SideData {
+    rotation: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Tags {
+    rotate: Option<String>,
+}
+
+pub(crate) fn interpret(report: ProbeReport) -> Result<SourceInfo, JobError> {
+    let format = report
+        .format
+        .ok_or_else(|| JobError::Permanent("The file is not a video: no container format was recognised.".into()))?;
+    let format_name = format.format_name.unwrap_or_default();
+    if format_name.contains("image2") || format_name.ends_with("_pipe") || format_name == "gif" {
+        return Err(JobError::Permanent("The file is a still image, not a video.".into()));
+    }
+    let video = report
+        .streams
+        .iter()
+        .find(|s| s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0)
+        .ok_or_else(|| JobError::Permanent("The file has no video stream.".into()))?;
+    let (Some(width), Some(height)) = (video.width.filter(|w| *w > 0), video.height.filter(|h| *h > 0)) else {
+        return Err(JobError::Permanent("The video stream has no picture size; the file may be corrupt.".into()));
+    };
+    let duration_s = [format.duration.as_deref(), video.duration.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.parse::<f64>().ok())
+        .find(|d| d.is_finite() && *d > 0.0)
+        .ok_or_else(|| {
+            JobError::Permanent("The video has no duration; the file may be truncated or corrupt.".into())
+        })?;
+
+    let (display_width, display_height) =
+        display_size(width, height, video.sample_aspect_ratio.as_deref(), rotation(video));
+    let (frame_rate, frame_rate_value) = frame_rate(video);
+    let audio_streams: Vec<&ProbeStream> =
+        report.streams.iter().filter(|s| s.codec_type.as_deref() == Some("audio")).collect();
+    let audio_stream =
+        audio_streams.iter().find(|s| s.disposition.default == 1).or(audio_streams.first()).map(|s| s.index);
+
+    Ok(SourceInfo {
+        duration_s,
+        display_width,
+        display_height,
+        frame_rate,
+        frame_rate_value,
+        audio_stream,
+        video_codec: video.codec_name.clone().unwrap_or_else(|| "unknown".into()),
+    })
+}
+
+fn rotation(stream: &ProbeStream) -> i64 {
+    let degrees = stream
+        .side_data_list
+        .iter()
+        .find_map(|d| d.rotation)
+        .or_else(|| stream.tags.rotate.as_deref().and_then(|r| r.parse().ok()))
+        .unwrap_or(0.0);
+    (degrees.round() as i64).rem_euclid(360)
+}
+
+/// Applies the pixel aspect ratio to the width, then swaps for quarter turns.
+fn display_size(width: u32, height: u32, sar: Option<&str>, rotation: i64) -> (u32, u32) {
+    let sar = sar.and_then(parse_ratio).filter(|r| *r > 0.0).unwrap_or(1.0);
+    let width = (f64::from(width) * sar).round().max(2.0) as u32;
+    if rotation == 90 || rotation == 270 { (height, width) } else { (width, height) }
+}
+
+/// The average rate of the stream, capped; variable-rate sources are normalised to it.
+fn frame_rate(stream: &ProbeStream) -> (String, f64) {
+    let candidates = [stream.avg_frame_rate.as_deref(), stream.r_frame_rate.as_deref()];
+    let rate = candidates
+        .into_iter()
+        .flatten()
+        .filter_map(|r| parse_ratio(r).map(|v| (r.to_owned(), v)))
+        .find(|(_, v)| v.is_finite() && (1.0..=1000.0).contains(v));
+    match rate {
+        Some((_, v)) if v > MAX_FRAME_RATE => (format!("{MAX_FRAME_RATE}"), MAX_FRAME_RATE),
+        Some(rate) => rate,
+        None => ("30".into(), 30.0),
+    }
+}
+
+fn parse_ratio(raw: &str) -> Option<f64> {
+    let (num, den) = raw.split_once([':', '/']).unwrap_or((raw, "1"));
+    let (num, den): (f64, f64) = (num.parse().ok()?, den.parse().ok()?);
+    (den != 0.0).then(|| num / den)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(json: &str) -> ProbeReport {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn portrait_rotation_and_anamorphic_pixels_give_display_size() {
+        let info = interpret(report(
+            r#"{"format":{"format_name":"mov,mp4","duration":"4.0"},"streams":[
+                {"index":0,"codec_type":"video","codec_name":"h264","width":1920,"height":1080,
+                 "avg_frame_rate":"30000/1001","side_data_list":[{"rotation":-90}]},
+                {"index":1,"codec_type":"audio","codec_name":"aac"},
+                {"index":2,"codec_type":"audio","codec_name":"aac","disposition":{"default":1}}]}"#,
+        ))
+        .unwrap();
+        assert_eq!((info.display_width, info.display_height), (1080, 1920));
+        assert_eq!(info.frame_rate, "30000/1001");
+        assert_eq!(info.audio_stream, Some(2));
+
+        let info = interpret(report(
+            r#"{"format":{"format_name":"mpegts","duration":"2.5"},"streams":[
+                {"index":0,"codec_type":"video","width":720,"height":576,"sample_aspect_ratio":"16:15","avg_frame_rate":"25/1"}]}"#,
+        ))
+        .unwrap();
+        assert_eq!((info.display_width, info.display_height), (768, 576));
+        assert_eq!(info.audio_stream, None);
+    }
+
+    #[test]
+    fn stills_and_streamless_files_are_permanent_failures() {
+        let still = interpret(report(
+            r#"{"format":{"format_name":"png_pipe"},"streams":[{"index":0,"codec_type":"video","width":10,"height":10}]}"#,
+        ));
+        assert!(matches!(still, Err(JobError::Permanent(m)) if m.contains("still image")));
+        let audio_only = interpret(report(
+            r#"{"format":{"format_name":"mp3","duration":"3"},"streams":[{"index":0,"codec_type":"audio"}]}"#,
+        ));
+        assert!(matches!(audio_only, Err(JobError::Permanent(m)) if m.contains("no video stream")));
+    }
+}

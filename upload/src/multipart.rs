@@ -1,0 +1,172 @@
+//! POST /api/v1/uploads: `file`, `title` and optional `description` as multipart/form-data.
+//!
+//! The file streams to `raw/{video_id}/source` one S3 part at a time, so memory stays
+//! bounded whatever its size. The video row appears only once the source is complete
+//! and is queued in the same step; on any failure nothing stays behind.
+
+use axum::Json;
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Serialize;
+use streambox_common::auth::AuthUser;
+use streambox_common::ids::VideoId;
+use streambox_common::queue::TranscodeJob;
+use streambox_common::storage::keys;
+use streambox_common::videos::{self, Description, NewVideo, Title, VideoStatus};
+use streambox_common::{ApiError, ApiResult, AppState};
+
+/// Text fields are small; anything larger is not a title.
+const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
+
+#[derive(Serialize)]
+pub struct UploadAccepted {
+    id: VideoId,
+    status: VideoStatus,
+}
+
+#[tracing::instrument(skip_all, fields(user = %user.id))]
+pub async fn create_upload(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<UploadAccepted>)> {
+    if !user.role.can_upload() {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only creators can upload videos"));
+    }
+    let max = state.config.max_upload_bytes;
+    if content_length(&headers).is_some_and(|len| len > max) {
+        return Err(too_large(max));
+    }
+    let mut multipart = multipart.map_err(|r| ApiError::new(r.status(), "invalid_multipart", r.body_text()))?;
+
+    let video_id = VideoId::new();
+    let form = match read_form(&state, &mut multipart, video_id).await {
+        Ok(form) => form,
+        Err(e) => {
+            discard_source(&state, video_id).await;
+            return Err(e);
+        }
+    };
+    let video = videos::insert_queued(
+        &state.db,
+        NewVideo {
+            id: video_id,
+            owner_id: user.id,
+            title: &form.title,
+            description: &form.description,
+            source_bytes: form.source_bytes,
+        },
+    )
+    .await;
+    let video = match video {
+        Ok(video) => video,
+        Err(e) => {
+            discard_source(&state, video_id).await;
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = state.queue.enqueue(TranscodeJob { video_id }).await {
+        tracing::error!(error = %e, %video_id, "enqueue failed; removing the upload");
+        if let Err(e) = videos::delete(&state.db, video_id).await {
+            tracing::error!(error = %e, %video_id, "could not remove the video row");
+        }
+        discard_source(&state, video_id).await;
+        return Err(ApiError::unavailable("the job queue"));
+    }
+    tracing::info!(%video_id, bytes = form.source_bytes, "upload stored and queued");
+    Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id: video.id, status: video.status })))
+}
+
+struct UploadForm {
+    title: Title,
+    description: Description,
+    source_bytes: u64,
+}
+
+async fn read_form(state: &AppState, multipart: &mut Multipart, video_id: VideoId) -> ApiResult<UploadForm> {
+    let (mut title, mut description, mut source_bytes) = (None, None, None);
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("file") if source_bytes.is_none() => source_bytes = Some(store_source(state, field, video_id).await?),
+            Some("title") if title.is_none() => title = Some(Title::parse(&read_text(field).await?)?),
+            Some("description") if description.is_none() => {
+                description = Some(Description::parse(&read_text(field).await?)?);
+            }
+            Some(name @ ("file" | "title" | "description")) => {
+                return Err(ApiError::bad_request("invalid_multipart", format!("field {name} appears more than once")));
+            }
+            other => {
+                let name = other.unwrap_or("(unnamed)").chars().take(64).collect::<String>();
+                return Err(ApiError::bad_request("invalid_multipart", format!("unexpected field {name:?}")));
+            }
+        }
+    }
+    let source_bytes = source_bytes.ok_or_else(|| ApiError::invalid_field("file", "is required"))?;
+    if source_bytes == 0 {
+        return Err(ApiError::invalid_field("file", "is empty"));
+    }
+    Ok(UploadForm {
+        title: title.ok_or_else(|| ApiError::invalid_field("title", "is required"))?,
+        description: description.unwrap_or(Description::parse("")?),
+        source_bytes,
+    })
+}
+
+async fn store_source(state: &AppState, mut field: Field<'_>, video_id: VideoId) -> ApiResult<u64> {
+    let max = state.config.max_upload_bytes;
+    let mut upload = state.storage.streaming_upload(keys::source(video_id), "application/octet-stream");
+    let written = loop {
+        let chunk = match field.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break upload.finish().await.map_err(ApiError::from),
+            Err(e) => break Err(multipart_error(e)),
+        };
+        if upload.bytes_written() + chunk.len() as u64 > max {
+            break Err(too_large(max));
+        }
+        if let Err(e) = upload.write(&chunk).await {
+            break Err(ApiError::from(e));
+        }
+    };
+    match written {
+        Ok(bytes) => Ok(bytes),
+        Err(e) => {
+            if let Err(abort) = upload.abort().await {
+                tracing::error!(error = %abort, %video_id, "could not abort the partial upload");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn read_text(mut field: Field<'_>) -> ApiResult<String> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if bytes.len() + chunk.len() > MAX_TEXT_FIELD_BYTES {
+            return Err(ApiError::invalid_field(&name, "is too long"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::invalid_field(&name, "must be UTF-8 text"))
+}
+
+async fn discard_source(state: &AppState, video_id: VideoId) {
+    if let Err(e) = state.storage.delete(&keys::source(video_id)).await {
+        tracing::error!(error = %e, %video_id, "could not remove a discarded source");
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("uploads are limited to {max} bytes"))
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    ApiError::new(e.status(), "invalid_multipart", e.body_text())
+}
