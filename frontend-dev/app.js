@@ -2,18 +2,27 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let token = sessionStorage.getItem("streambox.token");
+// Sessions live in httpOnly cookies set by the server: scripts never see a token.
+let me = null;
 let hls = null;
 let pollTimer = null;
 
-async function api(path, options = {}) {
-  const headers = { ...(options.headers || {}) };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(path, { ...options, headers });
+async function api(path, options = {}, retried = false) {
+  const response = await fetch(path, { credentials: "same-origin", ...options });
+  if (response.status === 401 && me && !retried) {
+    if (await refreshSession()) return api(path, options, true);
+    me = null;
+    render();
+  }
   const body = response.status === 204 ? null : await response.json().catch(() => null);
-  if (response.status === 401 && token) signOut();
   if (!response.ok) throw new Error(body?.message || `request failed (${response.status})`);
   return body;
+}
+
+// Trades the refresh cookie for a new session; false when there is none.
+async function refreshSession() {
+  const response = await fetch("/api/v1/auth/refresh", { method: "POST", credentials: "same-origin" });
+  return response.ok;
 }
 
 function say(id, text, ok = false) {
@@ -26,19 +35,22 @@ function formJson(form) {
 }
 
 async function signIn(email, password) {
-  const result = await api("/api/v1/auth/login", {
+  await api("/api/v1/auth/login", {
     method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ email, password }),
   });
-  token = result.access_token;
-  sessionStorage.setItem("streambox.token", token);
-  sessionStorage.setItem("streambox.email", email);
+  await loadMe();
+}
+
+async function loadMe() {
+  try { me = await api("/api/v1/me", {}, true); } catch { me = null; }
+  if (!me && (await refreshSession())) me = await api("/api/v1/me", {}, true).catch(() => null);
   render();
 }
 
-function signOut() {
-  token = null;
-  sessionStorage.removeItem("streambox.token");
+async function signOut() {
+  await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
+  me = null;
   render();
 }
 
@@ -66,7 +78,6 @@ $("upload-form").addEventListener("submit", (event) => {
   const request = new XMLHttpRequest();
   const progress = $("upload-progress");
   request.open("POST", "/api/v1/uploads");
-  request.setRequestHeader("Authorization", `Bearer ${token}`);
   request.upload.onprogress = (e) => { if (e.lengthComputable) progress.value = (100 * e.loaded) / e.total; };
   request.onload = () => {
     progress.hidden = true;
@@ -105,7 +116,7 @@ function libraryItem(video) {
   meta.append(title, " ", status, details);
   if (video.error) meta.append(Object.assign(document.createElement("div"), { className: "error", textContent: video.error }));
   item.append(thumb, meta);
-  if (video.master_url) {
+  if (video.status === "ready") {
     const play = Object.assign(document.createElement("button"), { textContent: "Play" });
     play.addEventListener("click", () => playVideo(video));
     item.append(play);
@@ -126,7 +137,11 @@ async function loadLibrary() {
   }
 }
 
-function playVideo(video) {
+async function playVideo(video) {
+  // Unlisted and private videos play through a short-lived, per-video token.
+  let playback;
+  try { playback = await api(`/api/v1/videos/${video.id}/playback`); }
+  catch (e) { alert(e.message); return; }
   $("player-card").hidden = false;
   $("player-title").textContent = video.title;
   const element = $("player");
@@ -139,12 +154,12 @@ function playVideo(video) {
       data.levels.forEach((level, index) => quality.append(new Option(`${level.height}p`, String(index))));
       element.play().catch(() => {});
     });
-    hls.loadSource(video.master_url);
+    hls.loadSource(playback.master_url);
     hls.attachMedia(element);
   } else if (element.canPlayType("application/vnd.apple.mpegurl")) {
-    element.src = video.master_url;
+    element.src = playback.master_url;
   }
-  element.poster = video.poster_url || "";
+  element.poster = playback.poster_url;
 }
 
 $("quality").addEventListener("change", (event) => {
@@ -152,12 +167,12 @@ $("quality").addEventListener("change", (event) => {
 });
 
 function render() {
-  const signedIn = Boolean(token);
+  const signedIn = Boolean(me);
   $("auth").hidden = signedIn;
-  $("upload").hidden = !signedIn;
+  $("upload").hidden = !signedIn || me.role === "viewer";
   $("logout").hidden = !signedIn;
-  $("whoami").textContent = signedIn ? sessionStorage.getItem("streambox.email") || "" : "";
+  $("whoami").textContent = signedIn ? `${me.display_name} (${me.role})` : "";
   loadLibrary();
 }
 
-render();
+loadMe();

@@ -1,10 +1,8 @@
 //! The dev frontend (frontend-dev/), embedded in the binary and served at `/` in `all` mode.
 
-use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use streambox_common::AppState;
+use streambox_common::routes::Routes;
 
 const FILES: [(&str, &str, &[u8]); 5] = [
     ("/", "text/html; charset=utf-8", include_bytes!("../frontend-dev/index.html")),
@@ -14,13 +12,10 @@ const FILES: [(&str, &str, &[u8]); 5] = [
     ("/vendor/hls.js.LICENSE", "text/plain; charset=utf-8", include_bytes!("../frontend-dev/vendor/hls.js.LICENSE")),
 ];
 
-pub fn router() -> Router<AppState> {
-    FILES.iter().fold(Router::new(), |router, &(path, content_type, body)| {
-        router.route(
-            path,
-            get(move || async move {
-                ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
-            }),
-        )
+pub fn routes() -> Routes {
+    FILES.iter().fold(Routes::new(), |routes, &(path, content_type, body)| {
+        routes.get(path, move || async move {
+            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+        })
     })
 }

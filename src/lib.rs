@@ -1,5 +1,6 @@
 //! The `streambox` binary's library: how services are put together into one
 //! process (`all`) or run alone, so tests start exactly what production runs.
 
+pub mod accounts;
 mod frontend;
 pub mod server;

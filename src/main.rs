@@ -1,7 +1,12 @@
 //! `streambox`: every StreamBox service in one binary.
 
+use std::io::BufRead;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use streambox::accounts;
 use streambox::server::{self, Mode};
+use streambox_common::users::Role;
 use streambox_common::{Config, db, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +32,25 @@ enum Command {
     Streamer,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is read from the first line of standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: String,
+        /// Make the account an administrator (operator endpoints, moderation).
+        #[arg(long)]
+        admin: bool,
+    },
 }
 
 #[tokio::main]
@@ -39,6 +63,15 @@ async fn main() -> anyhow::Result<()> {
             let pool = db::connect(&config.database_url).await?;
             db::migrate(&pool).await?;
             tracing::info!("migrations applied");
+            return Ok(());
+        }
+        Command::User { command: UserCommand::Create { email, display_name, admin } } => {
+            let mut password = String::new();
+            std::io::stdin().lock().read_line(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let role = if admin { Role::Admin } else { Role::Creator };
+            let id = accounts::create_user(&config, &email, &display_name, role, password).await?;
+            println!("created {role:?} account {id}");
             return Ok(());
         }
         Command::All => Mode::All,

@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
 use streambox_common::auth::TokenKeys;
 use streambox_common::config::Secret;
 use streambox_common::queue::JobQueue;
+use streambox_common::routes::Routes;
 use streambox_common::state::App;
 use streambox_common::storage::ObjectStore;
 use streambox_common::{AppState, Config, db, embedded_s3, health};
@@ -77,7 +80,7 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     let listener =
         TcpListener::bind(state.config.bind).await.with_context(|| format!("binding {}", state.config.bind))?;
     let addr = listener.local_addr()?;
-    let app = routes(mode).layer(TraceLayer::new_for_http()).with_state(state.clone());
+    let app = traced(routes(mode).into_router()).with_state(state.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await.context("HTTP server")
@@ -86,19 +89,31 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     Ok(Running { addr, state, tasks })
 }
 
-fn routes(mode: Mode) -> Router<AppState> {
-    let router = health::router();
+/// Every route a process in `mode` serves.
+pub fn routes(mode: Mode) -> Routes {
+    let routes = health::routes();
     match mode {
-        Mode::All => router
-            .merge(streambox_api::router())
-            .merge(streambox_upload::router())
-            .merge(streambox_streamer::router())
-            .merge(crate::frontend::router()),
-        Mode::Api => router.merge(streambox_api::router()),
-        Mode::Upload => router.merge(streambox_upload::router()),
-        Mode::Streamer => router.merge(streambox_streamer::router()),
-        Mode::Transcoder => router,
+        Mode::All => routes
+            .merge(streambox_api::routes())
+            .merge(streambox_upload::routes())
+            .merge(streambox_streamer::routes())
+            .merge(crate::frontend::routes()),
+        Mode::Api => routes.merge(streambox_api::routes()),
+        Mode::Upload => routes.merge(streambox_upload::routes()),
+        Mode::Streamer => routes.merge(streambox_streamer::routes()),
+        Mode::Transcoder => routes,
     }
+}
+
+/// Request spans name the method and path only: query strings can carry playback tokens.
+fn traced(router: Router<AppState>) -> Router<AppState> {
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request<Body>| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            })
+            .on_request(()),
+    )
 }
 
 /// In `all` mode without a configured secret: one generated at first start and kept

@@ -1,5 +1,6 @@
-//! The API gateway: accounts and video metadata.
+//! The API gateway: accounts, sessions, creator profiles and video metadata.
 
 mod routes;
+mod sessions;
 
-pub use routes::router;
+pub use routes::routes;

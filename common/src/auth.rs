@@ -1,5 +1,6 @@
-//! Access tokens (HS256 JWTs) and the extractor that turns a Bearer header into a
-//! known, still-existing user.
+//! Tokens (HS256 JWTs): access tokens for the API and per-video playback tokens for
+//! the streamer, each with its own audience so neither can stand in for the other;
+//! and the extractors that turn a Bearer header or session cookie into a known user.
 
 use std::time::Duration;
 
@@ -11,12 +12,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Secret;
 use crate::error::ApiError;
-use crate::ids::UserId;
+use crate::ids::{UserId, VideoId};
 use crate::state::AppState;
 use crate::users::{self, Role};
 
 const ISSUER: &str = "streambox";
 const ACCESS_AUDIENCE: &str = "streambox-api";
+const PLAYBACK_AUDIENCE: &str = "streambox-playback";
+
+/// Session cookies for the browser: httpOnly, so scripts never see the tokens.
+pub const ACCESS_COOKIE: &str = "sb_access";
+pub const REFRESH_COOKIE: &str = "sb_refresh";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -28,10 +34,21 @@ pub struct Claims {
     pub aud: String,
 }
 
+/// A playback token opens exactly one video until it expires.
+#[derive(Debug, Serialize, Deserialize)]
+struct PlaybackClaims {
+    sub: VideoId,
+    iat: u64,
+    exp: u64,
+    iss: String,
+    aud: String,
+}
+
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    playback_validation: Validation,
     ttl: Duration,
 }
 
@@ -45,15 +62,19 @@ pub struct IssuedToken {
 impl TokenKeys {
     pub fn new(secret: &Secret, ttl: Duration) -> Self {
         // Only HS256 is accepted: `alg: none` and algorithm confusion fail validation.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[ACCESS_AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        let validation_for = |audience: &str| {
+            let mut validation = Validation::new(Algorithm::HS256);
+            validation.leeway = 5;
+            validation.set_issuer(&[ISSUER]);
+            validation.set_audience(&[audience]);
+            validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+            validation
+        };
         Self {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
-            validation,
+            validation: validation_for(ACCESS_AUDIENCE),
+            playback_validation: validation_for(PLAYBACK_AUDIENCE),
             ttl,
         }
     }
@@ -77,6 +98,24 @@ impl TokenKeys {
             .map(|data| data.claims)
             .map_err(|_| ApiError::unauthorized("the access token is invalid or expired"))
     }
+
+    pub fn issue_playback(&self, video: VideoId, ttl: Duration) -> anyhow::Result<String> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = PlaybackClaims {
+            sub: video,
+            iat: now,
+            exp: now + ttl.as_secs(),
+            iss: ISSUER.to_owned(),
+            aud: PLAYBACK_AUDIENCE.to_owned(),
+        };
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+    }
+
+    /// Whether `token` is a valid, unexpired playback token for exactly `video`.
+    pub fn verify_playback(&self, token: &str, video: VideoId) -> bool {
+        jsonwebtoken::decode::<PlaybackClaims>(token, &self.decoding, &self.playback_validation)
+            .is_ok_and(|data| data.claims.sub == video)
+    }
 }
 
 /// The caller, authenticated by a valid access token of a user that still exists.
@@ -90,7 +129,7 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or_else(|| ApiError::unauthorized("an access token is required"))?;
+        let token = presented_token(parts).ok_or_else(|| ApiError::unauthorized("an access token is required"))?;
         let claims = state.tokens.verify(token)?;
         // The role is read fresh: a deleted or demoted user loses access at once.
         let user = users::find(&state.db, claims.sub)
@@ -105,7 +144,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
-        if parts.headers.contains_key(AUTHORIZATION) {
+        if parts.headers.contains_key(AUTHORIZATION) || presented_token(parts).is_some() {
             <Self as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
         } else {
             Ok(None)
@@ -113,10 +152,52 @@ impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+impl AuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Owners manage their own resources; admins manage everyone's.
+    pub fn may_manage(&self, owner: UserId) -> bool {
+        self.id == owner || self.is_admin()
+    }
+}
+
+/// An authenticated administrator (operator endpoints).
+#[derive(Debug, Clone, Copy)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        if user.is_admin() { Ok(Self(user)) } else { Err(ApiError::forbidden("this needs an administrator")) }
+    }
+}
+
+/// The access token from `Authorization: Bearer` or, for browsers, the session cookie.
+fn presented_token(parts: &Parts) -> Option<&str> {
+    match parts.headers.get(AUTHORIZATION) {
+        Some(value) => {
+            let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+        }
+        None => cookie(&parts.headers, ACCESS_COOKIE),
+    }
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -146,5 +227,17 @@ mod tests {
         // {"alg":"none","typ":"JWT"}
         let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         assert_eq!(a.verify(&forged).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn playback_tokens_open_one_video_and_are_not_access_tokens() {
+        let keys = keys("a-secret-that-is-long-enough-000000", 60);
+        let (a, b) = (VideoId::new(), VideoId::new());
+        let token = keys.issue_playback(a, Duration::from_secs(60)).unwrap();
+        assert!(keys.verify_playback(&token, a));
+        assert!(!keys.verify_playback(&token, b));
+        assert!(keys.verify(&token).is_err(), "a playback token is not an access token");
+        let access = keys.issue(UserId::new(), Role::Admin).unwrap().access_token;
+        assert!(!keys.verify_playback(&access, a), "an access token is not a playback token");
     }
 }

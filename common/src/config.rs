@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::users::Role;
+
 /// A value that must never reach logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -72,6 +74,13 @@ pub struct Config {
     /// Resolved at start: required in split mode, generated and kept in the data dir in `all` mode.
     pub jwt_secret: Option<Secret>,
     pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Lifetime of the per-video tokens in playback URLs of unlisted and private videos.
+    pub playback_token_ttl: Duration,
+    /// Session cookies carry `Secure`; turn off only for plain-http local use.
+    pub cookie_secure: bool,
+    /// The role a new registration gets: `creator` (may upload) or `viewer`.
+    pub default_role: Role,
     pub migrate_on_start: bool,
     /// Redis queue name; tests give every run its own.
     pub queue_name: String,
@@ -109,6 +118,10 @@ impl Config {
             data_dir: PathBuf::from(env.string("STREAMBOX_DATA_DIR", "./data")),
             jwt_secret: env.optional("STREAMBOX_JWT_SECRET").map(Secret::new),
             access_token_ttl: Duration::from_secs(env.parse("STREAMBOX_ACCESS_TOKEN_TTL_SECS", "900")?),
+            refresh_token_ttl: Duration::from_secs(env.parse("STREAMBOX_REFRESH_TOKEN_TTL_SECS", "2592000")?),
+            playback_token_ttl: Duration::from_secs(env.parse("STREAMBOX_PLAYBACK_TOKEN_TTL_SECS", "3600")?),
+            cookie_secure: env.parse("STREAMBOX_COOKIE_SECURE", "true")?,
+            default_role: env.parse("STREAMBOX_DEFAULT_ROLE", "creator")?,
             migrate_on_start: env.parse("STREAMBOX_MIGRATE", "true")?,
             queue_name: env.string("STREAMBOX_QUEUE", "streambox:transcode"),
             max_upload_bytes: env.parse("STREAMBOX_MAX_UPLOAD_BYTES", "10737418240")?,
@@ -146,6 +159,12 @@ impl Config {
             "ultrafast" | "superfast" | "veryfast" | "faster" | "fast" | "medium" | "slow" | "slower" | "veryslow"
         ) {
             return Err(invalid("STREAMBOX_X264_PRESET", "is not an x264 preset"));
+        }
+        if self.default_role == Role::Admin {
+            return Err(invalid(
+                "STREAMBOX_DEFAULT_ROLE",
+                "must be creator or viewer; create admins with `streambox user create --admin`",
+            ));
         }
         if self.jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
             return Err(invalid("STREAMBOX_JWT_SECRET", "must be at least 32 characters"));

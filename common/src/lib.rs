@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod ids;
 pub mod queue;
+pub mod routes;
 pub mod state;
 pub mod storage;
 pub mod telemetry;

@@ -32,6 +32,11 @@ pub mod keys {
     pub fn poster(id: VideoId) -> String {
         format!("thumbs/{id}/poster.jpg")
     }
+
+    /// Every prefix holding objects of the video, for deletion.
+    pub fn all_prefixes(id: VideoId) -> [String; 3] {
+        [format!("raw/{id}/"), hls_prefix(id), format!("thumbs/{id}/")]
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -21,6 +21,19 @@ pub enum Role {
     Admin,
 }
 
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "creator" => Ok(Role::Creator),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("unknown role {other:?} (viewer, creator, admin)")),
+        }
+    }
+}
+
 impl Role {
     pub fn can_upload(self) -> bool {
         matches!(self, Role::Creator | Role::Admin)
@@ -113,6 +126,7 @@ pub struct User {
     pub email: String,
     pub password_hash: String,
     pub display_name: String,
+    pub bio: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
 }
@@ -120,7 +134,7 @@ pub struct User {
 pub struct NewUser<'a> {
     pub email: &'a Email,
     pub password_hash: &'a str,
-    pub display_name: &'a str,
+    pub display_name: &'a DisplayName,
     pub role: Role,
 }
 
@@ -129,12 +143,12 @@ pub async fn insert(db: &PgPool, new: NewUser<'_>) -> sqlx::Result<Option<User>>
     sqlx::query_as::<_, User>(
         "INSERT INTO users (id, email, password_hash, display_name, role) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (email) DO NOTHING
-         RETURNING id, email, password_hash, display_name, role, created_at",
+         RETURNING id, email, password_hash, display_name, bio, role, created_at",
     )
     .bind(UserId::new())
     .bind(new.email.as_str())
     .bind(new.password_hash)
-    .bind(new.display_name)
+    .bind(new.display_name.as_str())
     .bind(new.role)
     .fetch_optional(db)
     .await
@@ -142,16 +156,70 @@ pub async fn insert(db: &PgPool, new: NewUser<'_>) -> sqlx::Result<Option<User>>
 
 pub async fn find_by_email(db: &PgPool, email: &Email) -> sqlx::Result<Option<User>> {
     sqlx::query_as::<_, User>(
-        "SELECT id, email, password_hash, display_name, role, created_at FROM users WHERE email = $1",
+        "SELECT id, email, password_hash, display_name, bio, role, created_at FROM users WHERE email = $1",
     )
     .bind(email.as_str())
     .fetch_optional(db)
     .await
 }
 
+/// A display name: 1..=100 characters after trimming, no control characters.
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let name = raw.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ApiError::invalid_field(
+                "display_name",
+                "must be 1 to 100 characters without control characters",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A creator's bio: at most 2000 characters; line breaks allowed.
+pub struct Bio(String);
+
+impl Bio {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let bio = raw.trim();
+        if bio.chars().count() > 2000 || bio.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(ApiError::invalid_field("bio", "must be at most 2000 characters without control characters"));
+        }
+        Ok(Self(bio.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub async fn update_profile(
+    db: &PgPool,
+    id: UserId,
+    display_name: Option<&DisplayName>,
+    bio: Option<&Bio>,
+) -> sqlx::Result<Option<User>> {
+    sqlx::query_as::<_, User>(
+        "UPDATE users SET display_name = COALESCE($2, display_name), bio = COALESCE($3, bio), updated_at = now()
+         WHERE id = $1 RETURNING id, email, password_hash, display_name, bio, role, created_at",
+    )
+    .bind(id)
+    .bind(display_name.map(DisplayName::as_str))
+    .bind(bio.map(Bio::as_str))
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn find(db: &PgPool, id: UserId) -> sqlx::Result<Option<User>> {
     sqlx::query_as::<_, User>(
-        "SELECT id, email, password_hash, display_name, role, created_at FROM users WHERE id = $1",
+        "SELECT id, email, password_hash, display_name, bio, role, created_at FROM users WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)

@@ -1,6 +1,7 @@
 //! Videos: validated metadata, the lifecycle and its transitions, in one place.
 //!
-//! `uploading -> queued -> processing -> ready | failed`. Each transition is one
+//! `uploading -> queued -> processing -> ready | failed`, and `-> deleted` from any
+//! state while a video is being removed. Each transition is one
 //! conditional UPDATE, so a job that runs twice cannot move a video backwards.
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,8 @@ pub enum VideoStatus {
     Processing,
     Ready,
     Failed,
+    /// Being removed: its objects are deleted, then its row. Never shown or served.
+    Deleted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
@@ -62,9 +65,9 @@ pub struct Video {
 }
 
 impl Video {
-    /// Whether `viewer` may see this video's metadata.
-    pub fn visible_to(&self, viewer: Option<UserId>) -> bool {
-        viewer == Some(self.owner_id) || (self.status == VideoStatus::Ready && self.visibility != Visibility::Private)
+    /// Whether anyone who knows the id may see it: ready, and public or unlisted.
+    pub fn is_shared(&self) -> bool {
+        self.status == VideoStatus::Ready && self.visibility != Visibility::Private
     }
 }
 
@@ -157,19 +160,73 @@ pub async fn find(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Video>> {
         .await
 }
 
+/// The video in any state, including one whose deletion is under way.
+pub async fn find_including_deleted(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Video>> {
+    sqlx::query_as::<_, Video>(concat!("SELECT ", columns!(), " FROM videos WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
 /// Public ready videos and, for a signed-in viewer, all of their own; newest first.
 pub async fn list_visible(db: &PgPool, viewer: Option<UserId>, limit: i64) -> sqlx::Result<Vec<Video>> {
     sqlx::query_as::<_, Video>(concat!(
         "SELECT ",
         columns!(),
         " FROM videos
-         WHERE (status = 'ready' AND visibility = 'public') OR owner_id = $1
+         WHERE ((status = 'ready' AND visibility = 'public') OR owner_id = $1) AND status <> 'deleted'
          ORDER BY created_at DESC, id DESC LIMIT $2"
     ))
     .bind(viewer)
     .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// A creator's public, ready videos; newest first.
+pub async fn list_public_by_owner(db: &PgPool, owner: UserId, limit: i64) -> sqlx::Result<Vec<Video>> {
+    sqlx::query_as::<_, Video>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM videos WHERE owner_id = $1 AND status = 'ready' AND visibility = 'public'
+         ORDER BY created_at DESC, id DESC LIMIT $2"
+    ))
+    .bind(owner)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// What an owner may change.
+#[derive(Default)]
+pub struct MetadataChange {
+    pub title: Option<Title>,
+    pub description: Option<Description>,
+    pub visibility: Option<Visibility>,
+}
+
+pub async fn update_metadata(db: &PgPool, id: VideoId, change: &MetadataChange) -> sqlx::Result<Option<Video>> {
+    sqlx::query_as::<_, Video>(concat!(
+        "UPDATE videos SET title = COALESCE($2, title), description = COALESCE($3, description),
+                visibility = COALESCE($4, visibility), updated_at = now()
+         WHERE id = $1 AND status <> 'deleted' RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(change.title.as_ref().map(Title::as_str))
+    .bind(change.description.as_ref().map(Description::as_str))
+    .bind(change.visibility)
+    .fetch_optional(db)
+    .await
+}
+
+/// any -> deleted: from now on the video is neither shown, served nor transcoded.
+pub async fn mark_deleted(db: &PgPool, id: VideoId) -> sqlx::Result<bool> {
+    let updated = sqlx::query("UPDATE videos SET status = 'deleted', error = NULL, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
 /// queued -> processing, counting the attempt. A video already `processing` is taken
@@ -232,7 +289,7 @@ pub async fn requeue(db: &PgPool, id: VideoId) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Removes a video row that never became visible (its enqueue failed).
+/// Removes a video row: one whose enqueue failed, or a deleted one whose objects are gone.
 pub async fn delete(db: &PgPool, id: VideoId) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM videos WHERE id = $1").bind(id).execute(db).await?;
     Ok(())

@@ -1,16 +1,17 @@
 //! The streaming service: playlists, segments and posters of ready videos,
-//! streamed from object storage.
+//! streamed from object storage. Public videos play directly; unlisted and private
+//! ones need a playback token, which travels in every playlist URI.
 
+mod access;
 mod object_path;
+mod playlist_tokens;
 mod serve;
 
-use axum::Router;
-use axum::routing::get;
-use streambox_common::AppState;
+use streambox_common::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/hls/{video_id}/master.m3u8", get(serve::master))
-        .route("/hls/{video_id}/poster.jpg", get(serve::poster))
-        .route("/hls/{video_id}/{rendition}/{file}", get(serve::rendition_file))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/hls/{video_id}/master.m3u8", serve::master)
+        .get("/hls/{video_id}/poster.jpg", serve::poster)
+        .get("/hls/{video_id}/{rendition}/{file}", serve::rendition_file)
 }

@@ -1,52 +1,71 @@
-//! Handlers: check the video is ready, then stream the object.
+//! Handlers: check access, then stream the object (rewriting playlists for tokens).
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use streambox_common::error::ApiPath;
-use streambox_common::ids::VideoId;
 use streambox_common::storage::keys;
-use streambox_common::videos::{self, VideoStatus, Visibility};
 use streambox_common::{ApiError, ApiResult, AppState};
 use tokio_util::io::ReaderStream;
 
+use crate::access::{self, Access, PlaybackQuery};
 use crate::object_path::{PLAYLIST, RenditionFile};
+use crate::playlist_tokens;
 
 /// Segments and posters never change once published; playlists are re-read sooner.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=60";
+/// Media of unlisted and private videos must not sit in shared caches.
+const PRIVATE: &str = "private, max-age=3600";
+/// Playlists that carry a token are never cached at all.
+const NO_STORE: &str = "private, no-store";
 
 #[tracing::instrument(skip_all, fields(video = %video_id))]
-pub async fn master(State(state): State<AppState>, ApiPath(video_id): ApiPath<String>) -> ApiResult<Response> {
-    let video = servable(&state, &video_id).await?;
-    stream(&state, &format!("{}master.m3u8", keys::hls_prefix(video)), PLAYLIST, SHORT).await
+pub async fn master(
+    State(state): State<AppState>,
+    ApiPath(video_id): ApiPath<String>,
+    Query(query): Query<PlaybackQuery>,
+) -> ApiResult<Response> {
+    let access = access::check(&state, &video_id, query).await?;
+    playlist(&state, &format!("{}master.m3u8", keys::hls_prefix(access.video)), &access).await
 }
 
 #[tracing::instrument(skip_all, fields(video = %video_id))]
-pub async fn poster(State(state): State<AppState>, ApiPath(video_id): ApiPath<String>) -> ApiResult<Response> {
-    let video = servable(&state, &video_id).await?;
-    stream(&state, &keys::poster(video), "image/jpeg", IMMUTABLE).await
+pub async fn poster(
+    State(state): State<AppState>,
+    ApiPath(video_id): ApiPath<String>,
+    Query(query): Query<PlaybackQuery>,
+) -> ApiResult<Response> {
+    let access = access::check(&state, &video_id, query).await?;
+    let cache = if access.token.is_some() { PRIVATE } else { IMMUTABLE };
+    stream(&state, &keys::poster(access.video), "image/jpeg", cache).await
 }
 
 #[tracing::instrument(skip_all, fields(video = %video_id))]
 pub async fn rendition_file(
     State(state): State<AppState>,
     ApiPath((video_id, rendition, file)): ApiPath<(String, String, String)>,
+    Query(query): Query<PlaybackQuery>,
 ) -> ApiResult<Response> {
-    let video = servable(&state, &video_id).await?;
-    let target = RenditionFile::parse(video, &rendition, &file).ok_or_else(|| ApiError::not_found("file"))?;
-    let cache = if target.content_type == PLAYLIST { SHORT } else { IMMUTABLE };
+    let access = access::check(&state, &video_id, query).await?;
+    let target = RenditionFile::parse(access.video, &rendition, &file).ok_or_else(|| ApiError::not_found("file"))?;
+    if target.content_type == PLAYLIST {
+        return playlist(&state, target.key(), &access).await;
+    }
+    let cache = if access.token.is_some() { PRIVATE } else { IMMUTABLE };
     stream(&state, target.key(), target.content_type, cache).await
 }
 
-/// The id of a video that exists, is ready and may be watched without a token.
-async fn servable(state: &AppState, raw_id: &str) -> ApiResult<VideoId> {
-    let id: VideoId = raw_id.parse().map_err(|_| ApiError::not_found("video"))?;
-    match videos::find(&state.db, id).await? {
-        Some(v) if v.status == VideoStatus::Ready && v.visibility != Visibility::Private => Ok(id),
-        _ => Err(ApiError::not_found("video")),
-    }
+async fn playlist(state: &AppState, key: &str, access: &Access) -> ApiResult<Response> {
+    let Some(token) = &access.token else {
+        return stream(state, key, PLAYLIST, SHORT).await;
+    };
+    let object = state.storage.get(key).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    let stored =
+        object.body.collect().await.map_err(|e| ApiError::internal(format!("reading {key}: {e}")))?.into_bytes();
+    let body = playlist_tokens::with_token(&stored, token)?;
+    Ok(([(header::CONTENT_TYPE, PLAYLIST), (header::CACHE_CONTROL, NO_STORE)], body).into_response())
 }
 
 async fn stream(state: &AppState, key: &str, content_type: &'static str, cache: &'static str) -> ApiResult<Response> {

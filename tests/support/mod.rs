@@ -26,6 +26,23 @@ fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// Every test app signs with this secret, so tests can forge and tamper with tokens.
+pub const TEST_JWT_SECRET: &str = "test-secret-that-is-long-enough-for-hs256";
+
+/// Marker bytes inside fixture objects, to prove which object a response came from.
+pub fn fixture_marker(video: uuid::Uuid, what: &str) -> String {
+    format!("FIXTURE {what} OF {video}")
+}
+
+/// A registered account and its session.
+pub struct TestUser {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+    pub refresh_token: String,
+}
+
 /// Prefix of every database and queue the tests create; `scripts/test` removes leftovers.
 pub const TEST_PREFIX: &str = "sbtest";
 
@@ -64,6 +81,7 @@ impl TestApp {
             ("STREAMBOX_QUEUE", queue_name.clone()),
             ("STREAMBOX_POLL_INTERVAL_MS", "100".into()),
             ("STREAMBOX_X264_PRESET", "ultrafast".into()),
+            ("STREAMBOX_JWT_SECRET", TEST_JWT_SECRET.into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -89,8 +107,13 @@ impl TestApp {
 
     /// Registers a fresh creator and returns an access token.
     pub async fn signed_in_user(&self) -> String {
+        self.user("creator").await.token
+    }
+
+    /// Registers a fresh account, gives it `role` and signs it in.
+    pub async fn user(&self, role: &str) -> TestUser {
         let email = format!("user-{}@example.org", uuid::Uuid::new_v4().simple());
-        let password = "correct horse battery staple";
+        let password = "correct horse battery staple".to_owned();
         let registered = self
             .http
             .post(self.url("/api/v1/auth/register"))
@@ -99,17 +122,67 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(registered.status(), 201, "{}", registered.text().await.unwrap());
-        let login: Value = self
-            .http
+        let id: uuid::Uuid = registered.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
+        sqlx::query("UPDATE users SET role = $2::user_role WHERE id = $1")
+            .bind(id)
+            .bind(role)
+            .execute(self.db())
+            .await
+            .unwrap();
+        let login: Value = self.login(&email, &password).await.json().await.unwrap();
+        TestUser {
+            id,
+            email,
+            password,
+            token: login["access_token"].as_str().expect("access token").to_owned(),
+            refresh_token: login["refresh_token"].as_str().expect("refresh token").to_owned(),
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.http
             .post(self.url("/api/v1/auth/login"))
             .json(&json!({ "email": email, "password": password }))
             .send()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        login["access_token"].as_str().expect("access token").to_owned()
+    }
+
+    /// A ready video of `owner` with a small, marked set of HLS objects (no transcode).
+    pub async fn ready_video(&self, owner: uuid::Uuid, visibility: &str) -> uuid::Uuid {
+        let id = uuid::Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO videos (id, owner_id, title, visibility, status, source_bytes, duration_s, width, height)
+             VALUES ($1, $2, 'Fixture', $3::video_visibility, 'ready', 10, 2.0, 854, 480)",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(visibility)
+        .execute(self.db())
+        .await
+        .unwrap();
+        let storage = &self.state.storage;
+        let put = |key: String, body: String, content_type: &'static str| async move {
+            storage.put_bytes(&key, body.into(), content_type).await.unwrap();
+        };
+        let playlist = "application/vnd.apple.mpegurl";
+        put(
+            format!("hls/{id}/master.m3u8"),
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=854x480\n480p/index.m3u8\n".into(),
+            playlist,
+        )
+        .await;
+        put(
+            format!("hls/{id}/480p/index.m3u8"),
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\nseg_000.ts\n#EXT-X-ENDLIST\n"
+                .into(),
+            playlist,
+        )
+        .await;
+        put(format!("hls/{id}/480p/seg_000.ts"), fixture_marker(id, "segment"), "video/mp2t").await;
+        put(format!("thumbs/{id}/poster.jpg"), fixture_marker(id, "poster"), "image/jpeg").await;
+        put(format!("raw/{id}/source"), fixture_marker(id, "source"), "application/octet-stream").await;
+        id
     }
 
     /// Multipart upload of the file at `path`, streamed from disk.

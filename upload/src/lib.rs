@@ -3,13 +3,12 @@
 
 mod multipart;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
-use streambox_common::AppState;
+use streambox_common::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/api/v1/uploads", multipart::create_upload)
         // Bodies stream to storage part by part; the size limit is enforced while streaming.
-        .route("/api/v1/uploads", post(multipart::create_upload).layer(DefaultBodyLimit::disable()))
+        .map_router(|router| router.layer(DefaultBodyLimit::disable()))
 }

@@ -1,14 +1,18 @@
-//! Registration and login.
+//! Registration, login, token refresh and logout.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use streambox_common::auth::IssuedToken;
+use streambox_common::auth::{REFRESH_COOKIE, cookie};
 use streambox_common::error::ApiJson;
 use streambox_common::ids::UserId;
-use streambox_common::users::{self, Email, NewUser, Password, Role};
+use streambox_common::users::{self, DisplayName, Email, NewUser, Password, Role};
 use streambox_common::{ApiError, ApiResult, AppState};
+
+use crate::sessions;
 
 #[derive(Deserialize)]
 pub struct RegisterRequest {
@@ -31,17 +35,17 @@ pub async fn register(
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisteredUser>)> {
     let email = Email::parse(&request.email)?;
-    let display_name = request.display_name.trim();
-    if display_name.is_empty() || display_name.chars().count() > 100 || display_name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field("display_name", "must be 1 to 100 characters without control characters"));
-    }
+    let display_name = DisplayName::parse(&request.display_name)?;
     let password_hash = Password::parse(request.password)?.hash().await?;
-    let user = users::insert(
-        &state.db,
-        NewUser { email: &email, password_hash: &password_hash, display_name, role: Role::Creator },
-    )
-    .await?
-    .ok_or_else(|| ApiError::conflict("email_taken", "an account with this email already exists"))?;
+    let new = NewUser {
+        email: &email,
+        password_hash: &password_hash,
+        display_name: &display_name,
+        role: state.config.default_role,
+    };
+    let user = users::insert(&state.db, new)
+        .await?
+        .ok_or_else(|| ApiError::conflict("email_taken", "an account with this email already exists"))?;
     tracing::info!(user = %user.id, "account registered");
     Ok((
         StatusCode::CREATED,
@@ -57,16 +61,40 @@ pub struct LoginRequest {
 
 /// Unknown email and wrong password answer alike, in the same time.
 #[tracing::instrument(skip_all)]
-pub async fn login(
-    State(state): State<AppState>,
-    ApiJson(request): ApiJson<LoginRequest>,
-) -> ApiResult<Json<IssuedToken>> {
-    let rejected = || ApiError::unauthorized("the email or password is incorrect");
+pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> ApiResult<Response> {
     let user = match Email::parse(&request.email) {
         Ok(email) => users::find_by_email(&state.db, &email).await?,
         Err(_) => None,
     };
     let matches = users::verify_password(request.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
-    let user = user.filter(|_| matches).ok_or_else(rejected)?;
-    Ok(Json(state.tokens.issue(user.id, user.role)?))
+    let user = user.filter(|_| matches).ok_or_else(|| ApiError::unauthorized("the email or password is incorrect"))?;
+    sessions::start(&state, &user).await
+}
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// The refresh token from a JSON body `{refresh_token}` or, for browsers, the cookie.
+fn presented_refresh(headers: &HeaderMap, body: &Bytes) -> ApiResult<Option<String>> {
+    if !body.is_empty() {
+        let request: RefreshRequest = serde_json::from_slice(body)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?;
+        return Ok(Some(request.refresh_token));
+    }
+    Ok(cookie(headers, REFRESH_COOKIE).map(str::to_owned))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let presented =
+        presented_refresh(&headers, &body)?.ok_or_else(|| ApiError::unauthorized("a refresh token is required"))?;
+    sessions::rotate(&state, &presented).await
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let presented = presented_refresh(&headers, &body)?;
+    sessions::end(&state, presented.as_deref()).await
 }

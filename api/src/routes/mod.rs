@@ -1,14 +1,22 @@
 mod auth;
+mod creators;
+mod me;
 mod videos;
 
-use axum::Router;
-use axum::routing::{get, post};
-use streambox_common::AppState;
+use streambox_common::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/register", post(auth::register))
-        .route("/api/v1/auth/login", post(auth::login))
-        .route("/api/v1/videos", get(videos::list))
-        .route("/api/v1/videos/{id}", get(videos::get))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/api/v1/auth/register", auth::register)
+        .post("/api/v1/auth/login", auth::login)
+        .post("/api/v1/auth/refresh", auth::refresh)
+        .post("/api/v1/auth/logout", auth::logout)
+        .get("/api/v1/me", me::get)
+        .patch("/api/v1/me", me::update)
+        .get("/api/v1/creators/{id}", creators::get)
+        .get("/api/v1/videos", videos::list)
+        .get("/api/v1/videos/{id}", videos::get)
+        .patch("/api/v1/videos/{id}", videos::update)
+        .delete("/api/v1/videos/{id}", videos::delete)
+        .get("/api/v1/videos/{id}/playback", videos::playback)
 }

@@ -1,13 +1,15 @@
-//! Video metadata: one video, and the library a caller may see.
+//! Video metadata: read, list, edit, delete, and playback URLs.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use streambox_common::auth::AuthUser;
-use streambox_common::error::ApiPath;
-use streambox_common::ids::VideoId;
-use streambox_common::videos::{self, Rendition, Video, VideoStatus, Visibility};
+use streambox_common::error::{ApiJson, ApiPath};
+use streambox_common::ids::{UserId, VideoId};
+use streambox_common::storage::keys;
+use streambox_common::videos::{self, Description, MetadataChange, Rendition, Title, Video, VideoStatus, Visibility};
 use streambox_common::{ApiError, ApiResult, AppState};
 
 const LIST_LIMIT: i64 = 100;
@@ -15,6 +17,7 @@ const LIST_LIMIT: i64 = 100;
 #[derive(Serialize)]
 pub struct VideoView {
     id: VideoId,
+    owner_id: UserId,
     title: String,
     description: String,
     visibility: Visibility,
@@ -24,6 +27,7 @@ pub struct VideoView {
     width: Option<i32>,
     height: Option<i32>,
     renditions: Vec<Rendition>,
+    /// Direct for public videos; unlisted and private ones play through `/playback`.
     master_url: Option<String>,
     poster_url: Option<String>,
     created_at: DateTime<Utc>,
@@ -32,11 +36,12 @@ pub struct VideoView {
 
 impl From<Video> for VideoView {
     fn from(video: Video) -> Self {
-        let ready = video.status == VideoStatus::Ready;
+        let direct = video.status == VideoStatus::Ready && video.visibility == Visibility::Public;
         Self {
-            master_url: ready.then(|| format!("/hls/{}/master.m3u8", video.id)),
-            poster_url: ready.then(|| format!("/hls/{}/poster.jpg", video.id)),
+            master_url: direct.then(|| format!("/hls/{}/master.m3u8", video.id)),
+            poster_url: direct.then(|| format!("/hls/{}/poster.jpg", video.id)),
             id: video.id,
+            owner_id: video.owner_id,
             title: video.title,
             description: video.description,
             visibility: video.visibility,
@@ -57,20 +62,120 @@ pub struct VideoList {
     videos: Vec<VideoView>,
 }
 
+/// The video if `viewer` may see it. One the caller may not see answers exactly
+/// like one that does not exist.
+async fn viewable(state: &AppState, id: VideoId, viewer: Option<AuthUser>) -> ApiResult<Video> {
+    videos::find(&state.db, id)
+        .await?
+        .filter(|v| v.is_shared() || viewer.is_some_and(|u| u.may_manage(v.owner_id)))
+        .ok_or_else(|| ApiError::not_found("video"))
+}
+
+/// The video if `user` may change it: 404 when they cannot even see it, 403 when they can.
+async fn manageable(state: &AppState, id: VideoId, user: AuthUser) -> ApiResult<Video> {
+    let video = viewable(state, id, Some(user)).await?;
+    if user.may_manage(video.owner_id) {
+        Ok(video)
+    } else {
+        Err(ApiError::forbidden("only the owner can change this video"))
+    }
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn get(
     State(state): State<AppState>,
     viewer: Option<AuthUser>,
     ApiPath(id): ApiPath<VideoId>,
 ) -> ApiResult<Json<VideoView>> {
-    let video = videos::find(&state.db, id).await?;
-    // A video the caller may not see answers exactly like one that does not exist.
-    let video = video.filter(|v| v.visible_to(viewer.map(|u| u.id))).ok_or_else(|| ApiError::not_found("video"))?;
-    Ok(Json(video.into()))
+    Ok(Json(viewable(&state, id, viewer).await?.into()))
 }
 
 #[tracing::instrument(skip_all)]
 pub async fn list(State(state): State<AppState>, viewer: Option<AuthUser>) -> ApiResult<Json<VideoList>> {
     let videos = videos::list_visible(&state.db, viewer.map(|u| u.id), LIST_LIMIT).await?;
     Ok(Json(VideoList { videos: videos.into_iter().map(VideoView::from).collect() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoChange {
+    title: Option<String>,
+    description: Option<String>,
+    visibility: Option<Visibility>,
+}
+
+#[tracing::instrument(skip_all, fields(video = %id))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<VideoId>,
+    ApiJson(change): ApiJson<VideoChange>,
+) -> ApiResult<Json<VideoView>> {
+    manageable(&state, id, user).await?;
+    let change = MetadataChange {
+        title: change.title.as_deref().map(Title::parse).transpose()?,
+        description: change.description.as_deref().map(Description::parse).transpose()?,
+        visibility: change.visibility,
+    };
+    let video = videos::update_metadata(&state.db, id, &change).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    Ok(Json(video.into()))
+}
+
+/// Hides the video at once, removes its objects, then its row. If storage fails
+/// midway the video stays hidden as `deleted` and the same request can be repeated.
+#[tracing::instrument(skip_all, fields(video = %id))]
+pub async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<VideoId>,
+) -> ApiResult<StatusCode> {
+    let video = videos::find_including_deleted(&state.db, id).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    if video.status != VideoStatus::Deleted {
+        manageable(&state, id, user).await?;
+        videos::mark_deleted(&state.db, id).await?;
+    } else if !user.may_manage(video.owner_id) {
+        return Err(ApiError::not_found("video"));
+    }
+    for prefix in keys::all_prefixes(id) {
+        if let Err(e) = state.storage.delete_prefix(&prefix).await {
+            tracing::error!(error = %format!("{e:#}"), "removing objects of a deleted video failed");
+            return Err(ApiError::unavailable("object storage"));
+        }
+    }
+    videos::delete(&state.db, id).await?;
+    tracing::info!("video deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub struct Playback {
+    master_url: String,
+    poster_url: String,
+    /// When the token in the URLs stops working; `None` for public videos (no token).
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// URLs to play the video. Unlisted and private videos get a short-lived token
+/// scoped to this one video; only the owner (or an admin) gets one for a private video.
+#[tracing::instrument(skip_all, fields(video = %id))]
+pub async fn playback(
+    State(state): State<AppState>,
+    viewer: Option<AuthUser>,
+    ApiPath(id): ApiPath<VideoId>,
+) -> ApiResult<Json<Playback>> {
+    let video = viewable(&state, id, viewer).await?;
+    if video.status != VideoStatus::Ready {
+        return Err(ApiError::conflict("not_ready", "the video is not ready to play yet"));
+    }
+    let (master_url, poster_url) = (format!("/hls/{id}/master.m3u8"), format!("/hls/{id}/poster.jpg"));
+    if video.visibility == Visibility::Public {
+        return Ok(Json(Playback { master_url, poster_url, expires_at: None }));
+    }
+    let ttl = state.config.playback_token_ttl;
+    let token = state.tokens.issue_playback(id, ttl)?;
+    Ok(Json(Playback {
+        master_url: format!("{master_url}?token={token}"),
+        poster_url: format!("{poster_url}?token={token}"),
+        expires_at: Some(Utc::now() + ttl),
+    }))
 }

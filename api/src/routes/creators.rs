@@ -1,0 +1,37 @@
+//! Public creator profiles with their public videos.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use streambox_common::error::ApiPath;
+use streambox_common::ids::UserId;
+use streambox_common::users::{self, Role};
+use streambox_common::videos;
+use streambox_common::{ApiError, ApiResult, AppState};
+
+use super::videos::VideoView;
+
+const VIDEOS_LIMIT: i64 = 100;
+
+#[derive(Serialize)]
+pub struct CreatorProfile {
+    id: UserId,
+    display_name: String,
+    bio: String,
+    videos: Vec<VideoView>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn get(State(state): State<AppState>, ApiPath(id): ApiPath<UserId>) -> ApiResult<Json<CreatorProfile>> {
+    let user = users::find(&state.db, id)
+        .await?
+        .filter(|u| u.role != Role::Viewer)
+        .ok_or_else(|| ApiError::not_found("creator"))?;
+    let videos = videos::list_public_by_owner(&state.db, user.id, VIDEOS_LIMIT).await?;
+    Ok(Json(CreatorProfile {
+        id: user.id,
+        display_name: user.display_name,
+        bio: user.bio,
+        videos: videos.into_iter().map(VideoView::from).collect(),
+    }))
+}

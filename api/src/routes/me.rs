@@ -1,0 +1,62 @@
+//! The signed-in user's own account and creator profile.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use streambox_common::auth::AuthUser;
+use streambox_common::error::ApiJson;
+use streambox_common::ids::UserId;
+use streambox_common::users::{self, Bio, DisplayName, Role, User};
+use streambox_common::{ApiError, ApiResult, AppState};
+
+#[derive(Serialize)]
+pub struct Me {
+    id: UserId,
+    email: String,
+    display_name: String,
+    bio: String,
+    role: Role,
+    created_at: DateTime<Utc>,
+}
+
+impl From<User> for Me {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            bio: user.bio,
+            role: user.role,
+            created_at: user.created_at,
+        }
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn get(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Me>> {
+    let user =
+        users::find(&state.db, user.id).await?.ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    Ok(Json(user.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileChange {
+    display_name: Option<String>,
+    bio: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(change): ApiJson<ProfileChange>,
+) -> ApiResult<Json<Me>> {
+    let display_name = change.display_name.as_deref().map(DisplayName::parse).transpose()?;
+    let bio = change.bio.as_deref().map(Bio::parse).transpose()?;
+    let user = users::update_profile(&state.db, user.id, display_name.as_ref(), bio.as_ref())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    Ok(Json(user.into()))
+}

@@ -1,0 +1,156 @@
+//! Sessions: a short-lived access token plus a refresh token that rotates on every
+//! use. Refresh tokens are stored only as SHA-256 hashes; presenting one that was
+//! already used revokes its whole family (the token was stolen, or replayed).
+
+use axum::http::HeaderValue;
+use axum::http::header::SET_COOKIE;
+use axum::response::{AppendHeaders, IntoResponse, Json, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use streambox_common::auth::{ACCESS_COOKIE, REFRESH_COOKIE};
+use streambox_common::ids::UserId;
+use streambox_common::users::{self, User};
+use streambox_common::{ApiError, ApiResult, AppState};
+use uuid::Uuid;
+
+/// Path the refresh cookie is sent to: nowhere but the session endpoints.
+const REFRESH_COOKIE_PATH: &str = "/api/v1/auth";
+
+#[derive(Serialize)]
+pub struct SessionTokens {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+}
+
+/// Starts a new token family for `user`.
+pub async fn start(state: &AppState, user: &User) -> ApiResult<Response> {
+    let refresh = insert_refresh(&state.db, user.id, Uuid::new_v4(), expiry(state)).await?;
+    respond(state, user, refresh)
+}
+
+/// Exchanges a refresh token for a new pair. Every failure is the same 401.
+pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<Response> {
+    let rejected = || ApiError::unauthorized("the refresh token is invalid or expired");
+    let hash = digest(presented);
+    let mut tx = state.db.begin().await?;
+    let found: Option<StoredRefresh> = sqlx::query_as(
+        "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens
+         WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(&hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(token) = found else { return Err(rejected()) };
+    if token.revoked_at.is_some() || token.expires_at <= Utc::now() {
+        return Err(rejected());
+    }
+    if token.used_at.is_some() {
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(token.family_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::warn!(user = %token.user_id, family = %token.family_id, "refresh token reused; session family revoked");
+        return Err(rejected());
+    }
+    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1").bind(token.id).execute(&mut *tx).await?;
+    let user = users::find(&state.db, token.user_id).await?.ok_or_else(rejected)?;
+    let successor = new_token();
+    insert_refresh_with(&mut *tx, &successor, token.user_id, token.family_id, expiry(state)).await?;
+    tx.commit().await?;
+    respond(state, &user, successor)
+}
+
+/// Revokes the family of `presented` (if it is one of ours) and clears the cookies.
+pub async fn end(state: &AppState, presented: Option<&str>) -> ApiResult<Response> {
+    if let Some(presented) = presented {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = now()
+             WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
+        )
+        .bind(digest(presented))
+        .execute(&state.db)
+        .await?;
+    }
+    let clear = [cookie(state, ACCESS_COOKIE, "", "/", 0), cookie(state, REFRESH_COOKIE, "", REFRESH_COOKIE_PATH, 0)];
+    Ok((axum::http::StatusCode::NO_CONTENT, AppendHeaders(clear.map(|c| (SET_COOKIE, c)))).into_response())
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredRefresh {
+    id: Uuid,
+    family_id: Uuid,
+    user_id: UserId,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+fn respond(state: &AppState, user: &User, refresh_token: String) -> ApiResult<Response> {
+    let access = state.tokens.issue(user.id, user.role)?;
+    let cookies = [
+        cookie(state, ACCESS_COOKIE, &access.access_token, "/", access.expires_in),
+        cookie(state, REFRESH_COOKIE, &refresh_token, REFRESH_COOKIE_PATH, state.config.refresh_token_ttl.as_secs()),
+    ];
+    let body = SessionTokens {
+        access_token: access.access_token,
+        token_type: access.token_type,
+        expires_in: access.expires_in,
+        refresh_token,
+    };
+    Ok((AppendHeaders(cookies.map(|c| (SET_COOKIE, c))), Json(body)).into_response())
+}
+
+fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.config.cookie_secure { "; Secure" } else { "" };
+    let cookie = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    HeaderValue::from_str(&cookie).expect("cookie values are URL-safe base64 and JWTs")
+}
+
+fn expiry(state: &AppState) -> DateTime<Utc> {
+    Utc::now() + state.config.refresh_token_ttl
+}
+
+async fn insert_refresh(db: &PgPool, user: UserId, family: Uuid, expires_at: DateTime<Utc>) -> ApiResult<String> {
+    let token = new_token();
+    insert_refresh_with(db, &token, user, family, expires_at).await?;
+    Ok(token)
+}
+
+async fn insert_refresh_with<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    token: &str,
+    user: UserId,
+    family: Uuid,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(family)
+    .bind(user)
+    .bind(digest(token))
+    .bind(expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// 256 random bits, URL-safe.
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn digest(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}

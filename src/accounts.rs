@@ -1,0 +1,33 @@
+//! `streambox user create`: accounts made from the command line, notably the first admin.
+
+use anyhow::Context;
+use streambox_common::ids::UserId;
+use streambox_common::users::{self, DisplayName, Email, NewUser, Password, Role};
+use streambox_common::{Config, db};
+
+/// Creates an account; the password comes from the caller (read from stdin by the CLI,
+/// so it never appears in a process list or shell history).
+pub async fn create_user(
+    config: &Config,
+    email: &str,
+    display_name: &str,
+    role: Role,
+    password: String,
+) -> anyhow::Result<UserId> {
+    let invalid = |e: streambox_common::ApiError| anyhow::anyhow!("{e}");
+    let email = Email::parse(email).map_err(invalid)?;
+    let display_name = DisplayName::parse(display_name).map_err(invalid)?;
+    let password_hash = Password::parse(password).map_err(invalid)?.hash().await?;
+    let pool = db::connect(&config.database_url).await?;
+    if config.migrate_on_start {
+        db::migrate(&pool).await?;
+    }
+    let user = users::insert(
+        &pool,
+        NewUser { email: &email, password_hash: &password_hash, display_name: &display_name, role },
+    )
+    .await
+    .context("creating the account")?
+    .with_context(|| format!("an account with email {} already exists", email.as_str()))?;
+    Ok(user.id)
+}

@@ -1,0 +1,41 @@
+//! Carries a playback token into every URI of a playlist, so players (HLS.js,
+//! Safari, ffmpeg) fetch variants and segments with it without knowing about it.
+
+use m3u8_rs::Playlist;
+
+/// The playlist with `?token=` appended to each variant or segment URI.
+pub fn with_token(playlist: &[u8], token: &str) -> anyhow::Result<Vec<u8>> {
+    let append = |uri: &mut String| {
+        let separator = if uri.contains('?') { '&' } else { '?' };
+        uri.push_str(&format!("{separator}token={token}"));
+    };
+    let mut parsed =
+        m3u8_rs::parse_playlist_res(playlist).map_err(|e| anyhow::anyhow!("stored playlist unreadable: {e}"))?;
+    match &mut parsed {
+        Playlist::MasterPlaylist(master) => master.variants.iter_mut().for_each(|v| append(&mut v.uri)),
+        Playlist::MediaPlaylist(media) => media.segments.iter_mut().for_each(|s| append(&mut s.uri)),
+    }
+    let mut out = Vec::with_capacity(playlist.len() * 2);
+    match parsed {
+        Playlist::MasterPlaylist(master) => master.write_to(&mut out)?,
+        Playlist::MediaPlaylist(media) => media.write_to(&mut out)?,
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_uri_gets_the_token() {
+        let master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=640x360\n360p/index.m3u8\n";
+        let out = String::from_utf8(with_token(master, "abc.def.ghi").unwrap()).unwrap();
+        assert!(out.contains("360p/index.m3u8?token=abc.def.ghi"), "{out}");
+
+        let media = b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:6.0,\nseg_000.ts\n#EXTINF:2.0,\nseg_001.ts\n#EXT-X-ENDLIST\n";
+        let out = String::from_utf8(with_token(media, "t").unwrap()).unwrap();
+        assert!(out.contains("seg_000.ts?token=t") && out.contains("seg_001.ts?token=t"), "{out}");
+        assert!(out.contains("#EXT-X-ENDLIST") && out.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{out}");
+    }
+}

@@ -1,0 +1,229 @@
+//! Every route × every kind of caller → the expected status. The table must name
+//! exactly the routes the router serves: a route added without a row fails here.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::json;
+use streambox::server::{self, Mode};
+use support::{TestApp, TestUser};
+use uuid::Uuid;
+
+/// Callers, in the order of each row's expected statuses.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Anonymous,
+    /// A creator who does not own the target.
+    Other,
+    /// A viewer (may not upload).
+    Viewer,
+    Owner,
+    Admin,
+}
+
+const CALLERS: [Who; 5] = [Who::Anonymous, Who::Other, Who::Viewer, Who::Owner, Who::Admin];
+
+/// What the path's placeholders point at.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Nothing,
+    /// The owner's creator profile.
+    Creator,
+    /// A fresh ready video of the owner, with this visibility, requested without a playback token…
+    Video(&'static str),
+    /// …or with a playback token obtained by its owner.
+    VideoWithToken(&'static str),
+}
+
+/// Request bodies some routes need to get past validation.
+#[derive(Clone, Copy, Debug)]
+enum Body {
+    None,
+    Register,
+    Login,
+    Profile,
+    Rename,
+    Upload,
+}
+
+struct Row {
+    method: Method,
+    path: &'static str,
+    target: Target,
+    body: Body,
+    /// Anonymous, Other, Viewer, Owner, Admin.
+    expect: [u16; 5],
+}
+
+fn row(method: Method, path: &'static str, target: Target, body: Body, expect: [u16; 5]) -> Row {
+    Row { method, path, target, body, expect }
+}
+
+fn table() -> Vec<Row> {
+    use Body as B;
+    use Target::*;
+    let (get, post, patch, delete) = (Method::GET, Method::POST, Method::PATCH, Method::DELETE);
+    let mut rows = vec![
+        row(get.clone(), "/healthz", Nothing, B::None, [200; 5]),
+        row(get.clone(), "/readyz", Nothing, B::None, [200; 5]),
+        row(post.clone(), "/api/v1/auth/register", Nothing, B::Register, [201; 5]),
+        row(post.clone(), "/api/v1/auth/login", Nothing, B::Login, [200; 5]),
+        // An access token is not a refresh token.
+        row(post.clone(), "/api/v1/auth/refresh", Nothing, B::None, [401; 5]),
+        row(post.clone(), "/api/v1/auth/logout", Nothing, B::None, [204; 5]),
+        row(get.clone(), "/api/v1/me", Nothing, B::None, [401, 200, 200, 200, 200]),
+        row(patch.clone(), "/api/v1/me", Nothing, B::Profile, [401, 200, 200, 200, 200]),
+        row(get.clone(), "/api/v1/creators/{id}", Creator, B::None, [200; 5]),
+        row(get.clone(), "/api/v1/videos", Nothing, B::None, [200; 5]),
+        row(post.clone(), "/api/v1/uploads", Nothing, B::Upload, [401, 202, 403, 202, 202]),
+    ];
+    for path in ["/", "/app.js", "/style.css", "/vendor/hls.min.js", "/vendor/hls.js.LICENSE"] {
+        rows.push(row(get.clone(), path, Nothing, B::None, [200; 5]));
+    }
+    for visibility in ["public", "unlisted", "private"] {
+        let private = visibility == "private";
+        // Who can see it at all: everyone unless private (then owner and admin only).
+        let read = if private { [404, 404, 404, 200, 200] } else { [200; 5] };
+        let change = if private { [401, 404, 404, 200, 200] } else { [401, 403, 403, 200, 200] };
+        let remove = if private { [401, 404, 404, 204, 204] } else { [401, 403, 403, 204, 204] };
+        rows.push(row(get.clone(), "/api/v1/videos/{id}", Video(visibility), B::None, read));
+        rows.push(row(patch.clone(), "/api/v1/videos/{id}", Video(visibility), B::Rename, change));
+        rows.push(row(delete.clone(), "/api/v1/videos/{id}", Video(visibility), B::None, remove));
+        rows.push(row(get.clone(), "/api/v1/videos/{id}/playback", Video(visibility), B::None, read));
+        // Media: public plays directly; the others need a playback token, whoever asks.
+        let bare = if visibility == "public" { [200; 5] } else { [403; 5] };
+        for path in ["/hls/{video_id}/master.m3u8", "/hls/{video_id}/poster.jpg", "/hls/{video_id}/{rendition}/{file}"]
+        {
+            rows.push(row(get.clone(), path, Video(visibility), B::None, bare));
+            rows.push(row(get.clone(), path, VideoWithToken(visibility), B::None, [200; 5]));
+        }
+    }
+    rows
+}
+
+struct World {
+    app: TestApp,
+    other: TestUser,
+    viewer: TestUser,
+    owner: TestUser,
+    admin: TestUser,
+}
+
+impl World {
+    fn token(&self, who: Who) -> Option<&str> {
+        match who {
+            Who::Anonymous => None,
+            Who::Other => Some(&self.other.token),
+            Who::Viewer => Some(&self.viewer.token),
+            Who::Owner => Some(&self.owner.token),
+            Who::Admin => Some(&self.admin.token),
+        }
+    }
+
+    /// The concrete URL for `row`, creating what its target needs.
+    async fn url(&self, row: &Row) -> String {
+        let (video, token) = match row.target {
+            Target::Nothing => (None, None),
+            Target::Creator => return self.app.url(&row.path.replace("{id}", &self.owner.id.to_string())),
+            Target::Video(visibility) => (Some(self.app.ready_video(self.owner.id, visibility).await), None),
+            Target::VideoWithToken(visibility) => {
+                let video = self.app.ready_video(self.owner.id, visibility).await;
+                (Some(video), Some(self.playback_token(video).await))
+            }
+        };
+        let mut path = row.path.to_owned();
+        if let Some(video) = video {
+            path = path
+                .replace("{id}", &video.to_string())
+                .replace("{video_id}", &video.to_string())
+                .replace("{rendition}", "480p")
+                .replace("{file}", "seg_000.ts");
+        }
+        match token {
+            Some(token) => self.app.url(&format!("{path}?token={token}")),
+            None => self.app.url(&path),
+        }
+    }
+
+    async fn playback_token(&self, video: Uuid) -> String {
+        let playback: serde_json::Value = self
+            .app
+            .http
+            .get(self.app.url(&format!("/api/v1/videos/{video}/playback")))
+            .bearer_auth(&self.owner.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let url = playback["master_url"].as_str().unwrap();
+        url.split_once("?token=").map(|(_, t)| t.to_owned()).unwrap_or_default()
+    }
+
+    async fn request(&self, row: &Row, who: Who) -> u16 {
+        let url = self.url(row).await;
+        let mut request = self.app.http.request(row.method.clone(), &url);
+        if let Some(token) = self.token(who) {
+            request = request.bearer_auth(token);
+        }
+        request = match row.body {
+            Body::None => request,
+            Body::Register => request.json(&json!({
+                "email": format!("new-{}@example.org", Uuid::new_v4().simple()),
+                "password": "a long enough password",
+                "display_name": "New",
+            })),
+            Body::Login => request.json(&json!({ "email": self.other.email, "password": self.other.password })),
+            Body::Profile => request.json(&json!({ "bio": "Films about trains." })),
+            Body::Rename => request.json(&json!({ "title": "Renamed" })),
+            Body::Upload => request.multipart(
+                reqwest::multipart::Form::new()
+                    .text("title", "Table upload")
+                    .part("file", reqwest::multipart::Part::bytes(b"tiny".to_vec()).file_name("x.mp4")),
+            ),
+        };
+        let response = request.send().await.unwrap();
+        response.status().as_u16()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_every_caller_as_the_table_says() {
+    let app = TestApp::spawn().await;
+    let world = World {
+        other: app.user("creator").await,
+        viewer: app.user("viewer").await,
+        owner: app.user("creator").await,
+        admin: app.user("admin").await,
+        app,
+    };
+
+    let mut failures = Vec::new();
+    for row in table() {
+        for (who, expected) in CALLERS.iter().zip(row.expect) {
+            let got = world.request(&row, *who).await;
+            if got != expected {
+                failures.push(format!(
+                    "{} {} {:?} as {who:?}: expected {expected}, got {got}",
+                    row.method, row.path, row.target
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} unexpected statuses:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn the_table_covers_exactly_the_routes_the_router_serves() {
+    let served: BTreeSet<(String, String)> =
+        server::routes(Mode::All).table().iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let tabled: BTreeSet<(String, String)> =
+        table().iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    let missing: Vec<_> = served.difference(&tabled).collect();
+    let stale: Vec<_> = tabled.difference(&served).collect();
+    assert!(missing.is_empty(), "routes without an authorization row: {missing:?}");
+    assert!(stale.is_empty(), "rows for routes that do not exist: {stale:?}");
+}

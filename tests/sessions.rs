@@ -1,0 +1,191 @@
+//! Sessions under attack: forged and stale tokens, refresh rotation and reuse,
+//! cookies, password storage, and bootstrapping the first admin from the CLI.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use support::{TEST_JWT_SECRET, TestApp};
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn sign(secret: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+}
+
+async fn me_status(app: &TestApp, token: &str) -> (u16, Value) {
+    let response = app.http.get(app.url("/api/v1/me")).bearer_auth(token).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_expired_and_orphaned_tokens_get_401_never_500() {
+    let app = TestApp::spawn().await;
+    let user = app.user("creator").await;
+    assert_eq!(me_status(&app, &user.token).await.0, 200);
+
+    let claims = |exp: u64| json!({ "sub": user.id, "role": "admin", "iat": now() - 10_000, "exp": exp, "iss": "streambox", "aud": "streambox-api" });
+    let payload = b64(&claims(now() + 600));
+    let attacks = [
+        ("expired", sign(TEST_JWT_SECRET, &claims(now() - 60))),
+        ("wrong signature", sign("another-secret-that-is-also-long-enough", &claims(now() + 600))),
+        ("alg none", format!("{}.{payload}.", b64(&json!({ "alg": "none", "typ": "JWT" })))),
+        // HS/RS confusion: an RS256 header signed with the HMAC secret must not be accepted.
+        ("alg RS256", {
+            let unsigned = format!("{}.{payload}", b64(&json!({ "alg": "RS256", "typ": "JWT" })));
+            let valid = sign(TEST_JWT_SECRET, &claims(now() + 600));
+            format!("{unsigned}.{}", valid.rsplit('.').next().unwrap())
+        }),
+        (
+            "wrong audience",
+            sign(
+                TEST_JWT_SECRET,
+                &json!({ "sub": user.id, "role": "admin", "iat": now(), "exp": now() + 600, "iss": "streambox", "aud": "streambox-playback" }),
+            ),
+        ),
+        ("garbage", "not.a.token".to_owned()),
+        ("empty claims", sign(TEST_JWT_SECRET, &json!({}))),
+    ];
+    for (name, token) in attacks {
+        let (status, body) = me_status(&app, &token).await;
+        assert_eq!(status, 401, "{name}");
+        assert_eq!(body["code"], "unauthorized", "{name}");
+    }
+
+    // A valid token of a user who no longer exists.
+    sqlx::query("DELETE FROM users WHERE id = $1").bind(user.id).execute(app.db()).await.unwrap();
+    assert_eq!(me_status(&app, &user.token).await.0, 401, "deleted user");
+}
+
+async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
+    app.http.post(app.url("/api/v1/auth/refresh")).json(&json!({ "refresh_token": token })).send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+    let app = TestApp::spawn().await;
+    let user = app.user("creator").await;
+
+    let first = refresh(&app, &user.refresh_token).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let second_refresh = first["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second_refresh, user.refresh_token, "refresh tokens rotate");
+    assert_eq!(me_status(&app, first["access_token"].as_str().unwrap()).await.0, 200);
+
+    // Replaying the used token is theft: it fails, and so does its successor from then on.
+    assert_eq!(refresh(&app, &user.refresh_token).await.status(), 401);
+    assert_eq!(refresh(&app, &second_refresh).await.status(), 401, "the family is revoked");
+
+    // Only hashes are stored.
+    let stored: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT token_hash FROM refresh_tokens").fetch_all(app.db()).await.unwrap();
+    assert!(!stored.is_empty());
+    for hash in &stored {
+        assert_eq!(hash.len(), 32);
+        assert!(!String::from_utf8_lossy(hash).contains(&second_refresh));
+    }
+
+    // A separate login is a separate family, unaffected; logout revokes it.
+    let login: Value = app.login(&user.email, &user.password).await.json().await.unwrap();
+    let fresh = login["refresh_token"].as_str().unwrap();
+    let logout =
+        app.http.post(app.url("/api/v1/auth/logout")).json(&json!({ "refresh_token": fresh })).send().await.unwrap();
+    assert_eq!(logout.status(), 204);
+    assert_eq!(refresh(&app, fresh).await.status(), 401, "logged out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_get_http_only_cookies_that_work_on_their_own() {
+    let app = TestApp::spawn().await;
+    let user = app.user("creator").await;
+    let login = app.login(&user.email, &user.password).await;
+    let cookies: Vec<String> =
+        login.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    for cookie in &cookies {
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"),
+            "{cookie}"
+        );
+    }
+    let pair = |name: &str| cookies.iter().find(|c| c.starts_with(name)).unwrap().split(';').next().unwrap().to_owned();
+    let (access, refresh_cookie) = (pair("sb_access="), pair("sb_refresh="));
+    assert!(cookies.iter().any(|c| c.starts_with("sb_refresh=") && c.contains("Path=/api/v1/auth")));
+
+    let me = app.http.get(app.url("/api/v1/me")).header("cookie", &access).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let refreshed =
+        app.http.post(app.url("/api/v1/auth/refresh")).header("cookie", &refresh_cookie).send().await.unwrap();
+    assert_eq!(refreshed.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_does_not_reveal_which_emails_exist_and_passwords_are_argon2id() {
+    let app = TestApp::spawn().await;
+    let user = app.user("creator").await;
+    let wrong_password = app.login(&user.email, "not the right password").await;
+    let unknown_email = app.login("nobody@example.org", "not the right password").await;
+    assert_eq!(wrong_password.status(), 401);
+    assert_eq!(unknown_email.status(), 401);
+    assert_eq!(wrong_password.text().await.unwrap(), unknown_email.text().await.unwrap());
+
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user.id)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+
+    let duplicate = app
+        .http
+        .post(app.url("/api/v1/auth/register"))
+        .json(
+            &json!({ "email": user.email.to_uppercase(), "password": "another long password", "display_name": "Dup" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(duplicate.status(), 409, "emails are unique after normalisation");
+    let short = app
+        .http
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({ "email": "short@example.org", "password": "short", "display_name": "S" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 422);
+    assert!(short.text().await.unwrap().contains("password"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_admin_is_created_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streambox"))
+        .args(["user", "create", "--email", "Root@Example.org", "--display-name", "Root", "--admin"])
+        .env("DATABASE_URL", app.state.config.database_url.as_str())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"an admin password that is long\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let login: Value = app.login("root@example.org", "an admin password that is long").await.json().await.unwrap();
+    let (status, me) = me_status(&app, login["access_token"].as_str().unwrap()).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("admin")));
+}
