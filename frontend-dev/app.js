@@ -151,7 +151,8 @@ async function playVideo(video) {
   if (window.Hls && Hls.isSupported()) {
     hls = new Hls();
     hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
-      data.levels.forEach((level, index) => quality.append(new Option(`${level.height}p`, String(index))));
+      const levels = data.levels.map((level, index) => ({ level, index })).reverse();
+      levels.forEach(({ level, index }) => quality.append(new Option(`${Math.min(level.width, level.height)}p`, String(index))));
       element.play().catch(() => {});
     });
     hls.loadSource(playback.master_url);
