@@ -3,4 +3,5 @@
 
 pub mod accounts;
 mod frontend;
+pub mod jobs_cli;
 pub mod server;

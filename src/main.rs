@@ -5,6 +5,7 @@ use std::io::BufRead;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use streambox::accounts;
+use streambox::jobs_cli::{self, JobsCommand};
 use streambox::server::{self, Mode};
 use streambox_common::users::Role;
 use streambox_common::{Config, db, telemetry};
@@ -32,6 +33,11 @@ enum Command {
     Streamer,
     /// Apply database migrations and exit.
     Migrate,
+    /// Inspect and fix the transcode queue.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -72,6 +78,10 @@ async fn main() -> anyhow::Result<()> {
             let role = if admin { Role::Admin } else { Role::Creator };
             let id = accounts::create_user(&config, &email, &display_name, role, password).await?;
             println!("created {role:?} account {id}");
+            return Ok(());
+        }
+        Command::Jobs { command } => {
+            print!("{}", jobs_cli::run(&config, command).await?);
             return Ok(());
         }
         Command::All => Mode::All,

@@ -68,13 +68,18 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
         db::migrate(&pool).await?;
     }
     let storage = ObjectStore::new(&config.s3, &endpoint);
-    storage.ensure_bucket().await.context("object storage (S3_ENDPOINT)")?;
+    // Object storage may be briefly away at start: run anyway, /readyz reports it and
+    // jobs that need it retry. Only the embedded endpoint must work at once.
+    if let Err(e) = storage.ensure_bucket().await {
+        anyhow::ensure!(config.s3.endpoint.is_some(), "embedded object storage: {e:#}");
+        tracing::warn!(error = %format!("{e:#}"), "object storage (S3_ENDPOINT) is unreachable; continuing");
+    }
     let queue = JobQueue::connect(&config).await?;
     let tokens = TokenKeys::new(&secret, config.access_token_ttl);
     let state = AppState(Arc::new(App { config, db: pool, storage, queue, tokens }));
 
     let mut tasks = JoinSet::new();
-    if matches!(mode, Mode::All | Mode::Transcoder) {
+    if matches!(mode, Mode::All | Mode::Transcoder) && state.config.transcode.run_worker {
         tasks.spawn(streambox_transcoder::run(state.clone(), shutdown.clone()));
     }
     let listener =

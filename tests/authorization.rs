@@ -35,6 +35,8 @@ enum Target {
     Video(&'static str),
     /// …or with a playback token obtained by its owner.
     VideoWithToken(&'static str),
+    /// A dead transcode job of one of the owner's videos.
+    DeadJob,
 }
 
 /// Request bodies some routes need to get past validation.
@@ -79,6 +81,13 @@ fn table() -> Vec<Row> {
         row(get.clone(), "/api/v1/videos", Nothing, B::None, [200; 5]),
         row(post.clone(), "/api/v1/uploads", Nothing, B::Upload, [401, 202, 403, 202, 202]),
     ];
+    // Operator endpoints: administrators only, whoever owns the video.
+    let admin_only = [401, 403, 403, 403, 200];
+    rows.push(row(get.clone(), "/api/v1/admin/jobs", Nothing, B::None, admin_only));
+    rows.push(row(get.clone(), "/api/v1/admin/jobs/{id}", DeadJob, B::None, admin_only));
+    rows.push(row(post.clone(), "/api/v1/admin/jobs/{id}/retry", DeadJob, B::None, admin_only));
+    rows.push(row(post.clone(), "/api/v1/admin/jobs/retry-dead", Nothing, B::None, admin_only));
+    rows.push(row(post.clone(), "/api/v1/admin/jobs/{id}/discard", DeadJob, B::None, admin_only));
     for path in ["/", "/app.js", "/style.css", "/vendor/hls.min.js", "/vendor/hls.js.LICENSE"] {
         rows.push(row(get.clone(), path, Nothing, B::None, [200; 5]));
     }
@@ -127,6 +136,10 @@ impl World {
         let (video, token) = match row.target {
             Target::Nothing => (None, None),
             Target::Creator => return self.app.url(&row.path.replace("{id}", &self.owner.id.to_string())),
+            Target::DeadJob => {
+                let job = self.app.dead_job(self.owner.id).await;
+                return self.app.url(&row.path.replace("{id}", &job.to_string()));
+            }
             Target::Video(visibility) => (Some(self.app.ready_video(self.owner.id, visibility).await), None),
             Target::VideoWithToken(visibility) => {
                 let video = self.app.ready_video(self.owner.id, visibility).await;
@@ -179,10 +192,11 @@ impl World {
             Body::Login => request.json(&json!({ "email": self.other.email, "password": self.other.password })),
             Body::Profile => request.json(&json!({ "bio": "Films about trains." })),
             Body::Rename => request.json(&json!({ "title": "Renamed" })),
-            Body::Upload => request.multipart(
-                reqwest::multipart::Form::new()
-                    .text("title", "Table upload")
-                    .part("file", reqwest::multipart::Part::bytes(b"tiny".to_vec()).file_name("x.mp4")),
+            // One buffered body (not a stream), so a rejection before the body is read
+            // cannot cut the request off mid-write.
+            Body::Upload => request.header("content-type", "multipart/form-data; boundary=b0undary").body(
+                "--b0undary\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nTable upload\r\n\
+                 --b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.mp4\"\r\n\r\ntiny\r\n--b0undary--\r\n",
             ),
         };
         let response = request.send().await.unwrap();

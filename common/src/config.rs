@@ -62,6 +62,20 @@ pub struct TranscodeConfig {
     pub poll_interval: Duration,
     /// An ffmpeg that reports no progress for this long is killed (a transient failure).
     pub stall_timeout: Duration,
+    /// Backoff before retry n is `retry_base * 2^(n-1)`, capped at `retry_max`, ±20% jitter.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How often the reconciler looks for jobs and videos nothing will move.
+    pub reconcile_every: Duration,
+    /// Whether this process runs a transcode worker (`all` and `transcoder` modes).
+    pub run_worker: bool,
+}
+
+impl TranscodeConfig {
+    /// A worker silent this long is dead; its running job may be taken over.
+    pub fn orphan_after(&self) -> Duration {
+        self.heartbeat * self.missed_heartbeats as u32
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -131,10 +145,14 @@ impl Config {
                 preset: env.string("STREAMBOX_X264_PRESET", "veryfast"),
                 segment_seconds: env.parse("STREAMBOX_SEGMENT_SECONDS", "6")?,
                 gop_seconds: env.parse("STREAMBOX_GOP_SECONDS", "2")?,
-                heartbeat: Duration::from_secs(env.parse("STREAMBOX_WORKER_HEARTBEAT_SECS", "5")?),
+                heartbeat: env.seconds("STREAMBOX_WORKER_HEARTBEAT_SECS", "5")?,
                 missed_heartbeats: env.parse("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")?,
                 poll_interval: Duration::from_millis(env.parse("STREAMBOX_POLL_INTERVAL_MS", "500")?),
-                stall_timeout: Duration::from_secs(env.parse("STREAMBOX_FFMPEG_STALL_SECS", "120")?),
+                stall_timeout: env.seconds("STREAMBOX_FFMPEG_STALL_SECS", "120")?,
+                retry_base: env.seconds("STREAMBOX_RETRY_BASE_SECS", "10")?,
+                retry_max: env.seconds("STREAMBOX_RETRY_MAX_SECS", "600")?,
+                reconcile_every: env.seconds("STREAMBOX_RECONCILE_SECS", "60")?,
+                run_worker: env.parse("STREAMBOX_RUN_WORKER", "true")?,
             },
         }
         .validated()
@@ -193,6 +211,15 @@ impl Vars<'_> {
 
     fn string(&self, name: &str, default: &str) -> String {
         self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A duration in (possibly fractional) seconds.
+    fn seconds(&self, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        let seconds: f64 = self.parse(name, default)?;
+        Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| ConfigError {
+            name,
+            problem: format!("must be a positive number of seconds, not {seconds}"),
+        })
     }
 
     fn parse<T: FromStr>(&self, name: &'static str, default: &str) -> Result<T, ConfigError>

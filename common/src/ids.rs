@@ -44,6 +44,7 @@ macro_rules! uuid_id {
 
 uuid_id!(VideoId);
 uuid_id!(UserId);
+uuid_id!(JobId);
 
 #[cfg(test)]
 mod tests {

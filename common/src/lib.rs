@@ -8,6 +8,8 @@ pub mod embedded_s3;
 pub mod error;
 pub mod health;
 pub mod ids;
+pub mod jobs;
+pub mod operator;
 pub mod queue;
 pub mod routes;
 pub mod state;

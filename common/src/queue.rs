@@ -1,7 +1,9 @@
 //! The transcode queue on Redis (apalis-redis): the job type and how it is enqueued.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use anyhow::Context;
-use apalis::prelude::TaskSink;
+use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::{ConnectionManager, RedisStorage};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,36 @@ impl JobQueue {
         self.storage.clone().push(job).await.map_err(|e| anyhow::anyhow!("enqueueing transcode of {video_id}: {e}"))?;
         tracing::info!(%video_id, "transcode job enqueued");
         Ok(())
+    }
+
+    /// Delivers the job once `delay` has passed (a retry after backoff).
+    pub async fn enqueue_after(&self, job: TranscodeJob, delay: Duration) -> anyhow::Result<()> {
+        let video_id = job.video_id;
+        // apalis-redis schedules in whole seconds and truncates: round the due time up,
+        // so a retry never runs before its backoff has passed.
+        let due = (SystemTime::now() + delay).duration_since(UNIX_EPOCH)?.as_secs_f64().ceil() as u64;
+        let task = TaskBuilder::new(job).run_at_timestamp(due).build();
+        self.storage
+            .clone()
+            .push_task(task)
+            .await
+            .map_err(|e| anyhow::anyhow!("scheduling transcode of {video_id}: {e}"))?;
+        tracing::info!(%video_id, ?delay, "transcode retry scheduled");
+        Ok(())
+    }
+
+    /// Deliveries waiting in Redis (due now or scheduled). Zero while jobs are
+    /// queued in Postgres means those deliveries were lost (e.g. Redis restarted empty).
+    pub async fn waiting_deliveries(&self) -> anyhow::Result<u64> {
+        let layout = self.storage.get_config();
+        let mut redis = self.redis.clone();
+        let (active, scheduled): (u64, u64) = redis::pipe()
+            .llen(layout.active_jobs_list())
+            .zcard(layout.scheduled_jobs_set())
+            .query_async(&mut redis)
+            .await
+            .context("Redis")?;
+        Ok(active + scheduled)
     }
 
     /// Reachability check for /readyz.

@@ -43,6 +43,7 @@ pub mod keys {
 pub struct ObjectStore {
     client: Client,
     bucket: String,
+    endpoint: String,
 }
 
 /// An object being read: its body streams, it is never held whole.
@@ -64,11 +65,16 @@ impl ObjectStore {
             .credentials_provider(credentials)
             .force_path_style(true)
             .build();
-        Self { client: Client::from_conf(s3_config), bucket: config.bucket.clone() }
+        Self { client: Client::from_conf(s3_config), bucket: config.bucket.clone(), endpoint: endpoint.to_owned() }
     }
 
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    /// The S3 endpoint URL, e.g. for a separate worker process to share the embedded one.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     /// Creates the bucket when it does not exist yet (embedded endpoint, fresh MinIO).

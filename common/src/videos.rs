@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use sqlx::types::Json;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::error::ApiError;
 use crate::ids::{UserId, VideoId};
@@ -59,7 +59,6 @@ pub struct Video {
     pub width: Option<i32>,
     pub height: Option<i32>,
     pub renditions: Json<Vec<Rendition>>,
-    pub attempts: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -125,7 +124,7 @@ impl Description {
 macro_rules! columns {
     () => {
         "id, owner_id, title, description, visibility, status, error, source_bytes, duration_s, \
-         width, height, renditions, attempts, created_at, updated_at"
+         width, height, renditions, created_at, updated_at"
     };
 }
 
@@ -138,7 +137,7 @@ pub struct NewVideo<'a> {
 }
 
 /// Creates a video whose source is already stored, ready for the queue.
-pub async fn insert_queued(db: &PgPool, new: NewVideo<'_>) -> sqlx::Result<Video> {
+pub async fn insert_queued<'e>(db: impl PgExecutor<'e>, new: NewVideo<'_>) -> sqlx::Result<Video> {
     sqlx::query_as::<_, Video>(concat!(
         "INSERT INTO videos (id, owner_id, title, description, status, source_bytes)
          VALUES ($1, $2, $3, $4, 'queued', $5) RETURNING ",
@@ -229,11 +228,11 @@ pub async fn mark_deleted(db: &PgPool, id: VideoId) -> sqlx::Result<bool> {
     Ok(updated.rows_affected() == 1)
 }
 
-/// queued -> processing, counting the attempt. A video already `processing` is taken
-/// again (its previous worker died); `None` means there is nothing to do (ready, failed, gone).
-pub async fn start_processing(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Video>> {
+/// queued -> processing. A video already `processing` is taken again (its previous
+/// worker died); `None` means there is nothing to do (ready, failed, deleted, gone).
+pub async fn start_processing<'e>(db: impl PgExecutor<'e>, id: VideoId) -> sqlx::Result<Option<Video>> {
     sqlx::query_as::<_, Video>(concat!(
-        "UPDATE videos SET status = 'processing', attempts = attempts + 1, updated_at = now()
+        "UPDATE videos SET status = 'processing', updated_at = now()
          WHERE id = $1 AND status IN ('queued', 'processing') RETURNING ",
         columns!()
     ))
@@ -251,7 +250,7 @@ pub struct Published {
 }
 
 /// processing -> ready. Returns false when the video was not processing (deleted, already done).
-pub async fn mark_ready(db: &PgPool, id: VideoId, published: &Published) -> sqlx::Result<bool> {
+pub async fn mark_ready<'e>(db: impl PgExecutor<'e>, id: VideoId, published: &Published) -> sqlx::Result<bool> {
     let updated = sqlx::query(
         "UPDATE videos SET status = 'ready', error = NULL, duration_s = $2, width = $3, height = $4,
                 renditions = $5, updated_at = now()
@@ -268,7 +267,7 @@ pub async fn mark_ready(db: &PgPool, id: VideoId, published: &Published) -> sqlx
 }
 
 /// queued|processing -> failed with a reason a person can read.
-pub async fn mark_failed(db: &PgPool, id: VideoId, reason: &str) -> sqlx::Result<bool> {
+pub async fn mark_failed<'e>(db: impl PgExecutor<'e>, id: VideoId, reason: &str) -> sqlx::Result<bool> {
     let updated = sqlx::query(
         "UPDATE videos SET status = 'failed', error = $2, updated_at = now()
          WHERE id = $1 AND status IN ('queued', 'processing')",
@@ -281,12 +280,31 @@ pub async fn mark_failed(db: &PgPool, id: VideoId, reason: &str) -> sqlx::Result
 }
 
 /// processing -> queued: the attempt failed transiently and the job will run again.
-pub async fn requeue(db: &PgPool, id: VideoId) -> sqlx::Result<()> {
+pub async fn requeue<'e>(db: impl PgExecutor<'e>, id: VideoId) -> sqlx::Result<()> {
     sqlx::query("UPDATE videos SET status = 'queued', updated_at = now() WHERE id = $1 AND status = 'processing'")
         .bind(id)
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// failed -> queued, clearing the error: an operator retries its job.
+pub async fn reopen<'e>(db: impl PgExecutor<'e>, id: VideoId) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE videos SET status = 'queued', error = NULL, updated_at = now() WHERE id = $1 AND status = 'failed'",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Videos whose deletion began more than `age` ago and did not finish.
+pub async fn deletions_older_than(db: &PgPool, age: std::time::Duration) -> sqlx::Result<Vec<VideoId>> {
+    sqlx::query_scalar("SELECT id FROM videos WHERE status = 'deleted' AND updated_at < now() - $1")
+        .bind(age)
+        .fetch_all(db)
+        .await
 }
 
 /// Removes a video row: one whose enqueue failed, or a deleted one whose objects are gone.

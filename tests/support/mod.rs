@@ -148,6 +148,34 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A failed video of `owner` whose job is dead; returns the job id.
+    pub async fn dead_job(&self, owner: uuid::Uuid) -> uuid::Uuid {
+        let (video, job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        sqlx::query(
+            "INSERT INTO videos (id, owner_id, title, status, error, source_bytes) VALUES ($1, $2, 'Broken', 'failed', 'broken', 4)",
+        )
+        .bind(video)
+        .bind(owner)
+        .execute(self.db())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO transcode_jobs (id, video_id, state, attempts, max_attempts, errors)
+             VALUES ($1, $2, 'dead', 1, 3, '[{\"attempt\":1,\"at\":\"2026-01-01T00:00:00Z\",\"error\":\"broken\",\"permanent\":true}]')",
+        )
+        .bind(job)
+        .bind(video)
+        .execute(self.db())
+        .await
+        .unwrap();
+        self.state
+            .storage
+            .put_bytes(&format!("raw/{video}/source"), "not a video".into(), "application/octet-stream")
+            .await
+            .unwrap();
+        job
+    }
+
     /// A ready video of `owner` with a small, marked set of HLS objects (no transcode).
     pub async fn ready_video(&self, owner: uuid::Uuid, visibility: &str) -> uuid::Uuid {
         let id = uuid::Uuid::new_v4();
@@ -276,4 +304,99 @@ pub fn probe_video(input: &str) -> Value {
         .expect("run ffprobe");
     assert!(output.status.success(), "ffprobe {input}: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A real `streambox transcoder` process working for `app`'s database, queue and storage.
+pub struct WorkerProcess {
+    pub child: std::process::Child,
+    _dir: TempDir,
+}
+
+impl WorkerProcess {
+    pub fn spawn(app: &TestApp, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = &app.state.config;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_streambox"));
+        command
+            .arg("transcoder")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("DATABASE_URL", &config.database_url)
+            .env("REDIS_URL", &config.redis_url)
+            .env("S3_ENDPOINT", app.state.storage.endpoint())
+            .env("S3_BUCKET", &config.s3.bucket)
+            .env("S3_ACCESS_KEY", &config.s3.access_key)
+            .env("S3_SECRET_KEY", config.s3.secret_key.expose())
+            .env("STREAMBOX_JWT_SECRET", TEST_JWT_SECRET)
+            .env("STREAMBOX_QUEUE", &config.queue_name)
+            .env("STREAMBOX_BIND", "127.0.0.1:0")
+            .env("STREAMBOX_DATA_DIR", dir.path())
+            .env("STREAMBOX_POLL_INTERVAL_MS", "100")
+            .env("STREAMBOX_X264_PRESET", "ultrafast")
+            .envs(extra.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        Self { child: command.spawn().expect("start a worker process"), _dir: dir }
+    }
+
+    pub fn sigterm(&self) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP proxy that can be switched off: then it cuts open connections and drops
+/// new ones at once, which is what an unreachable object store looks like to a client.
+pub struct SwitchableProxy {
+    pub url: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl SwitchableProxy {
+    pub async fn start(target: &str) -> Self {
+        let target = target.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (up, _) = tokio::sync::watch::channel(true);
+        let switch = up.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !*switch.borrow() {
+                    continue;
+                }
+                let (target, mut down) = (target.clone(), switch.subscribe());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = down.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { url, up }
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// The job record of a video, as JSON-ish fields the tests look at.
+pub async fn job_of(app: &TestApp, video: &str) -> (String, i32, Value) {
+    let row: (String, i32, Value) =
+        sqlx::query_as("SELECT state::text, attempts, errors FROM transcode_jobs WHERE video_id = $1::uuid")
+            .bind(video)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    row
 }

@@ -49,6 +49,7 @@ impl Drop for KillOnDrop {
 pub async fn run(args: Vec<String>, limits: Limits, mut on_progress: impl FnMut(f64)) -> Result<(), FfmpegError> {
     let mut command = FfmpegCommand::new();
     command.args(["-hide_banner", "-nostdin"]).args(&args);
+    die_with_parent(command.as_inner_mut());
     let mut child = command.spawn().map_err(|e| FfmpegError::Spawn(e.to_string()))?;
     let events = child.iter().map_err(|e| FfmpegError::Spawn(e.to_string()))?;
     let mut guard = KillOnDrop(Some(child));
@@ -102,6 +103,23 @@ pub async fn run(args: Vec<String>, limits: Limits, mut on_progress: impl FnMut(
             status: status.to_string(),
             tail: if tail.is_empty() { "no error output".into() } else { tail },
         })
+    }
+}
+
+/// A worker killed with SIGKILL cannot run `Drop`: have the kernel kill ffmpeg with it,
+/// so no orphaned encoder keeps writing into a dead run's scratch space.
+fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl,
+    // which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
     }
 }
 

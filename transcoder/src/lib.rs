@@ -10,6 +10,7 @@ mod master;
 mod poster;
 mod probe;
 mod publish;
+mod reconcile;
 mod worker;
 
 pub use worker::run;

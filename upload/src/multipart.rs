@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 use streambox_common::auth::AuthUser;
 use streambox_common::ids::VideoId;
+use streambox_common::jobs;
 use streambox_common::queue::TranscodeJob;
 use streambox_common::storage::keys;
 use streambox_common::videos::{self, Description, NewVideo, Title, VideoStatus};
@@ -49,19 +50,15 @@ pub async fn create_upload(
             return Err(e);
         }
     };
-    let video = videos::insert_queued(
-        &state.db,
-        NewVideo {
-            id: video_id,
-            owner_id: user.id,
-            title: &form.title,
-            description: &form.description,
-            source_bytes: form.source_bytes,
-        },
-    )
-    .await;
-    let video = match video {
-        Ok(video) => video,
+    let new = NewVideo {
+        id: video_id,
+        owner_id: user.id,
+        title: &form.title,
+        description: &form.description,
+        source_bytes: form.source_bytes,
+    };
+    let video = match jobs::create_with_video(&state.db, new, state.config.transcode.max_attempts).await {
+        Ok((video, _job)) => video,
         Err(e) => {
             discard_source(&state, video_id).await;
             return Err(e.into());

@@ -1,3 +1,4 @@
+mod admin_jobs;
 mod auth;
 mod creators;
 mod me;
@@ -19,4 +20,9 @@ pub fn routes() -> Routes {
         .patch("/api/v1/videos/{id}", videos::update)
         .delete("/api/v1/videos/{id}", videos::delete)
         .get("/api/v1/videos/{id}/playback", videos::playback)
+        .get("/api/v1/admin/jobs", admin_jobs::list)
+        .get("/api/v1/admin/jobs/{id}", admin_jobs::get)
+        .post("/api/v1/admin/jobs/{id}/retry", admin_jobs::retry)
+        .post("/api/v1/admin/jobs/retry-dead", admin_jobs::retry_dead)
+        .post("/api/v1/admin/jobs/{id}/discard", admin_jobs::discard)
 }

@@ -1,0 +1,132 @@
+//! Operator endpoints (admins only): inspect, retry and discard transcode jobs.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use streambox_common::auth::AdminUser;
+use streambox_common::error::ApiPath;
+use streambox_common::ids::JobId;
+use streambox_common::jobs::{self, Job, JobState};
+use streambox_common::operator::{self, OperatorError};
+use streambox_common::videos::{self, VideoStatus};
+use streambox_common::{ApiError, ApiResult, AppState};
+
+const MAX_PER_PAGE: i64 = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct JobList {
+    jobs: Vec<Job>,
+    counts: BTreeMap<JobState, i64>,
+    page: i64,
+    per_page: i64,
+    /// Jobs matching the filter, across all pages.
+    total: i64,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<JobList>> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let filter = query
+        .state
+        .as_deref()
+        .map(str::parse::<JobState>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_query", e))?;
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(50);
+    if page < 1 || !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("page must be >= 1 and per_page 1..={MAX_PER_PAGE}"),
+        ));
+    }
+    let counts = jobs::counts(&state.db).await?;
+    let total = filter.map_or_else(|| counts.values().sum(), |s| counts[&s]);
+    let jobs = jobs::list(&state.db, filter, per_page, (page - 1) * per_page).await?;
+    Ok(Json(JobList { jobs, counts, page, per_page, total }))
+}
+
+#[derive(Serialize)]
+pub struct JobDetail {
+    #[serde(flatten)]
+    job: Job,
+    video: Option<VideoSummary>,
+}
+
+#[derive(Serialize)]
+struct VideoSummary {
+    title: String,
+    status: VideoStatus,
+    error: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(job = %id))]
+pub async fn get(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(id): ApiPath<JobId>,
+) -> ApiResult<Json<JobDetail>> {
+    let job = jobs::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("job"))?;
+    detail(&state, job).await.map(Json)
+}
+
+async fn detail(state: &AppState, job: Job) -> ApiResult<JobDetail> {
+    let video = videos::find(&state.db, job.video_id).await?;
+    let video = video.map(|v| VideoSummary { title: v.title, status: v.status, error: v.error });
+    Ok(JobDetail { job, video })
+}
+
+#[tracing::instrument(skip_all, fields(job = %id))]
+pub async fn retry(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(id): ApiPath<JobId>,
+) -> ApiResult<Json<JobDetail>> {
+    let job = operator::retry(&state.db, &state.queue, id).await.map_err(operator_error)?;
+    detail(&state, job).await.map(Json)
+}
+
+#[derive(Serialize)]
+pub struct Retried {
+    retried: usize,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn retry_dead(State(state): State<AppState>, _admin: AdminUser) -> ApiResult<Json<Retried>> {
+    let retried = operator::retry_dead(&state.db, &state.queue).await.map_err(operator_error)?;
+    Ok(Json(Retried { retried }))
+}
+
+#[tracing::instrument(skip_all, fields(job = %id))]
+pub async fn discard(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(id): ApiPath<JobId>,
+) -> ApiResult<Json<JobDetail>> {
+    let job = operator::discard(&state.db, id).await.map_err(operator_error)?;
+    detail(&state, job).await.map(Json)
+}
+
+fn operator_error(e: OperatorError) -> ApiError {
+    match e {
+        OperatorError::NotFound(_) => ApiError::not_found("job"),
+        e @ OperatorError::NotDead(..) => ApiError::new(StatusCode::CONFLICT, "job_not_dead", e.to_string()),
+        OperatorError::Failed(e) => e.into(),
+    }
+}

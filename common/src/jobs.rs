@@ -1,0 +1,337 @@
+//! Transcode jobs: the operator's record (attempts, every attempt's error, backoff,
+//! the dead-letter state) and the video's lifecycle, changed together in one
+//! transaction each, so the two never disagree.
+//!
+//! `queued -> running -> done`, or `running -> retrying -> running ...`, or
+//! `running -> dead` (permanent error, or attempts exhausted). Operators move
+//! `dead -> queued` (retry) or `dead -> discarded`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::ids::{JobId, VideoId};
+use crate::videos::{NewVideo, Published, Video};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "job_state", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Retrying,
+    Dead,
+    Done,
+    Discarded,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 6] =
+        [JobState::Queued, JobState::Running, JobState::Retrying, JobState::Dead, JobState::Done, JobState::Discarded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Retrying => "retrying",
+            JobState::Dead => "dead",
+            JobState::Done => "done",
+            JobState::Discarded => "discarded",
+        }
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown job state {s:?} (queued, running, retrying, dead, done, discarded)"))
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptError {
+    pub attempt: i32,
+    pub at: DateTime<Utc>,
+    pub error: String,
+    /// A permanent error ends the job at once; a transient one is retried.
+    pub permanent: bool,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct Job {
+    pub id: JobId,
+    pub video_id: VideoId,
+    pub state: JobState,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub errors: Json<Vec<AttemptError>>,
+    pub worker: Option<String>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub run_after: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! job_columns {
+    () => {
+        "id, video_id, state, attempts, max_attempts, errors, worker, heartbeat_at, run_after, \
+         created_at, updated_at, started_at, finished_at"
+    };
+}
+
+/// Creates a queued video (its source already stored) with its job.
+pub async fn create_with_video(db: &PgPool, new: NewVideo<'_>, max_attempts: u32) -> sqlx::Result<(Video, Job)> {
+    let mut tx = db.begin().await?;
+    let video = crate::videos::insert_queued(&mut *tx, new).await?;
+    let job = sqlx::query_as::<_, Job>(concat!(
+        "INSERT INTO transcode_jobs (id, video_id, state, max_attempts) VALUES ($1, $2, 'queued', $3) RETURNING ",
+        job_columns!()
+    ))
+    .bind(JobId::new())
+    .bind(video.id)
+    .bind(max_attempts as i32)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((video, job))
+}
+
+/// A job whose attempt has begun, with its video.
+pub struct Started {
+    pub job: Job,
+    pub video: Video,
+}
+
+/// Claims the job of `video` for `worker`: a queued or retrying job, or a running one
+/// whose worker has been silent longer than `orphan_after` (it died). `None` for
+/// everything else — finished, dead, deleted, or running elsewhere (a duplicate delivery).
+pub async fn begin_attempt(
+    db: &PgPool,
+    video: VideoId,
+    worker: &str,
+    orphan_after: Duration,
+) -> sqlx::Result<Option<Started>> {
+    let mut tx = db.begin().await?;
+    let Some(job) = lock_by_video(&mut tx, video).await? else { return Ok(None) };
+    let orphaned =
+        job.heartbeat_at.is_none_or(|beat| (Utc::now() - beat).to_std().is_ok_and(|silent| silent > orphan_after));
+    let claimable = match job.state {
+        JobState::Queued | JobState::Retrying => true,
+        JobState::Running => orphaned,
+        JobState::Dead | JobState::Done | JobState::Discarded => false,
+    };
+    if !claimable {
+        return Ok(None);
+    }
+    let Some(video) = crate::videos::start_processing(&mut *tx, video).await? else { return Ok(None) };
+    let job = sqlx::query_as::<_, Job>(concat!(
+        "UPDATE transcode_jobs SET state = 'running', attempts = attempts + 1, worker = $2, heartbeat_at = now(),
+                started_at = now(), run_after = NULL, updated_at = now()
+         WHERE id = $1 RETURNING ",
+        job_columns!()
+    ))
+    .bind(job.id)
+    .bind(worker)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(Started { job, video }))
+}
+
+async fn lock_by_video(tx: &mut Transaction<'_, Postgres>, video: VideoId) -> sqlx::Result<Option<Job>> {
+    sqlx::query_as::<_, Job>(concat!("SELECT ", job_columns!(), " FROM transcode_jobs WHERE video_id = $1 FOR UPDATE"))
+        .bind(video)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// The running job's worker is alive (and, while it beats, nobody else takes the job).
+pub async fn heartbeat(db: &PgPool, job: JobId, worker: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE transcode_jobs SET heartbeat_at = now() WHERE id = $1 AND worker = $2 AND state = 'running'")
+        .bind(job)
+        .bind(worker)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// running -> done, video processing -> ready. False when the video stopped
+/// processing meanwhile (deleted): the caller removes what it published.
+pub async fn complete(db: &PgPool, job: &Job, published: &Published) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    if !crate::videos::mark_ready(&mut *tx, job.video_id, published).await? {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE transcode_jobs SET state = 'done', finished_at = now(), heartbeat_at = NULL, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(job.id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// running -> retrying at `run_after`, recording the error; the video waits as queued.
+pub async fn retry_later(db: &PgPool, job: &Job, error: &str, run_after: DateTime<Utc>) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    record_failure(&mut tx, job, error, false, "retrying", Some(run_after)).await?;
+    crate::videos::requeue(&mut *tx, job.video_id).await?;
+    tx.commit().await
+}
+
+/// running -> dead, recording the error; the video fails with `reason`.
+pub async fn bury(db: &PgPool, job: &Job, error: &str, permanent: bool, reason: &str) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    record_failure(&mut tx, job, error, permanent, "dead", None).await?;
+    crate::videos::mark_failed(&mut *tx, job.video_id, reason).await?;
+    tx.commit().await
+}
+
+async fn record_failure(
+    tx: &mut Transaction<'_, Postgres>,
+    job: &Job,
+    error: &str,
+    permanent: bool,
+    state: &str,
+    run_after: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    let entry = AttemptError { attempt: job.attempts, at: Utc::now(), error: error.to_owned(), permanent };
+    sqlx::query(
+        "UPDATE transcode_jobs SET state = $2::job_state, errors = errors || jsonb_build_array($3::jsonb),
+                run_after = $4, heartbeat_at = NULL, updated_at = now(),
+                finished_at = CASE WHEN $2 = 'dead' THEN now() END
+         WHERE id = $1",
+    )
+    .bind(job.id)
+    .bind(state)
+    .bind(Json(&entry))
+    .bind(run_after)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// running -> queued without counting the attempt: the worker is shutting down.
+pub async fn release(db: &PgPool, job: &Job) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE transcode_jobs SET state = 'queued', attempts = GREATEST(attempts - 1, 0), heartbeat_at = NULL,
+                worker = NULL, updated_at = now()
+         WHERE id = $1 AND state = 'running'",
+    )
+    .bind(job.id)
+    .execute(&mut *tx)
+    .await?;
+    crate::videos::requeue(&mut *tx, job.video_id).await?;
+    tx.commit().await
+}
+
+pub async fn find(db: &PgPool, id: JobId) -> sqlx::Result<Option<Job>> {
+    sqlx::query_as::<_, Job>(concat!("SELECT ", job_columns!(), " FROM transcode_jobs WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn find_by_video(db: &PgPool, video: VideoId) -> sqlx::Result<Option<Job>> {
+    sqlx::query_as::<_, Job>(concat!("SELECT ", job_columns!(), " FROM transcode_jobs WHERE video_id = $1"))
+        .bind(video)
+        .fetch_optional(db)
+        .await
+}
+
+/// Newest first; `state` filters, `None` lists every job.
+pub async fn list(db: &PgPool, state: Option<JobState>, limit: i64, offset: i64) -> sqlx::Result<Vec<Job>> {
+    sqlx::query_as::<_, Job>(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM transcode_jobs WHERE ($1::job_state IS NULL OR state = $1)
+         ORDER BY updated_at DESC, id LIMIT $2 OFFSET $3"
+    ))
+    .bind(state)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
+/// How many jobs are in each state (every state present, zero included).
+pub async fn counts(db: &PgPool) -> sqlx::Result<BTreeMap<JobState, i64>> {
+    let rows: Vec<(JobState, i64)> =
+        sqlx::query_as("SELECT state, count(*) FROM transcode_jobs GROUP BY state").fetch_all(db).await?;
+    let mut counts: BTreeMap<JobState, i64> = JobState::ALL.into_iter().map(|s| (s, 0)).collect();
+    counts.extend(rows);
+    Ok(counts)
+}
+
+/// dead -> queued with a fresh count of attempts (its error history is kept);
+/// the video goes back to queued. `None` when the job is not dead.
+pub async fn revive(db: &PgPool, id: JobId) -> sqlx::Result<Option<Job>> {
+    let mut tx = db.begin().await?;
+    let job = sqlx::query_as::<_, Job>(concat!(
+        "UPDATE transcode_jobs SET state = 'queued', attempts = 0, run_after = NULL, finished_at = NULL,
+                worker = NULL, updated_at = now()
+         WHERE id = $1 AND state = 'dead' RETURNING ",
+        job_columns!()
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(job) = &job {
+        crate::videos::reopen(&mut *tx, job.video_id).await?;
+    }
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// dead -> discarded: off the dead-letter list; the video stays failed.
+pub async fn discard(db: &PgPool, id: JobId) -> sqlx::Result<Option<Job>> {
+    sqlx::query_as::<_, Job>(concat!(
+        "UPDATE transcode_jobs SET state = 'discarded', updated_at = now() WHERE id = $1 AND state = 'dead' RETURNING ",
+        job_columns!()
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn dead_ids(db: &PgPool) -> sqlx::Result<Vec<JobId>> {
+    sqlx::query_scalar("SELECT id FROM transcode_jobs WHERE state = 'dead' ORDER BY updated_at").fetch_all(db).await
+}
+
+/// Running jobs whose worker has been silent longer than `silent_for`.
+pub async fn orphaned(db: &PgPool, silent_for: Duration) -> sqlx::Result<Vec<Job>> {
+    sqlx::query_as::<_, Job>(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM transcode_jobs WHERE state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - $1)"
+    ))
+    .bind(silent_for)
+    .fetch_all(db)
+    .await
+}
+
+/// Queued or retrying jobs that should have started more than `grace` ago.
+pub async fn overdue(db: &PgPool, grace: Duration) -> sqlx::Result<Vec<Job>> {
+    sqlx::query_as::<_, Job>(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM transcode_jobs WHERE state IN ('queued', 'retrying') AND COALESCE(run_after, updated_at) < now() - $1"
+    ))
+    .bind(grace)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,114 @@
+//! `streambox jobs list|show|retry|retry-dead|discard`: the operator API on the command line.
+
+use std::fmt::Write;
+
+use streambox_common::ids::JobId;
+use streambox_common::jobs::{self, Job, JobState};
+use streambox_common::queue::JobQueue;
+use streambox_common::{Config, db, operator};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum JobsCommand {
+    /// Jobs, newest first, with counts per state.
+    List {
+        /// queued, running, retrying, dead, done or discarded.
+        #[arg(long, value_parser = str::parse::<JobState>)]
+        state: Option<JobState>,
+        #[arg(long, default_value_t = 1)]
+        page: i64,
+        #[arg(long, default_value_t = 50)]
+        per_page: i64,
+    },
+    /// One job with every attempt's error.
+    Show { id: JobId },
+    /// Run a dead job again from its first attempt.
+    Retry { id: JobId },
+    /// Retry every dead job.
+    RetryDead,
+    /// Take a dead job off the dead-letter list.
+    Discard { id: JobId },
+}
+
+/// Runs the command and returns what to print.
+pub async fn run(config: &Config, command: JobsCommand) -> anyhow::Result<String> {
+    let pool = db::connect(&config.database_url).await?;
+    if config.migrate_on_start {
+        db::migrate(&pool).await?;
+    }
+    match command {
+        JobsCommand::List { state, page, per_page } => {
+            anyhow::ensure!(page >= 1 && (1..=200).contains(&per_page), "page must be >= 1 and per-page 1..=200");
+            let counts = jobs::counts(&pool).await?;
+            let listed = jobs::list(&pool, state, per_page, (page - 1) * per_page).await?;
+            let mut out = counts.iter().map(|(s, n)| format!("{}: {n}", s.as_str())).collect::<Vec<_>>().join("  ");
+            out.push_str("\n\n");
+            out.push_str(&table(&listed));
+            Ok(out)
+        }
+        JobsCommand::Show { id } => {
+            let job = jobs::find(&pool, id).await?.ok_or_else(|| anyhow::anyhow!("no job with id {id}"))?;
+            Ok(details(&job))
+        }
+        JobsCommand::Retry { id } => {
+            let queue = JobQueue::connect(config).await?;
+            let job = operator::retry(&pool, &queue, id).await?;
+            Ok(format!("job {} queued again (video {})", job.id, job.video_id))
+        }
+        JobsCommand::RetryDead => {
+            let queue = JobQueue::connect(config).await?;
+            let retried = operator::retry_dead(&pool, &queue).await?;
+            Ok(format!("{retried} dead job(s) queued again"))
+        }
+        JobsCommand::Discard { id } => {
+            let job = operator::discard(&pool, id).await?;
+            Ok(format!("job {} discarded", job.id))
+        }
+    }
+}
+
+fn table(jobs: &[Job]) -> String {
+    let mut out = format!(
+        "{:<36}  {:<36}  {:<9}  {:>8}  {:<20}  {}\n",
+        "JOB", "VIDEO", "STATE", "ATTEMPTS", "UPDATED", "LAST ERROR"
+    );
+    for job in jobs {
+        let last_error = job.errors.last().map(|e| one_line(&e.error, 60)).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<36}  {:<9}  {:>8}  {:<20}  {last_error}",
+            job.id.to_string(),
+            job.video_id.to_string(),
+            job.state.as_str(),
+            format!("{}/{}", job.attempts, job.max_attempts),
+            job.updated_at.format("%Y-%m-%d %H:%M:%S"),
+        );
+    }
+    if jobs.is_empty() {
+        out.push_str("(no jobs)\n");
+    }
+    out
+}
+
+fn details(job: &Job) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "job       {}", job.id);
+    let _ = writeln!(out, "video     {}", job.video_id);
+    let _ = writeln!(out, "state     {}", job.state.as_str());
+    let _ = writeln!(out, "attempts  {}/{}", job.attempts, job.max_attempts);
+    let _ = writeln!(out, "worker    {}", job.worker.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "created   {}", job.created_at);
+    let _ = writeln!(out, "updated   {}", job.updated_at);
+    if let Some(at) = job.run_after {
+        let _ = writeln!(out, "next run  {at}");
+    }
+    for error in job.errors.iter() {
+        let kind = if error.permanent { "permanent" } else { "transient" };
+        let _ = writeln!(out, "attempt {} ({kind}, {}): {}", error.attempt, error.at, error.error);
+    }
+    out
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > max { format!("{}…", line.chars().take(max - 1).collect::<String>()) } else { line }
+}

@@ -1,0 +1,335 @@
+//! The job queue on real Redis, Postgres, S3 API and ffmpeg: retries with backoff,
+//! the dead-letter state, operator retry/discard (HTTP and CLI), crash recovery with
+//! real worker processes, the ffmpeg watchdog, the reconciler and the apalis key layout.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use apalis_redis::Config as QueueLayout;
+use redis::AsyncCommands;
+use serde_json::Value;
+use streambox_common::config::S3Config;
+use streambox_common::embedded_s3;
+use streambox_common::queue::TranscodeJob;
+use support::{SwitchableProxy, TestApp, WorkerProcess, eventually, job_of, make_clip};
+use tokio_util::sync::CancellationToken;
+
+const DEADLINE: Duration = Duration::from_secs(180);
+
+async fn upload_clip(app: &TestApp, token: &str, clip: &std::path::Path) -> String {
+    let response = app.upload(Some(token), clip, "Queued clip").await;
+    assert_eq!(response.status(), 202);
+    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+fn streambox_cli(app: &TestApp, args: &[&str]) -> String {
+    let config = &app.state.config;
+    let output = Command::new(env!("CARGO_BIN_EXE_streambox"))
+        .args(args)
+        .env("DATABASE_URL", &config.database_url)
+        .env("REDIS_URL", &config.redis_url)
+        .env("STREAMBOX_QUEUE", &config.queue_name)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "streambox {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_outage_is_retried_with_backoff_then_ready() {
+    let objects = tempfile::tempdir().unwrap();
+    let s3 = S3Config {
+        endpoint: None,
+        bucket: "streambox".into(),
+        access_key: "streambox".into(),
+        secret_key: streambox_common::config::Secret::new("streambox-local-secret"),
+        region: "us-east-1".into(),
+    };
+    let stop = CancellationToken::new();
+    let real = embedded_s3::start(objects.path(), &s3, stop.clone()).await.unwrap();
+    let proxy = SwitchableProxy::start(&real).await;
+    let app = TestApp::spawn_with(&[
+        ("S3_ENDPOINT", &proxy.url),
+        ("STREAMBOX_RETRY_BASE_SECS", "1"),
+        ("STREAMBOX_RUN_WORKER", "false"),
+    ])
+    .await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "outage.mp4", 640, 360, 3, true);
+    let id = upload_clip(&app, &token, &clip).await;
+
+    // Storage goes away before any worker fetches the source.
+    proxy.set_up(false);
+    let _worker = WorkerProcess::spawn(&app, &[("S3_ENDPOINT", &proxy.url), ("STREAMBOX_RETRY_BASE_SECS", "1")]);
+    eventually(DEADLINE, "a failed attempt", || async {
+        let (state, _, errors) = job_of(&app, &id).await;
+        (state == "retrying" && !errors.as_array().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    proxy.set_up(true);
+
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let (state, attempts, errors) = job_of(&app, &id).await;
+    assert_eq!(state, "done");
+    assert!(attempts >= 2, "retried: {attempts} attempts");
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len() as i32, attempts - 1, "one error per failed attempt");
+    assert!(errors.iter().all(|e| e["permanent"] == false));
+    // Backoff: the retry started no sooner than the base delay minus jitter after the failure.
+    let (failed_at, started_at): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "SELECT (errors->-1->>'at')::timestamptz, started_at FROM transcode_jobs WHERE video_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(app.db())
+    .await
+    .unwrap();
+    assert!(
+        (started_at - failed_at).num_milliseconds() >= 800,
+        "retried {} ms after the failure",
+        (started_at - failed_at).num_milliseconds()
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_ffmpeg_is_killed_retried_and_finally_dead_with_every_error() {
+    // A watchdog shorter than ffmpeg's first progress report: every attempt stalls.
+    let app = TestApp::spawn_with(&[
+        ("STREAMBOX_FFMPEG_STALL_SECS", "0.05"),
+        ("STREAMBOX_RETRY_BASE_SECS", "0.2"),
+        ("STREAMBOX_MAX_ATTEMPTS", "3"),
+    ])
+    .await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "stall.mp4", 640, 360, 4, true);
+    let id = upload_clip(&app, &token, &clip).await;
+
+    let video = app.wait_for_status(&token, &id, &["failed", "ready"], DEADLINE).await;
+    assert_eq!(video["status"], "failed");
+    assert!(video["error"].as_str().unwrap().contains("3 times"), "{video}");
+    let (state, attempts, errors) = job_of(&app, &id).await;
+    assert_eq!((state.as_str(), attempts), ("dead", 3));
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len(), 3, "every attempt's error is kept");
+    for (n, error) in errors.iter().enumerate() {
+        assert_eq!(error["attempt"], n as i64 + 1);
+        assert!(error["error"].as_str().unwrap().contains("made no progress"), "{error}");
+        assert_eq!(error["permanent"], false);
+    }
+    // No ffmpeg left behind by the watchdog.
+    let leftovers =
+        Command::new("pgrep").args(["-f", &format!("{}/work/", app.dir.path().display())]).output().unwrap();
+    assert!(leftovers.stdout.is_empty(), "ffmpeg still running: {}", String::from_utf8_lossy(&leftovers.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_retry_a_fixed_dead_job_and_discard_another_over_http_and_cli() {
+    let app = TestApp::spawn().await;
+    let creator = app.signed_in_user().await;
+    let admin = app.user("admin").await.token;
+    let broken = app.dir.path().join("broken.mp4");
+    std::fs::write(&broken, "not a video at all\n".repeat(50)).unwrap();
+    let (first, second, third) = (
+        upload_clip(&app, &creator, &broken).await,
+        upload_clip(&app, &creator, &broken).await,
+        upload_clip(&app, &creator, &broken).await,
+    );
+    for id in [&first, &second, &third] {
+        assert_eq!(app.wait_for_status(&creator, id, &["failed"], DEADLINE).await["status"], "failed");
+    }
+    let job_id = |video: &str| {
+        let video = video.to_owned();
+        let db = app.db().clone();
+        async move {
+            sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM transcode_jobs WHERE video_id = $1::uuid")
+                .bind(video)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+                .to_string()
+        }
+    };
+    let admin_get = |path: String| app.http.get(app.url(&path)).bearer_auth(&admin).send();
+    let admin_post = |path: String| app.http.post(app.url(&path)).bearer_auth(&admin).send();
+
+    let dead: Value = admin_get("/api/v1/admin/jobs?state=dead".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(dead["counts"]["dead"], 3);
+    assert_eq!(dead["total"], 3);
+    assert_eq!(dead["jobs"].as_array().unwrap().len(), 3);
+    let detail: Value =
+        admin_get(format!("/api/v1/admin/jobs/{}", job_id(&first).await)).await.unwrap().json().await.unwrap();
+    assert_eq!(detail["state"], "dead");
+    assert_eq!(detail["video"]["status"], "failed");
+    assert!(detail["errors"][0]["error"].as_str().unwrap().contains("not a video"));
+    let bad_query = admin_get("/api/v1/admin/jobs?state=zombie".into()).await.unwrap();
+    assert_eq!(bad_query.status(), 400);
+
+    // Fix the cause (a real source), then retry: over HTTP for the first, with the CLI for the second.
+    let clip = make_clip(app.dir.path(), "fixed.mp4", 640, 360, 3, true);
+    for video in [&first, &second] {
+        app.state.storage.put_file(&format!("raw/{video}/source"), &clip, "application/octet-stream").await.unwrap();
+    }
+    let retried = admin_post(format!("/api/v1/admin/jobs/{}/retry", job_id(&first).await)).await.unwrap();
+    assert_eq!(retried.status(), 200);
+    let again = admin_post(format!("/api/v1/admin/jobs/{}/retry", job_id(&first).await)).await.unwrap();
+    assert_eq!(again.status(), 409, "only dead jobs can be retried");
+    let printed = streambox_cli(&app, &["jobs", "retry", &job_id(&second).await]);
+    assert!(printed.contains("queued again"), "{printed}");
+    for video in [&first, &second] {
+        let ready = app.wait_for_status(&creator, video, &["ready", "failed"], DEADLINE).await;
+        assert_eq!(ready["status"], "ready", "{ready}");
+        let (state, attempts, _) = job_of(&app, video).await;
+        assert_eq!((state.as_str(), attempts), ("done", 1), "attempts restart at a retry");
+    }
+
+    // Discard the third with the CLI after listing it there.
+    let listed = streambox_cli(&app, &["jobs", "list", "--state", "dead"]);
+    assert!(listed.contains(&job_id(&third).await) && listed.contains("dead: 1"), "{listed}");
+    let shown = streambox_cli(&app, &["jobs", "show", &job_id(&third).await]);
+    assert!(shown.contains("permanent") && shown.contains("not a video"), "{shown}");
+    streambox_cli(&app, &["jobs", "discard", &job_id(&third).await]);
+    let dead: Value = admin_get("/api/v1/admin/jobs?state=dead".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(dead["total"], 0, "discarded jobs leave the dead list");
+    assert_eq!(dead["counts"]["discarded"], 1);
+    let discard_again = admin_post(format!("/api/v1/admin/jobs/{}/discard", job_id(&third).await)).await.unwrap();
+    assert_eq!(discard_again.status(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_transcode_hands_its_job_to_another() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "long.mp4", 1280, 720, 20, true);
+    let id = upload_clip(&app, &token, &clip).await;
+
+    // A slow preset keeps the first worker busy long enough to be killed mid-job.
+    let beat = [("STREAMBOX_WORKER_HEARTBEAT_SECS", "0.5"), ("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")];
+    let mut doomed = WorkerProcess::spawn(&app, &[beat[0], beat[1], ("STREAMBOX_X264_PRESET", "slow")]);
+    eventually(DEADLINE, "the first worker to be transcoding", || async {
+        (job_of(&app, &id).await.0 == "running").then_some(())
+    })
+    .await;
+    let doomed_pid = doomed.child.id();
+    // Let ffmpeg get going, then kill the worker outright.
+    eventually(DEADLINE, "ffmpeg to run under the first worker", || async {
+        let ffmpeg = Command::new("pgrep").args(["-P", &doomed_pid.to_string(), "ffmpeg"]).output().unwrap();
+        (!ffmpeg.stdout.is_empty()).then_some(())
+    })
+    .await;
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+
+    let _survivor = WorkerProcess::spawn(&app, &beat);
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let (state, attempts, errors) = job_of(&app, &id).await;
+    assert_eq!((state.as_str(), attempts), ("done", 2), "taken over once: {errors}");
+
+    // Exactly the published set: every object under hls/ is referenced by a playlist.
+    let keys = app.state.storage.list(&format!("hls/{id}/")).await.unwrap();
+    let mut referenced = vec![format!("hls/{id}/master.m3u8")];
+    for rendition in video["renditions"].as_array().unwrap() {
+        let name = rendition["name"].as_str().unwrap();
+        let playlist =
+            app.http.get(app.url(&format!("/hls/{id}/{name}/index.m3u8"))).send().await.unwrap().bytes().await.unwrap();
+        let playlist = m3u8_rs::parse_media_playlist_res(&playlist).unwrap();
+        referenced.push(format!("hls/{id}/{name}/index.m3u8"));
+        referenced.extend(playlist.segments.iter().map(|s| format!("hls/{id}/{name}/{}", s.uri)));
+    }
+    let (mut keys, mut referenced) = (keys, referenced);
+    keys.sort();
+    referenced.sort();
+    assert_eq!(keys, referenced, "no duplicate or partial objects");
+    // The killed worker's ffmpeg died with it.
+    let orphans = Command::new("pgrep").args(["-f", "slow.*hls"]).output().unwrap();
+    assert!(orphans.stdout.is_empty(), "an orphaned ffmpeg survived its worker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_the_running_job_at_once() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "term.mp4", 1280, 720, 20, true);
+    let id = upload_clip(&app, &token, &clip).await;
+    let mut stopping = WorkerProcess::spawn(&app, &[("STREAMBOX_X264_PRESET", "slow")]);
+    eventually(DEADLINE, "the job to run", || async { (job_of(&app, &id).await.0 == "running").then_some(()) }).await;
+    stopping.sigterm();
+    let status = stopping.child.wait().unwrap();
+    assert!(status.success(), "the worker exits cleanly on SIGTERM: {status}");
+    let (state, attempts, errors) = job_of(&app, &id).await;
+    assert_eq!((state.as_str(), attempts), ("queued", 0), "released, not failed: {errors}");
+
+    let _next = WorkerProcess::spawn(&app, &[]);
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciler_redelivers_jobs_redis_lost_and_deleted_videos_end_without_work() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "lost.mp4", 640, 360, 3, true);
+    let lost = upload_clip(&app, &token, &clip).await;
+    let deleted = upload_clip(&app, &token, &clip).await;
+    let gone = app.http.delete(app.url(&format!("/api/v1/videos/{deleted}"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(gone.status(), 204);
+
+    // Redis loses every delivery (e.g. restarted without persistence)…
+    let layout = app.state.queue.storage().get_config().clone();
+    let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis.del(&[layout.active_jobs_list(), layout.scheduled_jobs_set()]).await.unwrap();
+    assert_eq!(app.state.queue.waiting_deliveries().await.unwrap(), 0, "nothing left to deliver the lost job");
+    // …but then the deleted video's delivery is pushed again (a duplicate), to check it is a no-op.
+    let deleted_id: streambox_common::ids::VideoId = deleted.parse().unwrap();
+    app.state.queue.enqueue(TranscodeJob { video_id: deleted_id }).await.unwrap();
+
+    let _worker = WorkerProcess::spawn(&app, &[("STREAMBOX_RECONCILE_SECS", "1")]);
+    let video = app.wait_for_status(&token, &lost, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "the reconciler re-delivered the lost job");
+    eventually(DEADLINE, "the deleted video's delivery to be consumed", || async {
+        (app.state.queue.waiting_deliveries().await.unwrap() == 0).then_some(())
+    })
+    .await;
+    assert!(
+        app.state.storage.list(&format!("hls/{deleted}/")).await.unwrap().is_empty(),
+        "no work for a deleted video"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apalis_redis_layout_we_rely_on_is_pinned() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
+    let queue = &app.state.config.queue_name;
+    let layout: &QueueLayout = &app.state.queue.storage().get_config().clone();
+    // Key names: the reconciler reads these; an upgrade that renames them must fail here.
+    assert_eq!(layout.active_jobs_list(), format!("{queue}:active"));
+    assert_eq!(layout.scheduled_jobs_set(), format!("{queue}:scheduled"));
+    assert_eq!(layout.dead_jobs_set(), format!("{queue}:dead"));
+    assert_eq!(layout.job_meta_hash(), format!("{queue}:meta"));
+    assert_eq!(layout.orphaned_duration(), app.state.config.transcode.orphan_after());
+    assert_eq!(layout.batch_size, 1, "a worker takes one delivery at a time");
+
+    let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let video = streambox_common::ids::VideoId::new();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    // apalis-redis 1.0 parks every new delivery in the scheduled set, scored by when it
+    // is due (now, unless delayed); workers move due ones to the active list as they fetch.
+    app.state.queue.enqueue(TranscodeJob { video_id: video }).await.unwrap();
+    app.state.queue.enqueue_after(TranscodeJob { video_id: video }, Duration::from_secs(3600)).await.unwrap();
+    let scheduled: Vec<(String, f64)> = redis.zrange_withscores(layout.scheduled_jobs_set(), 0, -1).await.unwrap();
+    assert_eq!(scheduled.len(), 2, "both deliveries wait in the scheduled set");
+    assert!((scheduled[0].1 - now).abs() < 60.0, "due now: {scheduled:?}");
+    assert!((scheduled[1].1 - (now + 3600.0)).abs() < 60.0, "due in an hour, in seconds: {scheduled:?}");
+    let active: u64 = redis.llen(layout.active_jobs_list()).await.unwrap();
+    assert_eq!(active, 0, "nothing is active before a worker fetches");
+    for (task, _) in &scheduled {
+        let status: Option<String> = redis.hget(format!("{}:{task}", layout.job_meta_hash()), "status").await.unwrap();
+        assert_eq!(status.as_deref(), Some("Pending"));
+    }
+    assert_eq!(app.state.queue.waiting_deliveries().await.unwrap(), 2);
+}

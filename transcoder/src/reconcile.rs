@@ -1,0 +1,86 @@
+//! The reconciler: at start and periodically, finds work nothing will move and moves
+//! it. One process reconciles at a time (a Postgres advisory lock).
+//!
+//! - a running job whose worker went silent (and apalis did not hand it on) is re-delivered;
+//! - queued or retrying jobs long overdue while Redis holds no delivery at all (Redis
+//!   lost its data) are re-delivered;
+//! - deletions that stopped halfway are finished.
+
+use std::time::Duration;
+
+use streambox_common::AppState;
+use streambox_common::jobs;
+use streambox_common::queue::TranscodeJob;
+use streambox_common::storage::keys;
+use streambox_common::videos;
+use tokio_util::sync::CancellationToken;
+
+/// Any constant shared by all StreamBox processes on one database.
+const LOCK_KEY: i64 = 0x5354_5245_414d_4258;
+/// A deletion still unfinished after this long has failed midway.
+const DELETION_GRACE: Duration = Duration::from_secs(600);
+
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    loop {
+        match once(&state).await {
+            Ok(report) if report.is_empty() => {}
+            Ok(report) => tracing::info!(?report, "reconciled"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "reconciling failed; will try again"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(state.config.transcode.reconcile_every) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub orphans_redelivered: usize,
+    pub lost_redelivered: usize,
+    pub deletions_finished: usize,
+}
+
+impl Report {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+pub async fn once(state: &AppState) -> anyhow::Result<Report> {
+    let mut lock = state.db.begin().await?;
+    let locked: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(LOCK_KEY).fetch_one(&mut *lock).await?;
+    if !locked {
+        return Ok(Report::default());
+    }
+    let config = &state.config.transcode;
+    let mut report = Report::default();
+
+    // apalis re-delivers a dead worker's jobs after the same silence; give it that chance first.
+    for job in jobs::orphaned(&state.db, config.orphan_after() * 2).await? {
+        tracing::warn!(job = %job.id, worker = ?job.worker, "running job without a live worker; re-delivering");
+        state.queue.enqueue(TranscodeJob { video_id: job.video_id }).await?;
+        report.orphans_redelivered += 1;
+    }
+
+    let grace = (config.poll_interval * 10).max(config.reconcile_every);
+    let overdue = jobs::overdue(&state.db, grace).await?;
+    if !overdue.is_empty() && state.queue.waiting_deliveries().await? == 0 {
+        for job in overdue {
+            tracing::warn!(job = %job.id, "queued job has no delivery in Redis; re-delivering");
+            state.queue.enqueue(TranscodeJob { video_id: job.video_id }).await?;
+            report.lost_redelivered += 1;
+        }
+    }
+
+    for video in videos::deletions_older_than(&state.db, DELETION_GRACE).await? {
+        for prefix in keys::all_prefixes(video) {
+            state.storage.delete_prefix(&prefix).await?;
+        }
+        videos::delete(&state.db, video).await?;
+        report.deletions_finished += 1;
+    }
+    lock.commit().await?;
+    Ok(report)
+}
