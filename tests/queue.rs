@@ -206,7 +206,7 @@ async fn a_worker_killed_mid_transcode_hands_its_job_to_another() {
     let id = upload_clip(&app, &token, &clip).await;
 
     // A slow preset keeps the first worker busy long enough to be killed mid-job.
-    let beat = [("STREAMBOX_WORKER_HEARTBEAT_SECS", "0.5"), ("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")];
+    let beat = [("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"), ("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")];
     let mut doomed = WorkerProcess::spawn(&app, &[beat[0], beat[1], ("STREAMBOX_X264_PRESET", "slow")]);
     eventually(DEADLINE, "the first worker to be transcoding", || async {
         (job_of(&app, &id).await.0 == "running").then_some(())

@@ -69,6 +69,12 @@ pub struct TranscodeConfig {
     pub reconcile_every: Duration,
     /// Whether this process runs a transcode worker (`all` and `transcoder` modes).
     pub run_worker: bool,
+    /// The ladder as `(short side, video kbit/s)`, largest first.
+    pub ladder: Vec<(u32, u32)>,
+    /// Sources over these limits fail permanently with a readable reason.
+    pub max_duration: Duration,
+    pub max_dimension: u32,
+    pub max_frame_rate: f64,
 }
 
 impl TranscodeConfig {
@@ -153,6 +159,10 @@ impl Config {
                 retry_max: env.seconds("STREAMBOX_RETRY_MAX_SECS", "600")?,
                 reconcile_every: env.seconds("STREAMBOX_RECONCILE_SECS", "60")?,
                 run_worker: env.parse("STREAMBOX_RUN_WORKER", "true")?,
+                ladder: parse_ladder(&env.string("STREAMBOX_LADDER", "1080:5000,720:2800,480:1400"))?,
+                max_duration: env.seconds("STREAMBOX_MAX_DURATION_SECS", "21600")?,
+                max_dimension: env.parse("STREAMBOX_MAX_DIMENSION", "7680")?,
+                max_frame_rate: env.parse("STREAMBOX_MAX_FRAME_RATE", "120")?,
             },
         }
         .validated()
@@ -162,6 +172,10 @@ impl Config {
         let t = &self.transcode;
         if t.concurrency == 0 {
             return Err(invalid("STREAMBOX_TRANSCODE_CONCURRENCY", "must be at least 1"));
+        }
+        // apalis-redis keeps worker liveness in whole seconds: below one, workers never fetch.
+        if t.heartbeat < Duration::from_secs(1) || t.heartbeat.subsec_nanos() != 0 {
+            return Err(invalid("STREAMBOX_WORKER_HEARTBEAT_SECS", "must be a whole number of seconds, at least 1"));
         }
         if t.max_attempts == 0 {
             return Err(invalid("STREAMBOX_MAX_ATTEMPTS", "must be at least 1"));
@@ -196,6 +210,25 @@ impl Config {
             .as_ref()
             .ok_or_else(|| invalid("STREAMBOX_JWT_SECRET", "is required when services run separately"))
     }
+}
+
+/// `"1080:5000,720:2800,480:1400"`: short side in pixels and video kbit/s per rung.
+fn parse_ladder(raw: &str) -> Result<Vec<(u32, u32)>, ConfigError> {
+    let bad =
+        || invalid("STREAMBOX_LADDER", "must look like 1080:5000,720:2800,480:1400 (short side:kbit/s, largest first)");
+    let mut ladder = Vec::new();
+    for rung in raw.split(',') {
+        let (side, kbps) = rung.trim().split_once(':').ok_or_else(bad)?;
+        let (side, kbps): (u32, u32) = (side.parse().map_err(|_| bad())?, kbps.parse().map_err(|_| bad())?);
+        if side < 144 || side % 2 != 0 || kbps < 100 {
+            return Err(bad());
+        }
+        ladder.push((side, kbps));
+    }
+    if ladder.is_empty() || ladder.windows(2).any(|w| w[0].0 <= w[1].0) {
+        return Err(bad());
+    }
+    Ok(ladder)
 }
 
 fn invalid(name: &'static str, problem: &str) -> ConfigError {
@@ -254,6 +287,18 @@ mod tests {
         assert_eq!(err.name, "STREAMBOX_BIND");
         let err = Config::from_vars(&vars(&[("STREAMBOX_JWT_SECRET", "short")])).unwrap_err();
         assert_eq!(err.name, "STREAMBOX_JWT_SECRET");
+        let err = Config::from_vars(&vars(&[("STREAMBOX_WORKER_HEARTBEAT_SECS", "0.5")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_WORKER_HEARTBEAT_SECS");
+    }
+
+    #[test]
+    fn the_ladder_is_configurable_and_checked() {
+        let config = Config::from_vars(&vars(&[("STREAMBOX_LADDER", "720:3000, 360:800")])).unwrap();
+        assert_eq!(config.transcode.ladder, [(720, 3000), (360, 800)]);
+        for bad in ["", "720", "360:800,720:3000", "721:3000", "720:x"] {
+            let err = Config::from_vars(&vars(&[("STREAMBOX_LADDER", bad)])).unwrap_err();
+            assert_eq!(err.name, "STREAMBOX_LADDER", "{bad:?}");
+        }
     }
 
     #[test]

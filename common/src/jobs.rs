@@ -77,6 +77,9 @@ pub struct Job {
     pub worker: Option<String>,
     pub heartbeat_at: Option<DateTime<Utc>>,
     pub run_after: Option<DateTime<Utc>>,
+    /// Of the running attempt, updated with the heartbeat.
+    pub progress_percent: Option<f32>,
+    pub eta_s: Option<f32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -86,7 +89,7 @@ pub struct Job {
 macro_rules! job_columns {
     () => {
         "id, video_id, state, attempts, max_attempts, errors, worker, heartbeat_at, run_after, \
-         created_at, updated_at, started_at, finished_at"
+         progress_percent, eta_s, created_at, updated_at, started_at, finished_at"
     };
 }
 
@@ -137,7 +140,7 @@ pub async fn begin_attempt(
     let Some(video) = crate::videos::start_processing(&mut *tx, video).await? else { return Ok(None) };
     let job = sqlx::query_as::<_, Job>(concat!(
         "UPDATE transcode_jobs SET state = 'running', attempts = attempts + 1, worker = $2, heartbeat_at = now(),
-                started_at = now(), run_after = NULL, updated_at = now()
+                started_at = now(), run_after = NULL, progress_percent = 0, eta_s = NULL, updated_at = now()
          WHERE id = $1 RETURNING ",
         job_columns!()
     ))
@@ -156,13 +159,25 @@ async fn lock_by_video(tx: &mut Transaction<'_, Postgres>, video: VideoId) -> sq
         .await
 }
 
+/// How far the running attempt has come.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    pub percent: f32,
+    pub eta_s: Option<f32>,
+}
+
 /// The running job's worker is alive (and, while it beats, nobody else takes the job).
-pub async fn heartbeat(db: &PgPool, job: JobId, worker: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE transcode_jobs SET heartbeat_at = now() WHERE id = $1 AND worker = $2 AND state = 'running'")
-        .bind(job)
-        .bind(worker)
-        .execute(db)
-        .await?;
+pub async fn heartbeat(db: &PgPool, job: JobId, worker: &str, progress: Progress) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE transcode_jobs SET heartbeat_at = now(), progress_percent = $3, eta_s = $4
+         WHERE id = $1 AND worker = $2 AND state = 'running'",
+    )
+    .bind(job)
+    .bind(worker)
+    .bind(progress.percent.clamp(0.0, 100.0))
+    .bind(progress.eta_s.map(|eta| eta.max(0.0)))
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -174,7 +189,8 @@ pub async fn complete(db: &PgPool, job: &Job, published: &Published) -> sqlx::Re
         return Ok(false);
     }
     sqlx::query(
-        "UPDATE transcode_jobs SET state = 'done', finished_at = now(), heartbeat_at = NULL, updated_at = now()
+        "UPDATE transcode_jobs SET state = 'done', finished_at = now(), heartbeat_at = NULL, progress_percent = 100,
+                eta_s = 0, updated_at = now()
          WHERE id = $1",
     )
     .bind(job.id)

@@ -45,6 +45,20 @@ pub struct Rendition {
     pub codecs: String,
 }
 
+/// What the upload turned out to be, as probed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSummary {
+    pub duration_s: f64,
+    pub width: u32,
+    pub height: u32,
+    pub frame_rate: f64,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub bitrate: Option<u64>,
+    pub size_bytes: u64,
+    pub has_audio: bool,
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Video {
     pub id: VideoId,
@@ -59,6 +73,8 @@ pub struct Video {
     pub width: Option<i32>,
     pub height: Option<i32>,
     pub renditions: Json<Vec<Rendition>>,
+    pub source: Option<Json<SourceSummary>>,
+    pub has_storyboard: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -124,7 +140,7 @@ impl Description {
 macro_rules! columns {
     () => {
         "id, owner_id, title, description, visibility, status, error, source_bytes, duration_s, \
-         width, height, renditions, created_at, updated_at"
+         width, height, renditions, source, has_storyboard, created_at, updated_at"
     };
 }
 
@@ -243,24 +259,25 @@ pub async fn start_processing<'e>(db: impl PgExecutor<'e>, id: VideoId) -> sqlx:
 
 /// What the transcoder learned and published.
 pub struct Published {
-    pub duration_s: f64,
-    pub width: u32,
-    pub height: u32,
+    pub source: SourceSummary,
     pub renditions: Vec<Rendition>,
+    pub has_storyboard: bool,
 }
 
 /// processing -> ready. Returns false when the video was not processing (deleted, already done).
 pub async fn mark_ready<'e>(db: impl PgExecutor<'e>, id: VideoId, published: &Published) -> sqlx::Result<bool> {
     let updated = sqlx::query(
         "UPDATE videos SET status = 'ready', error = NULL, duration_s = $2, width = $3, height = $4,
-                renditions = $5, updated_at = now()
+                renditions = $5, source = $6, has_storyboard = $7, updated_at = now()
          WHERE id = $1 AND status = 'processing'",
     )
     .bind(id)
-    .bind(published.duration_s)
-    .bind(published.width as i32)
-    .bind(published.height as i32)
+    .bind(published.source.duration_s)
+    .bind(published.source.width as i32)
+    .bind(published.source.height as i32)
     .bind(Json(&published.renditions))
+    .bind(Json(&published.source))
+    .bind(published.has_storyboard)
     .execute(db)
     .await?;
     Ok(updated.rows_affected() == 1)

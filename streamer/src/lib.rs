@@ -13,5 +13,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/hls/{video_id}/master.m3u8", serve::master)
         .get("/hls/{video_id}/poster.jpg", serve::poster)
+        .get("/hls/{video_id}/storyboard.jpg", serve::storyboard_sprite)
+        .get("/hls/{video_id}/storyboard.vtt", serve::storyboard_track)
         .get("/hls/{video_id}/{rendition}/{file}", serve::rendition_file)
 }

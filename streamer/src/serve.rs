@@ -43,6 +43,33 @@ pub async fn poster(
 }
 
 #[tracing::instrument(skip_all, fields(video = %video_id))]
+pub async fn storyboard_sprite(
+    State(state): State<AppState>,
+    ApiPath(video_id): ApiPath<String>,
+    Query(query): Query<PlaybackQuery>,
+) -> ApiResult<Response> {
+    let access = access::check(&state, &video_id, query).await?;
+    let cache = if access.token.is_some() { PRIVATE } else { IMMUTABLE };
+    stream(&state, &format!("{}storyboard.jpg", keys::hls_prefix(access.video)), "image/jpeg", cache).await
+}
+
+/// The thumbnails track; for token holders its sprite references carry the token too.
+#[tracing::instrument(skip_all, fields(video = %video_id))]
+pub async fn storyboard_track(
+    State(state): State<AppState>,
+    ApiPath(video_id): ApiPath<String>,
+    Query(query): Query<PlaybackQuery>,
+) -> ApiResult<Response> {
+    const VTT: &str = "text/vtt; charset=utf-8";
+    let access = access::check(&state, &video_id, query).await?;
+    let key = format!("{}storyboard.vtt", keys::hls_prefix(access.video));
+    let Some(token) = &access.token else { return stream(&state, &key, VTT, SHORT).await };
+    let track = read_small(&state, &key).await?;
+    let track = String::from_utf8_lossy(&track).replace("storyboard.jpg#", &format!("storyboard.jpg?token={token}#"));
+    Ok(([(header::CONTENT_TYPE, VTT), (header::CACHE_CONTROL, NO_STORE)], track).into_response())
+}
+
+#[tracing::instrument(skip_all, fields(video = %video_id))]
 pub async fn rendition_file(
     State(state): State<AppState>,
     ApiPath((video_id, rendition, file)): ApiPath<(String, String, String)>,
@@ -66,6 +93,12 @@ async fn playlist(state: &AppState, key: &str, access: &Access) -> ApiResult<Res
         object.body.collect().await.map_err(|e| ApiError::internal(format!("reading {key}: {e}")))?.into_bytes();
     let body = playlist_tokens::with_token(&stored, token)?;
     Ok(([(header::CONTENT_TYPE, PLAYLIST), (header::CACHE_CONTROL, NO_STORE)], body).into_response())
+}
+
+/// A whole small object (a playlist or track) in memory, to rewrite it.
+async fn read_small(state: &AppState, key: &str) -> ApiResult<bytes::Bytes> {
+    let object = state.storage.get(key).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    Ok(object.body.collect().await.map_err(|e| ApiError::internal(format!("reading {key}: {e}")))?.into_bytes())
 }
 
 async fn stream(state: &AppState, key: &str, content_type: &'static str, cache: &'static str) -> ApiResult<Response> {

@@ -180,8 +180,8 @@ impl TestApp {
     pub async fn ready_video(&self, owner: uuid::Uuid, visibility: &str) -> uuid::Uuid {
         let id = uuid::Uuid::new_v4();
         sqlx::query(
-            "INSERT INTO videos (id, owner_id, title, visibility, status, source_bytes, duration_s, width, height)
-             VALUES ($1, $2, 'Fixture', $3::video_visibility, 'ready', 10, 2.0, 854, 480)",
+            "INSERT INTO videos (id, owner_id, title, visibility, status, source_bytes, duration_s, width, height, has_storyboard)
+             VALUES ($1, $2, 'Fixture', $3::video_visibility, 'ready', 10, 2.0, 854, 480, true)",
         )
         .bind(id)
         .bind(owner)
@@ -209,6 +209,13 @@ impl TestApp {
         .await;
         put(format!("hls/{id}/480p/seg_000.ts"), fixture_marker(id, "segment"), "video/mp2t").await;
         put(format!("thumbs/{id}/poster.jpg"), fixture_marker(id, "poster"), "image/jpeg").await;
+        put(format!("hls/{id}/storyboard.jpg"), fixture_marker(id, "sprite"), "image/jpeg").await;
+        put(
+            format!("hls/{id}/storyboard.vtt"),
+            "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nstoryboard.jpg#xywh=0,0,160,90\n".into(),
+            "text/vtt",
+        )
+        .await;
         put(format!("raw/{id}/source"), fixture_marker(id, "source"), "application/octet-stream").await;
         id
     }

@@ -3,22 +3,25 @@
 //! with a reason a person can read.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use rand::Rng;
 use streambox_common::AppState;
+use streambox_common::config::TranscodeConfig;
 use streambox_common::ids::VideoId;
-use streambox_common::jobs::{self, Job, Started};
+use streambox_common::jobs::{self, Job, Progress, Started};
 use streambox_common::queue::TranscodeJob;
 use streambox_common::storage::keys;
-use streambox_common::videos::{Published, Video};
+use streambox_common::videos::{Published, SourceSummary, Video};
 use tokio_util::sync::CancellationToken;
 
 use crate::encode::{self, EncodeSettings};
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Limits};
-use crate::{ladder, master, poster, probe, publish};
+use crate::probe::SourceInfo;
+use crate::{ladder, master, poster, probe, publish, storyboard};
 
 /// What apalis should do with the delivery after this attempt. Retries with our
 /// backoff are scheduled by us (`Ok`); apalis's own retries are the last resort when
@@ -55,9 +58,10 @@ pub async fn execute(runner: &Runner, video_id: VideoId) -> Result<(), Verdict> 
         return give_up(state, &job, "no attempts left".into(), false).await;
     }
 
-    let beating = Heartbeat::start(state.clone(), &job, &runner.worker);
+    let progress = SharedProgress::default();
+    let beating = Heartbeat::start(state.clone(), &job, &runner.worker, progress.clone());
     let outcome = tokio::select! {
-        outcome = transcode(state, &video) => Some(outcome),
+        outcome = transcode(state, &video, &progress) => Some(outcome),
         () = runner.shutdown.cancelled() => None,
     };
     drop(beating);
@@ -119,18 +123,22 @@ fn backoff(attempt: i32, base: Duration, max: Duration) -> Duration {
     nominal.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
-/// Beats for a running job until dropped.
+/// Progress of the running ffmpeg, written by its progress callback and read by the heartbeat.
+type SharedProgress = Arc<Mutex<Progress>>;
+
+/// Beats for a running job until dropped, carrying its latest progress.
 struct Heartbeat(tokio::task::JoinHandle<()>);
 
 impl Heartbeat {
-    fn start(state: AppState, job: &Job, worker: &str) -> Self {
+    fn start(state: AppState, job: &Job, worker: &str, progress: SharedProgress) -> Self {
         let (id, worker) = (job.id, worker.to_owned());
         let every = state.config.transcode.heartbeat;
         Self(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             loop {
                 ticks.tick().await;
-                if let Err(e) = jobs::heartbeat(&state.db, id, &worker).await {
+                let current = *progress.lock().expect("progress lock");
+                if let Err(e) = jobs::heartbeat(&state.db, id, &worker, current).await {
                     tracing::warn!(error = %e, "job heartbeat failed");
                 }
             }
@@ -144,23 +152,24 @@ impl Drop for Heartbeat {
     }
 }
 
-async fn transcode(state: &AppState, video: &Video) -> Result<Published, JobError> {
+async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -> Result<Published, JobError> {
     let id = video.id;
     let workdir = Workdir::create(&state.config.data_dir.join("work").join(id.to_string())).await?;
     let source_path = workdir.path().join("source");
     if state.storage.get(&keys::source(id)).await?.is_none() {
         return Err(JobError::Permanent("The uploaded file is missing from storage.".into()));
     }
-    state.storage.download(&keys::source(id), &source_path).await?;
+    let size_bytes = state.storage.download(&keys::source(id), &source_path).await?;
 
+    let config = &state.config.transcode;
     let source = probe::probe(&source_path).await?;
-    let rungs = ladder::plan(&source);
+    check_limits(&source, config)?;
+    let rungs = ladder::plan(&source, &config.ladder);
     tracing::info!(video_id = %id, width = source.display_width, height = source.display_height,
         duration_s = source.duration_s, rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), "source probed");
 
     let out = workdir.path().join("hls");
     tokio::fs::create_dir_all(&out).await.map_err(anyhow::Error::from)?;
-    let config = &state.config.transcode;
     let settings = EncodeSettings {
         preset: &config.preset,
         segment_seconds: config.segment_seconds,
@@ -168,9 +177,12 @@ async fn transcode(state: &AppState, video: &Video) -> Result<Published, JobErro
     };
     let args = encode::ladder_args(&source_path, &out, &source, &rungs, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
-    let duration = source.duration_s;
+    let (duration, started) = (source.duration_s, std::time::Instant::now());
     ffmpeg::run(args, limits, |position| {
-        tracing::debug!(video_id = %id, percent = (100.0 * position / duration).min(100.0), "transcode progress");
+        let done = (position / duration).clamp(0.0, 1.0);
+        let elapsed = started.elapsed().as_secs_f64();
+        let eta_s = (done > 0.01).then(|| (elapsed * (1.0 - done) / done) as f32);
+        *progress.lock().expect("progress lock") = Progress { percent: (done * 100.0) as f32, eta_s };
     })
     .await
     .map_err(classify)?;
@@ -183,16 +195,56 @@ async fn transcode(state: &AppState, video: &Video) -> Result<Published, JobErro
 
     let poster_path = workdir.path().join("poster.jpg");
     poster::extract(&source_path, source.duration_s, &rungs[0], &poster_path).await.map_err(classify)?;
+    // Previews are a nicety: a video whose storyboard fails is still published.
+    let has_storyboard =
+        match storyboard::generate(&source_path, source.duration_s, rungs[0].width, rungs[0].height, &out).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(video_id = %id, error = %e, "no storyboard for this video");
+                false
+            }
+        };
 
     publish::hls(&state.storage, id, &out).await?;
     state.storage.put_file(&keys::poster(id), &poster_path, "image/jpeg").await?;
 
-    Ok(Published {
+    let summary = SourceSummary {
         duration_s: source.duration_s,
         width: source.display_width,
         height: source.display_height,
-        renditions,
-    })
+        frame_rate: source.native_frame_rate,
+        video_codec: source.video_codec,
+        audio_codec: source.audio_codec,
+        bitrate: source.bitrate,
+        size_bytes,
+        has_audio,
+    };
+    Ok(Published { source: summary, renditions, has_storyboard })
+}
+
+/// Over a configured limit is the input's fault: a permanent failure saying which limit.
+fn check_limits(source: &SourceInfo, config: &TranscodeConfig) -> Result<(), JobError> {
+    let too = |what: String| Err(JobError::Permanent(what));
+    if source.duration_s > config.max_duration.as_secs_f64() {
+        return too(format!(
+            "The video is {:.0} seconds long; the limit is {} seconds.",
+            source.duration_s,
+            config.max_duration.as_secs()
+        ));
+    }
+    if source.display_width.max(source.display_height) > config.max_dimension {
+        return too(format!(
+            "The video is {}x{}; the largest side may be at most {} pixels.",
+            source.display_width, source.display_height, config.max_dimension
+        ));
+    }
+    if source.native_frame_rate > config.max_frame_rate {
+        return too(format!(
+            "The video runs at {:.1} frames per second; the limit is {}.",
+            source.native_frame_rate, config.max_frame_rate
+        ));
+    }
+    Ok(())
 }
 
 /// Killed or stuck ffmpeg runs may succeed next time; an ffmpeg that exits with an

@@ -3,9 +3,6 @@
 
 use crate::probe::SourceInfo;
 
-/// `(short side, video kbit/s)` of the default ladder, largest first.
-const DEFAULT_LADDER: [(u32, u32); 3] = [(1080, 5000), (720, 2800), (480, 1400)];
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rung {
     pub name: String,
@@ -23,11 +20,6 @@ impl Rung {
 
     pub fn buffer_kbits(&self) -> u32 {
         self.video_kbps * 3 / 2
-    }
-
-    /// RFC 6381 codec string for H.264 High at this rung's level.
-    pub fn video_codec(&self) -> String {
-        format!("avc1.6400{:02x}", self.level.idc)
     }
 }
 
@@ -71,20 +63,22 @@ impl Level {
     }
 }
 
-/// The rungs for `source`, largest first. Rungs above the source's short side are
-/// skipped; a source smaller than every rung gets one rung at its own size.
-pub fn plan(source: &SourceInfo) -> Vec<Rung> {
+/// The rungs of `ladder` (`(short side, kbit/s)`, largest first) for `source`. Rungs
+/// above the source's short side are skipped; a source smaller than every rung gets one
+/// rung at its own size.
+pub fn plan(source: &SourceInfo, ladder: &[(u32, u32)]) -> Vec<Rung> {
     let (w, h) = (source.display_width, source.display_height);
     let short_side = w.min(h);
-    let mut rungs: Vec<Rung> = DEFAULT_LADDER
+    let mut rungs: Vec<Rung> = ladder
         .iter()
         .filter(|(short, _)| *short <= short_side)
         .map(|&(short, kbps)| rung(w, h, short, kbps, source.frame_rate_value))
         .collect();
     if rungs.is_empty() {
-        let (_, base_kbps) = DEFAULT_LADDER[DEFAULT_LADDER.len() - 1];
-        // Scale the smallest rung's rate by area, with a floor for tiny sources.
-        let area_ratio = f64::from(w) * f64::from(h) / (854.0 * 480.0);
+        let (base_short, base_kbps) = ladder[ladder.len() - 1];
+        // Scale the smallest rung's rate by area (16:9 at its size), with a floor for tiny sources.
+        let base_area = f64::from(base_short) * f64::from(base_short) * 16.0 / 9.0;
+        let area_ratio = f64::from(w) * f64::from(h) / base_area;
         let kbps = ((f64::from(base_kbps) * area_ratio) as u32).clamp(300, base_kbps);
         let (width, height) = (even_down(w), even_down(h));
         rungs.push(sized_rung(width, height, kbps, source.frame_rate_value));
@@ -132,6 +126,8 @@ fn even_down(n: u32) -> u32 {
 mod tests {
     use super::*;
 
+    const LADDER: [(u32, u32); 3] = [(1080, 5000), (720, 2800), (480, 1400)];
+
     fn source(w: u32, h: u32) -> SourceInfo {
         SourceInfo {
             duration_s: 10.0,
@@ -139,9 +135,16 @@ mod tests {
             display_height: h,
             frame_rate: "30".into(),
             frame_rate_value: 30.0,
+            native_frame_rate: 30.0,
             audio_stream: Some(1),
             video_codec: "h264".into(),
+            audio_codec: Some("aac".into()),
+            bitrate: None,
         }
+    }
+
+    fn plan(source: &SourceInfo) -> Vec<Rung> {
+        super::plan(source, &LADDER)
     }
 
     fn sizes(rungs: &[Rung]) -> Vec<(String, u32, u32)> {
@@ -160,7 +163,7 @@ mod tests {
         // 854x480 at 30 fps is 48,600 macroblocks/s: over level 3.0's 40,500.
         assert_eq!(rungs[2].level.name(), "3.1");
         assert_eq!(Level::for_stream(640, 480, 30.0, 1498).name(), "3.0");
-        assert_eq!(rungs[0].video_codec(), "avc1.640028");
+        assert_eq!(rungs[0].level.idc, 40);
     }
 
     #[test]
@@ -177,6 +180,13 @@ mod tests {
     fn small_and_odd_sources_get_one_even_rung() {
         assert_eq!(sizes(&plan(&source(320, 240))), [("240p".into(), 320, 240)]);
         assert_eq!(sizes(&plan(&source(853, 479))), [("478p".into(), 852, 478)]);
+    }
+
+    #[test]
+    fn a_configured_ladder_is_used() {
+        let rungs = super::plan(&source(1920, 1080), &[(720, 3000), (360, 800)]);
+        assert_eq!(sizes(&rungs), [("720p".into(), 1280, 720), ("360p".into(), 640, 360)]);
+        assert_eq!(rungs[1].video_kbps, 800);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod poster;
 mod probe;
 mod publish;
 mod reconcile;
+mod storyboard;
 mod worker;
 
 pub use worker::run;

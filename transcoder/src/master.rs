@@ -1,5 +1,7 @@
 //! The master playlist, written by us from what ffmpeg actually produced:
-//! BANDWIDTH is the measured peak segment bitrate, AVERAGE-BANDWIDTH the mean.
+//! BANDWIDTH is the measured peak segment bitrate, AVERAGE-BANDWIDTH the mean, and
+//! CODECS is read from each rung's own sequence parameter set (x264 may settle on a
+//! lower profile than asked, e.g. Constrained Baseline at the `ultrafast` preset).
 
 use std::path::Path;
 
@@ -7,7 +9,7 @@ use anyhow::Context;
 use m3u8_rs::{MasterPlaylist, Resolution, VariantStream};
 use streambox_common::videos::Rendition;
 
-use crate::encode::codecs;
+use crate::encode::AUDIO_CODEC;
 use crate::ladder::Rung;
 
 pub const MASTER_NAME: &str = "master.m3u8";
@@ -16,14 +18,16 @@ pub const MASTER_NAME: &str = "master.m3u8";
 pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> anyhow::Result<Vec<Rendition>> {
     let mut renditions = Vec::with_capacity(rungs.len());
     for rung in rungs {
-        let (bandwidth, average_bandwidth) = measure(&out.join(&rung.name))?;
+        let rung_dir = out.join(&rung.name);
+        let (bandwidth, average_bandwidth, first_segment) = measure(&rung_dir)?;
+        let video_codec = video_codec_of(&rung_dir.join(first_segment))?;
         renditions.push(Rendition {
             name: rung.name.clone(),
             width: rung.width,
             height: rung.height,
             bandwidth,
             average_bandwidth,
-            codecs: codecs(rung, has_audio),
+            codecs: if has_audio { format!("{video_codec},{AUDIO_CODEC}") } else { video_codec },
         });
     }
     let playlist = MasterPlaylist {
@@ -49,8 +53,8 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
     Ok(renditions)
 }
 
-/// `(peak, average)` bits per second over the rung's segments.
-fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64)> {
+/// `(peak, average)` bits per second over the rung's segments, and the first segment's name.
+fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64, String)> {
     let raw = std::fs::read(rung_dir.join("index.m3u8"))
         .with_context(|| format!("reading {}/index.m3u8", rung_dir.display()))?;
     let playlist = m3u8_rs::parse_media_playlist_res(&raw)
@@ -71,37 +75,57 @@ fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64)> {
         total_bits += bits;
         total_seconds += seconds;
     }
-    Ok((peak.ceil() as u64, (total_bits / total_seconds).ceil() as u64))
+    Ok((peak.ceil() as u64, (total_bits / total_seconds).ceil() as u64, playlist.segments[0].uri.clone()))
+}
+
+/// `avc1.PPCCLL` (RFC 6381) from the first SPS in `segment`: profile, constraint flags, level.
+fn video_codec_of(segment: &Path) -> anyhow::Result<String> {
+    let output = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(segment)
+        .args(["-map", "0:v:0", "-c", "copy", "-frames:v", "1", "-f", "h264", "pipe:1"])
+        .output()
+        .context("running ffmpeg to read the stream's parameters")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "reading {}: {}",
+        segment.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sps = sequence_parameter_set(&output.stdout).with_context(|| format!("no SPS in {}", segment.display()))?;
+    Ok(format!("avc1.{:02x}{:02x}{:02x}", sps[0], sps[1], sps[2]))
+}
+
+/// The first three bytes after the header of the first SPS NAL unit in an Annex B stream.
+fn sequence_parameter_set(annex_b: &[u8]) -> Option<[u8; 3]> {
+    annex_b.windows(7).find(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 7).map(|w| [w[4], w[5], w[6]])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ladder::Level;
+
+    #[test]
+    fn the_codec_string_comes_from_the_sps() {
+        // start code, SPS header (0x67), High (100), no constraints, level 3.1, then a slice.
+        let stream = [0, 0, 0, 1, 0x67, 100, 0, 31, 0xAC, 0, 0, 1, 0x65, 0x88];
+        assert_eq!(sequence_parameter_set(&stream), Some([100, 0, 31]));
+        // Constrained Baseline: profile 66 with constraint_set1 (0xC0 with set0).
+        assert_eq!(sequence_parameter_set(&[0, 0, 1, 0x27, 66, 0xC0, 30]), Some([66, 0xC0, 30]));
+        assert_eq!(sequence_parameter_set(&[0, 0, 1, 0x65, 1, 2, 3]), None);
+    }
 
     #[test]
     fn bandwidth_is_measured_from_segments() {
         let dir = tempfile::tempdir().unwrap();
-        let rung_dir = dir.path().join("480p");
-        std::fs::create_dir(&rung_dir).unwrap();
         std::fs::write(
-            rung_dir.join("index.m3u8"),
+            dir.path().join("index.m3u8"),
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n\
              #EXTINF:6.0,\nseg_000.ts\n#EXTINF:2.0,\nseg_001.ts\n#EXT-X-ENDLIST\n",
         )
         .unwrap();
-        std::fs::write(rung_dir.join("seg_000.ts"), vec![0u8; 6000]).unwrap(); // 8000 bit/s
-        std::fs::write(rung_dir.join("seg_001.ts"), vec![0u8; 3000]).unwrap(); // 12000 bit/s
-        let rung = Rung { name: "480p".into(), width: 854, height: 480, video_kbps: 1400, level: Level { idc: 30 } };
-        let renditions = write(dir.path(), &[rung], 30.0, true).unwrap();
-        assert_eq!((renditions[0].bandwidth, renditions[0].average_bandwidth), (12000, 9000));
-
-        let master = std::fs::read(dir.path().join(MASTER_NAME)).unwrap();
-        let parsed = m3u8_rs::parse_master_playlist_res(&master).unwrap();
-        assert!(parsed.independent_segments);
-        let variant = &parsed.variants[0];
-        assert_eq!(variant.uri, "480p/index.m3u8");
-        assert_eq!(variant.average_bandwidth, Some(9000));
-        assert_eq!(variant.codecs.as_deref(), Some("avc1.64001e,mp4a.40.2"));
+        std::fs::write(dir.path().join("seg_000.ts"), vec![0u8; 6000]).unwrap(); // 8000 bit/s
+        std::fs::write(dir.path().join("seg_001.ts"), vec![0u8; 3000]).unwrap(); // 12000 bit/s
+        assert_eq!(measure(dir.path()).unwrap(), (12000, 9000, "seg_000.ts".to_owned()));
     }
 }

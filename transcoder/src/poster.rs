@@ -1,4 +1,6 @@
-//! The poster: one frame about 10% into the video, scaled like the top rung.
+//! The poster: a representative frame from about 10% into the video (ffmpeg's
+//! `thumbnail` filter picks the most typical of the next frames, which skips black
+//! frames and fades), scaled like the top rung.
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use crate::ladder::Rung;
 
 pub async fn extract(source: &Path, duration_s: f64, top: &Rung, dest: &Path) -> Result<(), FfmpegError> {
     // Early enough to exist in short clips, late enough to skip fade-ins and black leaders.
-    let at = (duration_s * 0.1).min(duration_s - 0.1).max(0.0);
+    let at = (duration_s * 0.1).min(duration_s - 0.5).max(0.0);
     let (width, height) = fit_within(top.width, top.height, 1280);
     let args = [
         "-y".to_owned(),
@@ -19,7 +21,7 @@ pub async fn extract(source: &Path, duration_s: f64, top: &Rung, dest: &Path) ->
         "-frames:v".into(),
         "1".into(),
         "-vf".into(),
-        format!("scale={width}:{height},setsar=1"),
+        format!("thumbnail=50,scale={width}:{height},setsar=1"),
         "-q:v".into(),
         "3".into(),
         dest.display().to_string(),

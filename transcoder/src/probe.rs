@@ -17,9 +17,14 @@ pub struct SourceInfo {
     /// Constant output frame rate, as an ffmpeg rational (`30000/1001`).
     pub frame_rate: String,
     pub frame_rate_value: f64,
+    /// The source's own average frame rate (before normalisation), for limits.
+    pub native_frame_rate: f64,
     /// Absolute index of the audio stream to use (the default one), if any.
     pub audio_stream: Option<u32>,
     pub video_codec: String,
+    pub audio_codec: Option<String>,
+    /// Overall bitrate in bit/s, when the container states it.
+    pub bitrate: Option<u64>,
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -57,6 +62,7 @@ pub(crate) struct ProbeReport {
 struct ProbeFormat {
     format_name: Option<String>,
     duration: Option<String>,
+    bit_rate: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,11 +129,10 @@ pub(crate) fn interpret(report: ProbeReport) -> Result<SourceInfo, JobError> {
 
     let (display_width, display_height) =
         display_size(width, height, video.sample_aspect_ratio.as_deref(), rotation(video));
-    let (frame_rate, frame_rate_value) = frame_rate(video);
+    let (frame_rate, frame_rate_value, native_frame_rate) = frame_rate(video);
     let audio_streams: Vec<&ProbeStream> =
         report.streams.iter().filter(|s| s.codec_type.as_deref() == Some("audio")).collect();
-    let audio_stream =
-        audio_streams.iter().find(|s| s.disposition.default == 1).or(audio_streams.first()).map(|s| s.index);
+    let audio = audio_streams.iter().find(|s| s.disposition.default == 1).or(audio_streams.first());
 
     Ok(SourceInfo {
         duration_s,
@@ -135,8 +140,11 @@ pub(crate) fn interpret(report: ProbeReport) -> Result<SourceInfo, JobError> {
         display_height,
         frame_rate,
         frame_rate_value,
-        audio_stream,
+        native_frame_rate,
+        audio_stream: audio.map(|s| s.index),
         video_codec: video.codec_name.clone().unwrap_or_else(|| "unknown".into()),
+        audio_codec: audio.and_then(|s| s.codec_name.clone()),
+        bitrate: format.bit_rate.and_then(|b| b.parse().ok()),
     })
 }
 
@@ -157,8 +165,9 @@ fn display_size(width: u32, height: u32, sar: Option<&str>, rotation: i64) -> (u
     if rotation == 90 || rotation == 270 { (height, width) } else { (width, height) }
 }
 
-/// The average rate of the stream, capped; variable-rate sources are normalised to it.
-fn frame_rate(stream: &ProbeStream) -> (String, f64) {
+/// The output rate (the stream's average, capped; variable-rate sources are normalised
+/// to it) as an ffmpeg rational and a number, and the stream's own rate.
+fn frame_rate(stream: &ProbeStream) -> (String, f64, f64) {
     let candidates = [stream.avg_frame_rate.as_deref(), stream.r_frame_rate.as_deref()];
     let rate = candidates
         .into_iter()
@@ -166,9 +175,9 @@ fn frame_rate(stream: &ProbeStream) -> (String, f64) {
         .filter_map(|r| parse_ratio(r).map(|v| (r.to_owned(), v)))
         .find(|(_, v)| v.is_finite() && (1.0..=1000.0).contains(v));
     match rate {
-        Some((_, v)) if v > MAX_FRAME_RATE => (format!("{MAX_FRAME_RATE}"), MAX_FRAME_RATE),
-        Some(rate) => rate,
-        None => ("30".into(), 30.0),
+        Some((_, v)) if v > MAX_FRAME_RATE => (format!("{MAX_FRAME_RATE}"), MAX_FRAME_RATE, v),
+        Some((rational, v)) => (rational, v, v),
+        None => ("30".into(), 30.0, 30.0),
     }
 }
 

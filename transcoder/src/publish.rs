@@ -1,5 +1,5 @@
-//! Uploads the finished ladder: segments first, then variant playlists, the master
-//! last, so a playlist never points at a segment that is not there yet.
+//! Uploads the finished output: segments and previews first, then variant playlists,
+//! the master last, so a playlist never points at an object that is not there yet.
 
 use std::path::{Path, PathBuf};
 
@@ -13,9 +13,11 @@ use crate::master::MASTER_NAME;
 const PARALLEL_UPLOADS: usize = 4;
 
 pub async fn hls(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
-    let files = rendition_files(out)?;
-    let (playlists, segments): (Vec<_>, Vec<_>) = files.into_iter().partition(|(_, name)| name.ends_with(".m3u8"));
-    for batch in [segments, playlists, vec![(out.join(MASTER_NAME), MASTER_NAME.to_owned())]] {
+    let files = output_files(out)?;
+    let (master, rest): (Vec<_>, Vec<_>) = files.into_iter().partition(|(_, name)| name == MASTER_NAME);
+    let (playlists, media): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(_, name)| name.ends_with(".m3u8"));
+    anyhow::ensure!(master.len() == 1, "the output has no master playlist");
+    for batch in [media, playlists, master] {
         futures::stream::iter(batch)
             .map(|(path, relative)| async move {
                 let key = format!("{}{relative}", keys::hls_prefix(video));
@@ -28,24 +30,29 @@ pub async fn hls(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::R
     Ok(())
 }
 
-/// `(path, "720p/seg_000.ts")` for every file in every rung directory.
-fn rendition_files(out: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
+/// `(path, "720p/seg_000.ts")` for every file in the output and its rung directories.
+fn output_files(out: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let mut files = Vec::new();
-    for rung in std::fs::read_dir(out).context("listing the ladder output")? {
-        let rung = rung?;
-        if !rung.file_type()?.is_dir() {
+    for entry in std::fs::read_dir(out).context("listing the output")? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type()?.is_dir() {
+            files.push((entry.path(), name));
             continue;
         }
-        let rung_name = rung.file_name().to_string_lossy().into_owned();
-        for file in std::fs::read_dir(rung.path())? {
+        for file in std::fs::read_dir(entry.path())? {
             let file = file?;
-            let name = file.file_name().to_string_lossy().into_owned();
-            files.push((file.path(), format!("{rung_name}/{name}")));
+            files.push((file.path(), format!("{name}/{}", file.file_name().to_string_lossy())));
         }
     }
     Ok(files)
 }
 
 fn content_type(name: &str) -> &'static str {
-    if name.ends_with(".m3u8") { "application/vnd.apple.mpegurl" } else { "video/mp2t" }
+    match name.rsplit('.').next() {
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("jpg") => "image/jpeg",
+        Some("vtt") => "text/vtt; charset=utf-8",
+        _ => "video/mp2t",
+    }
 }

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use streambox_common::auth::AuthUser;
 use streambox_common::error::{ApiJson, ApiPath};
 use streambox_common::ids::{UserId, VideoId};
+use streambox_common::jobs;
 use streambox_common::storage::keys;
-use streambox_common::videos::{self, Description, MetadataChange, Rendition, Title, Video, VideoStatus, Visibility};
+use streambox_common::videos::{
+    self, Description, MetadataChange, Rendition, SourceSummary, Title, Video, VideoStatus, Visibility,
+};
 use streambox_common::{ApiError, ApiResult, AppState};
 
 const LIST_LIMIT: i64 = 100;
@@ -27,9 +30,16 @@ pub struct VideoView {
     width: Option<i32>,
     height: Option<i32>,
     renditions: Vec<Rendition>,
+    /// What the upload turned out to be (once probed and published).
+    source: Option<SourceSummary>,
     /// Direct for public videos; unlisted and private ones play through `/playback`.
     master_url: Option<String>,
     poster_url: Option<String>,
+    /// WebVTT thumbnails track for scrub previews.
+    storyboard_url: Option<String>,
+    /// While queued or processing: how far the transcode has come.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<TranscodeProgress>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -40,6 +50,9 @@ impl From<Video> for VideoView {
         Self {
             master_url: direct.then(|| format!("/hls/{}/master.m3u8", video.id)),
             poster_url: direct.then(|| format!("/hls/{}/poster.jpg", video.id)),
+            storyboard_url: (direct && video.has_storyboard).then(|| format!("/hls/{}/storyboard.vtt", video.id)),
+            source: video.source.map(|s| s.0),
+            progress: None,
             id: video.id,
             owner_id: video.owner_id,
             title: video.title,
@@ -55,6 +68,13 @@ impl From<Video> for VideoView {
             updated_at: video.updated_at,
         }
     }
+}
+
+#[derive(Serialize)]
+pub struct TranscodeProgress {
+    attempt: i32,
+    percent: f32,
+    eta_s: Option<f32>,
 }
 
 #[derive(Serialize)]
@@ -87,7 +107,17 @@ pub async fn get(
     viewer: Option<AuthUser>,
     ApiPath(id): ApiPath<VideoId>,
 ) -> ApiResult<Json<VideoView>> {
-    Ok(Json(viewable(&state, id, viewer).await?.into()))
+    let video = viewable(&state, id, viewer).await?;
+    let waiting = matches!(video.status, VideoStatus::Queued | VideoStatus::Processing);
+    let mut view = VideoView::from(video);
+    if waiting && let Some(job) = jobs::find_by_video(&state.db, id).await? {
+        view.progress = Some(TranscodeProgress {
+            attempt: job.attempts,
+            percent: job.progress_percent.unwrap_or(0.0),
+            eta_s: job.eta_s,
+        });
+    }
+    Ok(Json(view))
 }
 
 #[tracing::instrument(skip_all)]
@@ -151,6 +181,7 @@ pub async fn delete(
 pub struct Playback {
     master_url: String,
     poster_url: String,
+    storyboard_url: Option<String>,
     /// When the token in the URLs stops working; `None` for public videos (no token).
     expires_at: Option<DateTime<Utc>>,
 }
@@ -168,14 +199,16 @@ pub async fn playback(
         return Err(ApiError::conflict("not_ready", "the video is not ready to play yet"));
     }
     let (master_url, poster_url) = (format!("/hls/{id}/master.m3u8"), format!("/hls/{id}/poster.jpg"));
+    let storyboard_url = video.has_storyboard.then(|| format!("/hls/{id}/storyboard.vtt"));
     if video.visibility == Visibility::Public {
-        return Ok(Json(Playback { master_url, poster_url, expires_at: None }));
+        return Ok(Json(Playback { master_url, poster_url, storyboard_url, expires_at: None }));
     }
     let ttl = state.config.playback_token_ttl;
     let token = state.tokens.issue_playback(id, ttl)?;
     Ok(Json(Playback {
         master_url: format!("{master_url}?token={token}"),
         poster_url: format!("{poster_url}?token={token}"),
+        storyboard_url: storyboard_url.map(|url| format!("{url}?token={token}")),
         expires_at: Some(Utc::now() + ttl),
     }))
 }

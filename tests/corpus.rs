@@ -1,0 +1,449 @@
+//! The ladder for the inputs people actually upload: each clip is generated with
+//! ffmpeg, uploaded, transcoded by the real worker, and its output checked with
+//! ffprobe over HTTP — rungs and sizes, aligned keyframes, clean decodes, duration,
+//! honest playlists, and CODECS matching the streams.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{TestApp, probe_video};
+
+struct Clip {
+    name: &'static str,
+    /// ffmpeg arguments between `-y` and the output path.
+    args: Vec<String>,
+    /// Expected rungs: name, width, height.
+    rungs: Vec<(&'static str, u64, u64)>,
+    audio: bool,
+    /// Frame rate of the output.
+    fps: f64,
+    /// Remux with a 90° display matrix (ffmpeg 5.1 writes one only when copying streams).
+    rotate: bool,
+}
+
+const SECONDS: &str = "4";
+
+fn video(source: &str) -> Vec<String> {
+    vec!["-f".into(), "lavfi".into(), "-i".into(), source.into()]
+}
+
+fn tone() -> Vec<String> {
+    video("sine=frequency=440:sample_rate=48000")
+}
+
+fn clip(
+    name: &'static str,
+    parts: &[Vec<String>],
+    encode: &str,
+    rungs: Vec<(&'static str, u64, u64)>,
+    audio: bool,
+) -> Clip {
+    let mut args: Vec<String> = parts.concat();
+    args.extend(["-t".into(), SECONDS.into()]);
+    args.extend(encode.split_whitespace().map(String::from));
+    Clip { name, args, rungs, audio, fps: 30.0, rotate: false }
+}
+
+fn corpus() -> Vec<Clip> {
+    let src = |size: &str, rate: u32| video(&format!("testsrc2=size={size}:rate={rate}"));
+    let h264 = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p";
+    let hd = vec![("1080p", 1920, 1080), ("720p", 1280, 720), ("480p", 854, 480)];
+    let sd = vec![("720p", 1280, 720), ("480p", 854, 480)];
+    let mut sixty = clip("sixty.mp4", &[src("1280x720", 60), tone()], &format!("{h264} -c:a aac"), sd.clone(), true);
+    sixty.fps = 60.0;
+    vec![
+        clip("landscape.mp4", &[src("1920x1080", 30), tone()], &format!("{h264} -c:a aac"), hd, true),
+        clip(
+            "four-three.mp4",
+            &[src("640x480", 30), tone()],
+            &format!("{h264} -c:a aac"),
+            vec![("480p", 640, 480)],
+            true,
+        ),
+        clip(
+            "portrait.mp4",
+            &[src("1080x1920", 30), tone()],
+            &format!("{h264} -c:a aac"),
+            vec![("1080p", 1080, 1920), ("720p", 720, 1280), ("480p", 480, 854)],
+            true,
+        ),
+        clip("small.mp4", &[src("320x240", 30), tone()], &format!("{h264} -c:a aac"), vec![("240p", 320, 240)], true),
+        clip(
+            "odd.mp4",
+            &[src("853x479", 30), tone()],
+            "-c:v libx264 -preset ultrafast -pix_fmt yuv444p -c:a aac",
+            vec![("478p", 852, 478)],
+            true,
+        ),
+        clip("silent.mp4", &[src("1280x720", 30)], h264, sd.clone(), false),
+        sixty,
+        // One frame in five dropped with timestamps kept: a 24 fps average, normalised to constant 24 fps.
+        Clip {
+            fps: 24.0,
+            ..clip(
+                "variable-rate.mp4",
+                &[src("1280x720", 30), tone()],
+                &format!("-vf select='not(eq(mod(n\\,5)\\,3))' -vsync vfr {h264} -c:a aac"),
+                sd.clone(),
+                true,
+            )
+        },
+        Clip {
+            rotate: true,
+            ..clip(
+                "rotated.mp4",
+                &[src("640x360", 30), tone()],
+                &format!("{h264} -c:a aac"),
+                vec![("360p", 360, 640)],
+                true,
+            )
+        },
+        clip(
+            "ten-bit.mp4",
+            &[src("1280x720", 30), tone()],
+            "-c:v libx264 -preset ultrafast -pix_fmt yuv420p10le -c:a aac",
+            sd.clone(),
+            true,
+        ),
+        clip(
+            "anamorphic.mp4",
+            &[src("720x576", 30), tone()],
+            &format!("-vf setsar=64/45 {h264} -c:a aac"),
+            vec![("480p", 854, 480)],
+            true,
+        ),
+        clip(
+            "hevc.mp4",
+            &[src("1280x720", 30), tone()],
+            "-c:v libx265 -preset ultrafast -tag:v hvc1 -c:a aac",
+            sd,
+            true,
+        ),
+        clip(
+            "vp9.webm",
+            &[src("640x360", 30), tone()],
+            "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 500k -c:a libopus",
+            vec![("360p", 640, 360)],
+            true,
+        ),
+        clip(
+            "mpeg4.avi",
+            &[src("640x480", 30), tone()],
+            "-c:v mpeg4 -q:v 5 -c:a pcm_s16le",
+            vec![("480p", 640, 480)],
+            true,
+        ),
+        clip(
+            "mjpeg.mov",
+            &[src("640x360", 30), tone()],
+            "-c:v mjpeg -q:v 5 -pix_fmt yuvj422p -c:a pcm_s16le",
+            vec![("360p", 640, 360)],
+            true,
+        ),
+        clip(
+            "surround.mp4",
+            &[
+                src("640x360", 30),
+                video(
+                    "aevalsrc=sin(440*2*PI*t)|sin(550*2*PI*t)|sin(660*2*PI*t)|0.1*sin(50*2*PI*t)|sin(330*2*PI*t)|sin(220*2*PI*t):channel_layout=5.1:sample_rate=48000",
+                ),
+            ],
+            &format!("{h264} -c:a aac"),
+            vec![("360p", 640, 360)],
+            true,
+        ),
+    ]
+}
+
+fn run(args: &[&str]) -> String {
+    let output = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Keyframe timestamps (ms) of the first video stream of `url`.
+fn keyframes(url: &str) -> Vec<i64> {
+    run(&[
+        "ffprobe",
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-skip_frame",
+        "nokey",
+        "-show_entries",
+        "frame=pts_time",
+        "-of",
+        "csv=p=0",
+        url,
+    ])
+    .lines()
+    .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
+    .map(|t| (t * 1000.0).round() as i64)
+    .collect()
+}
+
+fn source_video_duration(path: &str) -> f64 {
+    let probed: Value = serde_json::from_str(&run(&[
+        "ffprobe",
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=duration:format=duration",
+        "-of",
+        "json",
+        path,
+    ]))
+    .unwrap();
+    let stream = probed["streams"][0]["duration"].as_str().and_then(|d| d.parse().ok());
+    stream.unwrap_or_else(|| probed["format"]["duration"].as_str().unwrap().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_input_gets_a_correct_ladder() {
+    // The production preset, so the profile and levels are those viewers get.
+    let app = TestApp::spawn_with(&[
+        ("STREAMBOX_SEGMENT_SECONDS", "2"),
+        ("STREAMBOX_TRANSCODE_CONCURRENCY", "2"),
+        ("STREAMBOX_X264_PRESET", "veryfast"),
+    ])
+    .await;
+    let token = app.signed_in_user().await;
+
+    let mut uploaded = Vec::new();
+    for clip in corpus() {
+        let path = app.dir.path().join(clip.name);
+        let mut args = vec!["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"];
+        args.extend(clip.args.iter().map(String::as_str));
+        let path_str = path.display().to_string();
+        args.push(&path_str);
+        run(&args);
+        if clip.rotate {
+            let unrotated = format!("{path_str}.plain.mp4");
+            std::fs::rename(&path, &unrotated).unwrap();
+            run(&[
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                &unrotated,
+                "-c",
+                "copy",
+                "-metadata:s:v:0",
+                "rotate=90",
+                &path_str,
+            ]);
+        }
+        let response = app.upload(Some(&token), &path, clip.name).await;
+        assert_eq!(response.status(), 202, "{}", clip.name);
+        let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        uploaded.push((clip, path_str, id));
+    }
+
+    let mut failures = Vec::new();
+    for (clip, path, id) in &uploaded {
+        if let Err(problem) = check(&app, &token, clip, path, id).await {
+            failures.push(format!("{}: {problem}", clip.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} inputs went wrong:\n{}",
+        failures.len(),
+        uploaded.len(),
+        failures.join("\n")
+    );
+}
+
+async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) -> Result<(), String> {
+    let video = app.wait_for_status(token, id, &["ready", "failed"], Duration::from_secs(300)).await;
+    if video["status"] != "ready" {
+        return Err(format!("not ready: {}", video["error"]));
+    }
+    let master_url = app.url(video["master_url"].as_str().unwrap());
+    let body = app.http.get(&master_url).send().await.unwrap().bytes().await.unwrap();
+    let master = m3u8_rs::parse_master_playlist_res(&body).map_err(|e| format!("master: {e}"))?;
+    let got: Vec<(String, u64, u64)> = master
+        .variants
+        .iter()
+        .map(|v| {
+            (v.uri.split('/').next().unwrap().to_owned(), v.resolution.unwrap().width, v.resolution.unwrap().height)
+        })
+        .collect();
+    let want: Vec<(String, u64, u64)> = clip.rungs.iter().map(|(n, w, h)| (n.to_string(), *w, *h)).collect();
+    if got != want {
+        return Err(format!("rungs {got:?}, expected {want:?}"));
+    }
+    if !master.independent_segments {
+        return Err("master lacks EXT-X-INDEPENDENT-SEGMENTS".into());
+    }
+
+    let source_duration = source_video_duration(path);
+    let base = master_url.rsplit_once('/').unwrap().0.to_owned();
+    let mut keyframe_sets = HashMap::new();
+    for variant in &master.variants {
+        let url = format!("{base}/{}", variant.uri);
+        let name = variant.uri.split('/').next().unwrap();
+
+        // The variant playlist is honest: VOD, independent segments, none longer than the target.
+        let playlist = app.http.get(&url).send().await.unwrap().bytes().await.unwrap();
+        let media = m3u8_rs::parse_media_playlist_res(&playlist).map_err(|e| format!("{name} playlist: {e}"))?;
+        if media.playlist_type != Some(m3u8_rs::MediaPlaylistType::Vod) || !media.end_list {
+            return Err(format!("{name}: not a finished VOD playlist"));
+        }
+        if let Some(long) = media.segments.iter().find(|s| f64::from(s.duration) > media.target_duration as f64 + 0.001)
+        {
+            return Err(format!(
+                "{name}: segment {} lasts {} > target {}",
+                long.uri, long.duration, media.target_duration
+            ));
+        }
+
+        let probed = probe_video(&url);
+        let stream = &probed["streams"][0];
+        let codecs = variant.codecs.clone().unwrap_or_default();
+        let level = stream["level"].as_i64().unwrap_or_default();
+        // CODECS names the profile ffprobe sees (High, or Constrained Baseline at ultrafast) and its level.
+        let profile_idc = match stream["profile"].as_str() {
+            Some("High") => "64",
+            Some("Main") => "4d",
+            Some("Constrained Baseline" | "Baseline") => "42",
+            other => return Err(format!("{name}: unexpected profile {other:?}")),
+        };
+        let video_codec = codecs.split(',').next().unwrap_or_default();
+        let matches = video_codec.len() == 11
+            && video_codec.starts_with(&format!("avc1.{profile_idc}"))
+            && video_codec.ends_with(&format!("{level:02x}"));
+        if stream["codec_name"] != "h264" || !matches {
+            return Err(format!(
+                "{name}: stream {} {} level {level}, CODECS {codecs}",
+                stream["codec_name"], stream["profile"]
+            ));
+        }
+        let frames: f64 = stream["nb_read_packets"].as_str().unwrap().parse().unwrap();
+        if (frames / clip.fps - source_duration).abs() > 1.0 / clip.fps + 1e-6 {
+            return Err(format!("{name}: {frames} frames at {} fps vs {source_duration} s of source", clip.fps));
+        }
+
+        let audio: Value = serde_json::from_str(&run(&[
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "a",
+            "-show_entries",
+            "stream=codec_name,channels",
+            "-of",
+            "json",
+            &url,
+        ]))
+        .unwrap();
+        let audio_streams = audio["streams"].as_array().unwrap();
+        match (clip.audio, audio_streams.as_slice()) {
+            (true, [a]) if a["codec_name"] == "aac" && a["channels"] == 2 && codecs.ends_with(",mp4a.40.2") => {}
+            (false, []) if !codecs.contains("mp4a") => {}
+            (_, streams) => return Err(format!("{name}: audio {streams:?} with CODECS {codecs}")),
+        }
+
+        let decoded = Command::new("ffmpeg").args(["-v", "error", "-i", &url, "-f", "null", "-"]).output().unwrap();
+        if !decoded.status.success() || !decoded.stderr.is_empty() {
+            return Err(format!("{name} does not decode cleanly: {}", String::from_utf8_lossy(&decoded.stderr)));
+        }
+        keyframe_sets.insert(name.to_owned(), keyframes(&url));
+    }
+    let mut sets = keyframe_sets.values();
+    let first = sets.next().unwrap();
+    if first.len() < 2 || sets.any(|s| s != first) {
+        return Err(format!("keyframes not aligned across rungs: {keyframe_sets:?}"));
+    }
+
+    let poster =
+        app.http.get(app.url(video["poster_url"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
+    if poster.get(..3) != Some(&[0xFF, 0xD8, 0xFF][..]) {
+        return Err("the poster is not a JPEG".into());
+    }
+    let track = app.http.get(app.url(video["storyboard_url"].as_str().ok_or("no storyboard")?)).send().await.unwrap();
+    let track = track.text().await.unwrap();
+    if !track.starts_with("WEBVTT") || !track.contains("storyboard.jpg#xywh=") {
+        return Err(format!("storyboard track: {track}"));
+    }
+    let source = &video["source"];
+    if source["has_audio"] != clip.audio || source["size_bytes"].as_u64().unwrap_or(0) == 0 {
+        return Err(format!("source metadata: {source}"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_over_the_limits_fail_at_once_saying_which_limit() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_MAX_DURATION_SECS", "2"), ("STREAMBOX_MAX_FRAME_RATE", "50")]).await;
+    let token = app.signed_in_user().await;
+    let long = support::make_clip(app.dir.path(), "long.mp4", 320, 240, 4, false);
+    let fast = app.dir.path().join("fast.mp4");
+    run(&[
+        "ffmpeg",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=60",
+        "-t",
+        "1",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        &fast.display().to_string(),
+    ]);
+    for (path, expected) in [(long, "the limit is 2 seconds"), (fast, "the limit is 50")] {
+        let response = app.upload(Some(&token), &path, "Over a limit").await;
+        let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let video = app.wait_for_status(&token, &id, &["failed", "ready"], Duration::from_secs(120)).await;
+        assert_eq!(video["status"], "failed");
+        assert!(video["error"].as_str().unwrap().contains(expected), "{video}");
+        let (state, attempts, _) = support::job_of(&app, &id).await;
+        assert_eq!((state.as_str(), attempts), ("dead", 1));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_transcode_reports_progress_and_eta() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_X264_PRESET", "slow"), ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
+    let token = app.signed_in_user().await;
+    let clip = support::make_clip(app.dir.path(), "progress.mp4", 1280, 720, 20, true);
+    let response = app.upload(Some(&token), &clip, "Progress").await;
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let progress = support::eventually(Duration::from_secs(180), "progress to be reported", || async {
+        let video: Value = app
+            .http
+            .get(app.url(&format!("/api/v1/videos/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let progress = video["progress"].clone();
+        (video["status"] == "processing"
+            && progress["percent"].as_f64().unwrap_or(0.0) > 0.0
+            && progress["eta_s"].is_number())
+        .then_some(progress)
+    })
+    .await;
+    let percent = progress["percent"].as_f64().unwrap();
+    assert!(percent > 0.0 && percent < 100.0, "{progress}");
+    assert_eq!(progress["attempt"], 1);
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], Duration::from_secs(300)).await;
+    assert_eq!(video["status"], "ready");
+    assert!(video.get("progress").is_none(), "no progress once ready");
+}

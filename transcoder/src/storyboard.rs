@@ -1,0 +1,110 @@
+//! Scrub previews: a sprite sheet of small frames and a WebVTT track pointing into it
+//! (`storyboard.jpg#xywh=…`), as players like Video.js and Vidstack read them.
+//! Only keyframes are decoded, so this costs little next to the ladder.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::ffmpeg::{self, FfmpegError, Limits};
+
+pub const SPRITE_NAME: &str = "storyboard.jpg";
+pub const TRACK_NAME: &str = "storyboard.vtt";
+const TILE_WIDTH: u32 = 160;
+const MAX_TILES: u32 = 100;
+const COLUMNS: u32 = 10;
+
+/// How the sheet is laid out for a video of this length and picture size.
+#[derive(Debug, PartialEq)]
+struct Layout {
+    interval_s: f64,
+    tiles: u32,
+    columns: u32,
+    rows: u32,
+    tile_width: u32,
+    tile_height: u32,
+}
+
+fn layout(duration_s: f64, width: u32, height: u32) -> Layout {
+    // One tile every 2 s, or fewer for long videos so the sheet stays at 100 tiles.
+    let interval_s = (duration_s / f64::from(MAX_TILES)).max(2.0);
+    let tiles = ((duration_s / interval_s).ceil() as u32).clamp(1, MAX_TILES);
+    let columns = tiles.min(COLUMNS);
+    let tile_height = ((f64::from(TILE_WIDTH) * f64::from(height) / f64::from(width) / 2.0).round() as u32 * 2).max(2);
+    Layout { interval_s, tiles, columns, rows: tiles.div_ceil(columns), tile_width: TILE_WIDTH, tile_height }
+}
+
+/// Writes `out/storyboard.jpg` and `out/storyboard.vtt`.
+pub async fn generate(source: &Path, duration_s: f64, width: u32, height: u32, out: &Path) -> Result<(), FfmpegError> {
+    let layout = layout(duration_s, width, height);
+    let filter = format!(
+        "fps=1/{:.3},scale={}:{},setsar=1,tile={}x{}",
+        layout.interval_s, layout.tile_width, layout.tile_height, layout.columns, layout.rows
+    );
+    let args = [
+        "-y".to_owned(),
+        "-skip_frame".into(),
+        "nokey".into(),
+        "-i".into(),
+        source.display().to_string(),
+        "-vf".into(),
+        filter,
+        "-frames:v".into(),
+        "1".into(),
+        "-q:v".into(),
+        "5".into(),
+        out.join(SPRITE_NAME).display().to_string(),
+    ];
+    let limits =
+        Limits { stall: Duration::from_secs(120), wall_clock: Duration::from_secs_f64((duration_s * 2.0).max(300.0)) };
+    ffmpeg::run(args.to_vec(), limits, |_| {}).await?;
+    std::fs::write(out.join(TRACK_NAME), track(&layout, duration_s))
+        .map_err(|e| FfmpegError::Spawn(format!("writing the storyboard track: {e}")))
+}
+
+fn track(layout: &Layout, duration_s: f64) -> String {
+    let mut vtt = String::from("WEBVTT\n");
+    for tile in 0..layout.tiles {
+        let start = f64::from(tile) * layout.interval_s;
+        let end = (start + layout.interval_s).min(duration_s);
+        let (x, y) = ((tile % layout.columns) * layout.tile_width, (tile / layout.columns) * layout.tile_height);
+        let _ = write!(
+            vtt,
+            "\n{} --> {}\n{SPRITE_NAME}#xywh={x},{y},{},{}\n",
+            timestamp(start),
+            timestamp(end),
+            layout.tile_width,
+            layout.tile_height
+        );
+    }
+    vtt
+}
+
+fn timestamp(seconds: f64) -> String {
+    let millis = (seconds * 1000.0).round() as u64;
+    format!("{:02}:{:02}:{:02}.{:03}", millis / 3_600_000, millis / 60_000 % 60, millis / 1000 % 60, millis % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_videos_get_a_tile_every_two_seconds() {
+        let l = layout(13.0, 1280, 720);
+        assert_eq!((l.tiles, l.columns, l.rows, l.tile_height), (7, 7, 1, 90));
+        let vtt = track(&l, 13.0);
+        assert!(vtt.starts_with("WEBVTT\n"));
+        assert!(vtt.contains("00:00:00.000 --> 00:00:02.000\nstoryboard.jpg#xywh=0,0,160,90"));
+        assert!(vtt.contains("00:00:12.000 --> 00:00:13.000\nstoryboard.jpg#xywh=960,0,160,90"));
+    }
+
+    #[test]
+    fn long_videos_stay_at_one_hundred_tiles() {
+        let l = layout(3600.0, 1080, 1920);
+        assert_eq!((l.tiles, l.columns, l.rows), (100, 10, 10));
+        assert_eq!(l.interval_s, 36.0);
+        assert_eq!(l.tile_height, 284);
+        assert!(track(&l, 3600.0).contains("00:59:24.000 --> 01:00:00.000\nstoryboard.jpg#xywh=1440,2556,160,284"));
+    }
+}
