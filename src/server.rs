@@ -85,7 +85,7 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     let listener =
         TcpListener::bind(state.config.bind).await.with_context(|| format!("binding {}", state.config.bind))?;
     let addr = listener.local_addr()?;
-    let app = traced(routes(mode).into_router()).with_state(state.clone());
+    let app = traced(serving_routes(mode, &state, &shutdown).into_router()).with_state(state.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
         axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await.context("HTTP server")
@@ -96,16 +96,25 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
 
 /// Every route a process in `mode` serves.
 pub fn routes(mode: Mode) -> Routes {
+    compose(mode, streambox_streamer::routes)
+}
+
+/// `routes(mode)` with the state services need beyond `AppState` (the streamer's caches).
+fn serving_routes(mode: Mode, state: &AppState, shutdown: &CancellationToken) -> Routes {
+    compose(mode, || streambox_streamer::serving(state, shutdown.clone()))
+}
+
+fn compose(mode: Mode, streamer: impl FnOnce() -> Routes) -> Routes {
     let routes = health::routes();
     match mode {
         Mode::All => routes
             .merge(streambox_api::routes())
             .merge(streambox_upload::routes())
-            .merge(streambox_streamer::routes())
+            .merge(streamer())
             .merge(crate::frontend::routes()),
         Mode::Api => routes.merge(streambox_api::routes()),
         Mode::Upload => routes.merge(streambox_upload::routes()),
-        Mode::Streamer => routes.merge(streambox_streamer::routes()),
+        Mode::Streamer => routes.merge(streamer()),
         Mode::Transcoder => routes,
     }
 }

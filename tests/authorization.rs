@@ -101,10 +101,18 @@ fn table() -> Vec<Row> {
         rows.push(row(patch.clone(), "/api/v1/videos/{id}", Video(visibility), B::Rename, change));
         rows.push(row(delete.clone(), "/api/v1/videos/{id}", Video(visibility), B::None, remove));
         rows.push(row(get.clone(), "/api/v1/videos/{id}/playback", Video(visibility), B::None, read));
+        // The original is its owner's (and admins'), whoever may watch the video.
+        let original = if private { [401, 404, 404, 200, 200] } else { [401, 403, 403, 200, 200] };
+        rows.push(row(get.clone(), "/api/v1/videos/{id}/original", Video(visibility), B::None, original));
         // Media: public plays directly; the others need a playback token, whoever asks.
         let bare = if visibility == "public" { [200; 5] } else { [403; 5] };
-        for path in ["/hls/{video_id}/master.m3u8", "/hls/{video_id}/poster.jpg", "/hls/{video_id}/{rendition}/{file}"]
-        {
+        for path in [
+            "/hls/{video_id}/master.m3u8",
+            "/hls/{video_id}/poster.jpg",
+            "/hls/{video_id}/storyboard.jpg",
+            "/hls/{video_id}/storyboard.vtt",
+            "/hls/{video_id}/{rendition}/{file}",
+        ] {
             rows.push(row(get.clone(), path, Video(visibility), B::None, bare));
             rows.push(row(get.clone(), path, VideoWithToken(visibility), B::None, [200; 5]));
         }

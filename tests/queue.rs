@@ -230,7 +230,8 @@ async fn a_worker_killed_mid_transcode_hands_its_job_to_another() {
 
     // Exactly the published set: every object under hls/ is referenced by a playlist.
     let keys = app.state.storage.list(&format!("hls/{id}/")).await.unwrap();
-    let mut referenced = vec![format!("hls/{id}/master.m3u8")];
+    let mut referenced =
+        vec![format!("hls/{id}/master.m3u8"), format!("hls/{id}/storyboard.jpg"), format!("hls/{id}/storyboard.vtt")];
     for rendition in video["renditions"].as_array().unwrap() {
         let name = rendition["name"].as_str().unwrap();
         let playlist =

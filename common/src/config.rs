@@ -106,6 +106,31 @@ pub struct Config {
     pub queue_name: String,
     pub max_upload_bytes: u64,
     pub transcode: TranscodeConfig,
+    pub stream: StreamConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// In-memory cache of hot playlists and segments, in bytes (0 turns it off).
+    pub cache_bytes: u64,
+    /// Objects larger than this are streamed from storage, never cached.
+    pub cache_max_object: u64,
+    /// How long what a video allows (ready? public?) is remembered; changes are also pushed.
+    pub access_ttl: Duration,
+    /// Origins allowed to fetch media from browsers (`*` for any).
+    pub cors_origins: Vec<String>,
+    pub segment_redirect: SegmentRedirect,
+}
+
+/// Where segment requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SegmentRedirect {
+    /// The streamer serves the bytes.
+    Off,
+    /// 302 to a presigned object-storage URL valid this long.
+    Presigned(Duration),
+    /// 302 to this base URL (a CDN in front of the bucket) + the object key; public videos only.
+    Base(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +170,24 @@ impl Config {
             migrate_on_start: env.parse("STREAMBOX_MIGRATE", "true")?,
             queue_name: env.string("STREAMBOX_QUEUE", "streambox:transcode"),
             max_upload_bytes: env.parse("STREAMBOX_MAX_UPLOAD_BYTES", "10737418240")?,
+            stream: StreamConfig {
+                cache_bytes: env.parse("STREAMBOX_STREAM_CACHE_BYTES", "268435456")?,
+                cache_max_object: env.parse("STREAMBOX_STREAM_CACHE_MAX_OBJECT_BYTES", "16777216")?,
+                access_ttl: env.seconds("STREAMBOX_STREAM_ACCESS_TTL_SECS", "5")?,
+                cors_origins: env
+                    .string("STREAMBOX_CORS_ORIGINS", "*")
+                    .split(',')
+                    .map(|o| o.trim().to_owned())
+                    .collect(),
+                segment_redirect: match env.string("STREAMBOX_SEGMENT_REDIRECT", "off").as_str() {
+                    "off" => SegmentRedirect::Off,
+                    "presigned" => SegmentRedirect::Presigned(Duration::from_secs(3600)),
+                    base if base.starts_with("https://") || base.starts_with("http://") => {
+                        SegmentRedirect::Base(base.trim_end_matches('/').to_owned())
+                    }
+                    _ => return Err(invalid("STREAMBOX_SEGMENT_REDIRECT", "must be off, presigned, or a base URL")),
+                },
+            },
             transcode: TranscodeConfig {
                 concurrency: env.parse("STREAMBOX_TRANSCODE_CONCURRENCY", "1")?,
                 max_attempts: env.parse("STREAMBOX_MAX_ATTEMPTS", "3")?,
@@ -295,7 +338,7 @@ mod tests {
     fn the_ladder_is_configurable_and_checked() {
         let config = Config::from_vars(&vars(&[("STREAMBOX_LADDER", "720:3000, 360:800")])).unwrap();
         assert_eq!(config.transcode.ladder, [(720, 3000), (360, 800)]);
-        for bad in ["", "720", "360:800,720:3000", "721:3000", "720:x"] {
+        for bad in ["720", "360:800,720:3000", "721:3000", "720:x"] {
             let err = Config::from_vars(&vars(&[("STREAMBOX_LADDER", bad)])).unwrap_err();
             assert_eq!(err.name, "STREAMBOX_LADDER", "{bad:?}");
         }

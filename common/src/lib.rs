@@ -2,6 +2,7 @@
 //! the database and its models, object storage, the job queue and authentication.
 
 pub mod auth;
+pub mod byte_range;
 pub mod config;
 pub mod db;
 pub mod embedded_s3;
@@ -9,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod ids;
 pub mod jobs;
+pub mod object_response;
 pub mod operator;
 pub mod queue;
 pub mod routes;

@@ -2,11 +2,15 @@
 //! MinIO, AWS or the embedded endpoint.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
@@ -44,6 +48,8 @@ pub struct ObjectStore {
     client: Client,
     bucket: String,
     endpoint: String,
+    /// GETs issued, for tests that prove requests are coalesced.
+    gets: Arc<AtomicU64>,
 }
 
 /// An object being read: its body streams, it is never held whole.
@@ -52,6 +58,9 @@ pub struct StoredObject {
     pub content_length: Option<i64>,
     pub content_type: Option<String>,
     pub e_tag: Option<String>,
+    pub last_modified: Option<SystemTime>,
+    /// For a ranged GET: `bytes first-last/total`.
+    pub content_range: Option<String>,
 }
 
 impl ObjectStore {
@@ -65,7 +74,12 @@ impl ObjectStore {
             .credentials_provider(credentials)
             .force_path_style(true)
             .build();
-        Self { client: Client::from_conf(s3_config), bucket: config.bucket.clone(), endpoint: endpoint.to_owned() }
+        Self {
+            client: Client::from_conf(s3_config),
+            bucket: config.bucket.clone(),
+            endpoint: endpoint.to_owned(),
+            gets: Arc::default(),
+        }
     }
 
     pub fn bucket(&self) -> &str {
@@ -88,6 +102,31 @@ impl ObjectStore {
             Err(e) => Err(anyhow::Error::new(e.into_service_error()))
                 .with_context(|| format!("creating bucket {}", self.bucket)),
         }
+    }
+
+    /// Size and validators of an object; `Ok(None)` when it does not exist.
+    pub async fn head(&self, key: &str) -> anyhow::Result<Option<crate::object_response::ObjectMeta>> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(crate::object_response::ObjectMeta {
+                len: out.content_length.and_then(|l| u64::try_from(l).ok()).unwrap_or(0),
+                e_tag: out.e_tag,
+                last_modified: out.last_modified.and_then(|d| SystemTime::try_from(d).ok()),
+            })),
+            Err(e) if is_not_found(&e) || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e)).with_context(|| format!("reading metadata of {key}")),
+        }
+    }
+
+    /// GETs issued so far by this store and its clones.
+    pub fn gets_issued(&self) -> u64 {
+        self.gets.load(Ordering::Relaxed)
+    }
+
+    /// A URL that lets its holder GET `key` directly from storage until `ttl` passes.
+    pub async fn presigned_get(&self, key: &str, ttl: Duration) -> anyhow::Result<String> {
+        let presigning = PresigningConfig::expires_in(ttl).context("presigning period")?;
+        let request = self.client.get_object().bucket(&self.bucket).key(key).presigned(presigning).await?;
+        Ok(request.uri().to_owned())
     }
 
     /// Reachability check for /readyz.
@@ -125,12 +164,20 @@ impl ObjectStore {
 
     /// `Ok(None)` when the object does not exist.
     pub async fn get(&self, key: &str) -> anyhow::Result<Option<StoredObject>> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        self.get_range(key, None).await
+    }
+
+    /// The object, or only `range` of it (`bytes=first-last`, passed to storage as is).
+    pub async fn get_range(&self, key: &str, range: Option<String>) -> anyhow::Result<Option<StoredObject>> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        match self.client.get_object().bucket(&self.bucket).key(key).set_range(range).send().await {
             Ok(out) => Ok(Some(StoredObject {
                 body: out.body,
                 content_length: out.content_length,
                 content_type: out.content_type,
                 e_tag: out.e_tag,
+                last_modified: out.last_modified.and_then(|d| SystemTime::try_from(d).ok()),
+                content_range: out.content_range,
             })),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(anyhow::Error::new(e)).with_context(|| format!("reading object {key}")),

@@ -1,10 +1,25 @@
 //! Who may fetch a video's media: anyone for public videos, holders of a valid
 //! playback token for that very video otherwise. Only `ready` videos are served.
+//!
+//! What each video allows is remembered briefly so segment requests do not each cost
+//! a query; Postgres announces every status or visibility change (a trigger), and the
+//! listener forgets the video — and its cached objects — at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use sqlx::postgres::PgListener;
 use streambox_common::ids::VideoId;
+use streambox_common::storage::keys;
 use streambox_common::videos::{self, VideoStatus, Visibility};
 use streambox_common::{ApiError, ApiResult, AppState};
+use tokio_util::sync::CancellationToken;
+
+use crate::object_cache::ObjectCache;
+
+const CHANNEL: &str = "streambox_video_changed";
 
 #[derive(Deserialize)]
 pub struct PlaybackQuery {
@@ -18,11 +33,42 @@ pub struct Access {
     pub token: Option<String>,
 }
 
-pub async fn check(state: &AppState, raw_id: &str, query: PlaybackQuery) -> ApiResult<Access> {
+/// `None`: not servable (unknown, not ready, deleted). `Some(public?)` otherwise.
+type Servable = Option<bool>;
+
+pub struct AccessCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<VideoId, (Servable, Instant)>>,
+}
+
+impl AccessCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, entries: Mutex::default() }
+    }
+
+    async fn servable(&self, state: &AppState, video: VideoId) -> ApiResult<Servable> {
+        if let Some((servable, at)) = self.entries.lock().expect("access lock").get(&video)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(*servable);
+        }
+        let servable = videos::find(&state.db, video)
+            .await?
+            .filter(|v| v.status == VideoStatus::Ready)
+            .map(|v| v.visibility == Visibility::Public);
+        self.entries.lock().expect("access lock").insert(video, (servable, Instant::now()));
+        Ok(servable)
+    }
+
+    fn forget(&self, video: VideoId) {
+        self.entries.lock().expect("access lock").remove(&video);
+    }
+}
+
+pub async fn check(state: &AppState, cache: &AccessCache, raw_id: &str, query: PlaybackQuery) -> ApiResult<Access> {
     let video: VideoId = raw_id.parse().map_err(|_| ApiError::not_found("video"))?;
-    let found = videos::find(&state.db, video).await?.filter(|v| v.status == VideoStatus::Ready);
-    let found = found.ok_or_else(|| ApiError::not_found("video"))?;
-    if found.visibility == Visibility::Public {
+    let public = cache.servable(state, video).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    if public {
         return Ok(Access { video, token: None });
     }
     let token = query.token.ok_or_else(|| {
@@ -36,4 +82,49 @@ pub async fn check(state: &AppState, raw_id: &str, query: PlaybackQuery) -> ApiR
         ));
     }
     Ok(Access { video, token: Some(token) })
+}
+
+/// Forgets videos as Postgres announces their changes, until `shutdown`. While the
+/// listener is down (reconnecting), entries still expire after the short TTL.
+pub async fn listen_for_changes(
+    state: AppState,
+    access: Arc<AccessCache>,
+    objects: Arc<ObjectCache>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let mut listener = match PgListener::connect_with(&state.db).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for video changes; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; retrying");
+            continue;
+        }
+        loop {
+            let notification = tokio::select! {
+                notification = listener.recv() => notification,
+                () = shutdown.cancelled() => return,
+            };
+            match notification {
+                Ok(notification) => {
+                    if let Ok(video) = notification.payload().parse::<VideoId>() {
+                        access.forget(video);
+                        objects.forget_prefix(&keys::hls_prefix(video));
+                        objects.forget_prefix(&keys::poster(video));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the video change listener dropped; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
 }

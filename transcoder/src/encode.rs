@@ -1,7 +1,8 @@
 //! The ladder command: ONE ffmpeg decodes the source once, splits the picture and
-//! encodes every rung, with keyframes on the same timestamps in all of them.
+//! encodes every rung, with keyframes on the same timestamps in all of them — and
+//! writes the still images (poster, storyboard) from the same decoded frames.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::ladder::Rung;
 use crate::probe::SourceInfo;
@@ -15,23 +16,33 @@ pub struct EncodeSettings<'a> {
 pub const AUDIO_CODEC: &str = "mp4a.40.2";
 const AUDIO_KBPS: u32 = 128;
 
-/// Arguments writing `out/{rung}/index.m3u8` and `out/{rung}/seg_NNN.ts`.
+/// A single JPEG made from the decoded picture by `filter` (poster, storyboard sheet).
+pub struct StillOutput {
+    pub filter: String,
+    pub path: PathBuf,
+}
+
+/// Arguments writing `out/{rung}/index.m3u8`, `out/{rung}/seg_NNN.ts` and each still.
 pub fn ladder_args(
     source_path: &Path,
     out: &Path,
     source: &SourceInfo,
     rungs: &[Rung],
+    stills: &[StillOutput],
     settings: &EncodeSettings,
 ) -> Vec<String> {
     let n = rungs.len();
     // Constant frame rate first (normalises variable-rate input), then one split.
-    let mut graph = format!("[0:v]fps={},split={n}", source.frame_rate);
-    graph.extend((0..n).map(|i| format!("[s{i}]")));
+    let mut graph = format!("[0:v]fps={},split={}", source.frame_rate, n + stills.len());
+    graph.extend((0..n + stills.len()).map(|i| format!("[s{i}]")));
     for (i, rung) in rungs.iter().enumerate() {
         graph.push_str(&format!(
             ";[s{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p[v{i}]",
             rung.width, rung.height
         ));
+    }
+    for (k, still) in stills.iter().enumerate() {
+        graph.push_str(&format!(";[s{}]{}[x{k}]", n + k, still.filter));
     }
 
     let mut args: Vec<String> =
@@ -96,6 +107,22 @@ pub fn ladder_args(
         ]
         .map(String::from),
     );
+    for (k, still) in stills.iter().enumerate() {
+        args.extend(
+            [
+                "-map",
+                &format!("[x{k}]"),
+                "-frames:v",
+                "1",
+                "-q:v",
+                "3",
+                "-update",
+                "1",
+                &still.path.display().to_string(),
+            ]
+            .map(String::from),
+        );
+    }
     args
 }
 
@@ -120,10 +147,13 @@ mod tests {
         };
         let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
         let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2 };
-        let args = ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &settings);
+        let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into() };
+        let args = ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &[poster], &settings);
         assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
         let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
-        assert!(graph.starts_with("[0:v]fps=25/1,split=2[s0][s1];"), "{graph}");
+        assert!(graph.starts_with("[0:v]fps=25/1,split=3[s0][s1][s2];"), "{graph}");
+        assert!(graph.ends_with(";[s2]thumbnail[x0]"), "{graph}");
+        assert_eq!(args.last().unwrap(), "/w/poster.jpg");
         assert!(graph.contains("scale=1280:720") && graph.contains("scale=854:480"), "{graph}");
         let gop = &args[args.iter().position(|a| a == "-g").unwrap() + 1];
         assert_eq!(gop, "50");

@@ -175,9 +175,15 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
         segment_seconds: config.segment_seconds,
         gop_seconds: config.gop_seconds,
     };
-    let args = encode::ladder_args(&source_path, &out, &source, &rungs, &settings);
+    let poster_path = workdir.path().join("poster.jpg");
+    let (top, duration) = (&rungs[0], source.duration_s);
+    let stills = [
+        poster::output(duration, source.frame_rate_value, top, &poster_path),
+        storyboard::output(duration, top.width, top.height, &out),
+    ];
+    let args = encode::ladder_args(&source_path, &out, &source, &rungs, &stills, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
-    let (duration, started) = (source.duration_s, std::time::Instant::now());
+    let started = std::time::Instant::now();
     ffmpeg::run(args, limits, |position| {
         let done = (position / duration).clamp(0.0, 1.0);
         let elapsed = started.elapsed().as_secs_f64();
@@ -193,17 +199,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
         .await
         .map_err(anyhow::Error::from)??;
 
-    let poster_path = workdir.path().join("poster.jpg");
-    poster::extract(&source_path, source.duration_s, &rungs[0], &poster_path).await.map_err(classify)?;
-    // Previews are a nicety: a video whose storyboard fails is still published.
-    let has_storyboard =
-        match storyboard::generate(&source_path, source.duration_s, rungs[0].width, rungs[0].height, &out).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(video_id = %id, error = %e, "no storyboard for this video");
-                false
-            }
-        };
+    storyboard::write_track(duration, top.width, top.height, &out).map_err(anyhow::Error::from)?;
 
     publish::hls(&state.storage, id, &out).await?;
     state.storage.put_file(&keys::poster(id), &poster_path, "image/jpeg").await?;
@@ -219,7 +215,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
         size_bytes,
         has_audio,
     };
-    Ok(Published { source: summary, renditions, has_storyboard })
+    Ok(Published { source: summary, renditions, has_storyboard: true })
 }
 
 /// Over a configured limit is the input's fault: a permanent failure saying which limit.

@@ -1,35 +1,25 @@
 //! The poster: a representative frame from about 10% into the video (ffmpeg's
 //! `thumbnail` filter picks the most typical of the next frames, which skips black
-//! frames and fades), scaled like the top rung.
+//! frames and fades), scaled like the top rung, made in the ladder's own ffmpeg run.
 
 use std::path::Path;
-use std::time::Duration;
 
-use crate::ffmpeg::{self, FfmpegError, Limits};
+use crate::encode::StillOutput;
 use crate::ladder::Rung;
 
-pub async fn extract(source: &Path, duration_s: f64, top: &Rung, dest: &Path) -> Result<(), FfmpegError> {
-    // Early enough to exist in short clips, late enough to skip fade-ins and black leaders.
-    let at = (duration_s * 0.1).min(duration_s - 0.5).max(0.0);
-    let (width, height) = fit_within(top.width, top.height, 1280);
-    let args = [
-        "-y".to_owned(),
-        "-ss".into(),
-        format!("{at:.3}"),
-        "-i".into(),
-        source.display().to_string(),
-        "-frames:v".into(),
-        "1".into(),
-        "-vf".into(),
-        format!("thumbnail=50,scale={width}:{height},setsar=1"),
-        "-q:v".into(),
-        "3".into(),
-        dest.display().to_string(),
-    ];
-    let limits = Limits { stall: Duration::from_secs(60), wall_clock: Duration::from_secs(120) };
-    ffmpeg::run(args.to_vec(), limits, |_| {}).await
-}
+/// Frames the `thumbnail` filter compares.
+const CANDIDATES: u32 = 50;
 
+pub fn output(duration_s: f64, frame_rate: f64, top: &Rung, dest: &Path) -> StillOutput {
+    // Early enough that the candidates exist even in short clips.
+    let window = f64::from(CANDIDATES) / frame_rate.max(1.0);
+    let at = (duration_s * 0.1).min(duration_s - window).max(0.0);
+    let (width, height) = fit_within(top.width, top.height, 1280);
+    StillOutput {
+        filter: format!("trim=start={at:.3},thumbnail={CANDIDATES},scale={width}:{height},setsar=1"),
+        path: dest.to_owned(),
+    }
+}
 /// Scales `(w, h)` down so the longer side is at most `max`, keeping dimensions even.
 fn fit_within(w: u32, h: u32, max: u32) -> (u32, u32) {
     let long = w.max(h);

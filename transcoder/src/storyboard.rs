@@ -1,12 +1,11 @@
 //! Scrub previews: a sprite sheet of small frames and a WebVTT track pointing into it
-//! (`storyboard.jpg#xywh=…`), as players like Video.js and Vidstack read them.
-//! Only keyframes are decoded, so this costs little next to the ladder.
+//! (`storyboard.jpg#xywh=…`), as players like Video.js and Vidstack read them. The
+//! sheet is a branch of the ladder's own ffmpeg run: no second decode.
 
 use std::fmt::Write;
 use std::path::Path;
-use std::time::Duration;
 
-use crate::ffmpeg::{self, FfmpegError, Limits};
+use crate::encode::StillOutput;
 
 pub const SPRITE_NAME: &str = "storyboard.jpg";
 pub const TRACK_NAME: &str = "storyboard.vtt";
@@ -34,32 +33,21 @@ fn layout(duration_s: f64, width: u32, height: u32) -> Layout {
     Layout { interval_s, tiles, columns, rows: tiles.div_ceil(columns), tile_width: TILE_WIDTH, tile_height }
 }
 
-/// Writes `out/storyboard.jpg` and `out/storyboard.vtt`.
-pub async fn generate(source: &Path, duration_s: f64, width: u32, height: u32, out: &Path) -> Result<(), FfmpegError> {
+/// The sprite sheet's branch of the ladder command (writing `out/storyboard.jpg`).
+pub fn output(duration_s: f64, width: u32, height: u32, out: &Path) -> StillOutput {
     let layout = layout(duration_s, width, height);
-    let filter = format!(
-        "fps=1/{:.3},scale={}:{},setsar=1,tile={}x{}",
-        layout.interval_s, layout.tile_width, layout.tile_height, layout.columns, layout.rows
-    );
-    let args = [
-        "-y".to_owned(),
-        "-skip_frame".into(),
-        "nokey".into(),
-        "-i".into(),
-        source.display().to_string(),
-        "-vf".into(),
-        filter,
-        "-frames:v".into(),
-        "1".into(),
-        "-q:v".into(),
-        "5".into(),
-        out.join(SPRITE_NAME).display().to_string(),
-    ];
-    let limits =
-        Limits { stall: Duration::from_secs(120), wall_clock: Duration::from_secs_f64((duration_s * 2.0).max(300.0)) };
-    ffmpeg::run(args.to_vec(), limits, |_| {}).await?;
-    std::fs::write(out.join(TRACK_NAME), track(&layout, duration_s))
-        .map_err(|e| FfmpegError::Spawn(format!("writing the storyboard track: {e}")))
+    StillOutput {
+        filter: format!(
+            "fps=1/{:.3},scale={}:{},setsar=1,tile={}x{}",
+            layout.interval_s, layout.tile_width, layout.tile_height, layout.columns, layout.rows
+        ),
+        path: out.join(SPRITE_NAME),
+    }
+}
+
+/// Writes `out/storyboard.vtt` for the sheet `output` described.
+pub fn write_track(duration_s: f64, width: u32, height: u32, out: &Path) -> std::io::Result<()> {
+    std::fs::write(out.join(TRACK_NAME), track(&layout(duration_s, width, height), duration_s))
 }
 
 fn track(layout: &Layout, duration_s: f64) -> String {

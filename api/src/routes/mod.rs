@@ -20,6 +20,7 @@ pub fn routes() -> Routes {
         .patch("/api/v1/videos/{id}", videos::update)
         .delete("/api/v1/videos/{id}", videos::delete)
         .get("/api/v1/videos/{id}/playback", videos::playback)
+        .get("/api/v1/videos/{id}/original", videos::original)
         .get("/api/v1/admin/jobs", admin_jobs::list)
         .get("/api/v1/admin/jobs/{id}", admin_jobs::get)
         .post("/api/v1/admin/jobs/{id}/retry", admin_jobs::retry)

@@ -2,13 +2,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streambox_common::auth::AuthUser;
 use streambox_common::error::{ApiJson, ApiPath};
 use streambox_common::ids::{UserId, VideoId};
 use streambox_common::jobs;
+use streambox_common::object_response;
 use streambox_common::storage::keys;
 use streambox_common::videos::{
     self, Description, MetadataChange, Rendition, SourceSummary, Title, Video, VideoStatus, Visibility,
@@ -175,6 +177,31 @@ pub async fn delete(
     videos::delete(&state.db, id).await?;
     tracing::info!("video deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The uploaded original, for its owner (or an admin): ranges, validators, streamed.
+#[tracing::instrument(skip_all, fields(video = %id))]
+pub async fn original(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<VideoId>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    manageable(&state, id, user).await?;
+    let mut response = object_response::from_storage(
+        &state.storage,
+        &keys::source(id),
+        &headers,
+        "application/octet-stream",
+        "private, no-store",
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("original"))?;
+    let disposition = format!("attachment; filename=\"original-{id}\"");
+    response
+        .headers_mut()
+        .insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(ApiError::internal)?);
+    Ok(response)
 }
 
 #[derive(Serialize)]
