@@ -60,3 +60,31 @@ async fn a_small_stream_is_one_object_and_an_aborted_one_leaves_nothing() {
     assert_eq!(store.list("raw/").await.unwrap(), ["raw/small"]);
     shutdown.cancel();
 }
+
+/// Parts of unfinished multipart uploads: s3s-fs keeps them as `.upload_id-*` files in its root.
+fn parts_in_progress(root: &std::path::Path) -> usize {
+    std::fs::read_dir(root)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".upload_id-"))
+        .count()
+}
+
+#[tokio::test]
+async fn an_upload_dropped_midway_aborts_its_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let store = store(dir.path(), shutdown.clone()).await;
+
+    let mut abandoned = store.streaming_upload("raw/abandoned".into(), "application/octet-stream");
+    abandoned.write(&vec![1u8; PART_SIZE + 10]).await.unwrap();
+    assert_eq!(parts_in_progress(dir.path()), 1, "a part was uploaded");
+    // The request holding it is cancelled (the client disconnected): it is simply dropped.
+    drop(abandoned);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while parts_in_progress(dir.path()) > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the abandoned multipart upload was not aborted");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(store.get("raw/abandoned").await.unwrap().is_none());
+    shutdown.cancel();
+}

@@ -254,6 +254,8 @@ fn is_not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
 
 /// Writes an object of unknown length from a stream of chunks, holding at most
 /// one part in memory: small objects become one PUT, larger ones an S3 multipart upload.
+/// Dropped unfinished (the client went away and the request was cancelled), it aborts
+/// its multipart upload, so no orphaned parts stay behind.
 pub struct StreamingUpload {
     store: ObjectStore,
     key: String,
@@ -338,10 +340,13 @@ impl StreamingUpload {
             .send()
             .await
             .with_context(|| format!("completing upload of {}", self.key))?;
+        // Complete: nothing left to abort.
+        self.upload_id = None;
         Ok(self.total)
     }
 
     /// Drops everything written so far; nothing half-written stays in storage.
+    /// (Also what dropping it unfinished does, in the background.)
     pub async fn abort(&mut self) -> anyhow::Result<()> {
         if let Some(upload_id) = self.upload_id.take() {
             self.store
@@ -355,5 +360,18 @@ impl StreamingUpload {
                 .with_context(|| format!("aborting upload of {}", self.key))?;
         }
         Ok(())
+    }
+}
+impl Drop for StreamingUpload {
+    fn drop(&mut self) {
+        let Some(upload_id) = self.upload_id.clone() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (client, bucket, key) = (self.store.client.clone(), self.store.bucket.clone(), self.key.clone());
+        runtime.spawn(async move {
+            match client.abort_multipart_upload().bucket(&bucket).key(&key).upload_id(&upload_id).send().await {
+                Ok(_) => tracing::info!(%key, "aborted the multipart upload of a cancelled request"),
+                Err(e) => tracing::warn!(%key, error = %e, "could not abort an abandoned multipart upload"),
+            }
+        });
     }
 }

@@ -16,7 +16,10 @@ pub fn output(duration_s: f64, frame_rate: f64, top: &Rung, dest: &Path) -> Stil
     let at = (duration_s * 0.1).min(duration_s - window).max(0.0);
     let (width, height) = fit_within(top.width, top.height, 1280);
     StillOutput {
-        filter: format!("trim=start={at:.3},thumbnail={CANDIDATES},scale={width}:{height},setsar=1"),
+        // The window bounds the branch: after it, trim drops frames without looking at them.
+        filter: format!(
+            "trim=start={at:.3}:duration={window:.3},thumbnail={CANDIDATES},scale={width}:{height},setsar=1"
+        ),
         path: dest.to_owned(),
     }
 }
