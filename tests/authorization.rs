@@ -204,7 +204,7 @@ impl World {
             // cannot cut the request off mid-write.
             Body::Upload => request.header("content-type", "multipart/form-data; boundary=b0undary").body(
                 "--b0undary\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nTable upload\r\n\
-                 --b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.mp4\"\r\n\r\ntiny\r\n--b0undary--\r\n",
+                 --b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.mp4\"\r\n\r\n\0\0\0\x18ftypisom junk\r\n--b0undary--\r\n",
             ),
         };
         let response = request.send().await.unwrap();

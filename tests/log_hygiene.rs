@@ -62,7 +62,7 @@ async fn debug_logs_hold_no_password_token_or_secret() {
     let playback_token = master_url.split_once("?token=").unwrap().1;
     assert_eq!(app.http.get(app.url(master_url)).send().await.unwrap().status(), 200);
     let clip = app.dir.path().join("clip.mp4");
-    std::fs::write(&clip, b"a tiny upload").unwrap();
+    std::fs::write(&clip, support::fake_video()).unwrap();
     assert_eq!(app.upload(Some(&user.token), &clip, "Logged").await.status(), 202);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

@@ -87,11 +87,11 @@ async fn a_video_travels_from_upload_to_hls_playback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_text_file_fails_once_with_a_readable_reason() {
+async fn a_file_that_only_looks_like_a_video_fails_once_with_a_readable_reason() {
     let app = TestApp::spawn().await;
     let token = app.signed_in_user().await;
     let notes = app.dir.path().join("notes.mp4");
-    std::fs::write(&notes, "these are my shopping notes, not a video\n".repeat(100)).unwrap();
+    std::fs::write(&notes, support::fake_video()).unwrap();
 
     let accepted = app.upload(Some(&token), &notes, "Not a video").await;
     assert_eq!(accepted.status(), 202);
@@ -135,7 +135,7 @@ async fn raw_upload(app: &TestApp, authorization: Option<&str>) -> (u16, Value) 
     let boundary = "streamboxboundary";
     let body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nNope\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.mp4\"\r\n\r\nnot uploaded\r\n--{boundary}--\r\n"
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.mp4\"\r\n\r\n\0\0\0\x18ftypisom junk\r\n--{boundary}--\r\n"
     );
     let address = app.base.trim_start_matches("http://");
     let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
@@ -209,4 +209,25 @@ async fn the_streamer_serves_only_ready_videos() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["code"], "not_found", "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_and_badly_titled_uploads_are_refused_before_anything_is_kept() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in_user().await;
+
+    let refused = app.upload_buffered(&token, "these are my shopping notes\n".repeat(100).as_bytes(), "Notes").await;
+    assert_eq!(refused.status(), 415);
+    assert_eq!(refused.json::<Value>().await.unwrap()["code"], "not_a_video");
+
+    for (title, field) in [("", "title"), ("bad\u{7}title", "title"), (&"x".repeat(201)[..], "title")] {
+        let refused = app.upload_buffered(&token, &support::fake_video(), title).await;
+        assert_eq!(refused.status(), 422, "{title:?}");
+        let body: Value = refused.json().await.unwrap();
+        assert!(body["message"].as_str().unwrap().starts_with(field), "{body}");
+    }
+
+    let videos: i64 = sqlx::query_scalar("SELECT count(*) FROM videos").fetch_one(app.db()).await.unwrap();
+    assert_eq!(videos, 0, "no video row for a refused upload");
+    assert!(app.state.storage.list("raw/").await.unwrap().is_empty(), "no stored bytes for a refused upload");
 }

@@ -131,7 +131,7 @@ async fn operators_retry_a_fixed_dead_job_and_discard_another_over_http_and_cli(
     let creator = app.signed_in_user().await;
     let admin = app.user("admin").await.token;
     let broken = app.dir.path().join("broken.mp4");
-    std::fs::write(&broken, "not a video at all\n".repeat(50)).unwrap();
+    std::fs::write(&broken, support::fake_video()).unwrap();
     let (first, second, third) = (
         upload_clip(&app, &creator, &broken).await,
         upload_clip(&app, &creator, &broken).await,

@@ -29,6 +29,13 @@ fn redis_url() -> String {
 /// Every test app signs with this secret, so tests can forge and tamper with tokens.
 pub const TEST_JWT_SECRET: &str = "test-secret-that-is-long-enough-for-hs256";
 
+/// Bytes that start like an MP4 (an `ftyp` box, so uploads accept them) and are not a video.
+pub fn fake_video() -> Vec<u8> {
+    let mut bytes = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    bytes.extend("these are my shopping notes, not a video\n".repeat(50).as_bytes());
+    bytes
+}
+
 /// Marker bytes inside fixture objects, to prove which object a response came from.
 pub fn fixture_marker(video: uuid::Uuid, what: &str) -> String {
     format!("FIXTURE {what} OF {video}")
@@ -234,6 +241,27 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         request.send().await.unwrap()
+    }
+
+    /// A multipart upload sent as one buffered body: for requests the server refuses
+    /// before reading all of it (a streamed body could be cut off mid-write).
+    pub async fn upload_buffered(&self, token: &str, file: &[u8], title: &str) -> reqwest::Response {
+        let boundary = "streamboxtestboundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n{title}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"upload.mp4\"\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.http
+            .post(self.url("/api/v1/uploads"))
+            .bearer_auth(token)
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Polls the video until its status is one of `wanted` (or the deadline passes).

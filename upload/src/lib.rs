@@ -2,6 +2,7 @@
 //! then a transcode job on the queue.
 
 mod multipart;
+mod sniff;
 
 use axum::extract::DefaultBodyLimit;
 use streambox_common::routes::Routes;

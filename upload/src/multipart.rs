@@ -17,6 +17,8 @@ use streambox_common::storage::keys;
 use streambox_common::videos::{self, Description, NewVideo, Title, VideoStatus};
 use streambox_common::{ApiError, ApiResult, AppState};
 
+use crate::sniff;
+
 /// Text fields are small; anything larger is not a title.
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 
@@ -113,18 +115,40 @@ async fn read_form(state: &AppState, multipart: &mut Multipart, video_id: VideoI
 
 async fn store_source(state: &AppState, mut field: Field<'_>, video_id: VideoId) -> ApiResult<u64> {
     let max = state.config.max_upload_bytes;
+    // The first bytes are held back until they show a video container: nothing of a
+    // file that is not one reaches storage.
+    let mut head = Some(Vec::with_capacity(sniff::NEEDED));
     let mut upload = state.storage.streaming_upload(keys::source(video_id), "application/octet-stream");
     let written = loop {
         let chunk = match field.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break upload.finish().await.map_err(ApiError::from),
+            Ok(Some(chunk)) => Some(chunk),
+            Ok(None) => None,
             Err(e) => break Err(multipart_error(e)),
         };
-        if upload.bytes_written() + chunk.len() as u64 > max {
+        let pending = match (head.as_mut(), &chunk) {
+            (Some(head), Some(chunk)) if head.len() + chunk.len() < sniff::NEEDED => {
+                head.extend_from_slice(chunk);
+                continue;
+            }
+            (Some(_), _) => {
+                let mut bytes = head.take().unwrap_or_default();
+                bytes.extend_from_slice(chunk.as_deref().unwrap_or_default());
+                if sniff::container(&bytes).is_none() {
+                    break Err(not_a_video());
+                }
+                bytes::Bytes::from(bytes)
+            }
+            (None, Some(chunk)) => chunk.clone(),
+            (None, None) => break upload.finish().await.map_err(ApiError::from),
+        };
+        if upload.bytes_written() + pending.len() as u64 > max {
             break Err(too_large(max));
         }
-        if let Err(e) = upload.write(&chunk).await {
+        if let Err(e) = upload.write(&pending).await {
             break Err(ApiError::from(e));
+        }
+        if chunk.is_none() {
+            break upload.finish().await.map_err(ApiError::from);
         }
     };
     match written {
@@ -158,6 +182,14 @@ async fn discard_source(state: &AppState, video_id: VideoId) {
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+fn not_a_video() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "not_a_video",
+        "the file is not a video container StreamBox accepts (mp4, mov, mkv, webm, avi, mpeg-ts, mpeg-ps, flv, wmv, ogg)",
+    )
 }
 
 fn too_large(max: u64) -> ApiError {
