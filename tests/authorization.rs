@@ -169,17 +169,7 @@ impl World {
     }
 
     async fn playback_token(&self, video: Uuid) -> String {
-        let playback: serde_json::Value = self
-            .app
-            .http
-            .get(self.app.url(&format!("/api/v1/videos/{video}/playback")))
-            .bearer_auth(&self.owner.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let playback = self.app.get_json(&format!("/api/v1/videos/{video}/playback"), &self.owner.token).await;
         let url = playback["master_url"].as_str().unwrap();
         url.split_once("?token=").map(|(_, t)| t.to_owned()).unwrap_or_default()
     }

@@ -423,16 +423,7 @@ async fn a_running_transcode_reports_progress_and_eta() {
     let response = app.upload(Some(&token), &clip, "Progress").await;
     let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let progress = support::eventually(Duration::from_secs(180), "progress to be reported", || async {
-        let video: Value = app
-            .http
-            .get(app.url(&format!("/api/v1/videos/{id}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
         let progress = video["progress"].clone();
         (video["status"] == "processing"
             && progress["percent"].as_f64().unwrap_or(0.0) > 0.0

@@ -48,16 +48,7 @@ async fn debug_logs_hold_no_password_token_or_secret() {
     let failed_login = app.login(&user.email, "a wrong password guess").await;
     assert_eq!(failed_login.status(), 401);
     let video = app.ready_video(user.id, "private").await;
-    let playback: Value = app
-        .http
-        .get(app.url(&format!("/api/v1/videos/{video}/playback")))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let playback = app.get_json(&format!("/api/v1/videos/{video}/playback"), &user.token).await;
     let master_url = playback["master_url"].as_str().unwrap();
     let playback_token = master_url.split_once("?token=").unwrap().1;
     assert_eq!(app.http.get(app.url(master_url)).send().await.unwrap().status(), 200);

@@ -264,20 +264,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// GET `path` as the holder of `token`, parsed as JSON.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+    }
+
     /// Polls the video until its status is one of `wanted` (or the deadline passes).
     pub async fn wait_for_status(&self, token: &str, id: &str, wanted: &[&str], deadline: Duration) -> Value {
         let until = Instant::now() + deadline;
         loop {
-            let video: Value = self
-                .http
-                .get(self.url(&format!("/api/v1/videos/{id}")))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let video = self.get_json(&format!("/api/v1/videos/{id}"), token).await;
             let status = video["status"].as_str().unwrap_or_default().to_owned();
             if wanted.contains(&status.as_str()) {
                 return video;
