@@ -1,10 +1,12 @@
-//! Handlers: check access, then answer from the cache or storage (rewriting playlists
-//! for token holders, redirecting segments when so configured).
+//! Handlers: access is granted by the `Granted` extractor, then each answers from the
+//! cache or storage (rewriting playlists for token holders, redirecting segments when
+//! so configured).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use streambox_common::config::SegmentRedirect;
@@ -44,72 +46,103 @@ impl Streamer {
     }
 }
 
-type Ctx = (State<AppState>, Extension<Arc<Streamer>>);
-
-#[tracing::instrument(skip_all, fields(video = %video_id))]
-pub async fn master(
-    (State(state), Extension(streamer)): Ctx,
-    ApiPath(video_id): ApiPath<String>,
-    Query(query): Query<PlaybackQuery>,
+/// A request for a video's media, with access already granted: the path's video,
+/// the playback token if one was needed, and what else answering it takes.
+pub struct Granted {
+    state: AppState,
+    streamer: Arc<Streamer>,
+    access: Access,
+    params: HashMap<String, String>,
     headers: HeaderMap,
-) -> ApiResult<Response> {
-    let access = access::check(&state, &streamer.access, &video_id, query).await?;
-    let key = format!("{}master.m3u8", keys::hls_prefix(access.video));
-    playlist(&state, &streamer, &key, &access, &headers).await
 }
 
-#[tracing::instrument(skip_all, fields(video = %video_id))]
-pub async fn poster(
-    (State(state), Extension(streamer)): Ctx,
-    ApiPath(video_id): ApiPath<String>,
-    Query(query): Query<PlaybackQuery>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let access = access::check(&state, &streamer.access, &video_id, query).await?;
-    object(&state, &streamer, &keys::poster(access.video), "image/jpeg", media_cache(&access), &headers).await
+impl FromRequestParts<AppState> for Granted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ApiPath(params) = ApiPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+        let Query(query) = Query::<PlaybackQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+        let streamer = parts
+            .extensions
+            .get::<Arc<Streamer>>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("the streamer's state is not installed"))?;
+        let video_id = params.get("video_id").map(String::as_str).unwrap_or_default();
+        let access = access::check(state, &streamer.access, video_id, query).await?;
+        Ok(Self { state: state.clone(), streamer, access, params, headers: parts.headers.clone() })
+    }
 }
 
-#[tracing::instrument(skip_all, fields(video = %video_id))]
-pub async fn storyboard_sprite(
-    (State(state), Extension(streamer)): Ctx,
-    ApiPath(video_id): ApiPath<String>,
-    Query(query): Query<PlaybackQuery>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let access = access::check(&state, &streamer.access, &video_id, query).await?;
-    let key = format!("{}storyboard.jpg", keys::hls_prefix(access.video));
-    object(&state, &streamer, &key, "image/jpeg", media_cache(&access), &headers).await
+impl Granted {
+    fn prefix(&self) -> String {
+        keys::hls_prefix(self.access.video)
+    }
+
+    /// Public media may sit in shared caches for good; unlisted and private media may not.
+    fn media_cache(&self) -> &'static str {
+        if self.access.token.is_some() { PRIVATE } else { IMMUTABLE }
+    }
+
+    /// A playlist, with the token carried into its URIs for token holders.
+    async fn playlist(&self, key: &str) -> ApiResult<Response> {
+        let Some(token) = &self.access.token else { return self.object(key, PLAYLIST, SHORT).await };
+        let stored = whole(&self.streamer, key).await?;
+        let body = playlist_tokens::with_token(&stored, token)?;
+        Ok(([(header::CONTENT_TYPE, PLAYLIST), (header::CACHE_CONTROL, NO_STORE)], body).into_response())
+    }
+
+    async fn object(&self, key: &str, content_type: &str, cache_control: &str) -> ApiResult<Response> {
+        object(&self.state, &self.streamer, key, content_type, cache_control, &self.headers).await
+    }
+
+    /// Where a segment request is sent instead of being served, if anywhere.
+    async fn redirect(&self, key: &str) -> ApiResult<Option<String>> {
+        Ok(match &self.state.config.stream.segment_redirect {
+            SegmentRedirect::Off => None,
+            SegmentRedirect::Presigned(ttl) => Some(self.state.storage.presigned_get(key, *ttl).await?),
+            // A CDN serves whoever asks: only public media may go there.
+            SegmentRedirect::Base(base) if self.access.token.is_none() => Some(format!("{base}/{key}")),
+            SegmentRedirect::Base(_) => None,
+        })
+    }
+}
+
+#[tracing::instrument(skip_all, fields(video = %granted.access.video))]
+pub async fn master(granted: Granted) -> ApiResult<Response> {
+    granted.playlist(&format!("{}master.m3u8", granted.prefix())).await
+}
+
+#[tracing::instrument(skip_all, fields(video = %granted.access.video))]
+pub async fn poster(granted: Granted) -> ApiResult<Response> {
+    granted.object(&keys::poster(granted.access.video), "image/jpeg", granted.media_cache()).await
+}
+
+#[tracing::instrument(skip_all, fields(video = %granted.access.video))]
+pub async fn storyboard_sprite(granted: Granted) -> ApiResult<Response> {
+    granted.object(&format!("{}storyboard.jpg", granted.prefix()), "image/jpeg", granted.media_cache()).await
 }
 
 /// The thumbnails track; for token holders its sprite references carry the token too.
-#[tracing::instrument(skip_all, fields(video = %video_id))]
-pub async fn storyboard_track(
-    (State(state), Extension(streamer)): Ctx,
-    ApiPath(video_id): ApiPath<String>,
-    Query(query): Query<PlaybackQuery>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let access = access::check(&state, &streamer.access, &video_id, query).await?;
-    let key = format!("{}storyboard.vtt", keys::hls_prefix(access.video));
-    let Some(token) = &access.token else { return object(&state, &streamer, &key, VTT, SHORT, &headers).await };
-    let track = whole(&streamer, &key).await?;
+#[tracing::instrument(skip_all, fields(video = %granted.access.video))]
+pub async fn storyboard_track(granted: Granted) -> ApiResult<Response> {
+    let key = format!("{}storyboard.vtt", granted.prefix());
+    let Some(token) = &granted.access.token else { return granted.object(&key, VTT, SHORT).await };
+    let track = whole(&granted.streamer, &key).await?;
     let track = String::from_utf8_lossy(&track).replace("storyboard.jpg#", &format!("storyboard.jpg?token={token}#"));
     Ok(([(header::CONTENT_TYPE, VTT), (header::CACHE_CONTROL, NO_STORE)], track).into_response())
 }
 
-#[tracing::instrument(skip_all, fields(video = %video_id))]
-pub async fn rendition_file(
-    (State(state), Extension(streamer)): Ctx,
-    ApiPath((video_id, rendition, file)): ApiPath<(String, String, String)>,
-    Query(query): Query<PlaybackQuery>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let access = access::check(&state, &streamer.access, &video_id, query).await?;
-    let target = RenditionFile::parse(access.video, &rendition, &file).ok_or_else(|| ApiError::not_found("file"))?;
+#[tracing::instrument(skip_all, fields(video = %granted.access.video))]
+pub async fn rendition_file(granted: Granted) -> ApiResult<Response> {
+    let param = |name: &str| granted.params.get(name).map(String::as_str).unwrap_or_default();
+    let target = RenditionFile::parse(granted.access.video, param("rendition"), param("file"))
+        .ok_or_else(|| ApiError::not_found("file"))?;
     if target.content_type == PLAYLIST {
-        return playlist(&state, &streamer, target.key(), &access, &headers).await;
+        return granted.playlist(target.key()).await;
     }
-    if let Some(location) = redirect(&state, target.key(), &access).await? {
+    if let Some(location) = granted.redirect(target.key()).await? {
         let location = HeaderValue::from_str(&location).map_err(ApiError::internal)?;
         return Ok((
             StatusCode::FOUND,
@@ -117,35 +150,7 @@ pub async fn rendition_file(
         )
             .into_response());
     }
-    object(&state, &streamer, target.key(), target.content_type, media_cache(&access), &headers).await
-}
-
-fn media_cache(access: &Access) -> &'static str {
-    if access.token.is_some() { PRIVATE } else { IMMUTABLE }
-}
-
-/// Where a segment request is sent instead of being served, if anywhere.
-async fn redirect(state: &AppState, key: &str, access: &Access) -> ApiResult<Option<String>> {
-    Ok(match &state.config.stream.segment_redirect {
-        SegmentRedirect::Off => None,
-        SegmentRedirect::Presigned(ttl) => Some(state.storage.presigned_get(key, *ttl).await?),
-        // A CDN serves whoever asks: only public media may go there.
-        SegmentRedirect::Base(base) if access.token.is_none() => Some(format!("{base}/{key}")),
-        SegmentRedirect::Base(_) => None,
-    })
-}
-
-async fn playlist(
-    state: &AppState,
-    streamer: &Streamer,
-    key: &str,
-    access: &Access,
-    headers: &HeaderMap,
-) -> ApiResult<Response> {
-    let Some(token) = &access.token else { return object(state, streamer, key, PLAYLIST, SHORT, headers).await };
-    let stored = whole(streamer, key).await?;
-    let body = playlist_tokens::with_token(&stored, token)?;
-    Ok(([(header::CONTENT_TYPE, PLAYLIST), (header::CACHE_CONTROL, NO_STORE)], body).into_response())
+    granted.object(target.key(), target.content_type, granted.media_cache()).await
 }
 
 /// A small object (playlist, track) whole, to rewrite it.
