@@ -95,10 +95,13 @@ $("upload-form").addEventListener("submit", (event) => {
   progress.hidden = false;
   say("upload-message", "Uploading…", true);
   // Title and description first, so the server has them before the file streams.
+  const file = form.file.files[0];
   const data = new FormData();
   data.append("title", form.title.value);
   data.append("description", form.description.value);
-  data.append("file", form.file.files[0]);
+  data.append("file", file);
+  // The exact size lets the server stream the file into storage in one write.
+  request.setRequestHeader("Upload-Length", String(file.size));
   request.send(data);
 });
 

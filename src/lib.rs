@@ -4,4 +4,5 @@
 pub mod accounts;
 mod frontend;
 pub mod jobs_cli;
+pub mod memory;
 pub mod server;

@@ -4,9 +4,9 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use streambox::accounts;
 use streambox::jobs_cli::{self, JobsCommand};
 use streambox::server::{self, Mode};
+use streambox::{accounts, memory};
 use streambox_common::users::Role;
 use streambox_common::{Config, db, telemetry};
 use tokio_util::sync::CancellationToken;
@@ -61,6 +61,7 @@ enum UserCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    memory::return_large_buffers_to_the_os();
     telemetry::init();
     let cli = Cli::parse();
     let config = Config::from_env()?;

@@ -37,6 +37,10 @@ enum Target {
     VideoWithToken(&'static str),
     /// A dead transcode job of one of the owner's videos.
     DeadJob,
+    /// A resumable upload of the owner's, 1000 bytes long, nothing sent yet.
+    TusUpload,
+    /// A direct upload of the owner's whose file is in storage, waiting to be completed.
+    PresignedUpload,
 }
 
 /// Request bodies some routes need to get past validation.
@@ -48,6 +52,12 @@ enum Body {
     Profile,
     Rename,
     Upload,
+    /// Only the tus protocol header.
+    Tus,
+    TusCreate,
+    /// The first 200 bytes of the upload at offset 0.
+    TusChunk,
+    Presign,
 }
 
 struct Row {
@@ -80,6 +90,14 @@ fn table() -> Vec<Row> {
         row(get.clone(), "/api/v1/creators/{id}", Creator, B::None, [200; 5]),
         row(get.clone(), "/api/v1/videos", Nothing, B::None, [200; 5]),
         row(post.clone(), "/api/v1/uploads", Nothing, B::Upload, [401, 202, 403, 202, 202]),
+        row(post.clone(), "/api/v1/uploads/presigned", Nothing, B::Presign, [401, 201, 403, 201, 201]),
+        // Uploads in progress are their uploader's alone: others cannot even see them.
+        row(post.clone(), "/api/v1/uploads/{id}/complete", PresignedUpload, B::None, [401, 404, 404, 202, 404]),
+        row(Method::OPTIONS, "/api/v1/uploads/tus", Nothing, B::None, [204; 5]),
+        row(post.clone(), "/api/v1/uploads/tus", Nothing, B::TusCreate, [401, 201, 403, 201, 201]),
+        row(Method::HEAD, "/api/v1/uploads/tus/{id}", TusUpload, B::Tus, [401, 404, 404, 200, 404]),
+        row(patch.clone(), "/api/v1/uploads/tus/{id}", TusUpload, B::TusChunk, [401, 404, 404, 204, 404]),
+        row(delete.clone(), "/api/v1/uploads/tus/{id}", TusUpload, B::Tus, [401, 404, 404, 204, 404]),
     ];
     // Operator endpoints: administrators only, whoever owns the video.
     let admin_only = [401, 403, 403, 403, 200];
@@ -148,6 +166,39 @@ impl World {
                 let job = self.app.dead_job(self.owner.id).await;
                 return self.app.url(&row.path.replace("{id}", &job.to_string()));
             }
+            Target::TusUpload => {
+                let created = self
+                    .app
+                    .http
+                    .post(self.app.url("/api/v1/uploads/tus"))
+                    .bearer_auth(&self.owner.token)
+                    .header("tus-resumable", "1.0.0")
+                    .header("upload-length", "1000")
+                    .header("upload-metadata", "title VGFibGU=")
+                    .send()
+                    .await
+                    .unwrap();
+                return self.app.url(created.headers()["location"].to_str().unwrap());
+            }
+            Target::PresignedUpload => {
+                let file = support::fake_video();
+                let presign = json!({ "title": "Table", "size": file.len() });
+                let granted: serde_json::Value = self
+                    .app
+                    .http
+                    .post(self.app.url("/api/v1/uploads/presigned"))
+                    .bearer_auth(&self.owner.token)
+                    .json(&presign)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let put = self.app.http.put(granted["upload_url"].as_str().unwrap()).body(file).send().await.unwrap();
+                assert!(put.status().is_success());
+                return self.app.url(granted["complete_url"].as_str().unwrap());
+            }
             Target::Video(visibility) => (Some(self.app.ready_video(self.owner.id, visibility).await), None),
             Target::VideoWithToken(visibility) => {
                 let video = self.app.ready_video(self.owner.id, visibility).await;
@@ -196,6 +247,17 @@ impl World {
                 "--b0undary\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nTable upload\r\n\
                  --b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.mp4\"\r\n\r\n\0\0\0\x18ftypisom junk\r\n--b0undary--\r\n",
             ),
+            Body::Tus => request.header("tus-resumable", "1.0.0"),
+            Body::TusCreate => request
+                .header("tus-resumable", "1.0.0")
+                .header("upload-length", "1000")
+                .header("upload-metadata", "title VGFibGU="),
+            Body::TusChunk => request
+                .header("tus-resumable", "1.0.0")
+                .header("upload-offset", "0")
+                .header("content-type", "application/offset+octet-stream")
+                .body(support::fake_video()[..200].to_vec()),
+            Body::Presign => request.json(&json!({ "title": "Table", "size": 1000 })),
         };
         let response = request.send().await.unwrap();
         response.status().as_u16()

@@ -42,6 +42,7 @@ async fn storage_outage_is_retried_with_backoff_then_ready() {
     let objects = tempfile::tempdir().unwrap();
     let s3 = S3Config {
         endpoint: None,
+        public_endpoint: None,
         bucket: "streambox".into(),
         access_key: "streambox".into(),
         secret_key: streambox_common::config::Secret::new("streambox-local-secret"),

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 async fn store(dir: &std::path::Path, shutdown: CancellationToken) -> ObjectStore {
     let config = S3Config {
         endpoint: None,
+        public_endpoint: None,
         bucket: "storage-test".into(),
         access_key: "test-access".into(),
         secret_key: streambox_common::config::Secret::new("test-secret-key"),
@@ -33,7 +34,7 @@ async fn a_large_stream_is_stored_part_by_part_and_reads_back_identically() {
 
     let mut data = vec![0u8; 2 * PART_SIZE + 12_345];
     rand::rng().fill_bytes(&mut data);
-    let mut upload = store.streaming_upload("raw/big".into(), "application/octet-stream");
+    let mut upload = store.streaming_upload("raw/big".into(), "application/octet-stream", None);
     for chunk in data.chunks(100_000) {
         upload.write(chunk).await.unwrap();
     }
@@ -48,12 +49,12 @@ async fn a_small_stream_is_one_object_and_an_aborted_one_leaves_nothing() {
     let shutdown = CancellationToken::new();
     let store = store(dir.path(), shutdown.clone()).await;
 
-    let mut small = store.streaming_upload("raw/small".into(), "application/octet-stream");
+    let mut small = store.streaming_upload("raw/small".into(), "application/octet-stream", None);
     small.write(b"hello").await.unwrap();
     small.finish().await.unwrap();
     assert_eq!(read_all(&store, "raw/small").await, b"hello");
 
-    let mut aborted = store.streaming_upload("raw/aborted".into(), "application/octet-stream");
+    let mut aborted = store.streaming_upload("raw/aborted".into(), "application/octet-stream", None);
     aborted.write(&vec![7u8; PART_SIZE + 1]).await.unwrap();
     aborted.abort().await.unwrap();
     assert!(store.get("raw/aborted").await.unwrap().is_none());
@@ -75,9 +76,14 @@ async fn an_upload_dropped_midway_aborts_its_parts() {
     let shutdown = CancellationToken::new();
     let store = store(dir.path(), shutdown.clone()).await;
 
-    let mut abandoned = store.streaming_upload("raw/abandoned".into(), "application/octet-stream");
+    let mut abandoned = store.streaming_upload("raw/abandoned".into(), "application/octet-stream", None);
     abandoned.write(&vec![1u8; PART_SIZE + 10]).await.unwrap();
-    assert_eq!(parts_in_progress(dir.path()), 1, "a part was uploaded");
+    // Parts are sent while the next is gathered: wait for the first to arrive.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while parts_in_progress(dir.path()) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no part was uploaded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // The request holding it is cancelled (the client disconnected): it is simply dropped.
     drop(abandoned);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);

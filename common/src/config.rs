@@ -36,6 +36,9 @@ impl fmt::Debug for Secret {
 pub struct S3Config {
     /// `None` means: start the embedded S3 endpoint on a folder under the data dir.
     pub endpoint: Option<String>,
+    /// Where clients reach storage, for presigned URLs (MinIO behind a proxy or on a
+    /// container network); `None`: the endpoint above.
+    pub public_endpoint: Option<String>,
     pub bucket: String,
     pub access_key: String,
     pub secret_key: Secret,
@@ -105,6 +108,8 @@ pub struct Config {
     /// Redis queue name; tests give every run its own.
     pub queue_name: String,
     pub max_upload_bytes: u64,
+    /// An incomplete resumable upload is discarded this long after it was created.
+    pub upload_expiry: Duration,
     pub transcode: TranscodeConfig,
     pub stream: StreamConfig,
 }
@@ -154,6 +159,7 @@ impl Config {
             redis_url: env.string("REDIS_URL", "redis://127.0.0.1:6379"),
             s3: S3Config {
                 endpoint: env.optional("S3_ENDPOINT"),
+                public_endpoint: env.optional("S3_PUBLIC_ENDPOINT"),
                 bucket: env.string("S3_BUCKET", "streambox"),
                 access_key: env.string("S3_ACCESS_KEY", "streambox"),
                 secret_key: Secret::new(env.string("S3_SECRET_KEY", "streambox-local-secret")),
@@ -170,6 +176,7 @@ impl Config {
             migrate_on_start: env.parse("STREAMBOX_MIGRATE", "true")?,
             queue_name: env.string("STREAMBOX_QUEUE", "streambox:transcode"),
             max_upload_bytes: env.parse("STREAMBOX_MAX_UPLOAD_BYTES", "10737418240")?,
+            upload_expiry: env.seconds("STREAMBOX_UPLOAD_EXPIRY_SECS", "86400")?,
             stream: StreamConfig {
                 cache_bytes: env.parse("STREAMBOX_STREAM_CACHE_BYTES", "268435456")?,
                 cache_max_object: env.parse("STREAMBOX_STREAM_CACHE_MAX_OBJECT_BYTES", "16777216")?,

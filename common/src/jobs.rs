@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 use crate::ids::{JobId, VideoId};
 use crate::videos::{NewVideo, Published, Video};
@@ -97,17 +97,22 @@ macro_rules! job_columns {
 pub async fn create_with_video(db: &PgPool, new: NewVideo<'_>, max_attempts: u32) -> sqlx::Result<(Video, Job)> {
     let mut tx = db.begin().await?;
     let video = crate::videos::insert_queued(&mut *tx, new).await?;
-    let job = sqlx::query_as::<_, Job>(concat!(
+    let job = insert_queued(&mut *tx, video.id, max_attempts).await?;
+    tx.commit().await?;
+    Ok((video, job))
+}
+
+/// The queued job of a video just created (in the caller's transaction).
+pub async fn insert_queued<'e>(db: impl PgExecutor<'e>, video: VideoId, max_attempts: u32) -> sqlx::Result<Job> {
+    sqlx::query_as::<_, Job>(concat!(
         "INSERT INTO transcode_jobs (id, video_id, state, max_attempts) VALUES ($1, $2, 'queued', $3) RETURNING ",
         job_columns!()
     ))
     .bind(JobId::new())
-    .bind(video.id)
+    .bind(video)
     .bind(max_attempts as i32)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok((video, job))
+    .fetch_one(db)
+    .await
 }
 
 /// A job whose attempt has begun, with its video.

@@ -17,6 +17,7 @@ pub mod routes;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod uploads;
 pub mod users;
 pub mod videos;
 

@@ -32,6 +32,14 @@ impl Routes {
         self.add(Method::POST, path, routing::post(handler))
     }
 
+    pub fn head<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::HEAD, path, routing::head(handler))
+    }
+
+    pub fn options<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::OPTIONS, path, routing::options(handler))
+    }
+
     pub fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
         self.add(Method::PATCH, path, routing::patch(handler))
     }

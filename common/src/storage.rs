@@ -1,6 +1,7 @@
 //! Object storage through the S3 API: the one code path, whether the server is
 //! MinIO, AWS or the embedded endpoint.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,18 +9,24 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
+use tokio::task::JoinHandle;
 
 use crate::config::S3Config;
 use crate::ids::VideoId;
 
 /// S3 parts must be at least 5 MiB (but the last); 8 MiB bounds memory per upload.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// The largest object S3 takes in one PUT.
+const SINGLE_PUT_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// Parts of one streaming upload sent while the next is being received: the
+/// client and storage both keep moving, and memory stays at (1 + this) parts.
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// Object keys, derived from ids only — never from anything a client sent.
 pub mod keys {
@@ -27,6 +34,11 @@ pub mod keys {
 
     pub fn source(id: VideoId) -> String {
         format!("raw/{id}/source")
+    }
+
+    /// Bytes of a resumable upload that do not fill a part yet.
+    pub fn upload_tail(id: VideoId) -> String {
+        format!("raw/{id}/upload-tail")
     }
 
     pub fn hls_prefix(id: VideoId) -> String {
@@ -46,6 +58,8 @@ pub mod keys {
 #[derive(Clone, Debug)]
 pub struct ObjectStore {
     client: Client,
+    /// Signs URLs for clients, with the endpoint they can reach.
+    presigner: Client,
     bucket: String,
     endpoint: String,
     /// GETs issued, for tests that prove requests are coalesced.
@@ -65,17 +79,24 @@ pub struct StoredObject {
 
 impl ObjectStore {
     pub fn new(config: &S3Config, endpoint: &str) -> Self {
-        let credentials =
-            Credentials::new(&config.access_key, config.secret_key.expose(), None, None, "streambox-config");
-        let s3_config = aws_sdk_s3::Config::builder()
-            .behavior_version_latest()
-            .endpoint_url(endpoint)
-            .region(Region::new(config.region.clone()))
-            .credentials_provider(credentials)
-            .force_path_style(true)
-            .build();
+        let client_for = |endpoint: &str| {
+            let credentials =
+                Credentials::new(&config.access_key, config.secret_key.expose(), None, None, "streambox-config");
+            let s3_config = aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .endpoint_url(endpoint)
+                .region(Region::new(config.region.clone()))
+                .credentials_provider(credentials)
+                .force_path_style(true)
+                // Checksums only where S3 demands them: otherwise a body streamed in one
+                // PUT is sent aws-chunked with a trailer, which not every S3 server takes.
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .build();
+            Client::from_conf(s3_config)
+        };
         Self {
-            client: Client::from_conf(s3_config),
+            client: client_for(endpoint),
+            presigner: client_for(config.public_endpoint.as_deref().unwrap_or(endpoint)),
             bucket: config.bucket.clone(),
             endpoint: endpoint.to_owned(),
             gets: Arc::default(),
@@ -125,7 +146,7 @@ impl ObjectStore {
     /// A URL that lets its holder GET `key` directly from storage until `ttl` passes.
     pub async fn presigned_get(&self, key: &str, ttl: Duration) -> anyhow::Result<String> {
         let presigning = PresigningConfig::expires_in(ttl).context("presigning period")?;
-        let request = self.client.get_object().bucket(&self.bucket).key(key).presigned(presigning).await?;
+        let request = self.presigner.get_object().bucket(&self.bucket).key(key).presigned(presigning).await?;
         Ok(request.uri().to_owned())
     }
 
@@ -142,6 +163,8 @@ impl ObjectStore {
             .key(key)
             .content_type(content_type)
             .body(ByteStream::from(body))
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .with_context(|| format!("writing object {key}"))?;
@@ -184,14 +207,14 @@ impl ObjectStore {
         }
     }
 
-    /// Streams an object into a local file.
-    pub async fn download(&self, key: &str, dest: &Path) -> anyhow::Result<u64> {
-        let object = self.get(key).await?.with_context(|| format!("object {key} does not exist"))?;
+    /// Streams an object into a local scratch file (not synced: it is rebuilt after a
+    /// crash anyway); `Ok(None)` when the object does not exist.
+    pub async fn download(&self, key: &str, dest: &Path) -> anyhow::Result<Option<u64>> {
+        let Some(object) = self.get(key).await? else { return Ok(None) };
         let mut reader = object.body.into_async_read();
         let mut file = tokio::fs::File::create(dest).await.with_context(|| format!("creating {}", dest.display()))?;
         let copied = tokio::io::copy(&mut reader, &mut file).await.with_context(|| format!("downloading {key}"))?;
-        file.sync_all().await?;
-        Ok(copied)
+        Ok(Some(copied))
     }
 
     /// Removes every object under `prefix`; removing nothing is not an error.
@@ -232,14 +255,87 @@ impl ObjectStore {
         Ok(keys)
     }
 
-    pub fn streaming_upload(&self, key: String, content_type: &'static str) -> StreamingUpload {
+    /// A URL that lets its holder PUT exactly `length` bytes at `key` until `ttl` passes.
+    pub async fn presigned_put(&self, key: &str, length: u64, ttl: Duration) -> anyhow::Result<String> {
+        let presigning = PresigningConfig::expires_in(ttl).context("presigning period")?;
+        let length = i64::try_from(length).context("object length")?;
+        let request = self.presigner.put_object().bucket(&self.bucket).key(key).content_length(length);
+        Ok(request.presigned(presigning).await?.uri().to_owned())
+    }
+
+    /// Starts an S3 multipart upload of `key`; returns its id.
+    pub async fn start_multipart(&self, key: &str, content_type: &str) -> anyhow::Result<String> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .with_context(|| format!("starting multipart upload of {key}"))?;
+        created.upload_id.context("storage returned no upload id")
+    }
+
+    /// Uploads part `number` (from 1); returns its ETag.
+    pub async fn upload_part(&self, key: &str, upload_id: &str, number: i32, body: Bytes) -> anyhow::Result<String> {
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            // Integrity is the part's checksum (and TLS in deployments); hashing the
+            // payload for the signature as well costs a pass over every byte on both sides.
+            .customize()
+            .disable_payload_signing()
+            .send()
+            .await
+            .with_context(|| format!("uploading part {number} of {key}"))?;
+        uploaded.e_tag.context("storage returned no ETag for a part")
+    }
+
+    /// Makes the object from `parts` (`(number, ETag)`, in order) visible.
+    pub async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[(i32, String)]) -> anyhow::Result<()> {
+        let parts = parts.iter().map(|(n, tag)| CompletedPart::builder().part_number(*n).e_tag(tag).build()).collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .with_context(|| format!("completing upload of {key}"))?;
+        Ok(())
+    }
+
+    /// Drops a multipart upload and its parts; one already gone is not an error.
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> anyhow::Result<()> {
+        match self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.code(), Some("NoSuchUpload")) => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e)).with_context(|| format!("aborting upload of {key}")),
+        }
+    }
+
+    /// An object written from a stream of chunks. With its exact `length` known (and
+    /// within one PUT's limit) the chunks stream straight into a single PUT; otherwise
+    /// they are gathered into parts of a multipart upload.
+    pub fn streaming_upload(&self, key: String, content_type: &'static str, length: Option<u64>) -> StreamingUpload {
+        let single =
+            length.filter(|&n| n > 0 && n <= SINGLE_PUT_MAX).map(|n| SinglePut::start(self, &key, content_type, n));
         StreamingUpload {
+            single,
             store: self.clone(),
             key,
             content_type,
             buffer: BytesMut::with_capacity(PART_SIZE),
             upload_id: None,
             parts: Vec::new(),
+            in_flight: VecDeque::new(),
             total: 0,
         }
     }
@@ -257,12 +353,16 @@ fn is_not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
 /// Dropped unfinished (the client went away and the request was cancelled), it aborts
 /// its multipart upload, so no orphaned parts stay behind.
 pub struct StreamingUpload {
+    /// The single PUT the chunks stream into, when the length is known.
+    single: Option<SinglePut>,
     store: ObjectStore,
     key: String,
     content_type: &'static str,
     buffer: BytesMut,
     upload_id: Option<String>,
-    parts: Vec<CompletedPart>,
+    parts: Vec<(i32, String)>,
+    /// Part uploads under way, oldest first.
+    in_flight: VecDeque<JoinHandle<anyhow::Result<(i32, String)>>>,
     total: u64,
 }
 
@@ -273,6 +373,9 @@ impl StreamingUpload {
 
     pub async fn write(&mut self, chunk: &[u8]) -> anyhow::Result<()> {
         self.total += chunk.len() as u64;
+        if let Some(single) = &mut self.single {
+            return single.write(Bytes::copy_from_slice(chunk), self.total).await;
+        }
         let mut rest = chunk;
         while !rest.is_empty() {
             let take = rest.len().min(PART_SIZE - self.buffer.len());
@@ -285,42 +388,44 @@ impl StreamingUpload {
         Ok(())
     }
 
+    /// Sends the buffer as the next part, first waiting for the oldest part under way
+    /// when enough are.
     async fn flush_part(&mut self) -> anyhow::Result<()> {
-        let client = &self.store.client;
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
-                let created = client
-                    .create_multipart_upload()
-                    .bucket(&self.store.bucket)
-                    .key(&self.key)
-                    .content_type(self.content_type)
-                    .send()
-                    .await
-                    .with_context(|| format!("starting multipart upload of {}", self.key))?;
-                let id = created.upload_id.context("storage returned no upload id")?;
+                let id = self.store.start_multipart(&self.key, self.content_type).await?;
                 self.upload_id = Some(id.clone());
                 id
             }
         };
-        let part_number = self.parts.len() as i32 + 1;
-        let body = self.buffer.split().freeze();
-        let uploaded = client
-            .upload_part()
-            .bucket(&self.store.bucket)
-            .key(&self.key)
-            .upload_id(&upload_id)
-            .part_number(part_number)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .with_context(|| format!("uploading part {part_number} of {}", self.key))?;
-        self.parts.push(CompletedPart::builder().part_number(part_number).set_e_tag(uploaded.e_tag).build());
+        if self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.wait_oldest().await?;
+        }
+        let number = (self.parts.len() + self.in_flight.len()) as i32 + 1;
+        let (store, key, body) = (self.store.clone(), self.key.clone(), self.buffer.split().freeze());
+        self.buffer.reserve(PART_SIZE);
+        self.in_flight.push_back(tokio::spawn(async move {
+            let e_tag = store.upload_part(&key, &upload_id, number, body).await?;
+            Ok((number, e_tag))
+        }));
+        Ok(())
+    }
+
+    async fn wait_oldest(&mut self) -> anyhow::Result<()> {
+        if let Some(oldest) = self.in_flight.pop_front() {
+            let part = oldest.await.context("a part upload panicked")??;
+            self.parts.push(part);
+        }
         Ok(())
     }
 
     /// Makes the object visible. Returns its size.
     pub async fn finish(&mut self) -> anyhow::Result<u64> {
+        if let Some(single) = self.single.take() {
+            single.finish(self.total).await?;
+            return Ok(self.total);
+        }
         let Some(upload_id) = self.upload_id.clone() else {
             let body = self.buffer.split().freeze();
             self.store.put_bytes(&self.key, body, self.content_type).await?;
@@ -329,17 +434,10 @@ impl StreamingUpload {
         if !self.buffer.is_empty() {
             self.flush_part().await?;
         }
-        let completed = CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build();
-        self.store
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.store.bucket)
-            .key(&self.key)
-            .upload_id(upload_id)
-            .multipart_upload(completed)
-            .send()
-            .await
-            .with_context(|| format!("completing upload of {}", self.key))?;
+        while !self.in_flight.is_empty() {
+            self.wait_oldest().await?;
+        }
+        self.store.complete_multipart(&self.key, &upload_id, &std::mem::take(&mut self.parts)).await?;
         // Complete: nothing left to abort.
         self.upload_id = None;
         Ok(self.total)
@@ -348,30 +446,110 @@ impl StreamingUpload {
     /// Drops everything written so far; nothing half-written stays in storage.
     /// (Also what dropping it unfinished does, in the background.)
     pub async fn abort(&mut self) -> anyhow::Result<()> {
+        if let Some(single) = self.single.take() {
+            single.abort().await;
+        }
+        // Parts still being sent finish (or fail) first, so none lands after the abort.
+        while let Some(part) = self.in_flight.pop_front() {
+            let _ = part.await;
+        }
         if let Some(upload_id) = self.upload_id.take() {
-            self.store
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.store.bucket)
-                .key(&self.key)
-                .upload_id(upload_id)
-                .send()
-                .await
-                .with_context(|| format!("aborting upload of {}", self.key))?;
+            self.store.abort_multipart(&self.key, &upload_id).await?;
         }
         Ok(())
     }
 }
+
 impl Drop for StreamingUpload {
     fn drop(&mut self) {
         let Some(upload_id) = self.upload_id.clone() else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let (client, bucket, key) = (self.store.client.clone(), self.store.bucket.clone(), self.key.clone());
+        let (store, key, in_flight) = (self.store.clone(), self.key.clone(), std::mem::take(&mut self.in_flight));
         runtime.spawn(async move {
-            match client.abort_multipart_upload().bucket(&bucket).key(&key).upload_id(&upload_id).send().await {
+            for part in in_flight {
+                let _ = part.await;
+            }
+            match store.abort_multipart(&key, &upload_id).await {
                 Ok(_) => tracing::info!(%key, "aborted the multipart upload of a cancelled request"),
                 Err(e) => tracing::warn!(%key, error = %e, "could not abort an abandoned multipart upload"),
             }
         });
+    }
+}
+
+type BodyFrame = Result<http_body::Frame<Bytes>, std::io::Error>;
+
+/// One PUT whose body is fed chunk by chunk: memory holds only the chunks in flight,
+/// and storage writes the object once, as it arrives. A body that ends early or goes
+/// past its length fails the PUT, so nothing is stored.
+struct SinglePut {
+    body: Option<futures::channel::mpsc::Sender<BodyFrame>>,
+    length: u64,
+    /// The PUT under way; taken when its outcome is awaited.
+    request: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl SinglePut {
+    fn start(store: &ObjectStore, key: &str, content_type: &str, length: u64) -> Self {
+        let (body, chunks) = futures::channel::mpsc::channel::<BodyFrame>(8);
+        let stream = ByteStream::from_body_1_x(http_body_util::StreamBody::new(chunks));
+        let request = store
+            .client
+            .put_object()
+            .bucket(&store.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(i64::try_from(length).unwrap_or(i64::MAX))
+            .body(stream)
+            .customize()
+            .disable_payload_signing()
+            .send();
+        let key = key.to_owned();
+        let request = tokio::spawn(async move {
+            request.await.map(drop).map_err(anyhow::Error::new).with_context(|| format!("writing object {key}"))
+        });
+        Self { body: Some(body), length, request: Some(request) }
+    }
+
+    /// Sends `chunk`; `total` is the length written so far including it.
+    async fn write(&mut self, chunk: Bytes, total: u64) -> anyhow::Result<()> {
+        use futures::SinkExt;
+        anyhow::ensure!(total <= self.length, "the body is longer than the {} bytes announced", self.length);
+        let body = self.body.as_mut().context("the upload is finished")?;
+        if body.send(Ok(http_body::Frame::data(chunk))).await.is_err() {
+            // Storage stopped reading: its answer says why.
+            self.body = None;
+            return Err(self.outcome().await.err().unwrap_or_else(|| anyhow::anyhow!("storage stopped reading")));
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self, total: u64) -> anyhow::Result<()> {
+        anyhow::ensure!(total == self.length, "the body has {total} bytes, not the {} announced", self.length);
+        self.body = None;
+        self.outcome().await
+    }
+
+    async fn abort(mut self) {
+        self.cancel();
+        let _ = self.outcome().await;
+    }
+
+    async fn outcome(&mut self) -> anyhow::Result<()> {
+        let request = self.request.take().context("the upload already failed")?;
+        request.await.context("the storage request panicked")?
+    }
+
+    /// Fails the body, so storage drops what it received.
+    fn cancel(&mut self) {
+        if let Some(mut body) = self.body.take() {
+            let _ = body.try_send(Err(std::io::Error::other("upload cancelled")));
+        }
+    }
+}
+
+impl Drop for SinglePut {
+    fn drop(&mut self) {
+        self.cancel();
     }
 }

@@ -168,6 +168,7 @@ mod tests {
     async fn forgetting_a_prefix_drops_its_objects() {
         let config = streambox_common::config::S3Config {
             endpoint: Some("http://127.0.0.1:9".into()),
+            public_endpoint: None,
             bucket: "b".into(),
             access_key: "k".into(),
             secret_key: streambox_common::config::Secret::new("s"),

@@ -338,18 +338,28 @@ pub fn probe_video(input: &str) -> Value {
 }
 
 /// A real `streambox transcoder` process working for `app`'s database, queue and storage.
+/// A StreamBox process started from the built binary in one service mode, sharing the
+/// test's database, queue and object store.
 pub struct WorkerProcess {
     pub child: std::process::Child,
+    /// `http://127.0.0.1:port` it serves on.
+    pub base: String,
     _dir: TempDir,
 }
 
 impl WorkerProcess {
+    /// A transcode worker.
     pub fn spawn(app: &TestApp, extra: &[(&str, &str)]) -> Self {
+        Self::spawn_mode(app, "transcoder", extra)
+    }
+
+    pub fn spawn_mode(app: &TestApp, mode: &str, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = &app.state.config;
         let mut command = Command::new(env!("CARGO_BIN_EXE_streambox"));
         command
-            .arg("transcoder")
+            .arg(mode)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")
@@ -361,14 +371,26 @@ impl WorkerProcess {
             .env("S3_SECRET_KEY", config.s3.secret_key.expose())
             .env("STREAMBOX_JWT_SECRET", TEST_JWT_SECRET)
             .env("STREAMBOX_QUEUE", &config.queue_name)
-            .env("STREAMBOX_BIND", "127.0.0.1:0")
+            .env("STREAMBOX_BIND", format!("127.0.0.1:{port}"))
             .env("STREAMBOX_DATA_DIR", dir.path())
             .env("STREAMBOX_POLL_INTERVAL_MS", "100")
             .env("STREAMBOX_X264_PRESET", "ultrafast")
             .envs(extra.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        Self { child: command.spawn().expect("start a worker process"), _dir: dir }
+        let child = command.spawn().expect("start a StreamBox process");
+        Self { child, base: format!("http://127.0.0.1:{port}"), _dir: dir }
+    }
+
+    /// Waits until the process answers /readyz.
+    pub async fn ready(self) -> Self {
+        let http = reqwest::Client::new();
+        eventually(Duration::from_secs(30), "the process to be ready", || {
+            let request = http.get(format!("{}/readyz", self.base)).send();
+            async move { request.await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        })
+        .await;
+        self
     }
 
     pub fn sigterm(&self) {

@@ -47,6 +47,7 @@ impl Drop for KillOnDrop {
 
 /// Runs ffmpeg with `args`; `on_progress` receives the output position in seconds.
 pub async fn run(args: Vec<String>, limits: Limits, mut on_progress: impl FnMut(f64)) -> Result<(), FfmpegError> {
+    tracing::debug!(args = %args.join(" "), "running ffmpeg");
     let mut command = FfmpegCommand::new();
     command.args(["-hide_banner", "-nostdin"]).args(&args);
     die_with_parent(command.as_inner_mut());

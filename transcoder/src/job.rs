@@ -154,14 +154,15 @@ impl Drop for Heartbeat {
 
 async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -> Result<Published, JobError> {
     let id = video.id;
+    let clock = std::time::Instant::now();
     let workdir = Workdir::create(&state.config.data_dir.join("work").join(id.to_string())).await?;
     let source_path = workdir.path().join("source");
-    if state.storage.get(&keys::source(id)).await?.is_none() {
+    let Some(size_bytes) = state.storage.download(&keys::source(id), &source_path).await? else {
         return Err(JobError::Permanent("The uploaded file is missing from storage.".into()));
-    }
-    let size_bytes = state.storage.download(&keys::source(id), &source_path).await?;
+    };
 
     let config = &state.config.transcode;
+    let downloaded = clock.elapsed();
     let source = probe::probe(&source_path).await?;
     check_limits(&source, config)?;
     let rungs = ladder::plan(&source, &config.ladder);
@@ -184,6 +185,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
     let args = encode::ladder_args(&source_path, &out, &source, &rungs, &stills, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
     let started = std::time::Instant::now();
+    let prepared = clock.elapsed();
     ffmpeg::run(args, limits, |position| {
         let done = (position / duration).clamp(0.0, 1.0);
         let elapsed = started.elapsed().as_secs_f64();
@@ -192,6 +194,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
     })
     .await
     .map_err(classify)?;
+    let encoded = clock.elapsed();
 
     let (out_dir, ladder, fps, has_audio) =
         (out.clone(), rungs.clone(), source.frame_rate_value, source.audio_stream.is_some());
@@ -203,6 +206,8 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
 
     publish::hls(&state.storage, id, &out).await?;
     state.storage.put_file(&keys::poster(id), &poster_path, "image/jpeg").await?;
+    tracing::info!(video_id = %id, download_s = downloaded.as_secs_f32(), probe_s = (prepared - downloaded).as_secs_f32(),
+        ffmpeg_s = (encoded - prepared).as_secs_f32(), publish_s = (clock.elapsed() - encoded).as_secs_f32(), "transcode phases");
 
     let summary = SourceSummary {
         duration_s: source.duration_s,

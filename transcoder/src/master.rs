@@ -80,20 +80,43 @@ fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64, String)> {
 
 /// `avc1.PPCCLL` (RFC 6381) from the first SPS in `segment`: profile, constraint flags, level.
 fn video_codec_of(segment: &Path) -> anyhow::Result<String> {
-    let output = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(segment)
-        .args(["-map", "0:v:0", "-c", "copy", "-frames:v", "1", "-f", "h264", "pipe:1"])
-        .output()
-        .context("running ffmpeg to read the stream's parameters")?;
-    anyhow::ensure!(
-        output.status.success(),
-        "reading {}: {}",
-        segment.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let sps = sequence_parameter_set(&output.stdout).with_context(|| format!("no SPS in {}", segment.display()))?;
+    let ts = std::fs::read(segment).with_context(|| format!("reading {}", segment.display()))?;
+    let sps = sequence_parameter_set(&video_elementary_stream(&ts))
+        .with_context(|| format!("no H.264 SPS in {}", segment.display()))?;
     Ok(format!("avc1.{:02x}{:02x}{:02x}", sps[0], sps[1], sps[2]))
+}
+
+const TS_PACKET: usize = 188;
+
+/// The start of the first video PES in an MPEG-TS segment, reassembled from its
+/// packets' payloads: enough for the parameter sets at the head of the first keyframe.
+fn video_elementary_stream(ts: &[u8]) -> Vec<u8> {
+    const ENOUGH: usize = 4096;
+    let mut video_pid = None;
+    let mut es = Vec::new();
+    for packet in ts.chunks_exact(TS_PACKET).take_while(|p| p[0] == 0x47) {
+        let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
+        let unit_start = packet[1] & 0x40 != 0;
+        let payload_at = match (packet[3] >> 4) & 0b11 {
+            0b01 => 4,
+            0b11 => 5 + usize::from(packet[4]),
+            _ => continue,
+        };
+        let Some(payload) = packet.get(payload_at..) else { continue };
+        match video_pid {
+            None if unit_start && payload.len() > 9 && payload[..3] == [0, 0, 1] && payload[3] & 0xf0 == 0xe0 => {
+                video_pid = Some(pid);
+                es.extend_from_slice(payload.get(9 + usize::from(payload[8])..).unwrap_or_default());
+            }
+            Some(video) if video == pid && !unit_start => es.extend_from_slice(payload),
+            Some(video) if video == pid => break,
+            _ => {}
+        }
+        if es.len() >= ENOUGH {
+            break;
+        }
+    }
+    es
 }
 
 /// The first three bytes after the header of the first SPS NAL unit in an Annex B stream.
@@ -113,6 +136,34 @@ mod tests {
         // Constrained Baseline: profile 66 with constraint_set1 (0xC0 with set0).
         assert_eq!(sequence_parameter_set(&[0, 0, 1, 0x27, 66, 0xC0, 30]), Some([66, 0xC0, 30]));
         assert_eq!(sequence_parameter_set(&[0, 0, 1, 0x65, 1, 2, 3]), None);
+    }
+
+    /// A TS packet of `pid` carrying `payload`, stuffed to 188 bytes with an adaptation field.
+    fn ts_packet(pid: u16, unit_start: bool, payload: &[u8]) -> Vec<u8> {
+        let stuffing = TS_PACKET - 4 - payload.len();
+        let mut packet = vec![0x47, (u8::from(unit_start) << 6) | (pid >> 8) as u8, pid as u8];
+        if stuffing == 0 {
+            packet.push(0x10);
+        } else {
+            packet.push(0x30);
+            packet.push((stuffing - 1) as u8);
+            packet.extend(std::iter::repeat_n(0xff, stuffing - 1));
+        }
+        packet.extend_from_slice(payload);
+        packet
+    }
+
+    #[test]
+    fn the_sps_is_found_across_ts_packets_of_the_video_pid_only() {
+        // An audio PES with SPS-like bytes must be ignored; the video PES (stream 0xE0, a
+        // 5-byte PES header extension) splits its SPS over two packets, with an audio
+        // packet between them.
+        let audio = ts_packet(0x101, true, &[0, 0, 1, 0xc0, 0, 0, 0x80, 0, 0, 0, 0, 1, 0x67, 77, 0, 40]);
+        let video_head =
+            ts_packet(0x100, true, &[0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5, 1, 2, 3, 4, 5, 0, 0, 0, 1, 0x67, 100]);
+        let video_tail = ts_packet(0x100, false, &[0, 40, 0xac]);
+        let ts = [audio.clone(), video_head, audio, video_tail].concat();
+        assert_eq!(sequence_parameter_set(&video_elementary_stream(&ts)), Some([100, 0, 40]));
     }
 
     #[test]

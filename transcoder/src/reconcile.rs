@@ -4,7 +4,9 @@
 //! - a running job whose worker went silent (and apalis did not hand it on) is re-delivered;
 //! - queued or retrying jobs long overdue while Redis holds no delivery at all (Redis
 //!   lost its data) are re-delivered;
-//! - deletions that stopped halfway are finished.
+//! - deletions that stopped halfway are finished;
+//! - uploads left incomplete past their expiry are discarded with their stored bytes,
+//!   and complete ones whose video was never made (a crash in between) are finished.
 
 use std::time::Duration;
 
@@ -12,13 +14,14 @@ use streambox_common::AppState;
 use streambox_common::jobs;
 use streambox_common::queue::TranscodeJob;
 use streambox_common::storage::keys;
+use streambox_common::uploads::{self, UploadLock};
 use streambox_common::videos;
 use tokio_util::sync::CancellationToken;
 
 /// Any constant shared by all StreamBox processes on one database.
 const LOCK_KEY: i64 = 0x5354_5245_414d_4258;
-/// A deletion still unfinished after this long has failed midway.
-const DELETION_GRACE: Duration = Duration::from_secs(600);
+/// A deletion or upload step still unfinished after this long has failed midway.
+const UNFINISHED_GRACE: Duration = Duration::from_secs(600);
 
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     loop {
@@ -39,6 +42,8 @@ pub struct Report {
     pub orphans_redelivered: usize,
     pub lost_redelivered: usize,
     pub deletions_finished: usize,
+    pub uploads_expired: usize,
+    pub uploads_finished: usize,
 }
 
 impl Report {
@@ -74,12 +79,26 @@ pub async fn once(state: &AppState) -> anyhow::Result<Report> {
         }
     }
 
-    for video in videos::deletions_older_than(&state.db, DELETION_GRACE).await? {
+    for video in videos::deletions_older_than(&state.db, UNFINISHED_GRACE).await? {
         for prefix in keys::all_prefixes(video) {
             state.storage.delete_prefix(&prefix).await?;
         }
         videos::delete(&state.db, video).await?;
         report.deletions_finished += 1;
+    }
+
+    for upload in uploads::expired(&state.db).await? {
+        // A request still writing to it holds the lock: leave it to the next round.
+        let Some(_writing) = UploadLock::acquire(&state.db, upload.id).await? else { continue };
+        tracing::info!(upload = %upload.id, stored = upload.stored, "discarding an expired incomplete upload");
+        uploads::discard(state, &upload).await?;
+        report.uploads_expired += 1;
+    }
+    for upload in uploads::stranded(&state.db, UNFINISHED_GRACE).await? {
+        let Some(_writing) = UploadLock::acquire(&state.db, upload.id).await? else { continue };
+        if uploads::into_video(state, &upload).await?.is_some() {
+            report.uploads_finished += 1;
+        }
     }
     lock.commit().await?;
     Ok(report)

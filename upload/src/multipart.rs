@@ -1,7 +1,8 @@
 //! POST /api/v1/uploads: `file`, `title` and optional `description` as multipart/form-data.
 //!
 //! The file streams to `raw/{video_id}/source` one S3 part at a time, so memory stays
-//! bounded whatever its size. The video row appears only once the source is complete
+//! bounded whatever its size. A client that says the file's exact size in an
+//! `Upload-Length` header has it streamed straight into a single storage write instead. The video row appears only once the source is complete
 //! and is queued in the same step; on any failure nothing stays behind.
 
 use axum::Json;
@@ -13,10 +14,11 @@ use streambox_common::auth::AuthUser;
 use streambox_common::ids::VideoId;
 use streambox_common::jobs;
 use streambox_common::queue::TranscodeJob;
-use streambox_common::storage::keys;
+use streambox_common::storage::{StreamingUpload, keys};
 use streambox_common::videos::{self, Description, NewVideo, Title, VideoStatus};
 use streambox_common::{ApiError, ApiResult, AppState};
 
+use crate::receive::{not_a_video, too_large};
 use crate::sniff;
 
 /// Text fields are small; anything larger is not a title.
@@ -42,10 +44,14 @@ pub async fn create_upload(
     if content_length(&headers).is_some_and(|len| len > max) {
         return Err(too_large(max));
     }
+    let declared = declared_length(&headers)?;
+    if declared.is_some_and(|len| len > max) {
+        return Err(too_large(max));
+    }
     let mut multipart = multipart.map_err(|r| ApiError::new(r.status(), "invalid_multipart", r.body_text()))?;
 
     let video_id = VideoId::new();
-    let form = match read_form(&state, &mut multipart, video_id).await {
+    let form = match read_form(&state, &mut multipart, video_id, declared).await {
         Ok(form) => form,
         Err(e) => {
             discard_source(&state, video_id).await;
@@ -84,11 +90,18 @@ struct UploadForm {
     source_bytes: u64,
 }
 
-async fn read_form(state: &AppState, multipart: &mut Multipart, video_id: VideoId) -> ApiResult<UploadForm> {
+async fn read_form(
+    state: &AppState,
+    multipart: &mut Multipart,
+    video_id: VideoId,
+    declared: Option<u64>,
+) -> ApiResult<UploadForm> {
     let (mut title, mut description, mut source_bytes) = (None, None, None);
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
-            Some("file") if source_bytes.is_none() => source_bytes = Some(store_source(state, field, video_id).await?),
+            Some("file") if source_bytes.is_none() => {
+                source_bytes = Some(store_source(state, field, video_id, declared).await?)
+            }
             Some("title") if title.is_none() => title = Some(Title::parse(&read_text(field).await?)?),
             Some("description") if description.is_none() => {
                 description = Some(Description::parse(&read_text(field).await?)?);
@@ -113,12 +126,17 @@ async fn read_form(state: &AppState, multipart: &mut Multipart, video_id: VideoI
     })
 }
 
-async fn store_source(state: &AppState, mut field: Field<'_>, video_id: VideoId) -> ApiResult<u64> {
+async fn store_source(
+    state: &AppState,
+    mut field: Field<'_>,
+    video_id: VideoId,
+    declared: Option<u64>,
+) -> ApiResult<u64> {
     let max = state.config.max_upload_bytes;
     // The first bytes are held back until they show a video container: nothing of a
     // file that is not one reaches storage.
     let mut head = Some(Vec::with_capacity(sniff::NEEDED));
-    let mut upload = state.storage.streaming_upload(keys::source(video_id), "application/octet-stream");
+    let mut upload = state.storage.streaming_upload(keys::source(video_id), "application/octet-stream", declared);
     let written = loop {
         let chunk = match field.chunk().await {
             Ok(Some(chunk)) => Some(chunk),
@@ -139,16 +157,20 @@ async fn store_source(state: &AppState, mut field: Field<'_>, video_id: VideoId)
                 bytes::Bytes::from(bytes)
             }
             (None, Some(chunk)) => chunk.clone(),
-            (None, None) => break upload.finish().await.map_err(ApiError::from),
+            (None, None) => break finish(&mut upload, declared).await,
         };
-        if upload.bytes_written() + pending.len() as u64 > max {
+        let after = upload.bytes_written() + pending.len() as u64;
+        if after > max {
             break Err(too_large(max));
+        }
+        if declared.is_some_and(|len| after > len) {
+            break Err(size_mismatch(declared, after));
         }
         if let Err(e) = upload.write(&pending).await {
             break Err(ApiError::from(e));
         }
         if chunk.is_none() {
-            break upload.finish().await.map_err(ApiError::from);
+            break finish(&mut upload, declared).await;
         }
     };
     match written {
@@ -160,6 +182,38 @@ async fn store_source(state: &AppState, mut field: Field<'_>, video_id: VideoId)
             Err(e)
         }
     }
+}
+
+async fn finish(upload: &mut StreamingUpload, declared: Option<u64>) -> ApiResult<u64> {
+    let written = upload.bytes_written();
+    if declared.is_some_and(|len| len != written) {
+        return Err(size_mismatch(declared, written));
+    }
+    upload.finish().await.map_err(ApiError::from)
+}
+
+fn size_mismatch(declared: Option<u64>, got: u64) -> ApiError {
+    let declared = declared.unwrap_or_default();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "size_mismatch",
+        format!(
+            "Upload-Length says {declared} bytes but the file has {}{got}",
+            if got > declared { "at least " } else { "" }
+        ),
+    )
+}
+
+/// The optional `Upload-Length` header: the file's exact size.
+fn declared_length(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    headers
+        .get("upload-length")
+        .map(|v| {
+            v.to_str().ok().and_then(|v| v.parse().ok()).ok_or_else(|| {
+                ApiError::bad_request("invalid_header", "Upload-Length must be the file's size in bytes")
+            })
+        })
+        .transpose()
 }
 
 async fn read_text(mut field: Field<'_>) -> ApiResult<String> {
@@ -182,18 +236,6 @@ async fn discard_source(state: &AppState, video_id: VideoId) {
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
-}
-
-fn not_a_video() -> ApiError {
-    ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "not_a_video",
-        "the file is not a video container StreamBox accepts (mp4, mov, mkv, webm, avi, mpeg-ts, mpeg-ps, flv, wmv, ogg)",
-    )
-}
-
-fn too_large(max: u64) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("uploads are limited to {max} bytes"))
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {

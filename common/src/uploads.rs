@@ -1,0 +1,242 @@
+//! Uploads in progress — resumable (tus) and direct-to-storage (presigned) — and the
+//! one step that turns a finished upload into a queued video with its job.
+//!
+//! An upload's bytes go to `raw/{id}/source` as an S3 multipart upload whose parts are
+//! recorded here; bytes short of a part wait in a tail object, so the stored offset
+//! survives a restart of the upload service. Nothing is a video until it is complete.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgPool};
+
+use crate::AppState;
+use crate::ids::{UserId, VideoId};
+use crate::jobs;
+use crate::queue::TranscodeJob;
+use crate::storage::keys;
+use crate::videos::{self, Description, NewVideo, Title, Video};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum UploadKind {
+    Tus,
+    Presigned,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Upload {
+    pub id: VideoId,
+    pub owner_id: UserId,
+    pub kind: UploadKind,
+    pub title: String,
+    pub description: String,
+    pub length: i64,
+    pub stored: i64,
+    pub tail_bytes: i64,
+    pub multipart_id: Option<String>,
+    pub assembled: bool,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+macro_rules! columns {
+    () => {
+        "id, owner_id, kind, title, description, length, stored, tail_bytes, multipart_id, assembled, \
+         created_at, expires_at"
+    };
+}
+
+pub struct NewUpload<'a> {
+    pub owner_id: UserId,
+    pub kind: UploadKind,
+    pub title: &'a Title,
+    pub description: &'a Description,
+    pub length: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A recorded S3 part.
+#[derive(Debug, Clone, FromRow)]
+pub struct Part {
+    pub part_number: i32,
+    pub e_tag: String,
+    pub size: i64,
+}
+
+pub async fn create(db: &PgPool, new: NewUpload<'_>) -> sqlx::Result<Upload> {
+    sqlx::query_as(concat!(
+        "INSERT INTO uploads (id, owner_id, kind, title, description, length, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        columns!()
+    ))
+    .bind(VideoId::new())
+    .bind(new.owner_id)
+    .bind(new.kind)
+    .bind(new.title.as_str())
+    .bind(new.description.as_str())
+    .bind(i64::try_from(new.length).unwrap_or(i64::MAX))
+    .bind(new.expires_at)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Upload>> {
+    sqlx::query_as(concat!("SELECT ", columns!(), " FROM uploads WHERE id = $1")).bind(id).fetch_optional(db).await
+}
+
+/// The upload `id` if `owner` may touch it (and it has not expired).
+pub async fn find_owned(db: &PgPool, id: VideoId, owner: UserId, kind: UploadKind) -> sqlx::Result<Option<Upload>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM uploads WHERE id = $1 AND owner_id = $2 AND kind = $3 AND expires_at > now()"
+    ))
+    .bind(id)
+    .bind(owner)
+    .bind(kind)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn parts(db: &PgPool, id: VideoId) -> sqlx::Result<Vec<Part>> {
+    sqlx::query_as("SELECT part_number, e_tag, size FROM upload_parts WHERE upload_id = $1 ORDER BY part_number")
+        .bind(id)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn set_multipart_id(db: &PgPool, id: VideoId, multipart_id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE uploads SET multipart_id = $2 WHERE id = $1").bind(id).bind(multipart_id).execute(db).await?;
+    Ok(())
+}
+
+/// Records an uploaded part: the stored offset becomes the end of the parts.
+pub async fn record_part(db: &PgPool, id: VideoId, part: &Part) -> sqlx::Result<i64> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO upload_parts (upload_id, part_number, e_tag, size) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (upload_id, part_number) DO UPDATE SET e_tag = EXCLUDED.e_tag, size = EXCLUDED.size",
+    )
+    .bind(id)
+    .bind(part.part_number)
+    .bind(&part.e_tag)
+    .bind(part.size)
+    .execute(&mut *tx)
+    .await?;
+    let stored = sqlx::query_scalar(
+        "UPDATE uploads SET stored = (SELECT coalesce(sum(size), 0) FROM upload_parts WHERE upload_id = $1),
+                            tail_bytes = 0
+         WHERE id = $1 RETURNING stored",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Records `tail_bytes` held in the tail object after the parts.
+pub async fn record_tail(db: &PgPool, id: VideoId, tail_bytes: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "UPDATE uploads SET tail_bytes = $2,
+                stored = (SELECT coalesce(sum(size), 0) FROM upload_parts WHERE upload_id = $1) + $2
+         WHERE id = $1 RETURNING stored",
+    )
+    .bind(id)
+    .bind(tail_bytes)
+    .fetch_one(db)
+    .await
+}
+
+/// The source object is complete in storage.
+pub async fn mark_assembled(db: &PgPool, id: VideoId) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE uploads SET assembled = true, stored = length, tail_bytes = 0, multipart_id = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Incomplete uploads past their expiry, for the reconciler to discard.
+pub async fn expired(db: &PgPool) -> sqlx::Result<Vec<Upload>> {
+    sqlx::query_as(concat!("SELECT ", columns!(), " FROM uploads WHERE expires_at <= now() AND NOT assembled"))
+        .fetch_all(db)
+        .await
+}
+
+/// Assembled uploads nobody turned into a video (the process stopped in between),
+/// for the reconciler to finish.
+pub async fn stranded(db: &PgPool, older_than: std::time::Duration) -> sqlx::Result<Vec<Upload>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM uploads WHERE assembled AND created_at < now() - make_interval(secs => $1)"
+    ))
+    .bind(older_than.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// Forgets an upload and everything it stored: the multipart upload, tail and source.
+/// The caller holds its [`UploadLock`].
+pub async fn discard(state: &AppState, upload: &Upload) -> anyhow::Result<()> {
+    if let Some(multipart_id) = &upload.multipart_id {
+        state.storage.abort_multipart(&keys::source(upload.id), multipart_id).await?;
+    }
+    state.storage.delete_prefix(&format!("raw/{}/", upload.id)).await?;
+    sqlx::query("DELETE FROM uploads WHERE id = $1").bind(upload.id).execute(&state.db).await?;
+    Ok(())
+}
+
+/// Turns an assembled upload into a queued video with its job, in the same
+/// transaction that removes the upload — so it happens once — then queues it.
+/// `Ok(None)` when another request already did.
+pub async fn into_video(state: &AppState, upload: &Upload) -> anyhow::Result<Option<Video>> {
+    let title = Title::parse(&upload.title).map_err(|e| anyhow::anyhow!("stored title: {e}"))?;
+    let description =
+        Description::parse(&upload.description).map_err(|e| anyhow::anyhow!("stored description: {e}"))?;
+    let mut tx = state.db.begin().await?;
+    let claimed =
+        sqlx::query("DELETE FROM uploads WHERE id = $1 AND assembled").bind(upload.id).execute(&mut *tx).await?;
+    if claimed.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let new = NewVideo {
+        id: upload.id,
+        owner_id: upload.owner_id,
+        title: &title,
+        description: &description,
+        source_bytes: u64::try_from(upload.length).unwrap_or(0),
+    };
+    let video = videos::insert_queued(&mut *tx, new).await?;
+    jobs::insert_queued(&mut *tx, video.id, state.config.transcode.max_attempts).await?;
+    tx.commit().await?;
+    if let Err(e) = state.storage.delete(&keys::upload_tail(upload.id)).await {
+        tracing::warn!(error = %e, video_id = %upload.id, "could not remove an upload's tail object");
+    }
+    // The job is committed: if Redis is down now, the reconciler re-delivers it.
+    if let Err(e) = state.queue.enqueue(TranscodeJob { video_id: video.id }).await {
+        tracing::error!(error = %e, video_id = %video.id, "enqueue failed; the reconciler will deliver the job");
+    }
+    tracing::info!(video_id = %video.id, bytes = upload.length, "upload complete and queued");
+    Ok(Some(video))
+}
+
+/// One writer per upload at a time, across processes: a Postgres advisory lock held
+/// by a transaction, so it goes away with the process that held it.
+pub struct UploadLock {
+    _held: sqlx::Transaction<'static, sqlx::Postgres>,
+}
+
+impl UploadLock {
+    /// `Ok(None)` when another request holds it.
+    pub async fn acquire(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Self>> {
+        let mut tx = db.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1::text, 0))")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(locked.then_some(Self { _held: tx }))
+    }
+}

@@ -1,0 +1,141 @@
+//! Direct-to-storage uploads: the client PUTs the file to a presigned storage URL,
+//! then asks us to complete it. Nothing is trusted until the stored object has been
+//! checked: it exists, has the declared size, and starts like a video.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use streambox_common::auth::AuthUser;
+use streambox_common::error::{ApiJson, ApiPath};
+use streambox_common::ids::VideoId;
+use streambox_common::storage::keys;
+use streambox_common::uploads::{self, NewUpload, UploadKind, UploadLock};
+use streambox_common::videos::{self, Description, Title, VideoStatus};
+use streambox_common::{ApiError, ApiResult, AppState};
+
+use crate::receive::{not_a_video, too_large};
+use crate::sniff;
+
+/// How long the PUT URL works; the upload is forgotten an hour after that.
+const URL_TTL: Duration = Duration::from_secs(3600);
+const COMPLETE_GRACE: Duration = Duration::from_secs(3600);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresignRequest {
+    title: String,
+    #[serde(default)]
+    description: String,
+    /// The file's exact size in bytes; the URL accepts only that many.
+    size: u64,
+}
+
+#[derive(Serialize)]
+pub struct PresignedUpload {
+    id: VideoId,
+    method: &'static str,
+    upload_url: String,
+    /// Must be sent with the PUT exactly as given (the URL is signed with it).
+    headers: serde_json::Value,
+    complete_url: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+pub struct UploadAccepted {
+    id: VideoId,
+    status: VideoStatus,
+}
+
+/// POST /api/v1/uploads/presigned
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(request): ApiJson<PresignRequest>,
+) -> ApiResult<(StatusCode, Json<PresignedUpload>)> {
+    if !user.role.can_upload() {
+        return Err(ApiError::forbidden("only creators can upload videos"));
+    }
+    let title = Title::parse(&request.title)?;
+    let description = Description::parse(&request.description)?;
+    if request.size == 0 {
+        return Err(ApiError::invalid_field("size", "the file is empty"));
+    }
+    let max = state.config.max_upload_bytes;
+    if request.size > max {
+        return Err(too_large(max));
+    }
+    let new = NewUpload {
+        owner_id: user.id,
+        kind: UploadKind::Presigned,
+        title: &title,
+        description: &description,
+        length: request.size,
+        expires_at: Utc::now() + URL_TTL + COMPLETE_GRACE,
+    };
+    let upload = uploads::create(&state.db, new).await?;
+    let url = state
+        .storage
+        .presigned_put(&keys::source(upload.id), request.size, URL_TTL)
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::info!(upload = %upload.id, size = request.size, "presigned upload created");
+    Ok((
+        StatusCode::CREATED,
+        Json(PresignedUpload {
+            id: upload.id,
+            method: "PUT",
+            upload_url: url,
+            headers: serde_json::json!({ "content-length": request.size.to_string() }),
+            complete_url: format!("/api/v1/uploads/{}/complete", upload.id),
+            expires_at: Utc::now() + URL_TTL,
+        }),
+    ))
+}
+
+/// POST /api/v1/uploads/{id}/complete — idempotent: completing twice answers the same.
+pub async fn complete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<VideoId>,
+) -> ApiResult<(StatusCode, Json<UploadAccepted>)> {
+    let lock = UploadLock::acquire(&state.db, id).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::LOCKED, "upload_busy", "this upload is being completed; try again shortly")
+    })?;
+    let Some(upload) = uploads::find_owned(&state.db, id, user.id, UploadKind::Presigned).await? else {
+        let video = videos::find(&state.db, id).await?.filter(|v| v.owner_id == user.id);
+        let video = video.ok_or_else(|| ApiError::not_found("upload"))?;
+        return Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id: video.id, status: video.status })));
+    };
+    let key = keys::source(id);
+    let Some(stored) = state.storage.head(&key).await.map_err(ApiError::internal)? else {
+        return Err(ApiError::conflict("upload_missing", "nothing has been uploaded to the URL yet"));
+    };
+    if i64::try_from(stored.len).ok() != Some(upload.length) {
+        state.storage.delete(&key).await.map_err(ApiError::internal)?;
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "size_mismatch",
+            format!("the stored file has {} bytes, not the {} declared; upload it again", stored.len, upload.length),
+        ));
+    }
+    let range = format!("bytes=0-{}", sniff::NEEDED - 1);
+    let head = state.storage.get_range(&key, Some(range)).await.map_err(ApiError::internal)?;
+    let head = match head {
+        Some(object) => object.body.collect().await.map_err(ApiError::internal)?.into_bytes(),
+        None => return Err(ApiError::conflict("upload_missing", "the uploaded file disappeared; upload it again")),
+    };
+    if sniff::container(&head).is_none() {
+        uploads::discard(&state, &upload).await.map_err(ApiError::internal)?;
+        return Err(not_a_video());
+    }
+    uploads::mark_assembled(&state.db, id).await?;
+    let video = uploads::into_video(&state, &upload).await.map_err(ApiError::internal)?;
+    drop(lock);
+    let video = video.ok_or_else(|| ApiError::internal("the upload was completed twice at once"))?;
+    Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id: video.id, status: video.status })))
+}

@@ -1,0 +1,286 @@
+//! Resumable uploads, tus 1.0 (core, creation, creation-with-upload, termination,
+//! expiration) at /api/v1/uploads/tus, so tus-js-client and Uppy work unmodified.
+//!
+//! The offset is what is durably stored (recorded parts plus the tail object), kept in
+//! Postgres: a restarted upload service answers HEAD with it and the client goes on.
+
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::Utc;
+use streambox_common::auth::AuthUser;
+use streambox_common::error::ApiPath;
+use streambox_common::ids::VideoId;
+use streambox_common::uploads::{self, NewUpload, Upload, UploadKind, UploadLock};
+use streambox_common::videos::{self, Description, Title};
+use streambox_common::{ApiError, ApiResult, AppState};
+
+use crate::receive;
+
+pub const VERSION: &str = "1.0.0";
+const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
+const OFFSET_STREAM: &str = "application/offset+octet-stream";
+
+const TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
+const TUS_VERSION: HeaderName = HeaderName::from_static("tus-version");
+const UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
+const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
+const UPLOAD_EXPIRES: HeaderName = HeaderName::from_static("upload-expires");
+
+/// Every response says which protocol it speaks; every request but OPTIONS must speak 1.0.0.
+pub async fn protocol(request: Request, next: Next) -> Response {
+    let speaks = request.headers().get(&TUS_RESUMABLE).is_some_and(|v| v == VERSION);
+    let mut response = if speaks || request.method() == Method::OPTIONS {
+        next.run(request).await
+    } else {
+        let refused = ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "unsupported_tus_version",
+            format!("send Tus-Resumable: {VERSION}"),
+        );
+        let mut response = refused.into_response();
+        response.headers_mut().insert(TUS_VERSION, HeaderValue::from_static(VERSION));
+        response
+    };
+    response.headers_mut().insert(TUS_RESUMABLE, HeaderValue::from_static(VERSION));
+    response
+}
+
+/// OPTIONS: what this server supports.
+pub async fn options(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (TUS_VERSION, VERSION.to_owned()),
+            (HeaderName::from_static("tus-extension"), EXTENSIONS.to_owned()),
+            (HeaderName::from_static("tus-max-size"), state.config.max_upload_bytes.to_string()),
+        ],
+    )
+}
+
+/// POST: creates an upload of `Upload-Length` bytes titled by `Upload-Metadata`,
+/// taking the first bytes too when they come with the request.
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    if !user.role.can_upload() {
+        return Err(ApiError::forbidden("only creators can upload videos"));
+    }
+    if headers.contains_key("upload-defer-length") {
+        return Err(ApiError::bad_request("unsupported", "Upload-Defer-Length is not supported; send Upload-Length"));
+    }
+    let length = number_header(&headers, &UPLOAD_LENGTH)?;
+    if length == 0 {
+        return Err(ApiError::invalid_field("Upload-Length", "the file is empty"));
+    }
+    let max = state.config.max_upload_bytes;
+    if length > max {
+        return Err(receive::too_large(max));
+    }
+    let metadata = Metadata::parse(headers.get("upload-metadata"))?;
+    let title =
+        Title::parse(metadata.title.as_deref().ok_or_else(|| ApiError::invalid_field("title", "is required"))?)?;
+    let description = Description::parse(metadata.description.as_deref().unwrap_or_default())?;
+    let new = NewUpload {
+        owner_id: user.id,
+        kind: UploadKind::Tus,
+        title: &title,
+        description: &description,
+        length,
+        expires_at: Utc::now() + state.config.upload_expiry,
+    };
+    let upload = uploads::create(&state.db, new).await?;
+    tracing::info!(upload = %upload.id, length, "resumable upload created");
+
+    let mut response = StatusCode::CREATED.into_response();
+    let location = format!("/api/v1/uploads/tus/{}", upload.id);
+    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).map_err(ApiError::internal)?);
+    set_expires(&mut response, &upload);
+    if is_offset_stream(&headers) {
+        let lock = UploadLock::acquire(&state.db, upload.id).await?.ok_or_else(busy)?;
+        let offset = receive::append(state, upload, lock, body).await?;
+        set_offset(&mut response, offset);
+    }
+    Ok(response)
+}
+
+/// HEAD: how much of the upload is stored.
+pub async fn status(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<VideoId>,
+) -> ApiResult<Response> {
+    let mut response = StatusCode::OK.into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    match uploads::find_owned(&state.db, id, user.id, UploadKind::Tus).await? {
+        Some(upload) => {
+            set_offset(&mut response, u64::try_from(upload.stored).unwrap_or(0));
+            set_length(&mut response, upload.length);
+            set_expires(&mut response, &upload);
+        }
+        // Finished already: the client lost our last answer and must not start again.
+        None => {
+            let bytes = finished_video_bytes(&state, id, &user).await?.ok_or_else(|| ApiError::not_found("upload"))?;
+            set_offset(&mut response, bytes);
+            set_length(&mut response, i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
+    }
+    Ok(response)
+}
+
+/// PATCH: appends the body at `Upload-Offset`, which must be the stored offset.
+pub async fn append(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<VideoId>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    if !is_offset_stream(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_content_type",
+            format!("PATCH bodies must be {OFFSET_STREAM}"),
+        ));
+    }
+    let offset = number_header(&headers, &UPLOAD_OFFSET)?;
+    let Some(lock) = UploadLock::acquire(&state.db, id).await? else {
+        return Err(busy());
+    };
+    let Some(upload) = uploads::find_owned(&state.db, id, user.id, UploadKind::Tus).await? else {
+        let bytes = finished_video_bytes(&state, id, &user).await?.ok_or_else(|| ApiError::not_found("upload"))?;
+        return if offset == bytes { Ok(offset_response(bytes)) } else { Err(offset_mismatch(bytes)) };
+    };
+    let stored = u64::try_from(upload.stored).unwrap_or(0);
+    if offset != stored {
+        return Err(offset_mismatch(stored));
+    }
+    let expires = upload.expires_at;
+    let offset = receive::append(state, upload, lock, body).await?;
+    let mut response = offset_response(offset);
+    response.headers_mut().insert(UPLOAD_EXPIRES, http_date(expires));
+    Ok(response)
+}
+
+/// DELETE: abandons the upload and everything stored for it.
+pub async fn terminate(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<VideoId>,
+) -> ApiResult<StatusCode> {
+    let lock = UploadLock::acquire(&state.db, id).await?.ok_or_else(busy)?;
+    let upload = uploads::find_owned(&state.db, id, user.id, UploadKind::Tus)
+        .await?
+        .ok_or_else(|| ApiError::not_found("upload"))?;
+    uploads::discard(&state, &upload).await.map_err(ApiError::internal)?;
+    drop(lock);
+    tracing::info!(upload = %id, "resumable upload terminated");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The size of the video an upload of `user`'s already became, if it did.
+async fn finished_video_bytes(state: &AppState, id: VideoId, user: &AuthUser) -> ApiResult<Option<u64>> {
+    let video = videos::find(&state.db, id).await?;
+    Ok(video.filter(|v| v.owner_id == user.id).map(|v| u64::try_from(v.source_bytes).unwrap_or(0)))
+}
+
+/// `Upload-Metadata`: comma-separated `key base64value` pairs. Only the title and
+/// description are used; a client's file name is never used for anything.
+#[derive(Default)]
+struct Metadata {
+    title: Option<String>,
+    description: Option<String>,
+}
+
+impl Metadata {
+    fn parse(raw: Option<&HeaderValue>) -> ApiResult<Self> {
+        let invalid = |problem: &str| ApiError::invalid_field("Upload-Metadata", problem);
+        let mut metadata = Self::default();
+        let Some(raw) = raw else { return Ok(metadata) };
+        let raw = raw.to_str().map_err(|_| invalid("must be ASCII"))?;
+        for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
+            let slot = match key {
+                "title" => &mut metadata.title,
+                "description" => &mut metadata.description,
+                _ => continue,
+            };
+            let bytes = STANDARD.decode(value.trim()).map_err(|_| invalid("values must be base64"))?;
+            *slot = Some(String::from_utf8(bytes).map_err(|_| invalid("values must be UTF-8 text"))?);
+        }
+        Ok(metadata)
+    }
+}
+
+fn number_header(headers: &HeaderMap, name: &HeaderName) -> ApiResult<u64> {
+    let value =
+        headers.get(name).ok_or_else(|| ApiError::bad_request("missing_header", format!("{name} is required")))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid_header", format!("{name} must be a non-negative integer")))
+}
+
+fn is_offset_stream(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|v| v == OFFSET_STREAM)
+}
+
+fn busy() -> ApiError {
+    ApiError::new(StatusCode::LOCKED, "upload_busy", "another request is writing to this upload; try again shortly")
+}
+
+fn offset_mismatch(stored: u64) -> ApiError {
+    ApiError::conflict(
+        "offset_mismatch",
+        format!("the upload continues at byte {stored}; send Upload-Offset: {stored}"),
+    )
+}
+
+fn offset_response(offset: u64) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set_offset(&mut response, offset);
+    response
+}
+
+fn set_offset(response: &mut Response, offset: u64) {
+    response.headers_mut().insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+}
+
+fn set_length(response: &mut Response, length: i64) {
+    response.headers_mut().insert(UPLOAD_LENGTH, HeaderValue::from(length));
+}
+
+fn set_expires(response: &mut Response, upload: &Upload) {
+    response.headers_mut().insert(UPLOAD_EXPIRES, http_date(upload.expires_at));
+}
+
+fn http_date(at: chrono::DateTime<Utc>) -> HeaderValue {
+    let formatted = httpdate::fmt_http_date(SystemTime::from(at));
+    HeaderValue::from_str(&formatted).expect("an HTTP date is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_takes_title_and_description_and_ignores_the_rest() {
+        let raw =
+            HeaderValue::from_static("filename bXkubXA0,title SG9saWRheSDwn4yK, description ,filetype dmlkZW8vbXA0");
+        let metadata = Metadata::parse(Some(&raw)).unwrap();
+        assert_eq!(metadata.title.as_deref(), Some("Holiday 🌊"));
+        assert_eq!(metadata.description.as_deref(), Some(""));
+        let bad = HeaderValue::from_static("title !!!");
+        assert_eq!(Metadata::parse(Some(&bad)).err().unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
