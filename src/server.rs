@@ -82,12 +82,16 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     if matches!(mode, Mode::All | Mode::Transcoder) && state.config.transcode.run_worker {
         tasks.spawn(streambox_transcoder::run(state.clone(), shutdown.clone()));
     }
+    if matches!(mode, Mode::All | Mode::Api) {
+        tasks.spawn(streambox_api::view_counter::run(state.clone(), shutdown.clone()));
+    }
     let listener =
         TcpListener::bind(state.config.bind).await.with_context(|| format!("binding {}", state.config.bind))?;
     let addr = listener.local_addr()?;
     let app = traced(serving_routes(mode, &state, &shutdown).into_router()).with_state(state.clone());
     let stop = shutdown.clone();
     tasks.spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await.context("HTTP server")
     });
     tracing::info!(?mode, %addr, "streambox listening");

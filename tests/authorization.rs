@@ -41,6 +41,10 @@ enum Target {
     TusUpload,
     /// A direct upload of the owner's whose file is in storage, waiting to be completed.
     PresignedUpload,
+    /// A comment by the owner on their public video.
+    Comment,
+    /// No placeholder; this query string appended.
+    Query(&'static str),
 }
 
 /// Request bodies some routes need to get past validation.
@@ -58,6 +62,9 @@ enum Body {
     /// The first 200 bytes of the upload at offset 0.
     TusChunk,
     Presign,
+    NewComment,
+    CommentEdit,
+    Progress,
 }
 
 struct Row {
@@ -99,6 +106,41 @@ fn table() -> Vec<Row> {
         row(patch.clone(), "/api/v1/uploads/tus/{id}", TusUpload, B::TusChunk, [401, 404, 404, 204, 404]),
         row(delete.clone(), "/api/v1/uploads/tus/{id}", TusUpload, B::Tus, [401, 404, 404, 204, 404]),
     ];
+    // Engagement and discovery.
+    let signed_in = |status: u16| [401, status, status, status, status];
+    rows.extend([
+        row(get.clone(), "/api/v1/me/history", Nothing, B::None, signed_in(200)),
+        row(delete.clone(), "/api/v1/me/history", Nothing, B::None, signed_in(204)),
+        row(delete.clone(), "/api/v1/me/history/{id}", Video("public"), B::None, signed_in(404)),
+        row(get.clone(), "/api/v1/creators/{id}/videos", Creator, B::None, [200; 5]),
+        // Following oneself is refused.
+        row(Method::PUT, "/api/v1/creators/{id}/follow", Creator, B::None, [401, 200, 200, 422, 200]),
+        row(delete.clone(), "/api/v1/creators/{id}/follow", Creator, B::None, signed_in(200)),
+        row(get.clone(), "/api/v1/creators/{id}/followers", Creator, B::None, [200; 5]),
+        row(get.clone(), "/api/v1/users/{id}/following", Creator, B::None, [200; 5]),
+        row(get.clone(), "/api/v1/feed/latest", Nothing, B::None, [200; 5]),
+        row(get.clone(), "/api/v1/feed/popular", Nothing, B::None, [200; 5]),
+        row(get.clone(), "/api/v1/feed/following", Nothing, B::None, signed_in(200)),
+        row(get.clone(), "/api/v1/search", Query("q=fixture"), B::None, [200; 5]),
+        row(get.clone(), "/api/v1/comments/{id}/replies", Comment, B::None, [200; 5]),
+        // Edits are the author's; deletions also the video owner's (here the author) and admins'.
+        row(patch.clone(), "/api/v1/comments/{id}", Comment, B::CommentEdit, [401, 403, 403, 200, 403]),
+        row(delete.clone(), "/api/v1/comments/{id}", Comment, B::None, [401, 403, 403, 204, 204]),
+    ]);
+    for visibility in ["public", "private"] {
+        let private = visibility == "private";
+        // Anyone who may see the video / any signed-in user who may see it.
+        let anyone = |ok: u16| if private { [404, 404, 404, ok, ok] } else { [ok; 5] };
+        let member = |ok: u16| if private { [401, 404, 404, ok, ok] } else { [401, ok, ok, ok, ok] };
+        rows.extend([
+            row(Method::PUT, "/api/v1/me/history/{id}", Video(visibility), B::Progress, member(204)),
+            row(Method::PUT, "/api/v1/videos/{id}/like", Video(visibility), B::None, member(200)),
+            row(delete.clone(), "/api/v1/videos/{id}/like", Video(visibility), B::None, member(200)),
+            row(post.clone(), "/api/v1/videos/{id}/views", Video(visibility), B::None, anyone(202)),
+            row(get.clone(), "/api/v1/videos/{id}/comments", Video(visibility), B::None, anyone(200)),
+            row(post.clone(), "/api/v1/videos/{id}/comments", Video(visibility), B::NewComment, member(201)),
+        ]);
+    }
     // Operator endpoints: administrators only, whoever owns the video.
     let admin_only = [401, 403, 403, 403, 200];
     rows.push(row(get.clone(), "/api/v1/admin/jobs", Nothing, B::None, admin_only));
@@ -199,6 +241,19 @@ impl World {
                 assert!(put.status().is_success());
                 return self.app.url(granted["complete_url"].as_str().unwrap());
             }
+            Target::Comment => {
+                let video = self.app.ready_video(self.owner.id, "public").await;
+                let comment = Uuid::new_v4();
+                sqlx::query("INSERT INTO comments (id, video_id, author_id, body) VALUES ($1, $2, $3, 'First!')")
+                    .bind(comment)
+                    .bind(video)
+                    .bind(self.owner.id)
+                    .execute(self.app.db())
+                    .await
+                    .unwrap();
+                return self.app.url(&row.path.replace("{id}", &comment.to_string()));
+            }
+            Target::Query(query) => return self.app.url(&format!("{}?{query}", row.path)),
             Target::Video(visibility) => (Some(self.app.ready_video(self.owner.id, visibility).await), None),
             Target::VideoWithToken(visibility) => {
                 let video = self.app.ready_video(self.owner.id, visibility).await;
@@ -258,6 +313,9 @@ impl World {
                 .header("content-type", "application/offset+octet-stream")
                 .body(support::fake_video()[..200].to_vec()),
             Body::Presign => request.json(&json!({ "title": "Table", "size": 1000 })),
+            Body::NewComment => request.json(&json!({ "body": "Nice" })),
+            Body::CommentEdit => request.json(&json!({ "body": "Nicer" })),
+            Body::Progress => request.json(&json!({ "position_s": 1.0 })),
         };
         let response = request.send().await.unwrap();
         response.status().as_u16()

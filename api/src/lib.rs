@@ -1,6 +1,8 @@
-//! The API gateway: accounts, sessions, creator profiles and video metadata.
+//! The API gateway: accounts, sessions, creator profiles, video metadata, and
+//! engagement and discovery (likes, comments, history, follows, views, feeds, search).
 
 mod routes;
 mod sessions;
+pub mod view_counter;
 
 pub use routes::routes;

@@ -110,6 +110,11 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// An incomplete resumable upload is discarded this long after it was created.
     pub upload_expiry: Duration,
+    /// How often views counted in Redis are added to the database.
+    pub view_flush: Duration,
+    /// Take the viewer's address from X-Forwarded-For (behind the gateway) rather
+    /// than from the connection.
+    pub trust_forwarded_for: bool,
     pub transcode: TranscodeConfig,
     pub stream: StreamConfig,
 }
@@ -177,6 +182,8 @@ impl Config {
             queue_name: env.string("STREAMBOX_QUEUE", "streambox:transcode"),
             max_upload_bytes: env.parse("STREAMBOX_MAX_UPLOAD_BYTES", "10737418240")?,
             upload_expiry: env.seconds("STREAMBOX_UPLOAD_EXPIRY_SECS", "86400")?,
+            view_flush: env.seconds("STREAMBOX_VIEW_FLUSH_SECS", "10")?,
+            trust_forwarded_for: env.parse("STREAMBOX_TRUST_FORWARDED_FOR", "false")?,
             stream: StreamConfig {
                 cache_bytes: env.parse("STREAMBOX_STREAM_CACHE_BYTES", "268435456")?,
                 cache_max_object: env.parse("STREAMBOX_STREAM_CACHE_MAX_OBJECT_BYTES", "16777216")?,

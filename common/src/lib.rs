@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod embedded_s3;
 pub mod error;
+pub mod feeds;
 pub mod health;
 pub mod ids;
 pub mod jobs;

@@ -35,6 +35,11 @@ impl JobQueue {
     }
 
     /// The backend a worker consumes from.
+    /// The Redis connection, shared with other short-lived counters (views).
+    pub fn redis(&self) -> ConnectionManager {
+        self.redis.clone()
+    }
+
     pub fn storage(&self) -> TranscodeStorage {
         self.storage.clone()
     }

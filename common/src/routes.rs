@@ -40,6 +40,10 @@ impl Routes {
         self.add(Method::OPTIONS, path, routing::options(handler))
     }
 
+    pub fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::PUT, path, routing::put(handler))
+    }
+
     pub fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, handler: H) -> Self {
         self.add(Method::PATCH, path, routing::patch(handler))
     }

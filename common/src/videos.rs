@@ -75,6 +75,8 @@ pub struct Video {
     pub renditions: Json<Vec<Rendition>>,
     pub source: Option<Json<SourceSummary>>,
     pub has_storyboard: bool,
+    /// Views counted so far (they reach the database in batches).
+    pub view_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -140,9 +142,10 @@ impl Description {
 macro_rules! columns {
     () => {
         "id, owner_id, title, description, visibility, status, error, source_bytes, duration_s, \
-         width, height, renditions, source, has_storyboard, created_at, updated_at"
+         width, height, renditions, source, has_storyboard, view_count, created_at, updated_at"
     };
 }
+pub(crate) use columns;
 
 pub struct NewVideo<'a> {
     pub id: VideoId,

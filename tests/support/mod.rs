@@ -146,6 +146,25 @@ impl TestApp {
         }
     }
 
+    /// An account made directly in the database (no password: no argon2 cost) with a
+    /// signed access token, for tests that need many users. Returns `(id, token)`.
+    pub async fn quick_user(&self, role: &str, display_name: &str) -> (uuid::Uuid, String) {
+        let id = uuid::Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, display_name, role) VALUES ($1, $2, '!', $3, $4::user_role)",
+        )
+        .bind(id)
+        .bind(format!("quick-{}@example.org", id.simple()))
+        .bind(display_name)
+        .bind(role)
+        .execute(self.db())
+        .await
+        .unwrap();
+        let role = role.parse().unwrap();
+        let token = self.state.tokens.issue(streambox_common::ids::UserId(id), role).unwrap().access_token;
+        (id, token)
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.http
             .post(self.url("/api/v1/auth/login"))

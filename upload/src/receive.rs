@@ -84,9 +84,7 @@ impl Appender {
                 ));
             }
             self.buffer.extend_from_slice(&chunk);
-            if let Err(e) = self.check_content(false).await {
-                return Err(e);
-            }
+            self.check_content(false).await?;
             while self.buffer.len() >= PART_SIZE {
                 let part = self.buffer.split_to(PART_SIZE).freeze();
                 self.store_part(part).await?;

@@ -42,6 +42,13 @@ pub struct VideoView {
     /// While queued or processing: how far the transcode has come.
     #[serde(skip_serializing_if = "Option::is_none")]
     progress: Option<TranscodeProgress>,
+    /// Views counted so far (added in batches, so a few seconds behind).
+    views: i64,
+    /// In a single video's details: its likes, and whether the caller likes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    likes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    liked: Option<bool>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -55,6 +62,9 @@ impl From<Video> for VideoView {
             storyboard_url: (direct && video.has_storyboard).then(|| format!("/hls/{}/storyboard.vtt", video.id)),
             source: video.source.map(|s| s.0),
             progress: None,
+            views: video.view_count,
+            likes: None,
+            liked: None,
             id: video.id,
             owner_id: video.owner_id,
             title: video.title,
@@ -86,7 +96,7 @@ pub struct VideoList {
 
 /// The video if `viewer` may see it. One the caller may not see answers exactly
 /// like one that does not exist.
-async fn viewable(state: &AppState, id: VideoId, viewer: Option<AuthUser>) -> ApiResult<Video> {
+pub(super) async fn viewable(state: &AppState, id: VideoId, viewer: Option<AuthUser>) -> ApiResult<Video> {
     videos::find(&state.db, id)
         .await?
         .filter(|v| v.is_shared() || viewer.is_some_and(|u| u.may_manage(v.owner_id)))
@@ -112,6 +122,10 @@ pub async fn get(
     let video = viewable(&state, id, viewer).await?;
     let waiting = matches!(video.status, VideoStatus::Queued | VideoStatus::Processing);
     let mut view = VideoView::from(video);
+    view.likes = Some(super::likes::count(&state.db, id).await?);
+    if let Some(user) = viewer {
+        view.liked = Some(super::likes::liked_by(&state.db, id, &user).await?);
+    }
     if waiting && let Some(job) = jobs::find_by_video(&state.db, id).await? {
         view.progress = Some(TranscodeProgress {
             attempt: job.attempts,

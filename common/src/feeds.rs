@@ -1,0 +1,174 @@
+//! What others may discover: feeds and search. Only public, ready videos ever appear
+//! here. Feeds page by keyset (the last item's sort key and id), so a page does not
+//! shift when new videos arrive between requests.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::ids::UserId;
+use crate::videos::{Video, columns};
+
+/// Where the next page starts: after the item with this sort key and id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    pub key: i64,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}.{}", self.key, self.id.simple()))
+    }
+
+    /// `None` for anything that is not a cursor this server made.
+    pub fn decode(raw: &str) -> Option<Self> {
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+        let (key, id) = text.split_once('.')?;
+        Some(Self { key: key.parse().ok()?, id: Uuid::try_parse(id).ok()? })
+    }
+
+    /// The cursor after a video in a newest-first list.
+    pub fn after_created(video: &Video) -> Self {
+        Self { key: video.created_at.timestamp_micros(), id: video.id.0 }
+    }
+
+    fn created_at(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.key).unwrap_or_default()
+    }
+}
+
+/// The newest public videos.
+pub async fn latest(db: &PgPool, after: Option<Cursor>, limit: i64) -> sqlx::Result<Vec<Video>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM videos WHERE status = 'ready' AND visibility = 'public'
+           AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    ))
+    .bind(after.map(Cursor::created_at))
+    .bind(after.map(|c| c.id))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// A creator's public videos, newest first.
+pub async fn by_creator(db: &PgPool, creator: UserId, after: Option<Cursor>, limit: i64) -> sqlx::Result<Vec<Video>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM videos WHERE owner_id = $1 AND status = 'ready' AND visibility = 'public'
+           AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(creator)
+    .bind(after.map(Cursor::created_at))
+    .bind(after.map(|c| c.id))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Public videos of the creators `follower` follows, newest first.
+pub async fn following(db: &PgPool, follower: UserId, after: Option<Cursor>, limit: i64) -> sqlx::Result<Vec<Video>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM videos WHERE status = 'ready' AND visibility = 'public'
+           AND owner_id IN (SELECT creator_id FROM follows WHERE follower_id = $1)
+           AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(follower)
+    .bind(after.map(Cursor::created_at))
+    .bind(after.map(|c| c.id))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Public videos by views over the last `days` days, most viewed first, with those views.
+pub async fn popular(db: &PgPool, days: i32, after: Option<Cursor>, limit: i64) -> sqlx::Result<Vec<(Video, i64)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        video: Video,
+        recent_views: i64,
+    }
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "WITH recent AS (
+             SELECT video_id, sum(views)::bigint AS recent_views FROM video_views_daily
+             WHERE day > current_date - $1 GROUP BY video_id
+         )
+         SELECT ",
+        columns!(),
+        ", recent_views FROM videos JOIN recent ON recent.video_id = videos.id
+         WHERE status = 'ready' AND visibility = 'public'
+           AND ($2::bigint IS NULL OR (recent_views, id) < ($2, $3))
+         ORDER BY recent_views DESC, id DESC LIMIT $4"
+    ))
+    .bind(days)
+    .bind(after.map(|c| c.key))
+    .bind(after.map(|c| c.id))
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.video, r.recent_views)).collect())
+}
+
+/// A search query as Postgres sees it: every word of the input as a prefix, all
+/// required. Words are letters and digits only, so nothing the user typed can act as
+/// tsquery syntax; `None` when there are no words.
+pub fn prefix_query(input: &str) -> Option<String> {
+    let words: Vec<String> = input
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("{}:*", w.to_lowercase()))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" & "))
+}
+
+/// Public videos matching `query` (from [`prefix_query`]) in title, creator name or
+/// description, best first: title matches outrank creator, creator outranks description.
+pub async fn search(db: &PgPool, query: &str, offset: i64, limit: i64) -> sqlx::Result<Vec<Video>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM videos, to_tsquery('simple', $1) AS query
+         WHERE status = 'ready' AND visibility = 'public' AND search @@ query
+         ORDER BY ts_rank(search, query, 1) DESC, created_at DESC, id DESC
+         OFFSET $2 LIMIT $3"
+    ))
+    .bind(query)
+    .bind(offset)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_junk_is_refused() {
+        let cursor = Cursor { key: 1_795_000_000_123_456, id: Uuid::new_v4() };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for junk in ["", "x", "bm90LWEtY3Vyc29y", "MTIz", "%%%"] {
+            assert_eq!(Cursor::decode(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn search_input_becomes_prefix_words_only() {
+        assert_eq!(prefix_query("Train  rides"), Some("train:* & rides:*".into()));
+        assert_eq!(prefix_query("a' | !b:* & (c)"), Some("a:* & b:* & c:*".into()));
+        assert_eq!(prefix_query("Zürich 2026"), Some("zürich:* & 2026:*".into()));
+        assert_eq!(prefix_query(" '&|!():* "), None);
+    }
+}
