@@ -43,3 +43,11 @@ ensure_redis() {
 ensure_rust() {
   command -v cargo >/dev/null || { log "cargo not found: install Rust (rustup) first"; return 1; }
 }
+
+ensure_openapi_validator() { # the OpenAPI project's validator, used by tests/openapi.rs
+  python3 -c 'import openapi_spec_validator' 2>/dev/null && return
+  command -v python3 >/dev/null || apt_install python3 python3-pip
+  log "installing openapi-spec-validator"
+  python3 -m pip install -q openapi-spec-validator 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages openapi-spec-validator
+}

@@ -2,7 +2,7 @@
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use streambox_common::routes::Routes;
+use streambox_common::routes::{Doc, Routes};
 
 const FILES: [(&str, &str, &[u8]); 5] = [
     ("/", "text/html; charset=utf-8", include_bytes!("../frontend-dev/index.html")),
@@ -14,8 +14,10 @@ const FILES: [(&str, &str, &[u8]); 5] = [
 
 pub fn routes() -> Routes {
     FILES.iter().fold(Routes::new(), |routes, &(path, content_type, body)| {
-        routes.get(path, move || async move {
-            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
-        })
+        routes
+            .get(path, move || async move {
+                ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+            })
+            .doc(Doc::new("A file of the embedded development web app"))
     })
 }

@@ -5,4 +5,5 @@ pub mod accounts;
 mod frontend;
 pub mod jobs_cli;
 pub mod memory;
+pub mod openapi;
 pub mod server;

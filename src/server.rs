@@ -113,10 +113,11 @@ fn compose(mode: Mode, streamer: impl FnOnce() -> Routes) -> Routes {
     match mode {
         Mode::All => routes
             .merge(streambox_api::routes())
+            .merge(crate::openapi::routes())
             .merge(streambox_upload::routes())
             .merge(streamer())
             .merge(crate::frontend::routes()),
-        Mode::Api => routes.merge(streambox_api::routes()),
+        Mode::Api => routes.merge(streambox_api::routes()).merge(crate::openapi::routes()),
         Mode::Upload => routes.merge(streambox_upload::routes()),
         Mode::Streamer => routes.merge(streamer()),
         Mode::Transcoder => routes,

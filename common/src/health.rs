@@ -5,11 +5,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::routes::Routes;
+use crate::routes::{Doc, Routes};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
-    Routes::new().get("/healthz", healthz).get("/readyz", readyz)
+    Routes::new()
+        .get("/healthz", healthz)
+        .doc(Doc::new("Liveness"))
+        .get("/readyz", readyz)
+        .doc(Doc::new("Readiness: Postgres, Redis and object storage answer"))
 }
 
 async fn healthz() -> Json<Value> {

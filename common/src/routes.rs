@@ -9,8 +9,72 @@ use axum::routing::{self, MethodRouter};
 use crate::state::AppState;
 
 pub struct Routes {
-    table: Vec<(Method, &'static str)>,
+    table: Vec<RouteDoc>,
     router: Router<AppState>,
+}
+
+/// One route as the API documentation describes it.
+#[derive(Debug, Clone)]
+pub struct RouteDoc {
+    pub method: Method,
+    pub path: &'static str,
+    pub doc: Doc,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    #[default]
+    Anyone,
+    /// Anyone; a signed-in caller may see more (their own private videos).
+    OptionalSignIn,
+    SignedIn,
+    Admin,
+    /// Anyone for public videos; others need the `?token=` from /playback.
+    PlaybackToken,
+}
+
+/// What a route's request body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestBody {
+    #[default]
+    None,
+    Json,
+    Multipart,
+    /// Raw bytes (`application/offset+octet-stream`, tus).
+    Bytes,
+}
+
+/// A route's documentation: what it does, who may call it, what it takes.
+#[derive(Debug, Clone, Default)]
+pub struct Doc {
+    pub summary: &'static str,
+    pub access: Access,
+    pub body: RequestBody,
+}
+
+impl Doc {
+    pub fn new(summary: &'static str) -> Self {
+        Self { summary, ..Self::default() }
+    }
+
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    pub fn signed_in(self) -> Self {
+        self.access(Access::SignedIn)
+    }
+
+    pub fn body(mut self, body: RequestBody) -> Self {
+        self.body = body;
+        self
+    }
+
+    pub fn json(self) -> Self {
+        self.body(RequestBody::Json)
+    }
 }
 
 impl Default for Routes {
@@ -52,8 +116,16 @@ impl Routes {
         self.add(Method::DELETE, path, routing::delete(handler))
     }
 
+    /// Documents the route added last.
+    pub fn doc(mut self, doc: Doc) -> Self {
+        if let Some(last) = self.table.last_mut() {
+            last.doc = doc;
+        }
+        self
+    }
+
     fn add(mut self, method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Self {
-        self.table.push((method, path));
+        self.table.push(RouteDoc { method, path, doc: Doc::default() });
         self.router = self.router.route(path, handler);
         self
     }
@@ -70,7 +142,7 @@ impl Routes {
         self
     }
 
-    pub fn table(&self) -> &[(Method, &'static str)] {
+    pub fn table(&self) -> &[RouteDoc] {
         &self.table
     }
 

@@ -13,7 +13,7 @@ use axum::Extension;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use streambox_common::AppState;
 use streambox_common::config::StreamConfig;
-use streambox_common::routes::Routes;
+use streambox_common::routes::{Access, Doc, Routes};
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
@@ -24,10 +24,15 @@ pub use serve::Streamer;
 pub fn routes() -> Routes {
     Routes::new()
         .get("/hls/{video_id}/master.m3u8", serve::master)
+        .doc(Doc::new("HLS master playlist").access(Access::PlaybackToken))
         .get("/hls/{video_id}/poster.jpg", serve::poster)
+        .doc(Doc::new("Poster image").access(Access::PlaybackToken))
         .get("/hls/{video_id}/storyboard.jpg", serve::storyboard_sprite)
+        .doc(Doc::new("Storyboard sprite sheet").access(Access::PlaybackToken))
         .get("/hls/{video_id}/storyboard.vtt", serve::storyboard_track)
+        .doc(Doc::new("Storyboard WebVTT thumbnails track").access(Access::PlaybackToken))
         .get("/hls/{video_id}/{rendition}/{file}", serve::rendition_file)
+        .doc(Doc::new("A rendition's playlist or segment (byte ranges)").access(Access::PlaybackToken))
 }
 
 /// The streamer's routes with its state and HTTP layers.
