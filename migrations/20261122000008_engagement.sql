@@ -54,6 +54,15 @@ CREATE TABLE video_views_daily (
     PRIMARY KEY (day, video_id)
 );
 
+-- The popular feed's ranking, rebuilt periodically from the daily counts (summing
+-- millions of rows per request would not do).
+CREATE TABLE popular_videos (
+    video_id     uuid PRIMARY KEY REFERENCES videos (id) ON DELETE CASCADE,
+    recent_views bigint NOT NULL
+);
+
+CREATE INDEX popular_videos_rank ON popular_videos (recent_views DESC, video_id DESC);
+
 -- Search: title (weight A), creator name (B), description (C); kept current by triggers
 -- on both tables. The 'simple' configuration: no language guesses, prefix matching works
 -- on the words as written.

@@ -260,7 +260,8 @@ async fn follows_build_the_following_feed_and_lists() {
 
 #[tokio::test]
 async fn views_count_once_per_viewer_per_window_and_reach_postgres_in_batches() {
-    let app = TestApp::spawn_with(&[("STREAMBOX_VIEW_FLUSH_SECS", "0.2")]).await;
+    let app =
+        TestApp::spawn_with(&[("STREAMBOX_VIEW_FLUSH_SECS", "0.2"), ("STREAMBOX_POPULAR_REFRESH_SECS", "0.2")]).await;
     let (owner, _) = app.quick_user("creator", "Owner").await;
     let (_, viewer) = app.quick_user("viewer", "Viewer").await;
     let hot = video(&app, owner, "public", "Hot", "", 0.0).await;
@@ -296,9 +297,12 @@ async fn views_count_once_per_viewer_per_window_and_reach_postgres_in_batches() 
         (views(hot).await == 4 && views(warm).await == 1).then_some(())
     })
     .await;
-    let popular = get(&app, "/api/v1/feed/popular", None).await;
+    // The ranking is rebuilt periodically (every 0.2 s here).
+    let popular = eventually(Duration::from_secs(10), "the popular ranking to include the views", || async {
+        Some(get(&app, "/api/v1/feed/popular", None).await).filter(|p| p["items"][0]["recent_views"] == 4)
+    })
+    .await;
     assert_eq!(ids(&popular), vec![hot.to_string(), warm.to_string()]);
-    assert_eq!(popular["items"][0]["recent_views"], 4);
     let private = video(&app, owner, "private", "Private", "", 0.0).await;
     assert_eq!(call(&app, Method::POST, &format!("/api/v1/videos/{private}/views"), None, None).await.0, 404);
 }
@@ -398,7 +402,8 @@ async fn feeds_page_by_keyset_and_stay_stable_while_videos_arrive() {
 
 #[tokio::test]
 async fn private_and_unlisted_videos_never_appear_in_listings_others_see() {
-    let app = TestApp::spawn_with(&[("STREAMBOX_VIEW_FLUSH_SECS", "0.2")]).await;
+    let app =
+        TestApp::spawn_with(&[("STREAMBOX_VIEW_FLUSH_SECS", "0.2"), ("STREAMBOX_POPULAR_REFRESH_SECS", "0.2")]).await;
     let (owner, owner_token) = app.quick_user("creator", "Shy Sam").await;
     let (_, fan) = app.quick_user("viewer", "Fan").await;
     call(&app, Method::PUT, &format!("/api/v1/creators/{owner}/follow"), Some(&fan), None).await;

@@ -121,8 +121,14 @@ pub async fn flush(state: &AppState) -> anyhow::Result<i64> {
     Ok(views.iter().sum())
 }
 
-/// Flushes every `view_flush` until shutdown, and once more then.
+/// The window the popular feed counts views over.
+const POPULAR_DAYS: i32 = 7;
+
+/// Flushes every `view_flush` until shutdown (and once more then), and rebuilds the
+/// popular ranking every `popular_refresh`.
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // The ranking is kept in the database: a restart goes on from it.
+    let mut ranked_at = tokio::time::Instant::now();
     loop {
         let stopping = tokio::select! {
             () = tokio::time::sleep(state.config.view_flush) => false,
@@ -135,6 +141,12 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
         }
         if stopping {
             return Ok(());
+        }
+        if ranked_at.elapsed() >= state.config.popular_refresh {
+            match streambox_common::feeds::refresh_popular(&state.db, POPULAR_DAYS).await {
+                Ok(_) => ranked_at = tokio::time::Instant::now(),
+                Err(e) => tracing::warn!(error = %e, "rebuilding the popular ranking failed; will try again"),
+            }
         }
     }
 }

@@ -112,6 +112,8 @@ pub struct Config {
     pub upload_expiry: Duration,
     /// How often views counted in Redis are added to the database.
     pub view_flush: Duration,
+    /// How often the popular feed's ranking is rebuilt.
+    pub popular_refresh: Duration,
     /// Take the viewer's address from X-Forwarded-For (behind the gateway) rather
     /// than from the connection.
     pub trust_forwarded_for: bool,
@@ -183,6 +185,7 @@ impl Config {
             max_upload_bytes: env.parse("STREAMBOX_MAX_UPLOAD_BYTES", "10737418240")?,
             upload_expiry: env.seconds("STREAMBOX_UPLOAD_EXPIRY_SECS", "86400")?,
             view_flush: env.seconds("STREAMBOX_VIEW_FLUSH_SECS", "10")?,
+            popular_refresh: env.seconds("STREAMBOX_POPULAR_REFRESH_SECS", "300")?,
             trust_forwarded_for: env.parse("STREAMBOX_TRUST_FORWARDED_FOR", "false")?,
             stream: StreamConfig {
                 cache_bytes: env.parse("STREAMBOX_STREAM_CACHE_BYTES", "268435456")?,

@@ -35,8 +35,10 @@ impl Cursor {
         Self { key: video.created_at.timestamp_micros(), id: video.id.0 }
     }
 
-    fn created_at(self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.key).unwrap_or_default()
+    /// For a list ordered by `(time, id)`: the time and id to continue after, as
+    /// query parameters (both NULL for the first page).
+    pub fn time_bounds(after: Option<Self>) -> (Option<DateTime<Utc>>, Option<Uuid>) {
+        (after.map(|c| DateTime::from_timestamp_micros(c.key).unwrap_or_default()), after.map(|c| c.id))
     }
 }
 
@@ -49,8 +51,8 @@ pub async fn latest(db: &PgPool, after: Option<Cursor>, limit: i64) -> sqlx::Res
            AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
          ORDER BY created_at DESC, id DESC LIMIT $3"
     ))
-    .bind(after.map(Cursor::created_at))
-    .bind(after.map(|c| c.id))
+    .bind(Cursor::time_bounds(after).0)
+    .bind(Cursor::time_bounds(after).1)
     .bind(limit)
     .fetch_all(db)
     .await
@@ -66,8 +68,8 @@ pub async fn by_creator(db: &PgPool, creator: UserId, after: Option<Cursor>, lim
          ORDER BY created_at DESC, id DESC LIMIT $4"
     ))
     .bind(creator)
-    .bind(after.map(Cursor::created_at))
-    .bind(after.map(|c| c.id))
+    .bind(Cursor::time_bounds(after).0)
+    .bind(Cursor::time_bounds(after).1)
     .bind(limit)
     .fetch_all(db)
     .await
@@ -84,15 +86,16 @@ pub async fn following(db: &PgPool, follower: UserId, after: Option<Cursor>, lim
          ORDER BY created_at DESC, id DESC LIMIT $4"
     ))
     .bind(follower)
-    .bind(after.map(Cursor::created_at))
-    .bind(after.map(|c| c.id))
+    .bind(Cursor::time_bounds(after).0)
+    .bind(Cursor::time_bounds(after).1)
     .bind(limit)
     .fetch_all(db)
     .await
 }
 
-/// Public videos by views over the last `days` days, most viewed first, with those views.
-pub async fn popular(db: &PgPool, days: i32, after: Option<Cursor>, limit: i64) -> sqlx::Result<Vec<(Video, i64)>> {
+/// Public videos by views over the recent window (see [`refresh_popular`]), most viewed
+/// first, with those views.
+pub async fn popular(db: &PgPool, after: Option<Cursor>, limit: i64) -> sqlx::Result<Vec<(Video, i64)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -100,24 +103,46 @@ pub async fn popular(db: &PgPool, days: i32, after: Option<Cursor>, limit: i64) 
         recent_views: i64,
     }
     let rows: Vec<Row> = sqlx::query_as(concat!(
-        "WITH recent AS (
-             SELECT video_id, sum(views)::bigint AS recent_views FROM video_views_daily
-             WHERE day > current_date - $1 GROUP BY video_id
-         )
-         SELECT ",
+        "SELECT ",
         columns!(),
-        ", recent_views FROM videos JOIN recent ON recent.video_id = videos.id
+        ", recent_views FROM popular_videos JOIN videos ON videos.id = popular_videos.video_id
          WHERE status = 'ready' AND visibility = 'public'
-           AND ($2::bigint IS NULL OR (recent_views, id) < ($2, $3))
-         ORDER BY recent_views DESC, id DESC LIMIT $4"
+           AND ($1::bigint IS NULL OR (recent_views, video_id) < ($1, $2))
+         ORDER BY recent_views DESC, video_id DESC LIMIT $3"
     ))
-    .bind(days)
     .bind(after.map(|c| c.key))
     .bind(after.map(|c| c.id))
     .bind(limit)
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(|r| (r.video, r.recent_views)).collect())
+}
+
+/// How far the popular feed reaches.
+const POPULAR_DEPTH: i64 = 10_000;
+
+/// Rebuilds the popular ranking: the most viewed videos over the last `days` days.
+/// One process at a time; `false` when another was already at it.
+pub async fn refresh_popular(db: &PgPool, days: i32) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended('popular_videos', 0))")
+        .fetch_one(&mut *tx)
+        .await?;
+    if !locked {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM popular_videos").execute(&mut *tx).await?;
+    sqlx::query(
+        "INSERT INTO popular_videos (video_id, recent_views)
+         SELECT video_id, sum(views) FROM video_views_daily WHERE day > current_date - $1
+         GROUP BY video_id ORDER BY sum(views) DESC, video_id DESC LIMIT $2",
+    )
+    .bind(days)
+    .bind(POPULAR_DEPTH)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// A search query as Postgres sees it: every word of the input as a prefix, all
@@ -133,18 +158,52 @@ pub fn prefix_query(input: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" & "))
 }
 
+/// How many of the newest matches are ranked: ranking every match of a common word
+/// would cost in proportion to the catalogue; results reach no deeper than this.
+pub const SEARCH_DEPTH: i64 = 200;
+/// Newest public videos looked through first; a common word has its matches there.
+const SEARCH_RECENT: i64 = 5000;
+
 /// Public videos matching `query` (from [`prefix_query`]) in title, creator name or
-/// description, best first: title matches outrank creator, creator outranks description.
+/// description, best first: title matches outrank creator, creator outranks description,
+/// then newer first. The newest [`SEARCH_DEPTH`] matches are the ones ranked.
+///
+/// Finding them: a walk down the newest videos (cheap when the words are common, and
+/// the cost does not grow with the catalogue), or, when that walk finds too few, the
+/// full-text index (cheap exactly when matches are rare).
 pub async fn search(db: &PgPool, query: &str, offset: i64, limit: i64) -> sqlx::Result<Vec<Video>> {
+    let mut ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM (
+             SELECT id, search FROM videos WHERE status = 'ready' AND visibility = 'public'
+             ORDER BY created_at DESC, id DESC LIMIT $2
+         ) recent
+         WHERE search @@ to_tsquery('simple', $1) LIMIT $3",
+    )
+    .bind(query)
+    .bind(SEARCH_RECENT)
+    .bind(SEARCH_DEPTH)
+    .fetch_all(db)
+    .await?;
+    if (ids.len() as i64) < SEARCH_DEPTH {
+        ids = sqlx::query_scalar(
+            "SELECT id FROM videos
+             WHERE status = 'ready' AND visibility = 'public' AND search @@ to_tsquery('simple', $1)
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(query)
+        .bind(SEARCH_DEPTH)
+        .fetch_all(db)
+        .await?;
+    }
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
-        " FROM videos, to_tsquery('simple', $1) AS query
-         WHERE status = 'ready' AND visibility = 'public' AND search @@ query
-         ORDER BY ts_rank(search, query, 1) DESC, created_at DESC, id DESC
-         OFFSET $2 LIMIT $3"
+        " FROM videos WHERE id = ANY($2)
+         ORDER BY ts_rank(search, to_tsquery('simple', $1), 1) DESC, created_at DESC, id DESC
+         OFFSET $3 LIMIT $4"
     ))
     .bind(query)
+    .bind(&ids)
     .bind(offset)
     .bind(limit)
     .fetch_all(db)

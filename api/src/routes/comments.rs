@@ -118,20 +118,13 @@ pub async fn list(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<Comment>>> {
     viewable(&state, video, viewer).await?;
-    let (limit, after) = (page.limit()?, page.cursor()?);
-    let rows: Vec<Comment> = sqlx::query_as(concat!(
+    let newest_first = concat!(
         comment_select!(),
         "WHERE c.video_id = $1 AND c.parent_id IS NULL
            AND ($2::timestamptz IS NULL OR (c.created_at, c.id) < ($2, $3))
          ORDER BY c.created_at DESC, c.id DESC LIMIT $4"
-    ))
-    .bind(video)
-    .bind(after.map(|c| DateTime::from_timestamp_micros(c.key).unwrap_or_default()))
-    .bind(after.map(|c| c.id))
-    .bind(limit)
-    .fetch_all(&state.db)
-    .await?;
-    Ok(Json(Page::of(rows, limit, |c| Cursor { key: c.created_at.timestamp_micros(), id: c.id }, |c| c)))
+    );
+    page_of(&state, newest_first, video.0, page).await
 }
 
 /// Replies to a comment, oldest first (a conversation reads forwards).
@@ -142,18 +135,19 @@ pub async fn replies(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<Comment>>> {
     let parent = visible(&state, id, viewer).await?;
-    let (limit, after) = (page.limit()?, page.cursor()?);
-    let rows: Vec<Comment> = sqlx::query_as(concat!(
+    let oldest_first = concat!(
         comment_select!(),
         "WHERE c.parent_id = $1 AND ($2::timestamptz IS NULL OR (c.created_at, c.id) > ($2, $3))
          ORDER BY c.created_at, c.id LIMIT $4"
-    ))
-    .bind(parent.id)
-    .bind(after.map(|c| DateTime::from_timestamp_micros(c.key).unwrap_or_default()))
-    .bind(after.map(|c| c.id))
-    .bind(limit)
-    .fetch_all(&state.db)
-    .await?;
+    );
+    page_of(&state, oldest_first, parent.id, page).await
+}
+
+/// Runs a page query of comments: `$1` what they belong to, `$2, $3` the cursor, `$4` the limit.
+async fn page_of(state: &AppState, sql: &'static str, of: Uuid, page: PageQuery) -> ApiResult<Json<Page<Comment>>> {
+    let (limit, after) = (page.limit()?, page.cursor()?);
+    let (at, id) = Cursor::time_bounds(after);
+    let rows: Vec<Comment> = sqlx::query_as(sql).bind(of).bind(at).bind(id).bind(limit).fetch_all(&state.db).await?;
     Ok(Json(Page::of(rows, limit, |c| Cursor { key: c.created_at.timestamp_micros(), id: c.id }, |c| c)))
 }
 

@@ -12,10 +12,6 @@ use streambox_common::{ApiError, ApiResult, AppState};
 use super::pages::{Page, PageQuery};
 use super::videos::VideoView;
 
-/// The window "popular" counts views over.
-const POPULAR_DAYS: i32 = 7;
-const MAX_SEARCH_OFFSET: i64 = 1000;
-
 pub async fn latest(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageQuery>,
@@ -58,7 +54,7 @@ pub async fn popular(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<PopularVideo>>> {
     let limit = page.limit()?;
-    let rows = feeds::popular(&state.db, POPULAR_DAYS, page.cursor()?, limit).await?;
+    let rows = feeds::popular(&state.db, page.cursor()?, limit).await?;
     Ok(Json(Page::of(
         rows,
         limit,
@@ -90,18 +86,20 @@ pub async fn search(
     if query.q.chars().count() > 200 {
         return Err(ApiError::invalid_field("q", "is longer than 200 characters"));
     }
-    if !(0..=MAX_SEARCH_OFFSET).contains(&query.offset) {
-        return Err(ApiError::invalid_field("offset", &format!("must be between 0 and {MAX_SEARCH_OFFSET}")));
-    }
     let limit = match query.limit {
         None => 20,
         Some(limit @ 1..=100) => limit,
         Some(_) => return Err(ApiError::invalid_field("limit", "must be between 1 and 100")),
     };
+    let deepest = feeds::SEARCH_DEPTH - limit;
+    if !(0..=deepest).contains(&query.offset) {
+        return Err(ApiError::invalid_field("offset", &format!("must be between 0 and {deepest} for this limit")));
+    }
     let Some(tsquery) = feeds::prefix_query(&query.q) else {
         return Err(ApiError::invalid_field("q", "needs at least one letter or digit"));
     };
     let videos = feeds::search(&state.db, &tsquery, query.offset, limit).await?;
-    let next_offset = (videos.len() as i64 == limit).then_some(query.offset + limit);
+    let next_offset = (videos.len() as i64 == limit && query.offset + 2 * limit <= feeds::SEARCH_DEPTH)
+        .then_some(query.offset + limit);
     Ok(Json(SearchResults { items: videos.into_iter().map(VideoView::from).collect(), next_offset }))
 }

@@ -111,8 +111,8 @@ async fn people(state: &AppState, page: PageQuery, sql: &'static str, of: UserId
     let after = page.cursor()?;
     let rows: Vec<Person> = sqlx::query_as(sql)
         .bind(of)
-        .bind(after.map(|c| DateTime::from_timestamp_micros(c.key).unwrap_or_default()))
-        .bind(after.map(|c| c.id))
+        .bind(Cursor::time_bounds(after).0)
+        .bind(Cursor::time_bounds(after).1)
         .bind(limit)
         .fetch_all(&state.db)
         .await?;

@@ -79,8 +79,8 @@ pub async fn list(
     )
     .bind(user.id)
     .bind(user.is_admin())
-    .bind(after.map(|c| DateTime::from_timestamp_micros(c.key).unwrap_or_default()))
-    .bind(after.map(|c| c.id))
+    .bind(Cursor::time_bounds(after).0)
+    .bind(Cursor::time_bounds(after).1)
     .bind(limit)
     .fetch_all(&state.db)
     .await?;
