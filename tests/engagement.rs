@@ -445,3 +445,27 @@ async fn private_and_unlisted_videos_never_appear_in_listings_others_see() {
         }
     }
 }
+
+#[tokio::test]
+async fn behind_the_gateway_the_viewer_is_the_address_it_added_not_what_the_client_claims() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_TRUST_FORWARDED_FOR", "true")]).await;
+    let (owner, _) = app.quick_user("creator", "Owner").await;
+    let id = video(&app, owner, "public", "Watched", "", 0.0).await;
+    let record = |forwarded: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(app.url(&format!("/api/v1/videos/{id}/views")))
+                .header("user-agent", "player")
+                .header("x-forwarded-for", forwarded)
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()["counted"].as_bool().unwrap()
+        }
+    };
+    assert!(record("198.51.100.1, 203.0.113.7").await);
+    assert!(!record("198.51.100.2, 203.0.113.7").await, "a forged first entry does not make a new viewer");
+    assert!(record("198.51.100.1, 203.0.113.8").await, "the gateway's entry does");
+}

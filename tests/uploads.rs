@@ -350,6 +350,9 @@ async fn a_presigned_upload_goes_straight_to_storage_and_is_checked_before_it_is
 
     assert_eq!(presign(json!({ "title": "", "size": 10 })).await.unwrap().status(), 422);
     assert_eq!(presign(json!({ "title": "Zero", "size": 0 })).await.unwrap().status(), 422);
+    let huge = presign(json!({ "title": "Huge", "size": 6u64 << 30 })).await.unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE, "one PUT takes at most 5 GiB: tus is for larger files");
+    assert_eq!(huge.json::<Value>().await.unwrap()["code"], "too_large_for_one_put");
     let granted: Value = presign(json!({ "title": "Direct", "size": clip.len() })).await.unwrap().json().await.unwrap();
     let id = granted["id"].as_str().unwrap().to_owned();
     let complete = || app.http.post(app.url(granted["complete_url"].as_str().unwrap())).bearer_auth(&token).send();

@@ -23,7 +23,7 @@ use crate::ids::VideoId;
 /// S3 parts must be at least 5 MiB (but the last); 8 MiB bounds memory per upload.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// The largest object S3 takes in one PUT.
-const SINGLE_PUT_MAX: u64 = 5 * 1024 * 1024 * 1024;
+pub const SINGLE_PUT_MAX: u64 = 5 * 1024 * 1024 * 1024;
 /// Parts of one streaming upload sent while the next is being received: the
 /// client and storage both keep moving, and memory stays at (1 + this) parts.
 const PARTS_IN_FLIGHT: usize = 2;

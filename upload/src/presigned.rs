@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use streambox_common::auth::AuthUser;
 use streambox_common::error::{ApiJson, ApiPath};
 use streambox_common::ids::VideoId;
-use streambox_common::storage::keys;
+use streambox_common::storage::{SINGLE_PUT_MAX, keys};
 use streambox_common::uploads::{self, NewUpload, UploadKind, UploadLock};
 use streambox_common::videos::{self, Description, Title, VideoStatus};
 use streambox_common::{ApiError, ApiResult, AppState};
@@ -68,6 +68,13 @@ pub async fn create(
     let max = state.config.max_upload_bytes;
     if request.size > max {
         return Err(too_large(max));
+    }
+    if request.size > SINGLE_PUT_MAX {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large_for_one_put",
+            format!("storage takes at most {SINGLE_PUT_MAX} bytes in one PUT; upload larger files with tus"),
+        ));
     }
     let new = NewUpload {
         owner_id: user.id,

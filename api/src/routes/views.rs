@@ -22,8 +22,9 @@ pub struct ViewRecorded {
     counted: bool,
 }
 
-/// The client's address: the connection's peer, or (behind a trusted gateway) the
-/// first address of X-Forwarded-For.
+/// The client's address: the connection's peer, or (behind a trusted gateway) the last
+/// address of X-Forwarded-For — the one the gateway added; earlier ones are whatever the
+/// client claimed.
 pub struct ClientAddress(Option<IpAddr>);
 
 impl FromRequestParts<AppState> for ClientAddress {
@@ -33,7 +34,7 @@ impl FromRequestParts<AppState> for ClientAddress {
         let forwarded = state
             .config
             .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next()?.trim().parse().ok())
+            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
             .flatten();
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         Ok(Self(forwarded.or(peer)))
