@@ -185,10 +185,15 @@ pub async fn search(db: &PgPool, query: &str, offset: i64, limit: i64) -> sqlx::
     .fetch_all(db)
     .await?;
     if (ids.len() as i64) < SEARCH_DEPTH {
+        // Materialised: every match through the index, then the newest. Left to itself, the
+        // planner may walk the date index instead, through every video, when it guesses a
+        // rare conjunction of prefixes is common.
         ids = sqlx::query_scalar(
-            "SELECT id FROM videos
-             WHERE status = 'ready' AND visibility = 'public' AND search @@ to_tsquery('simple', $1)
-             ORDER BY created_at DESC, id DESC LIMIT $2",
+            "WITH matches AS MATERIALIZED (
+                 SELECT id, created_at FROM videos
+                 WHERE status = 'ready' AND visibility = 'public' AND search @@ to_tsquery('simple', $1)
+             )
+             SELECT id FROM matches ORDER BY created_at DESC, id DESC LIMIT $2",
         )
         .bind(query)
         .bind(SEARCH_DEPTH)
