@@ -224,9 +224,11 @@ pub async fn into_video(state: &AppState, upload: &Upload) -> anyhow::Result<Opt
 }
 
 /// One writer per upload at a time, across processes: a Postgres advisory lock held
-/// by a transaction, so it goes away with the process that held it.
+/// by a transaction, so it goes away with the process that held it. Release it with
+/// [`UploadLock::release`]: dropped, its rollback waits until the pooled connection is
+/// next used, and the lock stays held until then.
 pub struct UploadLock {
-    _held: sqlx::Transaction<'static, sqlx::Postgres>,
+    held: sqlx::Transaction<'static, sqlx::Postgres>,
 }
 
 impl UploadLock {
@@ -237,6 +239,12 @@ impl UploadLock {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-        Ok(locked.then_some(Self { _held: tx }))
+        Ok(locked.then_some(Self { held: tx }))
+    }
+
+    pub async fn release(self) {
+        if let Err(e) = self.held.rollback().await {
+            tracing::warn!(error = %e, "releasing an upload lock failed; it goes with the connection");
+        }
     }
 }

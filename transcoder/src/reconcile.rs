@@ -89,14 +89,18 @@ pub async fn once(state: &AppState) -> anyhow::Result<Report> {
 
     for upload in uploads::expired(&state.db).await? {
         // A request still writing to it holds the lock: leave it to the next round.
-        let Some(_writing) = UploadLock::acquire(&state.db, upload.id).await? else { continue };
+        let Some(writing) = UploadLock::acquire(&state.db, upload.id).await? else { continue };
         tracing::info!(upload = %upload.id, stored = upload.stored, "discarding an expired incomplete upload");
-        uploads::discard(state, &upload).await?;
+        let discarded = uploads::discard(state, &upload).await;
+        writing.release().await;
+        discarded?;
         report.uploads_expired += 1;
     }
     for upload in uploads::stranded(&state.db, UNFINISHED_GRACE).await? {
-        let Some(_writing) = UploadLock::acquire(&state.db, upload.id).await? else { continue };
-        if uploads::into_video(state, &upload).await?.is_some() {
+        let Some(writing) = UploadLock::acquire(&state.db, upload.id).await? else { continue };
+        let finished = uploads::into_video(state, &upload).await;
+        writing.release().await;
+        if finished?.is_some() {
             report.uploads_finished += 1;
         }
     }

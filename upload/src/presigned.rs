@@ -113,10 +113,17 @@ pub async fn complete(
     let lock = UploadLock::acquire(&state.db, id).await?.ok_or_else(|| {
         ApiError::new(StatusCode::LOCKED, "upload_busy", "this upload is being completed; try again shortly")
     })?;
+    let completed = complete_locked(&state, id, &user).await;
+    lock.release().await;
+    let (id, status) = completed?;
+    Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id, status })))
+}
+
+/// Verifies and queues the upload (the caller holds its lock); returns the video's id and status.
+async fn complete_locked(state: &AppState, id: VideoId, user: &AuthUser) -> ApiResult<(VideoId, VideoStatus)> {
     let Some(upload) = uploads::find_owned(&state.db, id, user.id, UploadKind::Presigned).await? else {
         let video = videos::find(&state.db, id).await?.filter(|v| v.owner_id == user.id);
-        let video = video.ok_or_else(|| ApiError::not_found("upload"))?;
-        return Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id: video.id, status: video.status })));
+        return video.map(|v| (v.id, v.status)).ok_or_else(|| ApiError::not_found("upload"));
     };
     let key = keys::source(id);
     let Some(stored) = state.storage.head(&key).await.map_err(ApiError::internal)? else {
@@ -137,12 +144,11 @@ pub async fn complete(
         None => return Err(ApiError::conflict("upload_missing", "the uploaded file disappeared; upload it again")),
     };
     if sniff::container(&head).is_none() {
-        uploads::discard(&state, &upload).await.map_err(ApiError::internal)?;
+        uploads::discard(state, &upload).await.map_err(ApiError::internal)?;
         return Err(not_a_video());
     }
     uploads::mark_assembled(&state.db, id).await?;
-    let video = uploads::into_video(&state, &upload).await.map_err(ApiError::internal)?;
-    drop(lock);
+    let video = uploads::into_video(state, &upload).await.map_err(ApiError::internal)?;
     let video = video.ok_or_else(|| ApiError::internal("the upload was completed twice at once"))?;
-    Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id: video.id, status: video.status })))
+    Ok((video.id, video.status))
 }

@@ -19,8 +19,11 @@ use crate::sniff;
 /// end on its own task, so a client that disconnects still has what it sent stored.
 pub async fn append(state: AppState, upload: Upload, lock: UploadLock, body: Body) -> ApiResult<u64> {
     let task = tokio::spawn(async move {
-        let outcome = Appender::resume(state, upload).await?.run(body).await;
-        drop(lock);
+        let outcome = match Appender::resume(state, upload).await {
+            Ok(appender) => appender.run(body).await,
+            Err(e) => Err(e),
+        };
+        lock.release().await;
         outcome
     });
     task.await.map_err(ApiError::internal)?

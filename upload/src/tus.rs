@@ -153,22 +153,37 @@ pub async fn append(
         ));
     }
     let offset = number_header(&headers, &UPLOAD_OFFSET)?;
-    let Some(lock) = UploadLock::acquire(&state.db, id).await? else {
-        return Err(busy());
+    let lock = UploadLock::acquire(&state.db, id).await?.ok_or_else(busy)?;
+    let upload = match resumable_at(&state, id, &user, offset).await {
+        Ok(Ok(upload)) => upload,
+        Ok(Err(finished)) => {
+            lock.release().await;
+            return Ok(offset_response(finished));
+        }
+        Err(e) => {
+            lock.release().await;
+            return Err(e);
+        }
     };
-    let Some(upload) = uploads::find_owned(&state.db, id, user.id, UploadKind::Tus).await? else {
-        let bytes = finished_video_bytes(&state, id, &user).await?.ok_or_else(|| ApiError::not_found("upload"))?;
-        return if offset == bytes { Ok(offset_response(bytes)) } else { Err(offset_mismatch(bytes)) };
-    };
-    let stored = u64::try_from(upload.stored).unwrap_or(0);
-    if offset != stored {
-        return Err(offset_mismatch(stored));
-    }
     let expires = upload.expires_at;
     let offset = receive::append(state, upload, lock, body).await?;
     let mut response = offset_response(offset);
     response.headers_mut().insert(UPLOAD_EXPIRES, http_date(expires));
     Ok(response)
+}
+
+/// The upload to append to at `offset`; `Ok(Err(bytes))` when it already became a video
+/// of that many bytes and `offset` is its end (nothing to do).
+async fn resumable_at(state: &AppState, id: VideoId, user: &AuthUser, offset: u64) -> ApiResult<Result<Upload, u64>> {
+    let Some(upload) = uploads::find_owned(&state.db, id, user.id, UploadKind::Tus).await? else {
+        let bytes = finished_video_bytes(state, id, user).await?.ok_or_else(|| ApiError::not_found("upload"))?;
+        return if offset == bytes { Ok(Err(bytes)) } else { Err(offset_mismatch(bytes)) };
+    };
+    let stored = u64::try_from(upload.stored).unwrap_or(0);
+    if offset != stored {
+        return Err(offset_mismatch(stored));
+    }
+    Ok(Ok(upload))
 }
 
 /// DELETE: abandons the upload and everything stored for it.
@@ -178,11 +193,14 @@ pub async fn terminate(
     ApiPath(id): ApiPath<VideoId>,
 ) -> ApiResult<StatusCode> {
     let lock = UploadLock::acquire(&state.db, id).await?.ok_or_else(busy)?;
-    let upload = uploads::find_owned(&state.db, id, user.id, UploadKind::Tus)
-        .await?
-        .ok_or_else(|| ApiError::not_found("upload"))?;
-    uploads::discard(&state, &upload).await.map_err(ApiError::internal)?;
-    drop(lock);
+    let discarded = async {
+        let upload = uploads::find_owned(&state.db, id, user.id, UploadKind::Tus).await?;
+        let upload = upload.ok_or_else(|| ApiError::not_found("upload"))?;
+        uploads::discard(&state, &upload).await.map_err(ApiError::internal)
+    }
+    .await;
+    lock.release().await;
+    discarded?;
     tracing::info!(upload = %id, "resumable upload terminated");
     Ok(StatusCode::NO_CONTENT)
 }
