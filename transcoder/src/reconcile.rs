@@ -57,8 +57,18 @@ pub async fn once(state: &AppState) -> anyhow::Result<Report> {
     let locked: bool =
         sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(LOCK_KEY).fetch_one(&mut *lock).await?;
     if !locked {
+        lock.rollback().await?;
         return Ok(Report::default());
     }
+    let report = reconcile(state).await;
+    // Ended explicitly on every path: a dropped transaction's rollback (and with it the
+    // lock) would wait until its pooled connection is next used.
+    lock.rollback().await?;
+    report
+}
+
+/// One round of repairs; the caller holds the reconciler lock.
+async fn reconcile(state: &AppState) -> anyhow::Result<Report> {
     let config = &state.config.transcode;
     let mut report = Report::default();
 
@@ -104,6 +114,5 @@ pub async fn once(state: &AppState) -> anyhow::Result<Report> {
             report.uploads_finished += 1;
         }
     }
-    lock.commit().await?;
     Ok(report)
 }
