@@ -36,7 +36,7 @@ async fn a_large_stream_is_stored_part_by_part_and_reads_back_identically() {
     rand::rng().fill_bytes(&mut data);
     let mut upload = store.streaming_upload("raw/big".into(), "application/octet-stream", None);
     for chunk in data.chunks(100_000) {
-        upload.write(chunk).await.unwrap();
+        upload.write(bytes::Bytes::copy_from_slice(chunk)).await.unwrap();
     }
     assert_eq!(upload.finish().await.unwrap(), data.len() as u64);
     assert!(read_all(&store, "raw/big").await == data, "bytes differ");
@@ -50,12 +50,12 @@ async fn a_small_stream_is_one_object_and_an_aborted_one_leaves_nothing() {
     let store = store(dir.path(), shutdown.clone()).await;
 
     let mut small = store.streaming_upload("raw/small".into(), "application/octet-stream", None);
-    small.write(b"hello").await.unwrap();
+    small.write(bytes::Bytes::from_static(b"hello")).await.unwrap();
     small.finish().await.unwrap();
     assert_eq!(read_all(&store, "raw/small").await, b"hello");
 
     let mut aborted = store.streaming_upload("raw/aborted".into(), "application/octet-stream", None);
-    aborted.write(&vec![7u8; PART_SIZE + 1]).await.unwrap();
+    aborted.write(vec![7u8; PART_SIZE + 1].into()).await.unwrap();
     aborted.abort().await.unwrap();
     assert!(store.get("raw/aborted").await.unwrap().is_none());
     assert_eq!(store.list("raw/").await.unwrap(), ["raw/small"]);
@@ -77,7 +77,7 @@ async fn an_upload_dropped_midway_aborts_its_parts() {
     let store = store(dir.path(), shutdown.clone()).await;
 
     let mut abandoned = store.streaming_upload("raw/abandoned".into(), "application/octet-stream", None);
-    abandoned.write(&vec![1u8; PART_SIZE + 10]).await.unwrap();
+    abandoned.write(vec![1u8; PART_SIZE + 10].into()).await.unwrap();
     // Parts are sent while the next is gathered: wait for the first to arrive.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while parts_in_progress(dir.path()) == 0 {

@@ -44,6 +44,7 @@ impl Cursor {
 
 /// The newest public videos.
 pub async fn latest(db: &PgPool, after: Option<Cursor>, limit: i64) -> sqlx::Result<Vec<Video>> {
+    let (at, id) = Cursor::time_bounds(after);
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -51,8 +52,8 @@ pub async fn latest(db: &PgPool, after: Option<Cursor>, limit: i64) -> sqlx::Res
            AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
          ORDER BY created_at DESC, id DESC LIMIT $3"
     ))
-    .bind(Cursor::time_bounds(after).0)
-    .bind(Cursor::time_bounds(after).1)
+    .bind(at)
+    .bind(id)
     .bind(limit)
     .fetch_all(db)
     .await
@@ -60,6 +61,7 @@ pub async fn latest(db: &PgPool, after: Option<Cursor>, limit: i64) -> sqlx::Res
 
 /// A creator's public videos, newest first.
 pub async fn by_creator(db: &PgPool, creator: UserId, after: Option<Cursor>, limit: i64) -> sqlx::Result<Vec<Video>> {
+    let (at, id) = Cursor::time_bounds(after);
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -68,8 +70,8 @@ pub async fn by_creator(db: &PgPool, creator: UserId, after: Option<Cursor>, lim
          ORDER BY created_at DESC, id DESC LIMIT $4"
     ))
     .bind(creator)
-    .bind(Cursor::time_bounds(after).0)
-    .bind(Cursor::time_bounds(after).1)
+    .bind(at)
+    .bind(id)
     .bind(limit)
     .fetch_all(db)
     .await
@@ -77,6 +79,7 @@ pub async fn by_creator(db: &PgPool, creator: UserId, after: Option<Cursor>, lim
 
 /// Public videos of the creators `follower` follows, newest first.
 pub async fn following(db: &PgPool, follower: UserId, after: Option<Cursor>, limit: i64) -> sqlx::Result<Vec<Video>> {
+    let (at, id) = Cursor::time_bounds(after);
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
@@ -86,8 +89,8 @@ pub async fn following(db: &PgPool, follower: UserId, after: Option<Cursor>, lim
          ORDER BY created_at DESC, id DESC LIMIT $4"
     ))
     .bind(follower)
-    .bind(Cursor::time_bounds(after).0)
-    .bind(Cursor::time_bounds(after).1)
+    .bind(at)
+    .bind(id)
     .bind(limit)
     .fetch_all(db)
     .await

@@ -371,12 +371,12 @@ impl StreamingUpload {
         self.total
     }
 
-    pub async fn write(&mut self, chunk: &[u8]) -> anyhow::Result<()> {
+    pub async fn write(&mut self, chunk: Bytes) -> anyhow::Result<()> {
         self.total += chunk.len() as u64;
         if let Some(single) = &mut self.single {
-            return single.write(Bytes::copy_from_slice(chunk), self.total).await;
+            return single.write(chunk, self.total).await;
         }
-        let mut rest = chunk;
+        let mut rest = &chunk[..];
         while !rest.is_empty() {
             let take = rest.len().min(PART_SIZE - self.buffer.len());
             self.buffer.extend_from_slice(&rest[..take]);

@@ -166,7 +166,7 @@ async fn store_source(
         if declared.is_some_and(|len| after > len) {
             break Err(size_mismatch(declared, after));
         }
-        if let Err(e) = upload.write(&pending).await {
+        if let Err(e) = upload.write(pending).await {
             break Err(ApiError::from(e));
         }
         if chunk.is_none() {

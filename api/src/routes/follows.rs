@@ -108,13 +108,7 @@ pub async fn following(
 
 async fn people(state: &AppState, page: PageQuery, sql: &'static str, of: UserId) -> ApiResult<Json<Page<Person>>> {
     let limit = page.limit()?;
-    let after = page.cursor()?;
-    let rows: Vec<Person> = sqlx::query_as(sql)
-        .bind(of)
-        .bind(Cursor::time_bounds(after).0)
-        .bind(Cursor::time_bounds(after).1)
-        .bind(limit)
-        .fetch_all(&state.db)
-        .await?;
+    let (at, id) = Cursor::time_bounds(page.cursor()?);
+    let rows: Vec<Person> = sqlx::query_as(sql).bind(of).bind(at).bind(id).bind(limit).fetch_all(&state.db).await?;
     Ok(Json(Page::of(rows, limit, |p| Cursor { key: p.since.timestamp_micros(), id: p.id.0 }, |p| p)))
 }

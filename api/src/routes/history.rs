@@ -65,7 +65,7 @@ pub async fn list(
         watched_at: DateTime<Utc>,
     }
     let limit = page.limit()?;
-    let after = page.cursor()?;
+    let (at, id) = Cursor::time_bounds(page.cursor()?);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT v.id, v.owner_id, v.title, v.description, v.visibility, v.status, v.error, v.source_bytes,
                 v.duration_s, v.width, v.height, v.renditions, v.source, v.has_storyboard, v.view_count,
@@ -79,8 +79,8 @@ pub async fn list(
     )
     .bind(user.id)
     .bind(user.is_admin())
-    .bind(Cursor::time_bounds(after).0)
-    .bind(Cursor::time_bounds(after).1)
+    .bind(at)
+    .bind(id)
     .bind(limit)
     .fetch_all(&state.db)
     .await?;
