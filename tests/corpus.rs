@@ -332,24 +332,9 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
             return Err(format!("{name}: {frames} frames at {} fps vs {source_duration} s of source", clip.fps));
         }
 
-        let audio: Value = serde_json::from_str(&run(&[
-            "ffprobe",
-            "-v",
-            "error",
-            "-select_streams",
-            "a",
-            "-show_entries",
-            "stream=codec_name,channels",
-            "-of",
-            "json",
-            &url,
-        ]))
-        .unwrap();
-        let audio_streams = audio["streams"].as_array().unwrap();
-        match (clip.audio, audio_streams.as_slice()) {
-            (true, [a]) if a["codec_name"] == "aac" && a["channels"] == 2 && codecs.ends_with(",mp4a.40.2") => {}
-            (false, []) if !codecs.contains("mp4a") => {}
-            (_, streams) => return Err(format!("{name}: audio {streams:?} with CODECS {codecs}")),
+        // Sound is in the shared audio rendition, not in each rung's segments.
+        if !audio_streams(&url).is_empty() || codecs.ends_with(",mp4a.40.2") != clip.audio {
+            return Err(format!("{name}: audio {:?} with CODECS {codecs}", audio_streams(&url)));
         }
 
         let decoded = Command::new("ffmpeg").args(["-v", "error", "-i", &url, "-f", "null", "-"]).output().unwrap();
@@ -358,6 +343,8 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
         }
         keyframe_sets.insert(name.to_owned(), keyframes(&url));
     }
+    check_audio_rendition(app, clip, &master, &base, source_duration).await?;
+
     let mut sets = keyframe_sets.values();
     let first = sets.next().unwrap();
     if first.len() < 2 || sets.any(|s| s != first) {
@@ -379,6 +366,71 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
         return Err(format!("source metadata: {source}"));
     }
     Ok(())
+}
+
+/// With sound: one audio rendition (stereo AAC, as long as the source, cleanly decoding)
+/// that every variant names; without: none, and no variant names one.
+async fn check_audio_rendition(
+    app: &TestApp,
+    clip: &Clip,
+    master: &m3u8_rs::MasterPlaylist,
+    base: &str,
+    source_duration: f64,
+) -> Result<(), String> {
+    let groups: Vec<Option<&str>> = master.variants.iter().map(|v| v.audio.as_deref()).collect();
+    let rendition = match master.alternatives.as_slice() {
+        [] if !clip.audio && groups.iter().all(Option::is_none) => return Ok(()),
+        [audio]
+            if clip.audio
+                && audio.media_type == m3u8_rs::AlternativeMediaType::Audio
+                && audio.default
+                && groups.iter().all(|g| *g == Some(audio.group_id.as_str())) =>
+        {
+            audio
+        }
+        other => return Err(format!("audio renditions {other:?}, variants in groups {groups:?}")),
+    };
+    let url = format!("{base}/{}", rendition.uri.as_deref().ok_or("the audio rendition has no URI")?);
+    let playlist = app.http.get(&url).send().await.unwrap().bytes().await.unwrap();
+    let media = m3u8_rs::parse_media_playlist_res(&playlist).map_err(|e| format!("audio playlist: {e}"))?;
+    // AAC frames (21.3 ms) cannot end exactly on the segment boundary: a segment may
+    // overrun it by part of a frame, which RFC 8216 allows (EXTINF rounded <= target).
+    if media.playlist_type != Some(m3u8_rs::MediaPlaylistType::Vod)
+        || !media.end_list
+        || media.segments.iter().any(|s| f64::from(s.duration).round() as u64 > media.target_duration)
+    {
+        return Err(format!("audio playlist not a finished VOD within its target: {media:?}"));
+    }
+    let length: f64 = media.segments.iter().map(|s| f64::from(s.duration)).sum();
+    if (length - source_duration).abs() > 0.1 {
+        return Err(format!("audio lasts {length} s, the source {source_duration} s"));
+    }
+    match audio_streams(&url).as_slice() {
+        [a] if a["codec_name"] == "aac" && a["channels"] == 2 => {}
+        streams => return Err(format!("audio rendition streams {streams:?}")),
+    }
+    let decoded = Command::new("ffmpeg").args(["-v", "error", "-i", &url, "-f", "null", "-"]).output().unwrap();
+    if !decoded.status.success() || !decoded.stderr.is_empty() {
+        return Err(format!("the audio does not decode cleanly: {}", String::from_utf8_lossy(&decoded.stderr)));
+    }
+    Ok(())
+}
+
+fn audio_streams(url: &str) -> Vec<Value> {
+    let probed: Value = serde_json::from_str(&run(&[
+        "ffprobe",
+        "-v",
+        "error",
+        "-select_streams",
+        "a",
+        "-show_entries",
+        "stream=codec_name,channels",
+        "-of",
+        "json",
+        url,
+    ]))
+    .unwrap();
+    probed["streams"].as_array().cloned().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
 use crate::config::S3Config;
@@ -27,6 +28,8 @@ pub const SINGLE_PUT_MAX: u64 = 5 * 1024 * 1024 * 1024;
 /// Parts of one streaming upload sent while the next is being received: the
 /// client and storage both keep moving, and memory stays at (1 + this) parts.
 const PARTS_IN_FLIGHT: usize = 2;
+/// Block size of writes to a local file while downloading.
+const DOWNLOAD_WRITE_BYTES: usize = 1024 * 1024;
 
 /// Object keys, derived from ids only — never from anything a client sent.
 pub mod keys {
@@ -44,6 +47,10 @@ pub mod keys {
     pub fn hls_prefix(id: VideoId) -> String {
         format!("hls/{id}/")
     }
+
+    /// The rendition under [`hls_prefix`] holding the audio all video rungs share
+    /// (beside them, named for their heights: `720p`).
+    pub const AUDIO_RENDITION: &str = "audio";
 
     pub fn poster(id: VideoId) -> String {
         format!("thumbs/{id}/poster.jpg")
@@ -212,8 +219,11 @@ impl ObjectStore {
     pub async fn download(&self, key: &str, dest: &Path) -> anyhow::Result<Option<u64>> {
         let Some(object) = self.get(key).await? else { return Ok(None) };
         let mut reader = object.body.into_async_read();
-        let mut file = tokio::fs::File::create(dest).await.with_context(|| format!("creating {}", dest.display()))?;
+        let file = tokio::fs::File::create(dest).await.with_context(|| format!("creating {}", dest.display()))?;
+        // Each write to a tokio file is a trip to the blocking pool: write in large blocks.
+        let mut file = tokio::io::BufWriter::with_capacity(DOWNLOAD_WRITE_BYTES, file);
         let copied = tokio::io::copy(&mut reader, &mut file).await.with_context(|| format!("downloading {key}"))?;
+        file.flush().await.with_context(|| format!("writing {}", dest.display()))?;
         Ok(Some(copied))
     }
 

@@ -1,5 +1,6 @@
 //! Turns request path segments into object keys, accepting only the names the
-//! transcoder writes: a rendition (`720p`) and a file (`index.m3u8`, `seg_007.ts`).
+//! transcoder writes: a rendition (`720p`, or `audio`) and a file (`index.m3u8`,
+//! `seg_007.ts`).
 
 use streambox_common::ids::VideoId;
 use streambox_common::storage::keys;
@@ -23,8 +24,11 @@ impl RenditionFile {
     }
 }
 
-/// `NNNp` or `NNNNp`: the names of ladder rungs.
+/// `NNNp` or `NNNNp`, the names of ladder rungs, or the shared audio's.
 fn is_rendition_name(name: &str) -> bool {
+    if name == keys::AUDIO_RENDITION {
+        return true;
+    }
     let digits = name.strip_suffix('p').unwrap_or_default();
     (3..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
@@ -50,6 +54,10 @@ mod tests {
         assert_eq!(ok.key(), format!("hls/{id}/720p/seg_012.ts"));
         assert_eq!(ok.content_type, "video/mp2t");
         assert_eq!(RenditionFile::parse(id, "1080p", "index.m3u8").unwrap().content_type, PLAYLIST);
+        assert_eq!(
+            RenditionFile::parse(id, "audio", "seg_004.ts").unwrap().key(),
+            format!("hls/{id}/audio/seg_004.ts")
+        );
         for (rendition, file) in [
             ("..", "index.m3u8"),
             ("720p", "../master.m3u8"),

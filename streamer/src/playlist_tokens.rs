@@ -1,5 +1,6 @@
-//! Carries a playback token into every URI of a playlist, so players (HLS.js,
-//! Safari, ffmpeg) fetch variants and segments with it without knowing about it.
+//! Carries a playback token into every URI of a playlist (variants, the audio
+//! rendition, segments), so players (HLS.js, Safari, ffmpeg) fetch them all with it
+//! without knowing about it.
 
 use m3u8_rs::Playlist;
 
@@ -12,7 +13,10 @@ pub fn with_token(playlist: &[u8], token: &str) -> anyhow::Result<Vec<u8>> {
     let mut parsed =
         m3u8_rs::parse_playlist_res(playlist).map_err(|e| anyhow::anyhow!("stored playlist unreadable: {e}"))?;
     match &mut parsed {
-        Playlist::MasterPlaylist(master) => master.variants.iter_mut().for_each(|v| append(&mut v.uri)),
+        Playlist::MasterPlaylist(master) => {
+            master.variants.iter_mut().for_each(|v| append(&mut v.uri));
+            master.alternatives.iter_mut().filter_map(|a| a.uri.as_mut()).for_each(append);
+        }
         Playlist::MediaPlaylist(media) => media.segments.iter_mut().for_each(|s| append(&mut s.uri)),
     }
     let mut out = Vec::with_capacity(playlist.len() * 2);
@@ -29,9 +33,12 @@ mod tests {
 
     #[test]
     fn every_uri_gets_the_token() {
-        let master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=640x360\n360p/index.m3u8\n";
+        let master =
+            b"#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"Original\",URI=\"audio/index.m3u8\"\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=640x360,AUDIO=\"audio\"\n360p/index.m3u8\n";
         let out = String::from_utf8(with_token(master, "abc.def.ghi").unwrap()).unwrap();
         assert!(out.contains("360p/index.m3u8?token=abc.def.ghi"), "{out}");
+        assert!(out.contains("URI=\"audio/index.m3u8?token=abc.def.ghi\""), "{out}");
 
         let media = b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:6.0,\nseg_000.ts\n#EXTINF:2.0,\nseg_001.ts\n#EXT-X-ENDLIST\n";
         let out = String::from_utf8(with_token(media, "t").unwrap()).unwrap();

@@ -1,8 +1,13 @@
 //! The ladder command: ONE ffmpeg decodes the source once, splits the picture and
 //! encodes every rung, with keyframes on the same timestamps in all of them — and
 //! writes the still images (poster, storyboard) from the same decoded frames.
+//!
+//! Audio is encoded once, into its own rendition (`audio/`) that every rung
+//! plays with (an HLS audio group), rather than once more inside each rung's segments.
 
 use std::path::{Path, PathBuf};
+
+use streambox_common::storage::keys::AUDIO_RENDITION;
 
 use crate::ladder::Rung;
 use crate::probe::SourceInfo;
@@ -11,6 +16,16 @@ pub struct EncodeSettings<'a> {
     pub preset: &'a str,
     pub segment_seconds: u32,
     pub gop_seconds: u32,
+    /// Threads of each x264 encoder. Its own default (1.5 per core, plus lookahead)
+    /// suits one encoder with the machine to itself; the rungs run side by side, so
+    /// each gets one per core ([`threads_per_encoder`]).
+    pub encoder_threads: usize,
+}
+
+/// One thread per core for each encoder: every core stays busy while the rungs
+/// encode together, with less frame-threading overhead than x264's default.
+pub fn threads_per_encoder() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 pub const AUDIO_CODEC: &str = "mp4a.40.2";
@@ -22,7 +37,8 @@ pub struct StillOutput {
     pub path: PathBuf,
 }
 
-/// Arguments writing `out/{rung}/index.m3u8`, `out/{rung}/seg_NNN.ts` and each still.
+/// Arguments writing `out/{rung}/index.m3u8`, `out/{rung}/seg_NNN.ts`, the same for
+/// `out/audio/` when the source has sound, and each still.
 pub fn ladder_args(
     source_path: &Path,
     out: &Path,
@@ -66,25 +82,26 @@ pub fn ladder_args(
         ]);
     }
     if let Some(audio) = source.audio_stream {
-        for _ in rungs {
-            args.extend(["-map".into(), format!("0:{audio}")]);
-        }
+        args.extend(["-map".into(), format!("0:{audio}")]);
         args.extend(["-c:a", "aac", "-b:a", &format!("{AUDIO_KBPS}k"), "-ac", "2", "-ar", "48000"].map(String::from));
     }
     let gop = (source.frame_rate_value * f64::from(settings.gop_seconds)).round().max(1.0) as u32;
-    let stream_map = rungs
-        .iter()
-        .enumerate()
-        .map(|(i, rung)| match source.audio_stream {
-            Some(_) => format!("v:{i},a:{i},name:{}", rung.name),
-            None => format!("v:{i},name:{}", rung.name),
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let group = match source.audio_stream {
+        Some(_) => format!(",agroup:{AUDIO_RENDITION}"),
+        None => String::new(),
+    };
+    let mut stream_map: Vec<String> =
+        rungs.iter().enumerate().map(|(i, rung)| format!("v:{i}{group},name:{}", rung.name)).collect();
+    if source.audio_stream.is_some() {
+        stream_map.push(format!("a:0{group},name:{AUDIO_RENDITION}"));
+    }
+    let stream_map = stream_map.join(" ");
     args.extend(
         [
             "-preset",
             settings.preset,
+            "-threads",
+            &settings.encoder_threads.to_string(),
             "-g",
             &gop.to_string(),
             "-keyint_min",
@@ -146,7 +163,7 @@ mod tests {
             bitrate: None,
         };
         let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
-        let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2 };
+        let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
         let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into() };
         let args = ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &[poster], &settings);
         assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
@@ -158,7 +175,8 @@ mod tests {
         let gop = &args[args.iter().position(|a| a == "-g").unwrap() + 1];
         assert_eq!(gop, "50");
         let map = &args[args.iter().position(|a| a == "-var_stream_map").unwrap() + 1];
-        assert_eq!(map, "v:0,a:0,name:720p v:1,a:1,name:480p");
+        assert_eq!(map, "v:0,agroup:audio,name:720p v:1,agroup:audio,name:480p a:0,agroup:audio,name:audio");
+        assert_eq!(args.iter().filter(|a| *a == "0:1").count(), 1, "audio is encoded once: {args:?}");
         assert!(args.windows(2).any(|w| w[0] == "-level:v:0" && w[1] == "3.1"), "{args:?}");
     }
 }

@@ -175,6 +175,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
         preset: &config.preset,
         segment_seconds: config.segment_seconds,
         gop_seconds: config.gop_seconds,
+        encoder_threads: encode::threads_per_encoder(),
     };
     let poster_path = workdir.path().join("poster.jpg");
     let (top, duration) = (&rungs[0], source.duration_s);

@@ -2,20 +2,33 @@
 //! BANDWIDTH is the measured peak segment bitrate, AVERAGE-BANDWIDTH the mean, and
 //! CODECS is read from each rung's own sequence parameter set (x264 may settle on a
 //! lower profile than asked, e.g. Constrained Baseline at the `ultrafast` preset).
+//! With sound, every variant names the shared audio rendition, and its BANDWIDTH and
+//! AVERAGE-BANDWIDTH include the audio's, as a player downloads both.
 
 use std::path::Path;
 
 use anyhow::Context;
-use m3u8_rs::{MasterPlaylist, Resolution, VariantStream};
+use m3u8_rs::{AlternativeMedia, AlternativeMediaType, MasterPlaylist, Resolution, VariantStream};
 use streambox_common::videos::Rendition;
 
 use crate::encode::AUDIO_CODEC;
+
 use crate::ladder::Rung;
+use streambox_common::storage::keys::AUDIO_RENDITION;
 
 pub const MASTER_NAME: &str = "master.m3u8";
 
-/// Measures every rung under `out`, writes `out/master.m3u8`, returns the renditions.
+/// The audio group's id and the name players show for its one rendition.
+const AUDIO_GROUP: &str = "audio";
+const AUDIO_NAME: &str = "Original";
+
+/// Measures every rung (and the shared audio) under `out`, writes `out/master.m3u8`,
+/// returns the renditions.
 pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> anyhow::Result<Vec<Rendition>> {
+    let (audio_peak, audio_average) = match has_audio {
+        true => measure(&out.join(AUDIO_RENDITION)).map(|(peak, average, _)| (peak, average))?,
+        false => (0, 0),
+    };
     let mut renditions = Vec::with_capacity(rungs.len());
     for rung in rungs {
         let rung_dir = out.join(&rung.name);
@@ -25,14 +38,15 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
             name: rung.name.clone(),
             width: rung.width,
             height: rung.height,
-            bandwidth,
-            average_bandwidth,
+            bandwidth: bandwidth + audio_peak,
+            average_bandwidth: average_bandwidth + audio_average,
             codecs: if has_audio { format!("{video_codec},{AUDIO_CODEC}") } else { video_codec },
         });
     }
     let playlist = MasterPlaylist {
         version: Some(3),
         independent_segments: true,
+        alternatives: has_audio.then(audio_rendition).into_iter().collect(),
         variants: renditions
             .iter()
             .map(|r| VariantStream {
@@ -42,6 +56,7 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
                 codecs: Some(r.codecs.clone()),
                 resolution: Some(Resolution { width: u64::from(r.width), height: u64::from(r.height) }),
                 frame_rate: Some((frame_rate * 1000.0).round() / 1000.0),
+                audio: has_audio.then(|| AUDIO_GROUP.into()),
                 ..Default::default()
             })
             .collect(),
@@ -51,6 +66,19 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
     playlist.write_to(&mut bytes)?;
     std::fs::write(out.join(MASTER_NAME), bytes).context("writing the master playlist")?;
     Ok(renditions)
+}
+
+fn audio_rendition() -> AlternativeMedia {
+    AlternativeMedia {
+        media_type: AlternativeMediaType::Audio,
+        uri: Some(format!("{AUDIO_RENDITION}/index.m3u8")),
+        group_id: AUDIO_GROUP.into(),
+        name: AUDIO_NAME.into(),
+        default: true,
+        autoselect: true,
+        channels: Some("2".into()),
+        ..Default::default()
+    }
 }
 
 /// `(peak, average)` bits per second over the rung's segments, and the first segment's name.
