@@ -307,6 +307,35 @@ async fn views_count_once_per_viewer_per_window_and_reach_postgres_in_batches() 
     assert_eq!(call(&app, Method::POST, &format!("/api/v1/videos/{private}/views"), None, None).await.0, 404);
 }
 
+/// More matches than are ranked: the walk down the newest videos finds them, ranks the
+/// newest [`SEARCH_DEPTH`] and pages through exactly those, never a private one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_of_a_common_word_ranks_its_newest_matches_and_pages_to_the_depth() {
+    const SEARCH_DEPTH: usize = 200;
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.quick_user("creator", "Dock Dora").await;
+    let mut in_descriptions = Vec::new();
+    for minute in 1..=SEARCH_DEPTH + 5 {
+        in_descriptions.push(video(&app, owner, "public", "Boats", "at the harbor", minute as f64 * 60.0).await);
+    }
+    let titled = video(&app, owner, "public", "Harbor lights", "", 100.5 * 60.0).await;
+    video(&app, owner, "private", "Harbor secrets", "", 0.0).await;
+
+    let mut seen = Vec::new();
+    let mut offset = Some(0);
+    while let Some(at) = offset {
+        let (status, page) = call(&app, Method::GET, &format!("/api/v1/search?q=harb&offset={at}"), None, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(ids(&page));
+        offset = page["next_offset"].as_i64();
+    }
+    assert_eq!(seen.len(), SEARCH_DEPTH, "pages reach the depth and stop");
+    assert_eq!(seen[0], titled.to_string(), "a title match outranks newer description matches");
+    // The rest: the newest description matches, newest first, each once.
+    let newest: Vec<String> = in_descriptions.iter().take(SEARCH_DEPTH - 1).map(Uuid::to_string).collect();
+    assert_eq!(seen[1..], newest[..]);
+}
+
 #[tokio::test]
 async fn search_ranks_title_over_creator_over_description_matches_prefixes_and_takes_any_input() {
     let app = TestApp::spawn().await;
@@ -328,6 +357,8 @@ async fn search_ranks_title_over_creator_over_description_matches_prefixes_and_t
     assert_eq!(status, StatusCode::OK, "{found}");
     assert_eq!(ids(&found), vec![in_title.to_string(), by_creator.to_string(), in_description.to_string()]);
     assert_eq!(ids(&search("RAILWAY norw").await.1), vec![in_title.to_string()], "every word, any case");
+    let (status, none) = search("railway norwx").await;
+    assert_eq!((status, ids(&none)), (StatusCode::OK, vec![]), "a word no video has: {none}");
     // Renaming the creator re-indexes their videos.
     sqlx::query("UPDATE users SET display_name = 'Tram Tom' WHERE id = $1")
         .bind(rail_fan)

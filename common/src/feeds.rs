@@ -148,17 +148,56 @@ pub async fn refresh_popular(db: &PgPool, days: i32) -> sqlx::Result<bool> {
     Ok(true)
 }
 
-/// A search query as Postgres sees it: every word of the input as a prefix, all
-/// required. Words are letters and digits only, so nothing the user typed can act as
-/// tsquery syntax; `None` when there are no words.
-pub fn prefix_query(input: &str) -> Option<String> {
-    let words: Vec<String> = input
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(16)
-        .map(|w| format!("{}:*", w.to_lowercase()))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" & "))
+/// The words of a search input: runs of letters and digits (at most 16), so nothing
+/// the user typed can act as query syntax; `None` when there are none.
+pub fn query_words(input: &str) -> Option<Vec<String>> {
+    let words: Vec<String> =
+        input.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(16).map(str::to_owned).collect();
+    (!words.is_empty()).then_some(words)
+}
+
+/// Whole words a typed prefix may stand for; beyond this it is searched as a prefix.
+const EXPANSION_LIMIT: usize = 32;
+
+/// The full-text query for `words`, all required, each as a prefix: the whole words it
+/// begins (from `search_terms`), or the prefix itself when it begins too many of them.
+/// `None` when a word begins no word at all, so nothing can match.
+async fn expanded_query(db: &PgPool, words: &[String]) -> sqlx::Result<Option<String>> {
+    let expansions: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT w.i, lower(w.word), t.term
+         FROM unnest($1::text[]) WITH ORDINALITY AS w (word, i)
+         LEFT JOIN LATERAL (
+             SELECT term FROM search_terms
+             WHERE term >= lower(w.word) COLLATE \"C\" AND term < (lower(w.word) || chr(1114111)) COLLATE \"C\"
+             ORDER BY term LIMIT $2
+         ) t ON true
+         ORDER BY w.i, t.term",
+    )
+    .bind(words)
+    .bind(EXPANSION_LIMIT as i64 + 1)
+    .fetch_all(db)
+    .await?;
+    Ok(tsquery(&expansions))
+}
+
+/// Assembles [`expanded_query`]'s rows (word number, the word, one whole word it begins
+/// or none) into tsquery text, every lexeme quoted.
+fn tsquery(expansions: &[(i64, String, Option<String>)]) -> Option<String> {
+    let mut clauses = Vec::new();
+    for word in expansions.chunk_by(|a, b| a.0 == b.0) {
+        let terms: Vec<String> = word.iter().filter_map(|(_, _, term)| term.as_deref().map(quoted)).collect();
+        clauses.push(match terms.len() {
+            0 => return None,
+            n if n > EXPANSION_LIMIT => format!("{}:*", quoted(&word[0].1)),
+            _ => format!("({})", terms.join(" | ")),
+        });
+    }
+    (!clauses.is_empty()).then(|| clauses.join(" & "))
+}
+
+/// A lexeme as tsquery text takes it literally.
+fn quoted(lexeme: &str) -> String {
+    format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// How many of the newest matches are ranked: ranking every match of a common word
@@ -167,53 +206,67 @@ pub const SEARCH_DEPTH: i64 = 200;
 /// Newest public videos looked through first; a common word has its matches there.
 const SEARCH_RECENT: i64 = 5000;
 
-/// Public videos matching `query` (from [`prefix_query`]) in title, creator name or
-/// description, best first: title matches outrank creator, creator outranks description,
+/// The videos in the `hits` CTE a statement starts with (id, created_at, search),
+/// best first.
+macro_rules! ranked_hits {
+    ($hits:literal) => {
+        concat!(
+            "WITH ",
+            $hits,
+            " SELECT id FROM hits ORDER BY ts_rank(search, $1::tsquery, 1) DESC, created_at DESC, id DESC"
+        )
+    };
+}
+
+/// Public videos matching every one of `words` (from [`query_words`]) as a prefix, in
+/// title, creator name or description, best first: title matches outrank creator, creator outranks description,
 /// then newer first. The newest [`SEARCH_DEPTH`] matches are the ones ranked.
 ///
 /// Finding them: a walk down the newest videos (cheap when the words are common, and
-/// the cost does not grow with the catalogue), or, when that walk finds too few, the
-/// full-text index (cheap exactly when matches are rare).
-pub async fn search(db: &PgPool, query: &str, offset: i64, limit: i64) -> sqlx::Result<Vec<Video>> {
-    let mut ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM (
-             SELECT id, search FROM videos WHERE status = 'ready' AND visibility = 'public'
-             ORDER BY created_at DESC, id DESC LIMIT $2
-         ) recent
-         WHERE search @@ to_tsquery('simple', $1) LIMIT $3",
-    )
-    .bind(query)
+/// the cost does not grow with the catalogue; it reads only an index holding each
+/// video's search document), or, when that walk finds too few, the full-text index
+/// (cheap exactly when matches are rare). Full rows are read for the page only.
+pub async fn search(db: &PgPool, words: &[String], offset: i64, limit: i64) -> sqlx::Result<Vec<Video>> {
+    let Some(query) = expanded_query(db, words).await? else { return Ok(Vec::new()) };
+    let mut ranked: Vec<Uuid> = sqlx::query_scalar(ranked_hits!(
+        "hits AS (
+             SELECT id, created_at, search FROM (
+                 SELECT id, created_at, search FROM videos WHERE status = 'ready' AND visibility = 'public'
+                 ORDER BY created_at DESC, id DESC LIMIT $2
+             ) recent
+             WHERE search @@ $1::tsquery LIMIT $3
+         )"
+    ))
+    .bind(&query)
     .bind(SEARCH_RECENT)
     .bind(SEARCH_DEPTH)
     .fetch_all(db)
     .await?;
-    if (ids.len() as i64) < SEARCH_DEPTH {
+    if (ranked.len() as i64) < SEARCH_DEPTH {
         // Materialised: every match through the index, then the newest. Left to itself, the
         // planner may walk the date index instead, through every video, when it guesses a
         // rare conjunction of prefixes is common.
-        ids = sqlx::query_scalar(
-            "WITH matches AS MATERIALIZED (
-                 SELECT id, created_at FROM videos
-                 WHERE status = 'ready' AND visibility = 'public' AND search @@ to_tsquery('simple', $1)
-             )
-             SELECT id FROM matches ORDER BY created_at DESC, id DESC LIMIT $2",
-        )
-        .bind(query)
+        ranked = sqlx::query_scalar(ranked_hits!(
+            "matches AS MATERIALIZED (
+                 SELECT id, created_at, search FROM videos
+                 WHERE status = 'ready' AND visibility = 'public' AND search @@ $1::tsquery
+             ),
+             hits AS (SELECT * FROM matches ORDER BY created_at DESC, id DESC LIMIT $2)"
+        ))
+        .bind(&query)
         .bind(SEARCH_DEPTH)
         .fetch_all(db)
         .await?;
     }
+    let page: Vec<Uuid> = ranked.into_iter().skip(offset as usize).take(limit as usize).collect();
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
-        " FROM videos WHERE id = ANY($2)
-         ORDER BY ts_rank(search, to_tsquery('simple', $1), 1) DESC, created_at DESC, id DESC
-         OFFSET $3 LIMIT $4"
+        " FROM videos JOIN unnest($1::uuid[]) WITH ORDINALITY AS page (id, position) USING (id)
+         WHERE status = 'ready' AND visibility = 'public'
+         ORDER BY position"
     ))
-    .bind(query)
-    .bind(&ids)
-    .bind(offset)
-    .bind(limit)
+    .bind(&page)
     .fetch_all(db)
     .await
 }
@@ -232,10 +285,23 @@ mod tests {
     }
 
     #[test]
-    fn search_input_becomes_prefix_words_only() {
-        assert_eq!(prefix_query("Train  rides"), Some("train:* & rides:*".into()));
-        assert_eq!(prefix_query("a' | !b:* & (c)"), Some("a:* & b:* & c:*".into()));
-        assert_eq!(prefix_query("Zürich 2026"), Some("zürich:* & 2026:*".into()));
-        assert_eq!(prefix_query(" '&|!():* "), None);
+    fn search_input_becomes_words_only() {
+        let words = |input: &str| query_words(input).map(|w| w.join(" "));
+        assert_eq!(words("Train  rides"), Some("Train rides".into()));
+        assert_eq!(words("a' | !b:* & (c)"), Some("a b c".into()));
+        assert_eq!(words("Zürich 2026"), Some("Zürich 2026".into()));
+        assert_eq!(words(" '&|!():* "), None);
+    }
+
+    #[test]
+    fn prefixes_become_the_words_they_begin_quoted_or_stay_prefixes_when_too_common() {
+        let row = |i: i64, word: &str, term: Option<&str>| (i, word.to_owned(), term.map(str::to_owned));
+        let rows = [row(1, "tra", Some("train")), row(1, "tra", Some("tram")), row(2, "o", Some("o'neil"))];
+        assert_eq!(tsquery(&rows).as_deref(), Some("('train' | 'tram') & ('o''neil')"));
+        assert_eq!(tsquery(&[row(1, "x", Some("a\\b"))]).as_deref(), Some("('a\\\\b')"));
+        // A word that begins no word: nothing can match.
+        assert_eq!(tsquery(&[row(1, "tra", Some("train")), row(2, "zzq", None)]), None);
+        let common: Vec<_> = (0..=EXPANSION_LIMIT).map(|n| row(1, "s", Some(&format!("s{n}")))).collect();
+        assert_eq!(tsquery(&common).as_deref(), Some("'s':*"));
     }
 }

@@ -95,10 +95,10 @@ pub async fn search(
     if !(0..=deepest).contains(&query.offset) {
         return Err(ApiError::invalid_field("offset", &format!("must be between 0 and {deepest} for this limit")));
     }
-    let Some(tsquery) = feeds::prefix_query(&query.q) else {
+    let Some(words) = feeds::query_words(&query.q) else {
         return Err(ApiError::invalid_field("q", "needs at least one letter or digit"));
     };
-    let videos = feeds::search(&state.db, &tsquery, query.offset, limit).await?;
+    let videos = feeds::search(&state.db, &words, query.offset, limit).await?;
     let next_offset = (videos.len() as i64 == limit && query.offset + 2 * limit <= feeds::SEARCH_DEPTH)
         .then_some(query.offset + limit);
     Ok(Json(SearchResults { items: videos.into_iter().map(VideoView::from).collect(), next_offset }))
