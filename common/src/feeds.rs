@@ -156,11 +156,13 @@ pub fn query_words(input: &str) -> Option<Vec<String>> {
     (!words.is_empty()).then_some(words)
 }
 
-/// Whole words a typed prefix may stand for; beyond this it is searched as a prefix.
+/// Whole words a typed prefix may stand for. A prefix that begins more (`1`, `s`) is
+/// matched as a whole word only: as a prefix it would make the index collect nearly
+/// every video (1.3 s for `1 2` on a million videos).
 const EXPANSION_LIMIT: usize = 32;
 
 /// The full-text query for `words`, all required, each as a prefix: the whole words it
-/// begins (from `search_terms`), or the prefix itself when it begins too many of them.
+/// begins (from `search_terms`), or itself alone when it begins too many of them.
 /// `None` when a word begins no word at all, so nothing can match.
 async fn expanded_query(db: &PgPool, words: &[String]) -> sqlx::Result<Option<String>> {
     let expansions: Vec<(i64, String, Option<String>)> = sqlx::query_as(
@@ -188,7 +190,7 @@ fn tsquery(expansions: &[(i64, String, Option<String>)]) -> Option<String> {
         let terms: Vec<String> = word.iter().filter_map(|(_, _, term)| term.as_deref().map(quoted)).collect();
         clauses.push(match terms.len() {
             0 => return None,
-            n if n > EXPANSION_LIMIT => format!("{}:*", quoted(&word[0].1)),
+            n if n > EXPANSION_LIMIT => quoted(&word[0].1),
             _ => format!("({})", terms.join(" | ")),
         });
     }
@@ -294,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_become_the_words_they_begin_quoted_or_stay_prefixes_when_too_common() {
+    fn prefixes_become_the_words_they_begin_quoted_or_only_themselves_when_too_common() {
         let row = |i: i64, word: &str, term: Option<&str>| (i, word.to_owned(), term.map(str::to_owned));
         let rows = [row(1, "tra", Some("train")), row(1, "tra", Some("tram")), row(2, "o", Some("o'neil"))];
         assert_eq!(tsquery(&rows).as_deref(), Some("('train' | 'tram') & ('o''neil')"));
@@ -302,6 +304,6 @@ mod tests {
         // A word that begins no word: nothing can match.
         assert_eq!(tsquery(&[row(1, "tra", Some("train")), row(2, "zzq", None)]), None);
         let common: Vec<_> = (0..=EXPANSION_LIMIT).map(|n| row(1, "s", Some(&format!("s{n}")))).collect();
-        assert_eq!(tsquery(&common).as_deref(), Some("'s':*"));
+        assert_eq!(tsquery(&common).as_deref(), Some("'s'"), "only the word itself");
     }
 }
