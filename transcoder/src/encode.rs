@@ -31,10 +31,12 @@ pub fn threads_per_encoder() -> usize {
 pub const AUDIO_CODEC: &str = "mp4a.40.2";
 const AUDIO_KBPS: u32 = 128;
 
-/// A single JPEG made from the decoded picture by `filter` (poster, storyboard sheet).
+/// JPEGs made from the decoded picture by `filter`: one (the poster), or with
+/// `sequence`, one per frame the filter passes to a numbered `path` (storyboard tiles).
 pub struct StillOutput {
     pub filter: String,
     pub path: PathBuf,
+    pub sequence: bool,
 }
 
 /// Arguments writing `out/{rung}/index.m3u8`, `out/{rung}/seg_NNN.ts`, the same for
@@ -125,20 +127,12 @@ pub fn ladder_args(
         .map(String::from),
     );
     for (k, still) in stills.iter().enumerate() {
-        args.extend(
-            [
-                "-map",
-                &format!("[x{k}]"),
-                "-frames:v",
-                "1",
-                "-q:v",
-                "3",
-                "-update",
-                "1",
-                &still.path.display().to_string(),
-            ]
-            .map(String::from),
-        );
+        args.extend(["-map".into(), format!("[x{k}]"), "-q:v".into(), "3".into()]);
+        match still.sequence {
+            true => args.extend(["-start_number", "0"].map(String::from)),
+            false => args.extend(["-frames:v", "1", "-update", "1"].map(String::from)),
+        }
+        args.push(still.path.display().to_string());
     }
     args
 }
@@ -164,7 +158,7 @@ mod tests {
         };
         let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
         let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
-        let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into() };
+        let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into(), sequence: false };
         let args = ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &[poster], &settings);
         assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
         let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];

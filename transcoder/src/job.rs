@@ -179,9 +179,11 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
     };
     let poster_path = workdir.path().join("poster.jpg");
     let (top, duration) = (&rungs[0], source.duration_s);
+    let tile_dir = workdir.path().join("storyboard-tiles");
+    tokio::fs::create_dir_all(&tile_dir).await.map_err(anyhow::Error::from)?;
     let stills = [
         poster::output(duration, source.frame_rate_value, top, &poster_path),
-        storyboard::output(duration, top.width, top.height, &out),
+        storyboard::tiles(duration, top.width, top.height, &tile_dir),
     ];
     let args = encode::ladder_args(&source_path, &out, &source, &rungs, &stills, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
@@ -203,6 +205,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
         .await
         .map_err(anyhow::Error::from)??;
 
+    storyboard::assemble(duration, top.width, top.height, &tile_dir, &out).await.map_err(classify)?;
     storyboard::write_track(duration, top.width, top.height, &out).map_err(anyhow::Error::from)?;
 
     publish::hls(&state.storage, id, &out).await?;

@@ -21,6 +21,7 @@ pub fn output(duration_s: f64, frame_rate: f64, top: &Rung, dest: &Path) -> Stil
             "trim=start={at:.3}:duration={window:.3},thumbnail={CANDIDATES},scale={width}:{height},setsar=1"
         ),
         path: dest.to_owned(),
+        sequence: false,
     }
 }
 /// Scales `(w, h)` down so the longer side is at most `max`, keeping dimensions even.

@@ -1,17 +1,24 @@
 //! Scrub previews: a sprite sheet of small frames and a WebVTT track pointing into it
 //! (`storyboard.jpg#xywh=…`), as players like Video.js and Vidstack read them. The
-//! sheet is a branch of the ladder's own ffmpeg run: no second decode.
+//! tiles come from a branch of the ladder's own ffmpeg run (no second decode), each
+//! written as it passes; a short ffmpeg run then lays them out on the sheet. Making the
+//! sheet in the ladder's run would hold back its progress reports until the end: ffmpeg
+//! reports only once every output has started, and a sheet starts when it is full.
 
 use std::fmt::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::encode::StillOutput;
+use crate::ffmpeg::{self, FfmpegError, Limits};
 
 pub const SPRITE_NAME: &str = "storyboard.jpg";
 pub const TRACK_NAME: &str = "storyboard.vtt";
 const TILE_WIDTH: u32 = 160;
 const MAX_TILES: u32 = 100;
 const COLUMNS: u32 = 10;
+/// Laying out at most 100 small JPEGs takes well under a second.
+const ASSEMBLY_TIME: Duration = Duration::from_secs(60);
 
 /// How the sheet is laid out for a video of this length and picture size.
 #[derive(Debug, PartialEq)]
@@ -33,16 +40,45 @@ fn layout(duration_s: f64, width: u32, height: u32) -> Layout {
     Layout { interval_s, tiles, columns, rows: tiles.div_ceil(columns), tile_width: TILE_WIDTH, tile_height }
 }
 
-/// The sprite sheet's branch of the ladder command (writing `out/storyboard.jpg`).
-pub fn output(duration_s: f64, width: u32, height: u32, out: &Path) -> StillOutput {
+/// Tile file names in the directory given to [`tiles`] and [`assemble`].
+const TILE_PATTERN: &str = "%04d.jpg";
+
+/// The tiles' branch of the ladder command, writing one JPEG per tile into `tile_dir`.
+pub fn tiles(duration_s: f64, width: u32, height: u32, tile_dir: &Path) -> StillOutput {
     let layout = layout(duration_s, width, height);
     StillOutput {
-        filter: format!(
-            "fps=1/{:.3},scale={}:{},setsar=1,tile={}x{}",
-            layout.interval_s, layout.tile_width, layout.tile_height, layout.columns, layout.rows
-        ),
-        path: out.join(SPRITE_NAME),
+        filter: format!("fps=1/{:.3},scale={}:{},setsar=1", layout.interval_s, layout.tile_width, layout.tile_height),
+        path: tile_dir.join(TILE_PATTERN),
+        sequence: true,
     }
+}
+
+/// Lays the tiles in `tile_dir` out on `out/storyboard.jpg`.
+pub async fn assemble(
+    duration_s: f64,
+    width: u32,
+    height: u32,
+    tile_dir: &Path,
+    out: &Path,
+) -> Result<(), FfmpegError> {
+    let layout = layout(duration_s, width, height);
+    let args = [
+        "-y",
+        "-start_number",
+        "0",
+        "-i",
+        &tile_dir.join(TILE_PATTERN).display().to_string(),
+        "-vf",
+        &format!("tile={}x{}", layout.columns, layout.rows),
+        "-frames:v",
+        "1",
+        "-q:v",
+        "3",
+        &out.join(SPRITE_NAME).display().to_string(),
+    ]
+    .map(String::from);
+    let limits = Limits { stall: ASSEMBLY_TIME, wall_clock: ASSEMBLY_TIME };
+    ffmpeg::run(args.to_vec(), limits, |_| {}).await
 }
 
 /// Writes `out/storyboard.vtt` for the sheet `output` described.
