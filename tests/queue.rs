@@ -233,8 +233,11 @@ async fn a_worker_killed_mid_transcode_hands_its_job_to_another() {
     let keys = app.state.storage.list(&format!("hls/{id}/")).await.unwrap();
     let mut referenced =
         vec![format!("hls/{id}/master.m3u8"), format!("hls/{id}/storyboard.jpg"), format!("hls/{id}/storyboard.vtt")];
-    for rendition in video["renditions"].as_array().unwrap() {
-        let name = rendition["name"].as_str().unwrap();
+    let master = app.http.get(app.url(&format!("/hls/{id}/master.m3u8"))).send().await.unwrap().bytes().await.unwrap();
+    let master = m3u8_rs::parse_master_playlist_res(&master).unwrap();
+    let audio = master.alternatives.iter().filter_map(|a| a.uri.as_deref());
+    for uri in master.variants.iter().map(|v| v.uri.as_str()).chain(audio) {
+        let name = uri.split('/').next().unwrap();
         let playlist =
             app.http.get(app.url(&format!("/hls/{id}/{name}/index.m3u8"))).send().await.unwrap().bytes().await.unwrap();
         let playlist = m3u8_rs::parse_media_playlist_res(&playlist).unwrap();

@@ -31,12 +31,22 @@ pub fn threads_per_encoder() -> usize {
 pub const AUDIO_CODEC: &str = "mp4a.40.2";
 const AUDIO_KBPS: u32 = 128;
 
-/// JPEGs made from the decoded picture by `filter`: one (the poster), or with
-/// `sequence`, one per frame the filter passes to a numbered `path` (storyboard tiles).
+/// JPEGs made from the decoded picture by `filter`.
+///
+/// Every still output must be given a frame near the start: ffmpeg reports progress
+/// only once all its outputs have started, and the stall watchdog relies on those
+/// reports.
 pub struct StillOutput {
     pub filter: String,
     pub path: PathBuf,
-    pub sequence: bool,
+    pub kind: StillKind,
+}
+
+pub enum StillKind {
+    /// One file, rewritten for every frame the filter passes: it ends as the last.
+    Latest,
+    /// One numbered file per frame (`path` holds the pattern).
+    Sequence,
 }
 
 /// Arguments writing `out/{rung}/index.m3u8`, `out/{rung}/seg_NNN.ts`, the same for
@@ -128,9 +138,9 @@ pub fn ladder_args(
     );
     for (k, still) in stills.iter().enumerate() {
         args.extend(["-map".into(), format!("[x{k}]"), "-q:v".into(), "3".into()]);
-        match still.sequence {
-            true => args.extend(["-start_number", "0"].map(String::from)),
-            false => args.extend(["-frames:v", "1", "-update", "1"].map(String::from)),
+        match still.kind {
+            StillKind::Latest => args.extend(["-update", "1"].map(String::from)),
+            StillKind::Sequence => args.extend(["-start_number", "0"].map(String::from)),
         }
         args.push(still.path.display().to_string());
     }
@@ -158,7 +168,7 @@ mod tests {
         };
         let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
         let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
-        let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into(), sequence: false };
+        let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into(), kind: StillKind::Latest };
         let args = ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &[poster], &settings);
         assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
         let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];

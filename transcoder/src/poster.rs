@@ -1,10 +1,12 @@
 //! The poster: a representative frame from about 10% into the video (ffmpeg's
 //! `thumbnail` filter picks the most typical of the next frames, which skips black
 //! frames and fades), scaled like the top rung, made in the ladder's own ffmpeg run.
+//! The first frame is written first, so the output starts at once (see
+//! [`StillOutput`]); the chosen frame replaces it.
 
 use std::path::Path;
 
-use crate::encode::StillOutput;
+use crate::encode::{StillKind, StillOutput};
 use crate::ladder::Rung;
 
 /// Frames the `thumbnail` filter compares.
@@ -18,10 +20,14 @@ pub fn output(duration_s: f64, frame_rate: f64, top: &Rung, dest: &Path) -> Stil
     StillOutput {
         // The window bounds the branch: after it, trim drops frames without looking at them.
         filter: format!(
-            "trim=start={at:.3}:duration={window:.3},thumbnail={CANDIDATES},scale={width}:{height},setsar=1"
+            "split[poster_first][poster_window];\
+             [poster_first]trim=end_frame=1,scale={width}:{height},setsar=1[poster_start];\
+             [poster_window]trim=start={at:.3}:duration={window:.3},thumbnail={CANDIDATES},\
+             scale={width}:{height},setsar=1[poster_best];\
+             [poster_start][poster_best]concat=n=2:v=1:a=0"
         ),
         path: dest.to_owned(),
-        sequence: false,
+        kind: StillKind::Latest,
     }
 }
 /// Scales `(w, h)` down so the longer side is at most `max`, keeping dimensions even.

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::encode::StillOutput;
+use crate::encode::{StillKind, StillOutput};
 use crate::ffmpeg::{self, FfmpegError, Limits};
 
 pub const SPRITE_NAME: &str = "storyboard.jpg";
@@ -49,7 +49,7 @@ pub fn tiles(duration_s: f64, width: u32, height: u32, tile_dir: &Path) -> Still
     StillOutput {
         filter: format!("fps=1/{:.3},scale={}:{},setsar=1", layout.interval_s, layout.tile_width, layout.tile_height),
         path: tile_dir.join(TILE_PATTERN),
-        sequence: true,
+        kind: StillKind::Sequence,
     }
 }
 
