@@ -469,7 +469,14 @@ async fn sources_over_the_limits_fail_at_once_saying_which_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_transcode_reports_progress_and_eta() {
-    let app = TestApp::spawn_with(&[("STREAMBOX_X264_PRESET", "slow"), ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
+    // The stall watchdog, at 5 s, would stop an encode that reported nothing for that long
+    // (ffmpeg reports only once every output, stills included, has started).
+    let app = TestApp::spawn_with(&[
+        ("STREAMBOX_X264_PRESET", "slow"),
+        ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"),
+        ("STREAMBOX_FFMPEG_STALL_SECS", "5"),
+    ])
+    .await;
     let token = app.signed_in_user().await;
     let clip = support::make_clip(app.dir.path(), "progress.mp4", 1280, 720, 20, true);
     let response = app.upload(Some(&token), &clip, "Progress").await;
@@ -489,4 +496,6 @@ async fn a_running_transcode_reports_progress_and_eta() {
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], Duration::from_secs(300)).await;
     assert_eq!(video["status"], "ready");
     assert!(video.get("progress").is_none(), "no progress once ready");
+    let (state, attempts, errors) = support::job_of(&app, &id).await;
+    assert_eq!((state.as_str(), attempts), ("done", 1), "never stopped as stalled: {errors}");
 }
