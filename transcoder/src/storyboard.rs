@@ -19,6 +19,8 @@ const MAX_TILES: u32 = 100;
 const COLUMNS: u32 = 10;
 /// Laying out at most 100 small JPEGs takes well under a second.
 const ASSEMBLY_TIME: Duration = Duration::from_secs(60);
+/// Tile file names in the directory given to [`tiles`] and [`assemble`].
+const TILE_PATTERN: &str = "%04d.jpg";
 
 /// How the sheet is laid out for a video of this length and picture size.
 #[derive(Debug, PartialEq)]
@@ -39,9 +41,6 @@ fn layout(duration_s: f64, width: u32, height: u32) -> Layout {
     let tile_height = ((f64::from(TILE_WIDTH) * f64::from(height) / f64::from(width) / 2.0).round() as u32 * 2).max(2);
     Layout { interval_s, tiles, columns, rows: tiles.div_ceil(columns), tile_width: TILE_WIDTH, tile_height }
 }
-
-/// Tile file names in the directory given to [`tiles`] and [`assemble`].
-const TILE_PATTERN: &str = "%04d.jpg";
 
 /// The tiles' branch of the ladder command, writing one JPEG per tile into `tile_dir`.
 pub fn tiles(duration_s: f64, width: u32, height: u32, tile_dir: &Path) -> StillOutput {
@@ -78,10 +77,10 @@ pub async fn assemble(
     ]
     .map(String::from);
     let limits = Limits { stall: ASSEMBLY_TIME, wall_clock: ASSEMBLY_TIME };
-    ffmpeg::run(args.to_vec(), limits, |_| {}).await
+    ffmpeg::run(Vec::from(args), limits, |_| {}).await
 }
 
-/// Writes `out/storyboard.vtt` for the sheet `output` described.
+/// Writes `out/storyboard.vtt` for the sheet [`assemble`] lays out.
 pub fn write_track(duration_s: f64, width: u32, height: u32, out: &Path) -> std::io::Result<()> {
     std::fs::write(out.join(TRACK_NAME), track(&layout(duration_s, width, height), duration_s))
 }
