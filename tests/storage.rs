@@ -44,6 +44,33 @@ async fn a_large_stream_is_stored_part_by_part_and_reads_back_identically() {
 }
 
 #[tokio::test]
+async fn a_download_comes_in_parallel_ranges_and_equals_the_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let shutdown = CancellationToken::new();
+    let store = store(dir.path(), shutdown.clone()).await;
+    let scratch = tempfile::tempdir().unwrap();
+
+    // Three whole 8 MiB ranges and a short fourth.
+    let mut data = vec![0u8; 3 * 8 * 1024 * 1024 + 777];
+    rand::rng().fill_bytes(&mut data);
+    store.put_bytes("raw/large", data.clone().into(), "application/octet-stream").await.unwrap();
+    let before = store.gets_issued();
+    let dest = scratch.path().join("large");
+    assert_eq!(store.download("raw/large", &dest).await.unwrap(), Some(data.len() as u64));
+    assert_eq!(store.gets_issued() - before, 4, "one GET per 8 MiB range");
+    assert!(std::fs::read(&dest).unwrap() == data, "downloaded bytes differ");
+
+    store.put_bytes("raw/empty", bytes::Bytes::new(), "application/octet-stream").await.unwrap();
+    let empty = scratch.path().join("empty");
+    assert_eq!(store.download("raw/empty", &empty).await.unwrap(), Some(0));
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+
+    assert_eq!(store.download("raw/absent", &scratch.path().join("absent")).await.unwrap(), None);
+    assert!(!scratch.path().join("absent").exists(), "nothing is created for an absent object");
+    shutdown.cancel();
+}
+
+#[tokio::test]
 async fn a_small_stream_is_one_object_and_an_aborted_one_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let shutdown = CancellationToken::new();

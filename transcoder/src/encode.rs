@@ -60,17 +60,21 @@ pub fn ladder_args(
     settings: &EncodeSettings,
 ) -> Vec<String> {
     let n = rungs.len();
-    // Constant frame rate first (normalises variable-rate input), then one split.
-    let mut graph = format!("[0:v]fps={},split={}", source.frame_rate, n + stills.len());
-    graph.extend((0..n + stills.len()).map(|i| format!("[s{i}]")));
+    // Constant frame rate first (normalises variable-rate input), then one split: the
+    // largest rung and each still. Each smaller rung is scaled from the rung above it
+    // (rungs are largest first), so the source's full-size picture is read by one
+    // scaler instead of one per rung.
+    let mut graph = format!("[0:v]fps={},split={}[r0]", source.frame_rate, 1 + stills.len());
+    graph.extend((0..stills.len()).map(|k| format!("[s{k}]")));
     for (i, rung) in rungs.iter().enumerate() {
-        graph.push_str(&format!(
-            ";[s{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p[v{i}]",
-            rung.width, rung.height
-        ));
+        graph.push_str(&format!(";[r{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p", rung.width, rung.height));
+        match i + 1 < n {
+            true => graph.push_str(&format!(",split[v{i}][r{}]", i + 1)),
+            false => graph.push_str(&format!("[v{i}]")),
+        }
     }
     for (k, still) in stills.iter().enumerate() {
-        graph.push_str(&format!(";[s{}]{}[x{k}]", n + k, still.filter));
+        graph.push_str(&format!(";[s{k}]{}[x{k}]", still.filter));
     }
 
     let mut args: Vec<String> =
@@ -172,10 +176,11 @@ mod tests {
         let args = ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &[poster], &settings);
         assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
         let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
-        assert!(graph.starts_with("[0:v]fps=25/1,split=3[s0][s1][s2];"), "{graph}");
-        assert!(graph.ends_with(";[s2]thumbnail[x0]"), "{graph}");
+        assert!(graph.starts_with("[0:v]fps=25/1,split=2[r0][s0];"), "{graph}");
+        assert!(graph.contains("[r0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split[v0][r1];"), "{graph}");
+        assert!(graph.contains("[r1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p[v1];"), "{graph}");
+        assert!(graph.ends_with(";[s0]thumbnail[x0]"), "{graph}");
         assert_eq!(args.last().unwrap(), "/w/poster.jpg");
-        assert!(graph.contains("scale=1280:720") && graph.contains("scale=854:480"), "{graph}");
         let gop = &args[args.iter().position(|a| a == "-g").unwrap() + 1];
         assert_eq!(gop, "50");
         let map = &args[args.iter().position(|a| a == "-var_stream_map").unwrap() + 1];

@@ -205,11 +205,19 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
         .await
         .map_err(anyhow::Error::from)??;
 
-    storyboard::assemble(duration, top.width, top.height, &tile_dir, &out).await.map_err(classify)?;
-    storyboard::write_track(duration, top.width, top.height, &out).map_err(anyhow::Error::from)?;
-
-    publish::hls(&state.storage, id, &out).await?;
-    state.storage.put_file(&keys::poster(id), &poster_path, "image/jpeg").await?;
+    // The storyboard is laid out while the renditions upload; the master goes last.
+    let previews = async {
+        let dir = workdir.path().join("previews");
+        tokio::fs::create_dir_all(&dir).await.map_err(anyhow::Error::from)?;
+        storyboard::assemble(duration, top.width, top.height, &tile_dir, &dir).await.map_err(classify)?;
+        storyboard::write_track(duration, top.width, top.height, &dir).map_err(anyhow::Error::from)?;
+        publish::previews(&state.storage, id, &dir).await?;
+        state.storage.put_file(&keys::poster(id), &poster_path, "image/jpeg").await?;
+        Ok::<_, JobError>(())
+    };
+    let media = async { publish::renditions(&state.storage, id, &out).await.map_err(JobError::from) };
+    tokio::try_join!(media, previews)?;
+    publish::master(&state.storage, id, &out).await?;
     tracing::info!(video_id = %id, download_s = downloaded.as_secs_f32(), probe_s = (prepared - downloaded).as_secs_f32(),
         ffmpeg_s = (encoded - prepared).as_secs_f32(), publish_s = (clock.elapsed() - encoded).as_secs_f32(), "transcode phases");
 

@@ -1,5 +1,5 @@
-//! Uploads the finished output: segments and previews first, then variant playlists,
-//! the master last, so a playlist never points at an object that is not there yet.
+//! Uploads the finished output: segments, previews and variant playlists first, the
+//! master last, so a playlist never points at an object that is not there yet.
 
 use std::path::{Path, PathBuf};
 
@@ -12,28 +12,42 @@ use crate::master::MASTER_NAME;
 
 const PARALLEL_UPLOADS: usize = 4;
 
-pub async fn hls(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
-    let files = output_files(out)?;
-    let (master, rest): (Vec<_>, Vec<_>) = files.into_iter().partition(|(_, name)| name == MASTER_NAME);
-    let (playlists, media): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(_, name)| name.ends_with(".m3u8"));
-    anyhow::ensure!(master.len() == 1, "the output has no master playlist");
-    for batch in [media, playlists, master] {
-        futures::stream::iter(batch)
-            .map(|(path, relative)| async move {
-                let key = format!("{}{relative}", keys::hls_prefix(video));
-                storage.put_file(&key, &path, content_type(&relative)).await
-            })
-            .buffer_unordered(PARALLEL_UPLOADS)
-            .try_collect::<Vec<()>>()
-            .await?;
-    }
+/// Every rendition under `out` (segments, then variant playlists); not the master.
+pub async fn renditions(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
+    let files = output_files(out)?.into_iter().filter(|(_, name)| name != MASTER_NAME);
+    let (playlists, media): (Vec<_>, Vec<_>) = files.partition(|(_, name)| name.ends_with(".m3u8"));
+    upload(storage, video, media).await?;
+    upload(storage, video, playlists).await
+}
+
+/// The files directly in `dir` (the storyboard) beside the renditions.
+pub async fn previews(storage: &ObjectStore, video: VideoId, dir: &Path) -> anyhow::Result<()> {
+    upload(storage, video, output_files(dir)?).await
+}
+
+/// `out/master.m3u8`: once this is stored, the video can be played.
+pub async fn master(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
+    let path = out.join(MASTER_NAME);
+    anyhow::ensure!(path.is_file(), "the output has no master playlist");
+    upload(storage, video, vec![(path, MASTER_NAME.to_owned())]).await
+}
+
+async fn upload(storage: &ObjectStore, video: VideoId, files: Vec<(PathBuf, String)>) -> anyhow::Result<()> {
+    futures::stream::iter(files)
+        .map(|(path, relative)| async move {
+            let key = format!("{}{relative}", keys::hls_prefix(video));
+            storage.put_file(&key, &path, content_type(&relative)).await
+        })
+        .buffer_unordered(PARALLEL_UPLOADS)
+        .try_collect::<Vec<()>>()
+        .await?;
     Ok(())
 }
 
-/// `(path, "720p/seg_000.ts")` for every file in the output and its rung directories.
-fn output_files(out: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
+/// `(path, "720p/seg_000.ts")` for every file in `dir` and its rung directories.
+fn output_files(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(out).context("listing the output")? {
+    for entry in std::fs::read_dir(dir).context("listing the output")? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !entry.file_type()?.is_dir() {
