@@ -469,14 +469,9 @@ async fn sources_over_the_limits_fail_at_once_saying_which_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_transcode_reports_progress_and_eta() {
-    // The stall watchdog, at 5 s, would stop an encode that reported nothing for that long
-    // (ffmpeg reports only once every output, stills included, has started).
-    let app = TestApp::spawn_with(&[
-        ("STREAMBOX_X264_PRESET", "slow"),
-        ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"),
-        ("STREAMBOX_FFMPEG_STALL_SECS", "5"),
-    ])
-    .await;
+    // Slow enough to be seen mid-way. That reports start at the beginning of the encode
+    // is checked on ffmpeg's reported positions, in the transcoder's own tests.
+    let app = TestApp::spawn_with(&[("STREAMBOX_X264_PRESET", "slow"), ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
     let token = app.signed_in_user().await;
     let clip = support::make_clip(app.dir.path(), "progress.mp4", 1280, 720, 20, true);
     let response = app.upload(Some(&token), &clip, "Progress").await;
@@ -497,5 +492,5 @@ async fn a_running_transcode_reports_progress_and_eta() {
     assert_eq!(video["status"], "ready");
     assert!(video.get("progress").is_none(), "no progress once ready");
     let (state, attempts, errors) = support::job_of(&app, &id).await;
-    assert_eq!((state.as_str(), attempts), ("done", 1), "never stopped as stalled: {errors}");
+    assert_eq!((state.as_str(), attempts), ("done", 1), "one attempt: {errors}");
 }

@@ -169,23 +169,15 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
     tracing::info!(video_id = %id, width = source.display_width, height = source.display_height,
         duration_s = source.duration_s, rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), "source probed");
 
-    let out = workdir.path().join("hls");
-    tokio::fs::create_dir_all(&out).await.map_err(anyhow::Error::from)?;
+    let outputs = Outputs::create(workdir.path()).await?;
     let settings = EncodeSettings {
         preset: &config.preset,
         segment_seconds: config.segment_seconds,
         gop_seconds: config.gop_seconds,
         encoder_threads: encode::threads_per_encoder(),
     };
-    let poster_path = workdir.path().join("poster.jpg");
     let (top, duration) = (&rungs[0], source.duration_s);
-    let tile_dir = workdir.path().join("storyboard-tiles");
-    tokio::fs::create_dir_all(&tile_dir).await.map_err(anyhow::Error::from)?;
-    let stills = [
-        poster::output(duration, source.frame_rate_value, top, &poster_path),
-        storyboard::tiles(duration, top.width, top.height, &tile_dir),
-    ];
-    let args = encode::ladder_args(&source_path, &out, &source, &rungs, &stills, &settings);
+    let args = outputs.command(&source_path, &source, &rungs, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
     let started = std::time::Instant::now();
     let prepared = clock.elapsed();
@@ -199,6 +191,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
     .map_err(classify)?;
     let encoded = clock.elapsed();
 
+    let Outputs { hls: out, poster: poster_path, tiles: tile_dir } = outputs;
     let (out_dir, ladder, fps, has_audio) =
         (out.clone(), rungs.clone(), source.frame_rate_value, source.audio_stream.is_some());
     let renditions = tokio::task::spawn_blocking(move || master::write(&out_dir, &ladder, fps, has_audio))
@@ -233,6 +226,43 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
         has_audio,
     };
     Ok(Published { source: summary, renditions, has_storyboard: true })
+}
+
+/// Where a ladder run writes, inside the job's work directory.
+struct Outputs {
+    hls: PathBuf,
+    poster: PathBuf,
+    tiles: PathBuf,
+}
+
+impl Outputs {
+    async fn create(workdir: &Path) -> anyhow::Result<Self> {
+        let outputs = Self {
+            hls: workdir.join("hls"),
+            poster: workdir.join("poster.jpg"),
+            tiles: workdir.join("storyboard-tiles"),
+        };
+        tokio::fs::create_dir_all(&outputs.hls).await?;
+        tokio::fs::create_dir_all(&outputs.tiles).await?;
+        Ok(outputs)
+    }
+
+    /// The one ffmpeg run of a job: every rung, and the poster and storyboard tiles
+    /// from the same decoded frames.
+    fn command(
+        &self,
+        source_path: &Path,
+        source: &SourceInfo,
+        rungs: &[ladder::Rung],
+        settings: &EncodeSettings,
+    ) -> Vec<String> {
+        let (top, duration) = (&rungs[0], source.duration_s);
+        let stills = [
+            poster::output(duration, source.frame_rate_value, top, &self.poster),
+            storyboard::tiles(duration, top.width, top.height, &self.tiles),
+        ];
+        encode::ladder_args(source_path, &self.hls, source, rungs, &stills, settings)
+    }
 }
 
 /// Over a configured limit is the input's fault: a permanent failure saying which limit.
@@ -302,6 +332,39 @@ impl Drop for Workdir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stall watchdog counts on ffmpeg reporting from the start of an encode, but
+    /// ffmpeg reports only once every output has had its first frame: a still that
+    /// starts late (the poster's window, 10% in) or at the end (a sprite sheet) would hold
+    /// every report back that far, and a long video would be stopped as stalled. Checked
+    /// on the position ffmpeg reports, not on time, so a loaded machine cannot change it.
+    #[tokio::test]
+    async fn the_ladder_run_reports_progress_from_its_first_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("long.mp4");
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi"])
+            .args(["-i", "sine=frequency=440:sample_rate=48000", "-t", "120", "-c:v", "libx264", "-preset"])
+            .args(["ultrafast", "-c:a", "aac"])
+            .arg(&clip)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let source = probe::probe(&clip).await.unwrap();
+        let rungs = ladder::plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
+        let outputs = Outputs::create(&dir.path().join("work")).await.unwrap();
+        let settings = EncodeSettings { preset: "ultrafast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
+        let args = outputs.command(&clip, &source, &rungs, &settings);
+
+        let mut positions = Vec::new();
+        let limits = Limits { stall: Duration::from_secs(120), wall_clock: Duration::from_secs(600) };
+        ffmpeg::run(args, limits, |position| positions.push(position)).await.unwrap();
+        let first = positions.first().copied().expect("ffmpeg reported no progress");
+        assert!(first < 0.05 * source.duration_s, "the first report came {first} s into {} s", source.duration_s);
+        assert!(positions.len() >= 2, "{positions:?}");
+        assert!(outputs.poster.is_file(), "the poster was written");
+        assert!(outputs.tiles.join("0000.jpg").is_file(), "the storyboard tiles were written");
+    }
 
     #[test]
     fn backoff_doubles_within_jitter_and_is_capped() {
