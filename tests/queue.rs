@@ -12,6 +12,7 @@ use redis::AsyncCommands;
 use serde_json::Value;
 use streambox_common::config::S3Config;
 use streambox_common::embedded_s3;
+use streambox_common::ids::VideoId;
 use streambox_common::queue::TranscodeJob;
 use support::{SwitchableProxy, TestApp, WorkerProcess, eventually, job_of, make_clip};
 use tokio_util::sync::CancellationToken;
@@ -261,6 +262,11 @@ async fn sigterm_releases_the_running_job_at_once() {
     let id = upload_clip(&app, &token, &clip).await;
     let mut stopping = WorkerProcess::spawn(&app, &[("STREAMBOX_X264_PRESET", "slow")]);
     eventually(DEADLINE, "the job to run", || async { (job_of(&app, &id).await.0 == "running").then_some(()) }).await;
+    let video_id: VideoId = id.parse().unwrap();
+    assert!(
+        app.state.queue.videos_with_deliveries().await.unwrap().contains(&video_id),
+        "in flight counts as delivered"
+    );
     stopping.sigterm();
     let status = stopping.child.wait().unwrap();
     assert!(status.success(), "the worker exits cleanly on SIGTERM: {status}");
@@ -287,18 +293,23 @@ async fn the_reconciler_redelivers_jobs_redis_lost_and_deleted_videos_end_withou
     let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis.del(&[layout.active_jobs_list(), layout.scheduled_jobs_set()]).await.unwrap();
-    assert_eq!(app.state.queue.waiting_deliveries().await.unwrap(), 0, "nothing left to deliver the lost job");
-    // …but then the deleted video's delivery is pushed again (a duplicate), to check it is a no-op.
-    let deleted_id: streambox_common::ids::VideoId = deleted.parse().unwrap();
+    assert!(app.state.queue.videos_with_deliveries().await.unwrap().is_empty(), "nothing left to deliver");
+    // …then the deleted video's delivery is pushed again (a duplicate), to check it is a
+    // no-op, and another job's retry waits for an hour: deliveries of other jobs waiting
+    // must not hide that this one has none.
+    let deleted_id: VideoId = deleted.parse().unwrap();
     app.state.queue.enqueue(TranscodeJob { video_id: deleted_id }).await.unwrap();
+    let waiting = VideoId::new();
+    app.state.queue.enqueue_after(TranscodeJob { video_id: waiting }, Duration::from_secs(3600)).await.unwrap();
 
     let _worker = WorkerProcess::spawn(&app, &[("STREAMBOX_RECONCILE_SECS", "1")]);
     let video = app.wait_for_status(&token, &lost, &["ready", "failed"], DEADLINE).await;
     assert_eq!(video["status"], "ready", "the reconciler re-delivered the lost job");
     eventually(DEADLINE, "the deleted video's delivery to be consumed", || async {
-        (app.state.queue.waiting_deliveries().await.unwrap() == 0).then_some(())
+        (!app.state.queue.videos_with_deliveries().await.unwrap().contains(&deleted_id)).then_some(())
     })
     .await;
+    assert!(app.state.queue.videos_with_deliveries().await.unwrap().contains(&waiting), "the other delivery waited");
     assert!(
         app.state.storage.list(&format!("hls/{deleted}/")).await.unwrap().is_empty(),
         "no work for a deleted video"
@@ -315,12 +326,15 @@ async fn the_apalis_redis_layout_we_rely_on_is_pinned() {
     assert_eq!(layout.scheduled_jobs_set(), format!("{queue}:scheduled"));
     assert_eq!(layout.dead_jobs_set(), format!("{queue}:dead"));
     assert_eq!(layout.job_meta_hash(), format!("{queue}:meta"));
+    assert_eq!(layout.job_data_hash(), format!("{queue}:data"));
+    assert_eq!(layout.workers_set(), format!("{queue}:workers"));
+    assert_eq!(layout.inflight_jobs_set(), format!("{queue}:inflight"));
     assert_eq!(layout.orphaned_duration(), app.state.config.transcode.orphan_after());
     assert_eq!(layout.batch_size, 1, "a worker takes one delivery at a time");
 
     let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
-    let video = streambox_common::ids::VideoId::new();
+    let video = VideoId::new();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     // apalis-redis 1.0 parks every new delivery in the scheduled set, scored by when it
     // is due (now, unless delayed); workers move due ones to the active list as they fetch.
@@ -336,5 +350,6 @@ async fn the_apalis_redis_layout_we_rely_on_is_pinned() {
         let status: Option<String> = redis.hget(format!("{}:{task}", layout.job_meta_hash()), "status").await.unwrap();
         assert_eq!(status.as_deref(), Some("Pending"));
     }
-    assert_eq!(app.state.queue.waiting_deliveries().await.unwrap(), 2);
+    let delivered = app.state.queue.videos_with_deliveries().await.unwrap();
+    assert_eq!(delivered, std::collections::HashSet::from([video]), "payloads are the job as JSON");
 }

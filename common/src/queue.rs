@@ -1,10 +1,12 @@
 //! The transcode queue on Redis (apalis-redis): the job type and how it is enqueued.
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::{ConnectionManager, RedisStorage};
+use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, TranscodeConfig};
@@ -67,18 +69,40 @@ impl JobQueue {
         Ok(())
     }
 
-    /// Deliveries waiting in Redis (due now or scheduled). Zero while jobs are
-    /// queued in Postgres means those deliveries were lost (e.g. Redis restarted empty).
-    pub async fn waiting_deliveries(&self) -> anyhow::Result<u64> {
+    /// The videos that have a delivery in Redis: due, scheduled, or fetched by a worker.
+    /// A queued job whose video is not among them lost its delivery (Redis restarted
+    /// empty, or the push after the job's commit failed) and nothing will run it.
+    pub async fn videos_with_deliveries(&self) -> anyhow::Result<HashSet<VideoId>> {
         let layout = self.storage.get_config();
         let mut redis = self.redis.clone();
-        let (active, scheduled): (u64, u64) = redis::pipe()
-            .llen(layout.active_jobs_list())
-            .zcard(layout.scheduled_jobs_set())
+        let (mut tasks, scheduled, workers): (Vec<String>, Vec<String>, Vec<String>) = redis::pipe()
+            .lrange(layout.active_jobs_list(), 0, -1)
+            .zrange(layout.scheduled_jobs_set(), 0, -1)
+            .zrange(layout.workers_set(), 0, -1)
             .query_async(&mut redis)
             .await
             .context("Redis")?;
-        Ok(active + scheduled)
+        tasks.extend(scheduled);
+        for worker in workers {
+            let inflight: Vec<String> =
+                redis.smembers(format!("{}:{worker}", layout.inflight_jobs_set())).await.context("Redis")?;
+            tasks.extend(inflight);
+        }
+        if tasks.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let payloads: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+            .arg(layout.job_data_hash())
+            .arg(&tasks)
+            .query_async(&mut redis)
+            .await
+            .context("Redis")?;
+        Ok(payloads
+            .into_iter()
+            .flatten()
+            .filter_map(|payload| serde_json::from_slice::<TranscodeJob>(&payload).ok())
+            .map(|job| job.video_id)
+            .collect())
     }
 
     /// Reachability check for /readyz.

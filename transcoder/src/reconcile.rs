@@ -2,8 +2,8 @@
 //! it. One process reconciles at a time (a Postgres advisory lock).
 //!
 //! - a running job whose worker went silent (and apalis did not hand it on) is re-delivered;
-//! - queued or retrying jobs long overdue while Redis holds no delivery at all (Redis
-//!   lost its data) are re-delivered;
+//! - queued or retrying jobs long overdue with no delivery of their own in Redis (Redis
+//!   lost its data, or the push after the job's commit failed) are re-delivered;
 //! - deletions that stopped halfway are finished;
 //! - uploads left incomplete past their expiry are discarded with their stored bytes,
 //!   and complete ones whose video was never made (a crash in between) are finished.
@@ -81,8 +81,10 @@ async fn reconcile(state: &AppState) -> anyhow::Result<Report> {
 
     let grace = (config.poll_interval * 10).max(config.reconcile_every);
     let overdue = jobs::overdue(&state.db, grace).await?;
-    if !overdue.is_empty() && state.queue.waiting_deliveries().await? == 0 {
-        for job in overdue {
+    if !overdue.is_empty() {
+        // Read after the jobs: a delivery fetched in between is still seen (in flight).
+        let delivered = state.queue.videos_with_deliveries().await?;
+        for job in overdue.into_iter().filter(|job| !delivered.contains(&job.video_id)) {
             tracing::warn!(job = %job.id, "queued job has no delivery in Redis; re-delivering");
             state.queue.enqueue(TranscodeJob { video_id: job.video_id }).await?;
             report.lost_redelivered += 1;
