@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use redis::AsyncCommands;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{TestApp, eventually};
@@ -305,6 +306,32 @@ async fn views_count_once_per_viewer_per_window_and_reach_postgres_in_batches() 
     assert_eq!(ids(&popular), vec![hot.to_string(), warm.to_string()]);
     let private = video(&app, owner, "private", "Private", "", 0.0).await;
     assert_eq!(call(&app, Method::POST, &format!("/api/v1/videos/{private}/views"), None, None).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_view_batch_left_by_a_dead_flush_is_added_once_however_often_it_is_found() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_VIEW_FLUSH_SECS", "0.2")]).await;
+    let (owner, _) = app.quick_user("creator", "Owner").await;
+    let watched = video(&app, owner, "public", "Watched", "", 0.0).await;
+    let views = || async { get(&app, &format!("/api/v1/videos/{watched}"), None).await["views"].as_i64().unwrap() };
+    let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+
+    // Another process moved three views into its batch and died before adding them.
+    let batch = format!("{}:views:flushing:{}", app.queue_name, Uuid::new_v4());
+    let _: () = redis.hset(&batch, watched.to_string(), 3).await.unwrap();
+    eventually(Duration::from_secs(10), "the dead process's views to be added", || async {
+        (views().await == 3).then_some(())
+    })
+    .await;
+
+    // The same batch again, as a flush leaves it when its DEL fails after the commit.
+    let _: () = redis.hset(&batch, watched.to_string(), 3).await.unwrap();
+    eventually(Duration::from_secs(10), "the batch to be found again", || async {
+        (!redis.clone().exists::<_, bool>(&batch).await.unwrap()).then_some(())
+    })
+    .await;
+    assert_eq!(views().await, 3, "a batch already added adds nothing");
 }
 
 /// More matches than are ranked: the walk down the newest videos finds them, ranks the

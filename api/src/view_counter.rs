@@ -6,7 +6,6 @@
 //! salt that changes daily (shared by all processes through Redis): no address is stored.
 
 use std::net::IpAddr;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,9 +19,6 @@ use uuid::Uuid;
 
 /// One view per viewer per video in this window.
 const WINDOW: Duration = Duration::from_secs(30 * 60);
-
-/// Names this process's batch: one that failed to reach the database is retried first.
-static PROCESS: LazyLock<Uuid> = LazyLock::new(Uuid::new_v4);
 
 pub enum Viewer {
     User(UserId),
@@ -82,50 +78,111 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Adds the views counted so far to the database; returns how many.
+///
+/// Pending views are first moved into a batch with an id of its own. Batches that a failed
+/// flush, or a process that died mid-flush, left in Redis go first (whichever process finds
+/// them), and new views wait for the next round. A batch is added once: its id is recorded
+/// with the counts, and a batch already recorded is only deleted.
 pub async fn flush(state: &AppState) -> anyhow::Result<i64> {
-    let mut redis = state.queue.redis();
-    // This process's own batch: concurrent flushes elsewhere take their own. One left
-    // by a failed flush goes first; new views wait for the next round.
-    let batch = key(state, &format!("flushing:{}", PROCESS.simple()));
-    let leftover: bool = redis.exists(&batch).await?;
-    if !leftover {
-        let moved: redis::RedisResult<()> = redis.rename(key(state, "pending"), &batch).await;
+    let mut batches = leftover_batches(state).await?;
+    if batches.is_empty() {
+        let batch = Uuid::new_v4();
+        let moved: redis::RedisResult<()> =
+            state.queue.redis().rename(key(state, "pending"), batch_key(state, batch)).await;
         if moved.is_err() {
             return Ok(0); // nothing pending
         }
+        batches.push(batch);
     }
-    let counts: Vec<(String, i64)> = redis.hgetall(&batch).await?;
+    let mut added = 0;
+    for batch in batches {
+        added += add_batch(state, batch).await?;
+    }
+    Ok(added)
+}
+
+fn batch_key(state: &AppState, batch: Uuid) -> String {
+    key(state, &format!("flushing:{batch}"))
+}
+
+async fn leftover_batches(state: &AppState) -> anyhow::Result<Vec<Uuid>> {
+    let mut redis = state.queue.redis();
+    let prefix = key(state, "flushing:");
+    let mut batches = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut redis)
+            .await
+            .context("listing view batches")?;
+        batches.extend(keys.iter().filter_map(|k| Uuid::try_parse(k.strip_prefix(&prefix)?).ok()));
+        if next == 0 {
+            return Ok(batches);
+        }
+        cursor = next;
+    }
+}
+
+async fn add_batch(state: &AppState, batch: Uuid) -> anyhow::Result<i64> {
+    let mut redis = state.queue.redis();
+    let batch_key = batch_key(state, batch);
+    let counts: Vec<(String, i64)> = redis.hgetall(&batch_key).await?;
     let (ids, views): (Vec<Uuid>, Vec<i64>) =
         counts.iter().filter_map(|(id, n)| Some((Uuid::try_parse(id).ok()?, *n))).unzip();
     let mut tx = state.db.begin().await?;
-    sqlx::query(
-        "UPDATE videos SET view_count = view_count + batch.views
-         FROM unnest($1::uuid[], $2::bigint[]) AS batch (id, views) WHERE videos.id = batch.id",
-    )
-    .bind(&ids)
-    .bind(&views)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO video_views_daily (video_id, day, views)
-         SELECT batch.id, current_date, batch.views FROM unnest($1::uuid[], $2::bigint[]) AS batch (id, views)
-         WHERE EXISTS (SELECT 1 FROM videos WHERE videos.id = batch.id)
-         ON CONFLICT (day, video_id) DO UPDATE SET views = video_views_daily.views + EXCLUDED.views",
-    )
-    .bind(&ids)
-    .bind(&views)
-    .execute(&mut *tx)
-    .await?;
+    let first = sqlx::query("INSERT INTO view_batches (id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if first {
+        sqlx::query(
+            "UPDATE videos SET view_count = view_count + batch.views
+             FROM unnest($1::uuid[], $2::bigint[]) AS batch (id, views) WHERE videos.id = batch.id",
+        )
+        .bind(&ids)
+        .bind(&views)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO video_views_daily (video_id, day, views)
+             SELECT batch.id, current_date, batch.views FROM unnest($1::uuid[], $2::bigint[]) AS batch (id, views)
+             WHERE EXISTS (SELECT 1 FROM videos WHERE videos.id = batch.id)
+             ON CONFLICT (day, video_id) DO UPDATE SET views = video_views_daily.views + EXCLUDED.views",
+        )
+        .bind(&ids)
+        .bind(&views)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
-    let _: () = redis.del(&batch).await?;
-    Ok(views.iter().sum())
+    let _: () = redis.del(&batch_key).await?;
+    Ok(if first { views.iter().sum() } else { 0 })
+}
+
+/// How long a batch's id is kept: far longer than a batch stays in Redis (one flush round,
+/// or a few while Postgres is unreachable).
+const BATCH_MEMORY: &str = "7 days";
+
+async fn forget_old_batches(state: &AppState) -> sqlx::Result<u64> {
+    let forgotten = sqlx::query("DELETE FROM view_batches WHERE applied_at < now() - $1::interval")
+        .bind(BATCH_MEMORY)
+        .execute(&state.db)
+        .await?;
+    Ok(forgotten.rows_affected())
 }
 
 /// The window the popular feed counts views over.
 const POPULAR_DAYS: i32 = 7;
 
 /// Flushes every `view_flush` until shutdown (and once more then), and rebuilds the
-/// popular ranking every `popular_refresh`.
+/// popular ranking (and forgets old batch ids) every `popular_refresh`.
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     // The ranking is kept in the database: a restart goes on from it.
     let mut ranked_at = tokio::time::Instant::now();
@@ -146,6 +203,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
             match streambox_common::feeds::refresh_popular(&state.db, POPULAR_DAYS).await {
                 Ok(_) => ranked_at = tokio::time::Instant::now(),
                 Err(e) => tracing::warn!(error = %e, "rebuilding the popular ranking failed; will try again"),
+            }
+            if let Err(e) = forget_old_batches(&state).await {
+                tracing::warn!(error = %e, "forgetting old view batches failed; will try again");
             }
         }
     }
