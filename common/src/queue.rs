@@ -75,7 +75,9 @@ impl JobQueue {
     pub async fn videos_with_deliveries(&self) -> anyhow::Result<HashSet<VideoId>> {
         let layout = self.storage.get_config();
         let mut redis = self.redis.clone();
+        // One MULTI: a delivery moving from the scheduled set to the active list is in one of them.
         let (mut tasks, scheduled, workers): (Vec<String>, Vec<String>, Vec<String>) = redis::pipe()
+            .atomic()
             .lrange(layout.active_jobs_list(), 0, -1)
             .zrange(layout.scheduled_jobs_set(), 0, -1)
             .zrange(layout.workers_set(), 0, -1)
