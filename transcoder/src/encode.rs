@@ -141,7 +141,9 @@ pub fn ladder_args(
         .map(String::from),
     );
     for (k, still) in stills.iter().enumerate() {
-        args.extend(["-map".into(), format!("[x{k}]"), "-q:v".into(), "3".into()]);
+        // Stills keep only the frames their filter passes: at a constant rate, ffmpeg
+        // would repeat the last one to fill every gap (thousands of JPEGs before a poster).
+        args.extend(["-map", &format!("[x{k}]"), "-q:v", "3", "-fps_mode", "passthrough"].map(String::from));
         match still.kind {
             StillKind::Latest => args.extend(["-update", "1"].map(String::from)),
             StillKind::Sequence => args.extend(["-start_number", "0"].map(String::from)),
@@ -181,6 +183,11 @@ mod tests {
         assert!(graph.contains("[r1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p[v1];"), "{graph}");
         assert!(graph.ends_with(";[s0]thumbnail[x0]"), "{graph}");
         assert_eq!(args.last().unwrap(), "/w/poster.jpg");
+        let still = &args[args.iter().position(|a| a == "[x0]").unwrap()..];
+        assert!(
+            still.windows(2).any(|w| w == ["-fps_mode", "passthrough"]),
+            "stills are not padded to a rate: {still:?}"
+        );
         let gop = &args[args.iter().position(|a| a == "-g").unwrap() + 1];
         assert_eq!(gop, "50");
         let map = &args[args.iter().position(|a| a == "-var_stream_map").unwrap() + 1];

@@ -333,6 +333,32 @@ impl Drop for Workdir {
 mod tests {
     use super::*;
 
+    /// A 320x240 test picture with `filter` applied and a tone, `seconds` long.
+    fn test_clip(path: &Path, filter: &str, seconds: u32) {
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-f", "lavfi", "-i", &format!("testsrc2=size=320x240:rate=30,{filter}")])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", &seconds.to_string()])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+
+    /// Runs the job's own ladder command on `clip` into `work`; returns the source, the
+    /// outputs and every position ffmpeg reported.
+    async fn run_ladder(clip: &Path, work: &Path) -> (SourceInfo, Outputs, Vec<f64>) {
+        let source = probe::probe(clip).await.unwrap();
+        let rungs = ladder::plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
+        let outputs = Outputs::create(work).await.unwrap();
+        let settings = EncodeSettings { preset: "ultrafast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
+        let args = outputs.command(clip, &source, &rungs, &settings);
+        let mut positions = Vec::new();
+        let limits = Limits { stall: Duration::from_secs(120), wall_clock: Duration::from_secs(600) };
+        ffmpeg::run(args, limits, |position| positions.push(position)).await.unwrap();
+        (source, outputs, positions)
+    }
+
     /// The stall watchdog counts on ffmpeg reporting from the start of an encode, but
     /// ffmpeg reports only once every output has had its first frame: a still that
     /// starts late (the poster's window, 10% in) or at the end (a sprite sheet) would hold
@@ -342,28 +368,33 @@ mod tests {
     async fn the_ladder_run_reports_progress_from_its_first_seconds() {
         let dir = tempfile::tempdir().unwrap();
         let clip = dir.path().join("long.mp4");
-        let made = std::process::Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi"])
-            .args(["-i", "sine=frequency=440:sample_rate=48000", "-t", "120", "-c:v", "libx264", "-preset"])
-            .args(["ultrafast", "-c:a", "aac"])
-            .arg(&clip)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let source = probe::probe(&clip).await.unwrap();
-        let rungs = ladder::plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
-        let outputs = Outputs::create(&dir.path().join("work")).await.unwrap();
-        let settings = EncodeSettings { preset: "ultrafast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
-        let args = outputs.command(&clip, &source, &rungs, &settings);
-
-        let mut positions = Vec::new();
-        let limits = Limits { stall: Duration::from_secs(120), wall_clock: Duration::from_secs(600) };
-        ffmpeg::run(args, limits, |position| positions.push(position)).await.unwrap();
+        test_clip(&clip, "null", 120);
+        let (source, outputs, positions) = run_ladder(&clip, &dir.path().join("work")).await;
         let first = positions.first().copied().expect("ffmpeg reported no progress");
         assert!(first < 0.05 * source.duration_s, "the first report came {first} s into {} s", source.duration_s);
         assert!(positions.len() >= 2, "{positions:?}");
         assert!(outputs.poster.is_file(), "the poster was written");
         assert!(outputs.tiles.join("0000.jpg").is_file(), "the storyboard tiles were written");
+    }
+
+    /// The poster is the most typical frame of its window about 10% in. This clip is
+    /// black every other second: it starts black (the first frame is the poster's
+    /// placeholder), and its window (1.0-2.67 s) holds 30 picture frames, then 20 black ones.
+    #[tokio::test]
+    async fn the_poster_is_the_typical_frame_of_its_window_not_a_black_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("blinking.mp4");
+        test_clip(&clip, "drawbox=color=black:t=fill:enable='lt(mod(t,2),1)'", 10);
+        let (_, outputs, _) = run_ladder(&clip, &dir.path().join("work")).await;
+        let gray = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-i"])
+            .arg(&outputs.poster)
+            .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+            .output()
+            .unwrap();
+        assert_eq!(gray.stdout.len(), 320 * 240, "the poster has the picture's size");
+        let luma = gray.stdout.iter().map(|&y| f64::from(y)).sum::<f64>() / gray.stdout.len() as f64;
+        assert!(luma > 60.0, "the poster is black (mean luma {luma:.1})");
     }
 
     #[test]

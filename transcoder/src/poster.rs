@@ -10,19 +10,24 @@ use crate::encode::{StillKind, StillOutput};
 use crate::ladder::Rung;
 
 /// Frames the `thumbnail` filter compares.
-const CANDIDATES: u32 = 50;
+const CANDIDATES: u64 = 50;
 
+/// `frame_rate` is the ladder's constant output rate: the graph has normalised the
+/// source to it before the poster's branch, so frames are counted, not timed. Exactly
+/// `CANDIDATES` frames reach `thumbnail`: one more would be "chosen" on its own at the
+/// end of the window and replace the poster.
 pub fn output(duration_s: f64, frame_rate: f64, top: &Rung, dest: &Path) -> StillOutput {
+    let frames = (duration_s * frame_rate).floor() as u64;
     // Early enough that the candidates exist even in short clips.
-    let window = f64::from(CANDIDATES) / frame_rate.max(1.0);
-    let at = (duration_s * 0.1).min(duration_s - window).max(0.0);
+    let first = ((frames as f64 * 0.1) as u64).min(frames.saturating_sub(CANDIDATES));
+    let end = first + CANDIDATES;
     let (width, height) = fit_within(top.width, top.height, 1280);
     StillOutput {
-        // The window bounds the branch: after it, trim drops frames without looking at them.
+        // After the window, trim drops frames without looking at them.
         filter: format!(
             "split[poster_first][poster_window];\
              [poster_first]trim=end_frame=1,scale={width}:{height},setsar=1[poster_start];\
-             [poster_window]trim=start={at:.3}:duration={window:.3},thumbnail={CANDIDATES},\
+             [poster_window]trim=start_frame={first}:end_frame={end},thumbnail={CANDIDATES},\
              scale={width}:{height},setsar=1[poster_best];\
              [poster_start][poster_best]concat=n=2:v=1:a=0"
         ),
@@ -30,6 +35,7 @@ pub fn output(duration_s: f64, frame_rate: f64, top: &Rung, dest: &Path) -> Stil
         kind: StillKind::Latest,
     }
 }
+
 /// Scales `(w, h)` down so the longer side is at most `max`, keeping dimensions even.
 fn fit_within(w: u32, h: u32, max: u32) -> (u32, u32) {
     let long = w.max(h);
@@ -43,6 +49,35 @@ fn fit_within(w: u32, h: u32, max: u32) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn window(duration_s: f64, frame_rate: f64) -> String {
+        let top = crate::ladder::plan(
+            &crate::probe::SourceInfo {
+                duration_s,
+                display_width: 1920,
+                display_height: 1080,
+                frame_rate: "30".into(),
+                frame_rate_value: frame_rate,
+                native_frame_rate: frame_rate,
+                audio_stream: None,
+                video_codec: "h264".into(),
+                audio_codec: None,
+                bitrate: None,
+            },
+            &[(1080, 5000)],
+        );
+        let filter = output(duration_s, frame_rate, &top[0], Path::new("p.jpg")).filter;
+        filter.split("[poster_window]").nth(2).unwrap().split(',').next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn the_window_is_fifty_frames_from_ten_percent_in() {
+        assert_eq!(window(600.0, 30.0), "trim=start_frame=1800:end_frame=1850");
+        assert_eq!(window(10.0, 29.97), "trim=start_frame=29:end_frame=79");
+        // Too short to start 10% in: the window ends with the video.
+        assert_eq!(window(2.0, 30.0), "trim=start_frame=6:end_frame=56");
+        assert_eq!(window(1.0, 30.0), "trim=start_frame=0:end_frame=50");
+    }
 
     #[test]
     fn posters_stay_within_1280() {
