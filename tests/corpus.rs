@@ -23,6 +23,8 @@ struct Clip {
     fps: f64,
     /// Remux with a 90° display matrix (ffmpeg 5.1 writes one only when copying streams).
     rotate: bool,
+    /// The source's dynamic range as the API reports it; HDR clips show [`HDR_PICTURE`].
+    dynamic_range: &'static str,
 }
 
 const SECONDS: &str = "4";
@@ -45,7 +47,25 @@ fn clip(
     let mut args: Vec<String> = parts.concat();
     args.extend(["-t".into(), SECONDS.into()]);
     args.extend(encode.split_whitespace().map(String::from));
-    Clip { name, args, rungs, audio, fps: 30.0, rotate: false }
+    Clip { name, args, rungs, audio, fps: 30.0, rotate: false, dynamic_range: "sdr" }
+}
+
+/// The test picture of the HDR clips, their only rung's size.
+const HDR_PICTURE: &str = "testsrc2=size=640x360:rate=30";
+
+/// [`HDR_PICTURE`] as a 10-bit HEVC HDR video (`transfer` is `arib-std-b67` or
+/// `smpte2084`), its SDR white placed at 203 nits as BT.2408 puts graphics white.
+fn hdr_clip(name: &'static str, transfer: &str, encode: &str, dynamic_range: &'static str) -> Clip {
+    let picture = format!(
+        "{HDR_PICTURE},format=gbrp,\
+         zscale=tin=bt709:pin=bt709:min=gbr:rin=full:t={transfer}:p=bt2020:m=bt2020nc:r=limited:npl=203,\
+         format=yuv420p10le"
+    );
+    let encode = format!(
+        "-c:v libx265 -preset ultrafast -x265-params log-level=error \
+         -color_primaries bt2020 -color_trc {transfer} -colorspace bt2020nc {encode}"
+    );
+    Clip { dynamic_range, ..clip(name, &[video(&picture), tone()], &encode, vec![("360p", 640, 360)], true) }
 }
 
 fn corpus() -> Vec<Clip> {
@@ -144,6 +164,9 @@ fn corpus() -> Vec<Clip> {
             vec![("360p", 640, 360)],
             true,
         ),
+        // HDR as phones record it (HLG in a QuickTime file) and as HDR10 masters come.
+        hdr_clip("hlg.mov", "arib-std-b67", "-tag:v hvc1 -c:a aac", "hlg"),
+        hdr_clip("hdr10.mkv", "smpte2084", "-c:a libopus", "pq"),
         clip(
             "surround.mp4",
             &[
@@ -344,6 +367,7 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
         keyframe_sets.insert(name.to_owned(), keyframes(&url));
     }
     check_audio_rendition(app, clip, &master, &base, source_duration).await?;
+    check_sdr(clip, &master, &base)?;
 
     let mut sets = keyframe_sets.values();
     let first = sets.next().unwrap();
@@ -362,10 +386,53 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
         return Err(format!("storyboard track: {track}"));
     }
     let source = &video["source"];
-    if source["has_audio"] != clip.audio || source["size_bytes"].as_u64().unwrap_or(0) == 0 {
+    if source["has_audio"] != clip.audio
+        || source["size_bytes"].as_u64().unwrap_or(0) == 0
+        || source["dynamic_range"] != clip.dynamic_range
+    {
         return Err(format!("source metadata: {source}"));
     }
     Ok(())
+}
+
+/// Every rung is SDR, whatever the source: no HDR transfer or BT.2020 primaries. An
+/// HDR clip's rung says BT.709 and shows its test picture: tone-mapped, not merely
+/// relabelled or truncated to 8 bits (both of which score under 11 dB here).
+fn check_sdr(clip: &Clip, master: &m3u8_rs::MasterPlaylist, base: &str) -> Result<(), String> {
+    for variant in &master.variants {
+        let url = format!("{base}/{}", variant.uri);
+        let stream = probe_video(&url)["streams"][0].clone();
+        let (transfer, primaries) = (stream["color_transfer"].as_str(), stream["color_primaries"].as_str());
+        let hdr_tags = matches!(transfer, Some("smpte2084" | "arib-std-b67")) || primaries == Some("bt2020");
+        let sdr_tags = transfer == Some("bt709") && primaries == Some("bt709");
+        if hdr_tags || (clip.dynamic_range != "sdr" && !sdr_tags) {
+            return Err(format!("{}: transfer {transfer:?}, primaries {primaries:?}", variant.uri));
+        }
+        if clip.dynamic_range != "sdr" {
+            let psnr = psnr_against_test_picture(&url)?;
+            if psnr < 15.0 {
+                return Err(format!("{}: {psnr:.1} dB from the test picture", variant.uri));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// PSNR in RGB of the video at `url` against [`HDR_PICTURE`], frame by frame.
+fn psnr_against_test_picture(url: &str) -> Result<f64, String> {
+    let graph = format!(
+        "[0:v]scale=in_color_matrix=bt709:in_range=tv,format=gbrp[got];{HDR_PICTURE},format=gbrp[want];\
+         [got][want]psnr=shortest=1"
+    );
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-i", url, "-filter_complex", &graph, "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    log.lines()
+        .filter_map(|l| l.split(" average:").nth(1))
+        .find_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("no PSNR from ffmpeg: {log}"))
 }
 
 /// With sound: one audio rendition (stereo AAC, as long as the source, cleanly decoding)

@@ -57,6 +57,22 @@ pub struct SourceSummary {
     pub bitrate: Option<u64>,
     pub size_bytes: u64,
     pub has_audio: bool,
+    /// The source's dynamic range; HDR sources are tone-mapped to SDR for playback.
+    #[serde(default)]
+    pub dynamic_range: DynamicRange,
+}
+
+/// How a source encodes brightness.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicRange {
+    /// Standard dynamic range (BT.709 or BT.601 gamma).
+    #[default]
+    Sdr,
+    /// Hybrid log-gamma HDR (phones, broadcast).
+    Hlg,
+    /// Perceptual quantiser HDR (HDR10, Dolby Vision base layers).
+    Pq,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -348,7 +348,7 @@ pub fn make_clip(dir: &Path, name: &str, width: u32, height: u32, seconds: u32, 
 pub fn probe_video(input: &str) -> Value {
     let output = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries"])
-        .arg("stream=width,height,codec_name,profile,level,nb_read_packets,r_frame_rate:format=duration")
+        .arg("stream=width,height,codec_name,profile,level,nb_read_packets,r_frame_rate,color_transfer,color_primaries:format=duration")
         .args(["-of", "json", input])
         .output()
         .expect("run ffprobe");

@@ -11,6 +11,7 @@ use streambox_common::storage::keys::AUDIO_RENDITION;
 
 use crate::ladder::Rung;
 use crate::probe::SourceInfo;
+use crate::tone_map::ToneMap;
 
 pub struct EncodeSettings<'a> {
     pub preset: &'a str,
@@ -50,21 +51,24 @@ pub enum StillKind {
 }
 
 /// Arguments writing `out/{rung}/index.m3u8`, `out/{rung}/seg_NNN.ts`, the same for
-/// `out/audio/` when the source has sound, and each still.
+/// `out/audio/` when the source has sound, and each still. An HDR source is
+/// tone-mapped (`tone_map`) before anything else sees its picture.
 pub fn ladder_args(
     source_path: &Path,
     out: &Path,
     source: &SourceInfo,
     rungs: &[Rung],
     stills: &[StillOutput],
+    tone_map: Option<&ToneMap>,
     settings: &EncodeSettings,
 ) -> Vec<String> {
     let n = rungs.len();
-    // Constant frame rate first (normalises variable-rate input), then one split: the
-    // largest rung and each still. Each smaller rung is scaled from the rung above it
-    // (rungs are largest first), so the source's full-size picture is read by one
-    // scaler instead of one per rung.
-    let mut graph = format!("[0:v]fps={},split={}[r0]", source.frame_rate, 1 + stills.len());
+    // Constant frame rate first (normalises variable-rate input), then SDR at the top
+    // rung's size for an HDR source, then one split: the largest rung and each still.
+    // Each smaller rung is scaled from the rung above it (rungs are largest first), so
+    // the source's full-size picture is read by one scaler instead of one per rung.
+    let sdr = tone_map.map(|t| format!("{},", t.filter(rungs[0].width, rungs[0].height))).unwrap_or_default();
+    let mut graph = format!("[0:v]fps={},{sdr}split={}[r0]", source.frame_rate, 1 + stills.len());
     graph.extend((0..stills.len()).map(|k| format!("[s{k}]")));
     for (i, rung) in rungs.iter().enumerate() {
         graph.push_str(&format!(";[r{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p", rung.width, rung.height));
@@ -171,11 +175,13 @@ mod tests {
             video_codec: "h264".into(),
             audio_codec: Some("aac".into()),
             bitrate: None,
+            hdr: None,
         };
         let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
         let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
         let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into(), kind: StillKind::Latest };
-        let args = ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &[poster], &settings);
+        let args =
+            ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &[poster], None, &settings);
         assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
         let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
         assert!(graph.starts_with("[0:v]fps=25/1,split=2[r0][s0];"), "{graph}");

@@ -131,6 +131,23 @@ fn keep(tail: &mut VecDeque<String>, line: String) {
     tail.push_back(line.trim().to_owned());
 }
 
+/// `value` as a filter option inside a filter graph: escaped once for the option
+/// parser (`\ ' :`), then again for the graph parser (`\ ' [ ] , ;`), so a path
+/// reaches the filter exactly as written.
+pub fn filter_value(value: &str) -> String {
+    let escape = |text: &str, special: &[char]| {
+        let mut escaped = String::with_capacity(text.len());
+        for c in text.chars() {
+            if special.contains(&c) {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
+        escaped
+    };
+    escape(&escape(value, &['\\', '\'', ':']), &['\\', '\'', '[', ']', ',', ';'])
+}
+
 /// `HH:MM:SS.ss` to seconds.
 fn parse_time(time: &str) -> Option<f64> {
     let mut parts = time.trim().rsplitn(3, ':');
@@ -149,5 +166,13 @@ mod tests {
         assert_eq!(parse_time("00:01:02.50"), Some(62.5));
         assert_eq!(parse_time("01:00:00.00"), Some(3600.0));
         assert_eq!(parse_time("N/A"), None);
+    }
+
+    #[test]
+    fn filter_values_are_escaped_for_the_option_then_the_graph() {
+        assert_eq!(filter_value("/work/a.cube"), "/work/a.cube");
+        assert_eq!(filter_value("a:b"), r"a\\:b");
+        assert_eq!(filter_value("a,b"), r"a\,b");
+        assert_eq!(filter_value(r"a'b"), r"a\\\'b");
     }
 }

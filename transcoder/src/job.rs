@@ -21,6 +21,7 @@ use crate::encode::{self, EncodeSettings};
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Limits};
 use crate::probe::SourceInfo;
+use crate::tone_map::ToneMap;
 use crate::{ladder, master, poster, probe, publish, storyboard};
 
 /// What apalis should do with the delivery after this attempt. Retries with our
@@ -169,7 +170,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
     tracing::info!(video_id = %id, width = source.display_width, height = source.display_height,
         duration_s = source.duration_s, rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), "source probed");
 
-    let outputs = Outputs::create(workdir.path()).await?;
+    let outputs = Outputs::create(workdir.path(), &source).await?;
     let settings = EncodeSettings {
         preset: &config.preset,
         segment_seconds: config.segment_seconds,
@@ -191,7 +192,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
     .map_err(classify)?;
     let encoded = clock.elapsed();
 
-    let Outputs { hls: out, poster: poster_path, tiles: tile_dir } = outputs;
+    let Outputs { hls: out, poster: poster_path, tiles: tile_dir, .. } = outputs;
     let (out_dir, ladder, fps, has_audio) =
         (out.clone(), rungs.clone(), source.frame_rate_value, source.audio_stream.is_some());
     let renditions = tokio::task::spawn_blocking(move || master::write(&out_dir, &ladder, fps, has_audio))
@@ -224,27 +225,37 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
         bitrate: source.bitrate,
         size_bytes,
         has_audio,
+        dynamic_range: source.hdr.map(|hdr| hdr.dynamic_range).unwrap_or_default(),
     };
     Ok(Published { source: summary, renditions, has_storyboard: true })
 }
 
-/// Where a ladder run writes, inside the job's work directory.
+/// Where a ladder run writes, inside the job's work directory, and what it reads
+/// besides the source.
 struct Outputs {
     hls: PathBuf,
     poster: PathBuf,
     tiles: PathBuf,
+    /// The HDR source's tone-map table.
+    tone_map: Option<ToneMap>,
 }
 
 impl Outputs {
-    async fn create(workdir: &Path) -> anyhow::Result<Self> {
-        let outputs = Self {
-            hls: workdir.join("hls"),
-            poster: workdir.join("poster.jpg"),
-            tiles: workdir.join("storyboard-tiles"),
+    async fn create(workdir: &Path, source: &SourceInfo) -> Result<Self, JobError> {
+        let (hls, tiles) = (workdir.join("hls"), workdir.join("storyboard-tiles"));
+        tokio::fs::create_dir_all(&hls).await.map_err(anyhow::Error::from)?;
+        tokio::fs::create_dir_all(&tiles).await.map_err(anyhow::Error::from)?;
+        let tone_map = match &source.hdr {
+            // Computing the table fails only if this machine's ffmpeg does (the source
+            // plays no part): retried, never blamed on the upload.
+            Some(hdr) => Some(
+                hdr.prepare(workdir)
+                    .await
+                    .map_err(|e| JobError::Transient(anyhow::Error::from(e).context("computing the HDR tone map")))?,
+            ),
+            None => None,
         };
-        tokio::fs::create_dir_all(&outputs.hls).await?;
-        tokio::fs::create_dir_all(&outputs.tiles).await?;
-        Ok(outputs)
+        Ok(Self { hls, poster: workdir.join("poster.jpg"), tiles, tone_map })
     }
 
     /// The one ffmpeg run of a job: every rung, and the poster and storyboard tiles
@@ -261,7 +272,7 @@ impl Outputs {
             poster::output(duration, source.frame_rate_value, top, &self.poster),
             storyboard::tiles(duration, top.width, top.height, &self.tiles),
         ];
-        encode::ladder_args(source_path, &self.hls, source, rungs, &stills, settings)
+        encode::ladder_args(source_path, &self.hls, source, rungs, &stills, self.tone_map.as_ref(), settings)
     }
 }
 
@@ -350,7 +361,8 @@ mod tests {
     async fn run_ladder(clip: &Path, work: &Path) -> (SourceInfo, Outputs, Vec<f64>) {
         let source = probe::probe(clip).await.unwrap();
         let rungs = ladder::plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
-        let outputs = Outputs::create(work).await.unwrap();
+        tokio::fs::create_dir_all(work).await.unwrap();
+        let outputs = Outputs::create(work, &source).await.unwrap();
         let settings = EncodeSettings { preset: "ultrafast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
         let args = outputs.command(clip, &source, &rungs, &settings);
         let mut positions = Vec::new();

@@ -140,6 +140,7 @@ mod tests {
             video_codec: "h264".into(),
             audio_codec: Some("aac".into()),
             bitrate: None,
+            hdr: None,
         }
     }
 

@@ -12,6 +12,7 @@ mod probe;
 mod publish;
 mod reconcile;
 mod storyboard;
+mod tone_map;
 mod worker;
 
 pub use worker::run;

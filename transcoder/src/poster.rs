@@ -63,6 +63,7 @@ mod tests {
                 video_codec: "h264".into(),
                 audio_codec: None,
                 bitrate: None,
+                hdr: None,
             },
             &[(1080, 5000)],
         );

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use tokio::process::Command;
 
 use crate::error::JobError;
+use crate::tone_map::{ColourTags, Hdr};
 
 /// The source as a viewer will see it: dimensions after rotation and pixel aspect ratio.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,8 @@ pub struct SourceInfo {
     pub audio_codec: Option<String>,
     /// Overall bitrate in bit/s, when the container states it.
     pub bitrate: Option<u64>,
+    /// Set for HDR sources, which are tone-mapped to SDR.
+    pub hdr: Option<Hdr>,
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -76,6 +79,10 @@ struct ProbeStream {
     avg_frame_rate: Option<String>,
     r_frame_rate: Option<String>,
     duration: Option<String>,
+    color_transfer: Option<String>,
+    color_primaries: Option<String>,
+    color_space: Option<String>,
+    color_range: Option<String>,
     #[serde(default)]
     disposition: Disposition,
     #[serde(default)]
@@ -95,6 +102,10 @@ struct Disposition {
 #[derive(Debug, Deserialize)]
 struct SideData {
     rotation: Option<f64>,
+    /// Content light level (MaxCLL), in nits.
+    max_content: Option<f64>,
+    /// Mastering display peak, in nits, as ffprobe's rational (`10000000/10000`).
+    max_luminance: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +156,19 @@ pub(crate) fn interpret(report: ProbeReport) -> Result<SourceInfo, JobError> {
         video_codec: video.codec_name.clone().unwrap_or_else(|| "unknown".into()),
         audio_codec: audio.and_then(|s| s.codec_name.clone()),
         bitrate: format.bit_rate.and_then(|b| b.parse().ok()),
+        hdr: hdr(video),
+    })
+}
+
+fn hdr(stream: &ProbeStream) -> Option<Hdr> {
+    let side_data = |field: fn(&SideData) -> Option<f64>| stream.side_data_list.iter().find_map(field);
+    Hdr::detect(&ColourTags {
+        transfer: stream.color_transfer.as_deref(),
+        primaries: stream.color_primaries.as_deref(),
+        matrix: stream.color_space.as_deref(),
+        range: stream.color_range.as_deref(),
+        max_content_nits: side_data(|d| d.max_content),
+        mastering_peak_nits: side_data(|d| d.max_luminance.as_deref().and_then(parse_ratio)),
     })
 }
 
@@ -189,6 +213,8 @@ fn parse_ratio(raw: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use streambox_common::videos::DynamicRange;
+
     use super::*;
 
     fn report(json: &str) -> ProbeReport {
@@ -228,5 +254,28 @@ mod tests {
             r#"{"format":{"format_name":"mp3","duration":"3"},"streams":[{"index":0,"codec_type":"audio"}]}"#,
         ));
         assert!(matches!(audio_only, Err(JobError::Permanent(m)) if m.contains("no video stream")));
+    }
+
+    #[test]
+    fn hdr_sources_are_recognised_with_their_stated_peak() {
+        let stream = |colour: &str| {
+            interpret(report(&format!(
+                r#"{{"format":{{"format_name":"matroska,webm","duration":"4.0"}},"streams":[
+                    {{"index":0,"codec_type":"video","codec_name":"hevc","width":3840,"height":2160,{colour}}}]}}"#
+            )))
+            .unwrap()
+            .hdr
+        };
+        assert_eq!(stream(r#""color_transfer":"bt709","color_primaries":"bt709""#), None);
+        let hlg = stream(r#""color_transfer":"arib-std-b67","color_primaries":"bt2020","color_space":"bt2020nc""#);
+        assert_eq!(hlg.unwrap().dynamic_range, DynamicRange::Hlg);
+        let pq = stream(
+            r#""color_transfer":"smpte2084","side_data_list":[
+                {"side_data_type":"Mastering display metadata","max_luminance":"40000000/10000"},
+                {"side_data_type":"Content light level metadata","max_content":0,"max_average":0}]"#,
+        )
+        .unwrap();
+        assert_eq!(pq.dynamic_range, DynamicRange::Pq);
+        assert_eq!(pq.peak_nits, 4000.0, "MaxCLL 0 is unknown: the mastering peak applies");
     }
 }
