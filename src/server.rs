@@ -36,14 +36,26 @@ pub struct Running {
     pub addr: SocketAddr,
     pub state: AppState,
     tasks: JoinSet<anyhow::Result<()>>,
+    shutdown: CancellationToken,
 }
 
 impl Running {
-    /// Waits until every task has stopped (after shutdown), returning the first error.
+    /// Waits until every task has stopped, returning the first error. Tasks run until
+    /// shutdown: one that stops before it shuts the others down, so the process exits
+    /// (and its supervisor restarts it) rather than serving without it.
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let mut result = Ok(());
         while let Some(joined) = self.tasks.join_next().await {
             let outcome = joined.context("a service task panicked").and_then(|r| r);
+            let early = !self.shutdown.is_cancelled();
+            let outcome = match outcome {
+                Ok(()) if early => Err(anyhow::anyhow!("a service task stopped before shutdown")),
+                other => other,
+            };
+            if let (true, Err(e)) = (early, &outcome) {
+                tracing::error!(error = %format!("{e:#}"), "a service stopped; stopping the others");
+                self.shutdown.cancel();
+            }
             if result.is_ok() {
                 result = outcome;
             }
@@ -76,7 +88,7 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     }
     let queue = JobQueue::connect(&config).await?;
     let tokens = TokenKeys::new(&secret, config.access_token_ttl);
-    let state = AppState(Arc::new(App { config, db: pool, storage, queue, tokens }));
+    let state = AppState(Arc::new(App { config, db: pool, storage, queue, tokens, worker: Default::default() }));
 
     let mut tasks = JoinSet::new();
     if matches!(mode, Mode::All | Mode::Transcoder) && state.config.transcode.run_worker {
@@ -95,7 +107,7 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
         axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await.context("HTTP server")
     });
     tracing::info!(?mode, %addr, "streambox listening");
-    Ok(Running { addr, state, tasks })
+    Ok(Running { addr, state, tasks, shutdown })
 }
 
 /// Every route a process in `mode` serves.

@@ -96,6 +96,58 @@ async fn storage_outage_is_retried_with_backoff_then_ready() {
     stop.cancel();
 }
 
+/// apalis stops a worker on any Redis error (a reply over the timeout, a cut
+/// connection). The process then says so on /readyz, starts a new consumer once Redis
+/// answers again, and transcodes what was queued meanwhile; a transcode running when
+/// the consumer failed carries on to the end, in its first attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_loses_redis_consumes_again_once_it_is_back() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
+    let redis_address = app.state.config.redis_url.trim_start_matches("redis://");
+    let redis = SwitchableProxy::start(redis_address.split('/').next().unwrap()).await;
+    let worker_redis = redis.url.replace("http://", "redis://");
+    // Slow enough that the consumer fails (at its next heartbeat) mid-transcode.
+    let settings = [("REDIS_URL", worker_redis.as_str()), ("STREAMBOX_X264_PRESET", "slow")];
+    let worker = WorkerProcess::spawn(&app, &settings).ready().await;
+    let consumer = || async {
+        let readiness = app.http.get(format!("{}/readyz", worker.base)).send().await.ok()?;
+        let readiness: Value = readiness.json().await.ok()?;
+        readiness["checks"]["transcode_worker"].as_str().map(str::to_owned)
+    };
+    let reported = |wanted: &'static str| {
+        eventually(DEADLINE, wanted, move || async move { (consumer().await.as_deref() == Some(wanted)).then_some(()) })
+    };
+    reported("ok").await;
+
+    redis.set_up(false);
+    reported("unavailable").await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "during-outage.mp4", 320, 240, 2, true);
+    let id = upload_clip(&app, &token, &clip).await;
+    redis.set_up(true);
+
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    reported("ok").await;
+
+    let clip = make_clip(app.dir.path(), "long.mp4", 1280, 720, 10, true);
+    let id = upload_clip(&app, &token, &clip).await;
+    eventually(DEADLINE, "the transcode to be under way", || async {
+        let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
+        (video["progress"]["percent"].as_f64().unwrap_or(0.0) > 0.0).then_some(())
+    })
+    .await;
+    redis.set_up(false);
+    reported("unavailable").await;
+    let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
+    assert_eq!(video["status"], "processing", "the consumer failed mid-transcode: {video}");
+    redis.set_up(true);
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let (state, attempts, errors) = job_of(&app, &id).await;
+    assert_eq!((state.as_str(), attempts), ("done", 1), "the first attempt finished: {errors}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_ffmpeg_is_killed_retried_and_finally_dead_with_every_error() {
     // A watchdog shorter than ffmpeg's first progress report: every attempt stalls.

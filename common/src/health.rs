@@ -1,4 +1,7 @@
-//! Liveness (`/healthz`) and readiness (`/readyz`: Postgres, Redis and object storage answer).
+//! Liveness (`/healthz`) and readiness (`/readyz`: Postgres, Redis and object storage
+//! answer, and a process's transcode worker is consuming the queue).
+
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +16,27 @@ pub fn routes() -> Routes {
         .get("/healthz", healthz)
         .doc(Doc::new("Liveness"))
         .get("/readyz", readyz)
-        .doc(Doc::new("Readiness: Postgres, Redis and object storage answer"))
+        .doc(Doc::new("Readiness: Postgres, Redis and object storage answer; the transcode worker consumes"))
+}
+
+/// Whether this process's transcode worker is consuming the queue. Unset in processes
+/// that run none; the worker sets it as it starts, fails and recovers.
+#[derive(Clone, Default)]
+pub struct WorkerStatus(Arc<Mutex<Option<Result<(), String>>>>);
+
+impl WorkerStatus {
+    pub fn consuming(&self) {
+        *self.0.lock().expect("worker status lock") = Some(Ok(()));
+    }
+
+    /// The worker stopped consuming for `reason` and will start again.
+    pub fn failed(&self, reason: String) {
+        *self.0.lock().expect("worker status lock") = Some(Err(reason));
+    }
+
+    fn get(&self) -> Option<Result<(), String>> {
+        self.0.lock().expect("worker status lock").clone()
+    }
 }
 
 async fn healthz() -> Json<Value> {
@@ -26,8 +49,12 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         state.queue.check(),
         state.storage.check(),
     );
-    let checks = [("postgres", db.is_ok()), ("redis", redis.is_ok()), ("object_storage", storage.is_ok())];
-    for (name, ok) in checks {
+    let mut checks = vec![("postgres", db.is_ok()), ("redis", redis.is_ok()), ("object_storage", storage.is_ok())];
+    // The reason stays in the worker's log: readiness is public.
+    if let Some(consuming) = state.worker.get() {
+        checks.push(("transcode_worker", consuming.is_ok()));
+    }
+    for (name, ok) in &checks {
         if !ok {
             tracing::warn!(dependency = name, "readiness check failed");
         }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::{ConnectionManager, RedisStorage};
 use redis::AsyncCommands;
+use redis::aio::ConnectionManagerConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, TranscodeConfig};
@@ -21,6 +22,12 @@ pub struct TranscodeJob {
 
 pub type TranscodeStorage = RedisStorage<TranscodeJob>;
 
+/// How long a Redis reply may take. The client's default (500 ms) is hit on a machine
+/// whose every core is encoding: a timed-out poll fails the worker, which then has to
+/// start again. Redis answers in microseconds; only a dead connection takes this long.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct JobQueue {
     storage: TranscodeStorage,
@@ -29,19 +36,25 @@ pub struct JobQueue {
 
 impl JobQueue {
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let redis =
-            apalis_redis::connect(config.redis_url.as_str()).await.context("connecting to Redis (REDIS_URL)")?;
+        let settings = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT));
+        let redis = async {
+            redis::Client::open(config.redis_url.as_str())?.get_connection_manager_with_config(settings).await
+        }
+        .await
+        .context("connecting to Redis (REDIS_URL)")?;
         let storage =
             RedisStorage::new(redis.clone()).with_config(storage_config(&config.queue_name, &config.transcode));
         Ok(Self { storage, redis })
     }
 
-    /// The backend a worker consumes from.
     /// The Redis connection, shared with other short-lived counters (views).
     pub fn redis(&self) -> ConnectionManager {
         self.redis.clone()
     }
 
+    /// The backend a worker consumes from.
     pub fn storage(&self) -> TranscodeStorage {
         self.storage.clone()
     }

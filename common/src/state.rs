@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::auth::TokenKeys;
 use crate::config::Config;
+use crate::health::WorkerStatus;
 use crate::queue::JobQueue;
 use crate::storage::ObjectStore;
 
@@ -16,6 +17,7 @@ pub struct App {
     pub storage: ObjectStore,
     pub queue: JobQueue,
     pub tokens: TokenKeys,
+    pub worker: WorkerStatus,
 }
 
 #[derive(Clone)]
