@@ -106,8 +106,13 @@ async fn a_worker_that_loses_redis_consumes_again_once_it_is_back() {
     let redis_address = app.state.config.redis_url.trim_start_matches("redis://");
     let redis = SwitchableProxy::start(redis_address.split('/').next().unwrap()).await;
     let worker_redis = redis.url.replace("http://", "redis://");
-    // Slow enough that the consumer fails (at its next heartbeat) mid-transcode.
-    let settings = [("REDIS_URL", worker_redis.as_str()), ("STREAMBOX_X264_PRESET", "slow")];
+    // The consumer fails at its next heartbeat after the cut (1 s), and progress shows
+    // at the job's first heartbeat: a slow encode of 30 s of 720p is mid-way for long.
+    let settings = [
+        ("REDIS_URL", worker_redis.as_str()),
+        ("STREAMBOX_X264_PRESET", "slow"),
+        ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"),
+    ];
     let worker = WorkerProcess::spawn(&app, &settings).ready().await;
     let consumer = || async {
         let readiness = app.http.get(format!("{}/readyz", worker.base)).send().await.ok()?;
@@ -130,7 +135,7 @@ async fn a_worker_that_loses_redis_consumes_again_once_it_is_back() {
     assert_eq!(video["status"], "ready", "{video}");
     reported("ok").await;
 
-    let clip = make_clip(app.dir.path(), "long.mp4", 1280, 720, 10, true);
+    let clip = make_clip(app.dir.path(), "long.mp4", 1280, 720, 30, true);
     let id = upload_clip(&app, &token, &clip).await;
     eventually(DEADLINE, "the transcode to be under way", || async {
         let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
