@@ -306,8 +306,9 @@ async fn a_worker_killed_mid_transcode_hands_its_job_to_another() {
     keys.sort();
     referenced.sort();
     assert_eq!(keys, referenced, "no duplicate or partial objects");
-    // The killed worker's ffmpeg died with it.
-    let orphans = Command::new("pgrep").args(["-f", "slow.*hls"]).output().unwrap();
+    // The killed worker's ffmpeg died with it (its work directory is named for the video;
+    // the survivor's ffmpeg ended before the video was ready).
+    let orphans = Command::new("pgrep").args(["-f", &format!("ffmpeg.*{id}")]).output().unwrap();
     assert!(orphans.stdout.is_empty(), "an orphaned ffmpeg survived its worker");
 }
 
