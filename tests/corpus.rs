@@ -364,10 +364,10 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
         if !decoded.status.success() || !decoded.stderr.is_empty() {
             return Err(format!("{name} does not decode cleanly: {}", String::from_utf8_lossy(&decoded.stderr)));
         }
+        check_sdr(clip, name, stream, &url)?;
         keyframe_sets.insert(name.to_owned(), keyframes(&url));
     }
     check_audio_rendition(app, clip, &master, &base, source_duration).await?;
-    check_sdr(clip, &master, &base)?;
 
     let mut sets = keyframe_sets.values();
     let first = sets.next().unwrap();
@@ -395,24 +395,21 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
     Ok(())
 }
 
-/// Every rung is SDR, whatever the source: no HDR transfer or BT.2020 primaries. An
-/// HDR clip's rung says BT.709 and shows its test picture: tone-mapped, not merely
-/// relabelled or truncated to 8 bits (both of which score under 11 dB here).
-fn check_sdr(clip: &Clip, master: &m3u8_rs::MasterPlaylist, base: &str) -> Result<(), String> {
-    for variant in &master.variants {
-        let url = format!("{base}/{}", variant.uri);
-        let stream = probe_video(&url)["streams"][0].clone();
-        let (transfer, primaries) = (stream["color_transfer"].as_str(), stream["color_primaries"].as_str());
-        let hdr_tags = matches!(transfer, Some("smpte2084" | "arib-std-b67")) || primaries == Some("bt2020");
-        let sdr_tags = transfer == Some("bt709") && primaries == Some("bt709");
-        if hdr_tags || (clip.dynamic_range != "sdr" && !sdr_tags) {
-            return Err(format!("{}: transfer {transfer:?}, primaries {primaries:?}", variant.uri));
-        }
-        if clip.dynamic_range != "sdr" {
-            let psnr = psnr_against_test_picture(&url)?;
-            if psnr < 15.0 {
-                return Err(format!("{}: {psnr:.1} dB from the test picture", variant.uri));
-            }
+/// Every rung is SDR, whatever the source: no HDR transfer or BT.2020 primaries in the
+/// rung's probed `stream`. An HDR clip's rung says BT.709 and shows its test picture:
+/// tone-mapped, not merely relabelled or truncated to 8 bits (both of which score
+/// under 11 dB here).
+fn check_sdr(clip: &Clip, name: &str, stream: &Value, url: &str) -> Result<(), String> {
+    let (transfer, primaries) = (stream["color_transfer"].as_str(), stream["color_primaries"].as_str());
+    let hdr_tags = matches!(transfer, Some("smpte2084" | "arib-std-b67")) || primaries == Some("bt2020");
+    let sdr_tags = transfer == Some("bt709") && primaries == Some("bt709");
+    if hdr_tags || (clip.dynamic_range != "sdr" && !sdr_tags) {
+        return Err(format!("{name}: transfer {transfer:?}, primaries {primaries:?}"));
+    }
+    if clip.dynamic_range != "sdr" {
+        let psnr = psnr_against_test_picture(url)?;
+        if psnr < 15.0 {
+            return Err(format!("{name}: {psnr:.1} dB from the test picture"));
         }
     }
     Ok(())

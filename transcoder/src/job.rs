@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::Utc;
 use rand::Rng;
 use streambox_common::AppState;
@@ -248,11 +249,7 @@ impl Outputs {
         let tone_map = match &source.hdr {
             // Computing the table fails only if this machine's ffmpeg does (the source
             // plays no part): retried, never blamed on the upload.
-            Some(hdr) => Some(
-                hdr.prepare(workdir)
-                    .await
-                    .map_err(|e| JobError::Transient(anyhow::Error::from(e).context("computing the HDR tone map")))?,
-            ),
+            Some(hdr) => Some(hdr.prepare(workdir).await.context("computing the HDR tone map")?),
             None => None,
         };
         Ok(Self { hls, poster: workdir.join("poster.jpg"), tiles, tone_map })
@@ -361,7 +358,6 @@ mod tests {
     async fn run_ladder(clip: &Path, work: &Path) -> (SourceInfo, Outputs, Vec<f64>) {
         let source = probe::probe(clip).await.unwrap();
         let rungs = ladder::plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
-        tokio::fs::create_dir_all(work).await.unwrap();
         let outputs = Outputs::create(work, &source).await.unwrap();
         let settings = EncodeSettings { preset: "ultrafast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
         let args = outputs.command(clip, &source, &rungs, &settings);

@@ -17,9 +17,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use streambox_common::videos::DynamicRange;
 
-use crate::ffmpeg::{self, FfmpegError, Limits};
+use crate::ffmpeg::{self, Limits};
 
 /// Linear light counts in units of this many nits (SDR white), as `tonemap` expects.
 const NOMINAL_NITS: f64 = 100.0;
@@ -105,7 +106,7 @@ impl Hdr {
     }
 
     /// Computes the transform's table into `dir`, for [`ToneMap::filter`].
-    pub async fn prepare(&self, dir: &Path) -> Result<ToneMap, FfmpegError> {
+    pub async fn prepare(&self, dir: &Path) -> anyhow::Result<ToneMap> {
         let raw = dir.join("tone-map.rgb48");
         let args = [
             "-y",
@@ -123,15 +124,9 @@ impl Hdr {
         ]
         .map(String::from);
         ffmpeg::run(Vec::from(args), Limits { stall: LUT_TIME, wall_clock: LUT_TIME }, |_| {}).await?;
-        let samples = tokio::fs::read(&raw).await.map_err(|e| FfmpegError::Failed {
-            status: "no output".into(),
-            tail: format!("reading the tone-map table: {e}"),
-        })?;
+        let samples = tokio::fs::read(&raw).await.context("reading the tone-map table")?;
         let cube = dir.join("tone-map.cube");
-        tokio::fs::write(&cube, cube_file(&samples)).await.map_err(|e| FfmpegError::Failed {
-            status: "no output".into(),
-            tail: format!("writing the tone-map table: {e}"),
-        })?;
+        tokio::fs::write(&cube, cube_file(&samples)).await.context("writing the tone-map table")?;
         Ok(ToneMap { hdr: self.clone(), cube })
     }
 }
