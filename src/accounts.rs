@@ -14,10 +14,9 @@ pub async fn create_user(
     role: Role,
     password: String,
 ) -> anyhow::Result<UserId> {
-    let invalid = |e: streambox_common::ApiError| anyhow::anyhow!("{e}");
-    let email = Email::parse(email).map_err(invalid)?;
-    let display_name = DisplayName::parse(display_name).map_err(invalid)?;
-    let password_hash = Password::parse(password).map_err(invalid)?.hash().await?;
+    let email = Email::parse(email)?;
+    let display_name = DisplayName::parse(display_name)?;
+    let password_hash = Password::parse(password)?.hash().await?;
     let pool = db::connect(&config.database_url).await?;
     if config.migrate_on_start {
         db::migrate(&pool).await?;

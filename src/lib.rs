@@ -2,8 +2,10 @@
 //! process (`all`) or run alone, so tests start exactly what production runs.
 
 pub mod accounts;
+mod edge;
 mod frontend;
 pub mod jobs_cli;
+mod listener;
 pub mod memory;
 pub mod openapi;
 pub mod server;

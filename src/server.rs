@@ -20,6 +20,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+use crate::{edge, listener};
+
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -100,12 +102,8 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     let listener =
         TcpListener::bind(state.config.bind).await.with_context(|| format!("binding {}", state.config.bind))?;
     let addr = listener.local_addr()?;
-    let app = traced(serving_routes(mode, &state, &shutdown).into_router()).with_state(state.clone());
-    let stop = shutdown.clone();
-    tasks.spawn(async move {
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await.context("HTTP server")
-    });
+    let app = traced(edge::apply(serving_routes(mode, &state, &shutdown).into_router())).with_state(state.clone());
+    tasks.spawn(listener::serve(listener, app, shutdown.clone()));
     tracing::info!(?mode, %addr, "streambox listening");
     Ok(Running { addr, state, tasks, shutdown })
 }

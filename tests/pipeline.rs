@@ -231,3 +231,44 @@ async fn junk_and_badly_titled_uploads_are_refused_before_anything_is_kept() {
     assert_eq!(videos, 0, "no video row for a refused upload");
     assert!(app.state.storage.list("raw/").await.unwrap().is_empty(), "no stored bytes for a refused upload");
 }
+
+/// Uploads `clip`, waits for it and decodes every variant its master names through the
+/// streamer; returns the rendition names.
+async fn every_variant_plays(app: &TestApp, token: &str, clip: &std::path::Path) -> Vec<String> {
+    let accepted: Value = app.upload(Some(token), clip, "Small").await.json().await.unwrap();
+    let video =
+        app.wait_for_status(token, accepted["id"].as_str().unwrap(), &["ready", "failed"], TRANSCODE_DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{}: {video}", clip.display());
+    let master_url = app.url(video["master_url"].as_str().unwrap());
+    let body = app.http.get(&master_url).send().await.unwrap().bytes().await.unwrap();
+    let master = m3u8_rs::parse_master_playlist_res(&body).expect("a master playlist");
+    let mut names = Vec::new();
+    for variant in &master.variants {
+        let variant_url = format!("{}/{}", master_url.rsplit_once('/').unwrap().0, variant.uri);
+        let served = app.http.get(&variant_url).send().await.unwrap().status();
+        assert_eq!(served, 200, "{variant_url} is named by the master of a ready video");
+        let decoded =
+            Command::new("ffmpeg").args(["-v", "error", "-i", &variant_url, "-f", "null", "-"]).output().unwrap();
+        assert!(decoded.status.success(), "{variant_url}: {}", String::from_utf8_lossy(&decoded.stderr));
+        names.push(variant.uri.split('/').next().unwrap().to_owned());
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_smaller_than_every_rung_are_ready_and_play() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in_user().await;
+    for (width, height, rendition) in [(160, 90, "90p"), (90, 160, "90p"), (96, 96, "96p"), (16, 16, "16p")] {
+        let clip = make_clip(app.dir.path(), &format!("small-{width}x{height}.mp4"), width, height, 2, true);
+        assert_eq!(every_variant_plays(&app, &token, &clip).await, [rendition], "{width}x{height}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rung_of_a_configured_ladder_is_served() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_LADDER", "360:800,240:400,144:200")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "ladder.mp4", 640, 360, 2, true);
+    assert_eq!(every_variant_plays(&app, &token, &clip).await, ["360p", "240p", "144p"]);
+}

@@ -1,6 +1,11 @@
 //! Sessions: a short-lived access token plus a refresh token that rotates on every
 //! use. Refresh tokens are stored only as SHA-256 hashes; presenting one that was
-//! already used revokes its whole family (the token was stolen, or replayed).
+//! already used revokes its whole family (the token was stolen, or replayed) — except
+//! within a few seconds of its use, when it is a second tab or a retried request
+//! racing the first: that gets the same successor (successors are derived from the
+//! token they replace, so they can be handed out again without being stored).
+//! Access tokens name their family; once it is revoked (sign-out, replay) they stop
+//! working too.
 
 use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
@@ -29,10 +34,16 @@ pub struct SessionTokens {
     refresh_token: String,
 }
 
+/// How long after a refresh token's use presenting it again still gets its successor.
+const RACE_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(20);
+/// Rotations followed from a raced token to the live one (tabs refreshing in a burst).
+const RACE_STEPS: usize = 4;
+
 /// Starts a new token family for `user`.
 pub async fn start(state: &AppState, user: &User) -> ApiResult<Response> {
-    let refresh = insert_refresh(&state.db, user.id, Uuid::new_v4(), expiry(state)).await?;
-    respond(state, user, refresh)
+    let family = Uuid::new_v4();
+    let refresh = insert_refresh(&state.db, user.id, family, expiry(state)).await?;
+    respond(state, user, family, refresh)
 }
 
 /// Exchanges a refresh token for a new pair. Every failure is the same 401.
@@ -51,7 +62,14 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<Response> {
     if token.revoked_at.is_some() || token.expires_at <= Utc::now() {
         return Err(rejected());
     }
-    if token.used_at.is_some() {
+    if let Some(used_at) = token.used_at {
+        if used_at > Utc::now() - RACE_GRACE
+            && let Some(live) = live_successor(&mut tx, state, presented, token.family_id).await?
+        {
+            tx.commit().await?;
+            let user = users::find(&state.db, token.user_id).await?.ok_or_else(rejected)?;
+            return respond(state, &user, token.family_id, live);
+        }
         sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
             .bind(token.family_id)
             .execute(&mut *tx)
@@ -62,10 +80,39 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<Response> {
     }
     sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1").bind(token.id).execute(&mut *tx).await?;
     let user = users::find(&state.db, token.user_id).await?.ok_or_else(rejected)?;
-    let successor = new_token();
+    let successor = state.tokens.successor_token(presented);
     insert_refresh_with(&mut *tx, &successor, token.user_id, token.family_id, expiry(state)).await?;
     tx.commit().await?;
-    respond(state, &user, successor)
+    respond(state, &user, token.family_id, successor)
+}
+
+/// The unused token the rotations of `raced` lead to, if each of them happened within
+/// the grace period; `None` means the presented token is a replay.
+async fn live_successor(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    raced: &str,
+    family: Uuid,
+) -> sqlx::Result<Option<String>> {
+    let mut candidate = state.tokens.successor_token(raced);
+    for _ in 0..RACE_STEPS {
+        let found: Option<(Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+            "SELECT used_at, revoked_at IS NULL AND expires_at > now() FROM refresh_tokens
+             WHERE token_hash = $1 AND family_id = $2 FOR UPDATE",
+        )
+        .bind(digest(&candidate))
+        .bind(family)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match found {
+            Some((None, true)) => return Ok(Some(candidate)),
+            Some((Some(used_at), true)) if used_at > Utc::now() - RACE_GRACE => {
+                candidate = state.tokens.successor_token(&candidate);
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 /// Revokes the family of `presented` (if it is one of ours) and clears the cookies.
@@ -93,8 +140,8 @@ struct StoredRefresh {
     revoked_at: Option<DateTime<Utc>>,
 }
 
-fn respond(state: &AppState, user: &User, refresh_token: String) -> ApiResult<Response> {
-    let access = state.tokens.issue(user.id, user.role)?;
+fn respond(state: &AppState, user: &User, family: Uuid, refresh_token: String) -> ApiResult<Response> {
+    let access = state.tokens.issue(user.id, user.role, family)?;
     let cookies = [
         cookie(state, ACCESS_COOKIE, &access.access_token, "/", access.expires_in),
         cookie(state, REFRESH_COOKIE, &refresh_token, REFRESH_COOKIE_PATH, state.config.refresh_token_ttl.as_secs()),

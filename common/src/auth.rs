@@ -7,8 +7,11 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::config::Secret;
 use crate::error::ApiError;
@@ -27,6 +30,9 @@ pub const REFRESH_COOKIE: &str = "sb_refresh";
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: UserId,
+    /// The session (refresh token family) the token was issued to: signing out, or a
+    /// replayed refresh token, revokes it with the session.
+    pub sid: Uuid,
     pub role: Role,
     pub iat: u64,
     pub exp: u64,
@@ -34,10 +40,13 @@ pub struct Claims {
     pub aud: String,
 }
 
-/// A playback token opens exactly one video until it expires.
+/// A playback token opens exactly one video until it expires, or until the video's
+/// visibility changes (its playback generation moves on).
 #[derive(Debug, Serialize, Deserialize)]
 struct PlaybackClaims {
     sub: VideoId,
+    #[serde(rename = "gen")]
+    generation: i32,
     iat: u64,
     exp: u64,
     iss: String,
@@ -45,6 +54,8 @@ struct PlaybackClaims {
 }
 
 pub struct TokenKeys {
+    /// Keys derivations that must be repeatable (a refresh token's successor).
+    mac_key: Vec<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -71,6 +82,7 @@ impl TokenKeys {
             validation
         };
         Self {
+            mac_key: secret.expose().as_bytes().to_vec(),
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation: validation_for(ACCESS_AUDIENCE),
@@ -79,10 +91,11 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, user: UserId, role: Role) -> anyhow::Result<IssuedToken> {
+    pub fn issue(&self, user: UserId, role: Role, session: Uuid) -> anyhow::Result<IssuedToken> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: user,
+            sid: session,
             role,
             iat: now,
             exp: now + self.ttl.as_secs(),
@@ -99,10 +112,22 @@ impl TokenKeys {
             .map_err(|_| ApiError::unauthorized("the access token is invalid or expired"))
     }
 
-    pub fn issue_playback(&self, video: VideoId, ttl: Duration) -> anyhow::Result<String> {
+    /// The refresh token that follows `presented` in its family: derived from it (an
+    /// HMAC under the signing secret), so a second refresh racing the first can be
+    /// answered with the same successor instead of looking like a replay.
+    pub fn successor_token(&self, presented: &str) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.mac_key).expect("HMAC takes keys of any size");
+        mac.update(b"streambox refresh successor\0");
+        mac.update(presented.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    pub fn issue_playback(&self, video: VideoId, generation: i32, ttl: Duration) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = PlaybackClaims {
             sub: video,
+            generation,
             iat: now,
             exp: now + ttl.as_secs(),
             iss: ISSUER.to_owned(),
@@ -111,10 +136,11 @@ impl TokenKeys {
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
-    /// Whether `token` is a valid, unexpired playback token for exactly `video`.
-    pub fn verify_playback(&self, token: &str, video: VideoId) -> bool {
+    /// Whether `token` is a valid, unexpired playback token for exactly `video` in its
+    /// current playback `generation`.
+    pub fn verify_playback(&self, token: &str, video: VideoId, generation: i32) -> bool {
         jsonwebtoken::decode::<PlaybackClaims>(token, &self.decoding, &self.playback_validation)
-            .is_ok_and(|data| data.claims.sub == video)
+            .is_ok_and(|data| data.claims.sub == video && data.claims.generation == generation)
     }
 }
 
@@ -131,8 +157,9 @@ impl FromRequestParts<AppState> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = presented_token(parts).ok_or_else(|| ApiError::unauthorized("an access token is required"))?;
         let claims = state.tokens.verify(token)?;
-        // The role is read fresh: a deleted or demoted user loses access at once.
-        let user = users::find(&state.db, claims.sub)
+        // The role is read fresh: a deleted or demoted user, or a session signed out,
+        // loses access at once.
+        let user = users::find_in_session(&state.db, claims.sub, claims.sid)
             .await?
             .ok_or_else(|| ApiError::unauthorized("the access token is invalid or expired"))?;
         Ok(Self { id: user.id, role: user.role })
@@ -213,7 +240,7 @@ mod tests {
         let a = keys("a-secret-that-is-long-enough-000000", 60);
         let b = keys("another-secret-long-enough-1111111", 60);
         let user = UserId::new();
-        let token = a.issue(user, Role::Creator).unwrap().access_token;
+        let token = a.issue(user, Role::Creator, Uuid::new_v4()).unwrap().access_token;
         assert_eq!(a.verify(&token).unwrap().sub, user);
         assert_eq!(b.verify(&token).unwrap_err().status(), 401);
         assert_eq!(a.verify("garbage").unwrap_err().status(), 401);
@@ -222,7 +249,7 @@ mod tests {
     #[test]
     fn unsigned_tokens_are_rejected() {
         let a = keys("a-secret-that-is-long-enough-000000", 60);
-        let token = a.issue(UserId::new(), Role::Admin).unwrap().access_token;
+        let token = a.issue(UserId::new(), Role::Admin, Uuid::new_v4()).unwrap().access_token;
         let payload = token.split('.').nth(1).unwrap();
         // {"alg":"none","typ":"JWT"}
         let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
@@ -233,11 +260,12 @@ mod tests {
     fn playback_tokens_open_one_video_and_are_not_access_tokens() {
         let keys = keys("a-secret-that-is-long-enough-000000", 60);
         let (a, b) = (VideoId::new(), VideoId::new());
-        let token = keys.issue_playback(a, Duration::from_secs(60)).unwrap();
-        assert!(keys.verify_playback(&token, a));
-        assert!(!keys.verify_playback(&token, b));
+        let token = keys.issue_playback(a, 3, Duration::from_secs(60)).unwrap();
+        assert!(keys.verify_playback(&token, a, 3));
+        assert!(!keys.verify_playback(&token, b, 3));
+        assert!(!keys.verify_playback(&token, a, 4), "a token of an earlier generation is revoked");
         assert!(keys.verify(&token).is_err(), "a playback token is not an access token");
-        let access = keys.issue(UserId::new(), Role::Admin).unwrap().access_token;
-        assert!(!keys.verify_playback(&access, a), "an access token is not a playback token");
+        let access = keys.issue(UserId::new(), Role::Admin, Uuid::new_v4()).unwrap().access_token;
+        assert!(!keys.verify_playback(&access, a, 0), "an access token is not a playback token");
     }
 }

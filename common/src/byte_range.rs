@@ -21,7 +21,7 @@ pub fn answer(header: Option<&str>, len: u64) -> RangeAnswer {
     }
     let Some((start, end)) = spec.split_once('-') else { return RangeAnswer::Whole };
     let (start, end) = (start.trim(), end.trim());
-    let parse = |s: &str| s.parse::<u64>().ok();
+    let parse = decimal;
     if start.is_empty() {
         // bytes=-N: the last N bytes.
         return match parse(end) {
@@ -43,6 +43,15 @@ pub fn answer(header: Option<&str>, len: u64) -> RangeAnswer {
         return RangeAnswer::Unsatisfiable;
     }
     RangeAnswer::Partial(first..=last.map_or(len - 1, |last| last.min(len - 1)))
+}
+
+/// A header's non-negative integer: ASCII digits only (`u64::from_str` also takes a
+/// leading `+`, which HTTP's grammar does not).
+pub fn decimal(value: &str) -> Option<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
 }
 
 /// `Content-Range` of a partial answer.
@@ -70,6 +79,11 @@ mod tests {
         assert_eq!(answer(Some("bytes=0-1,5-6"), 100), Whole, "several ranges are answered whole");
         assert_eq!(answer(Some("items=0-1"), 100), Whole);
         assert_eq!(answer(Some("bytes=abc"), 100), Whole);
+        assert_eq!(answer(Some("bytes=+5-9"), 100), Whole, "a sign is not part of a byte position");
+        assert_eq!(
+            (decimal("100"), decimal("+100"), decimal(""), decimal(" 1"), decimal("-1")),
+            (Some(100), None, None, None, None)
+        );
         assert_eq!(content_range(&(90..=99), 100), "bytes 90-99/100");
     }
 }

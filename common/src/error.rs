@@ -13,6 +13,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds a client should wait before trying again (`Retry-After`), for outages.
+    retry_after: Option<u32>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -25,7 +27,7 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -57,6 +59,18 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("{what} is unavailable, try again shortly"))
     }
 
+    /// Object storage failed to answer: the request may be repeated once it is back.
+    /// The cause goes to the log only.
+    pub fn storage(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "object storage failed");
+        Self::retryable("storage_unavailable", "file storage is unavailable; try again shortly")
+    }
+
+    /// A dependency is away for now: 503 with `Retry-After`.
+    fn retryable(code: &'static str, message: &str) -> Self {
+        Self { retry_after: Some(RETRY_AFTER_SECS), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message) }
+    }
+
     /// An unexpected failure: the cause goes to the log, never to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -78,22 +92,39 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// What a client is told to wait while a dependency is away.
+const RETRY_AFTER_SECS: u32 = 5;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { code: self.code, message: &self.message };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        Self::internal(format_args!("database: {e}"))
+        match e {
+            // The database is away or saturated, not broken by this request: say so.
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::error!(error = %e, "database unavailable");
+                Self::retryable("database_unavailable", "the database is unavailable; try again shortly")
+            }
+            e => Self::internal(format_args!("database: {e}")),
+        }
     }
 }
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        Self::internal(format_args!("{e:#}"))
+        match e.downcast::<sqlx::Error>() {
+            Ok(db) => db.into(),
+            Err(e) => Self::internal(format_args!("{e:#}")),
+        }
     }
 }
 

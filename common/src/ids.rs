@@ -1,5 +1,7 @@
 //! Typed identifiers: a path segment or job payload becomes one of these before use,
-//! so an arbitrary string never reaches a query or an object key.
+//! so an arbitrary string never reaches a query or an object key. Each id has exactly
+//! one spelling — the lowercase hyphenated UUID — so `{…}`, `urn:uuid:…`, upper case
+//! and unhyphenated forms never name the same thing twice.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,7 +11,7 @@ use uuid::Uuid;
 
 macro_rules! uuid_id {
     ($name:ident) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
         #[serde(transparent)]
         #[sqlx(transparent)]
         pub struct $name(pub Uuid);
@@ -33,13 +35,40 @@ macro_rules! uuid_id {
         }
 
         impl FromStr for $name {
-            type Err = uuid::Error;
+            type Err = InvalidId;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::try_parse(s).map(Self)
+                canonical(s).map(Self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
             }
         }
     };
+}
+
+/// The text is not an id in its one spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidId;
+
+impl fmt::Display for InvalidId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an id is a lowercase hyphenated UUID (8-4-4-4-12 hex digits)")
+    }
+}
+
+impl std::error::Error for InvalidId {}
+
+fn canonical(s: &str) -> Result<Uuid, InvalidId> {
+    let id = Uuid::try_parse(s).map_err(|_| InvalidId)?;
+    if s.len() != 36 || s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(InvalidId);
+    }
+    Ok(id)
 }
 
 uuid_id!(VideoId);
@@ -56,5 +85,22 @@ mod tests {
         assert!("%2e%2e".parse::<VideoId>().is_err());
         let id = VideoId::new();
         assert_eq!(id.to_string().parse::<VideoId>().unwrap(), id);
+        assert_eq!(serde_json::from_value::<VideoId>(serde_json::json!(id.to_string())).unwrap(), id);
+    }
+
+    #[test]
+    fn an_id_has_one_spelling() {
+        let id = VideoId::new();
+        let (hyphenated, simple) = (id.0.hyphenated().to_string(), id.0.simple().to_string());
+        for other in [
+            format!("{{{hyphenated}}}"),
+            format!("urn:uuid:{hyphenated}"),
+            simple,
+            hyphenated.to_uppercase(),
+            format!(" {hyphenated}"),
+        ] {
+            assert!(other.parse::<VideoId>().is_err(), "{other}");
+            assert!(serde_json::from_value::<VideoId>(serde_json::json!(other)).is_err(), "{other}");
+        }
     }
 }

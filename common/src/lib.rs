@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod byte_range;
 pub mod config;
+pub mod container;
 pub mod db;
 pub mod embedded_s3;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod routes;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 pub mod uploads;
 pub mod users;
 pub mod videos;

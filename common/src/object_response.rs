@@ -35,7 +35,8 @@ pub fn decide(request: &HeaderMap, meta: &ObjectMeta) -> Decision {
     if not_modified(request, meta) {
         return Decision::NotModified;
     }
-    match byte_range::answer(request.get(header::RANGE).and_then(|v| v.to_str().ok()), meta.len) {
+    let range = request.get(header::RANGE).filter(|_| range_applies(request, meta));
+    match byte_range::answer(range.and_then(|v| v.to_str().ok()), meta.len) {
         RangeAnswer::Whole => Decision::Whole,
         RangeAnswer::Partial(range) => Decision::Partial(range),
         RangeAnswer::Unsatisfiable => Decision::Unsatisfiable,
@@ -57,6 +58,21 @@ fn not_modified(request: &HeaderMap, meta: &ObjectMeta) -> bool {
         (Some(since), Some(modified)) => {
             httpdate::fmt_http_date(modified) == httpdate::fmt_http_date(since) || modified <= since
         }
+        _ => false,
+    }
+}
+
+/// RFC 9110 §13.1.5: with `If-Range`, a range is served only if the validator names
+/// the current object — a strong ETag, or exactly its Last-Modified date; otherwise
+/// the client's earlier bytes are stale and it gets the whole object.
+fn range_applies(request: &HeaderMap, meta: &ObjectMeta) -> bool {
+    let Some(validator) = request.get(header::IF_RANGE) else { return true };
+    let Ok(validator) = validator.to_str().map(str::trim) else { return false };
+    if validator.starts_with('"') {
+        return meta.e_tag.as_deref() == Some(validator);
+    }
+    match (httpdate::parse_http_date(validator), meta.last_modified) {
+        (Ok(date), Some(modified)) => httpdate::fmt_http_date(modified) == httpdate::fmt_http_date(date),
         _ => false,
     }
 }
@@ -201,5 +217,18 @@ mod tests {
         assert_eq!(decide(&both, &m), Decision::Whole);
         assert_eq!(decide(&request(&[(header::RANGE, "bytes=-10")]), &m), Decision::Partial(90..=99));
         assert_eq!(decide(&request(&[(header::RANGE, "bytes=200-")]), &m), Decision::Unsatisfiable);
+    }
+
+    #[test]
+    fn a_range_is_served_only_when_if_range_names_the_current_object() {
+        let m = meta();
+        let ranged =
+            |if_range: &str| decide(&request(&[(header::RANGE, "bytes=0-9"), (header::IF_RANGE, if_range)]), &m);
+        assert_eq!(ranged("\"abc\""), Decision::Partial(0..=9));
+        assert_eq!(ranged("\"stale\""), Decision::Whole);
+        assert_eq!(ranged("W/\"abc\""), Decision::Whole, "a weak validator never matches If-Range");
+        assert_eq!(ranged(&httpdate::fmt_http_date(m.last_modified.unwrap())), Decision::Partial(0..=9));
+        assert_eq!(ranged("Sat, 01 Jan 2000 00:00:00 GMT"), Decision::Whole);
+        assert_eq!(ranged("nonsense"), Decision::Whole);
     }
 }

@@ -43,6 +43,12 @@ pub mod keys {
         format!("raw/{id}/source")
     }
 
+    /// Where a presigned PUT lands. Completing the upload copies it to [`source`], so
+    /// a PUT to the same URL afterwards reaches nothing the pipeline reads.
+    pub fn presigned_incoming(id: VideoId) -> String {
+        format!("raw/{id}/incoming")
+    }
+
     /// Bytes of a resumable upload that do not fill a part yet.
     pub fn upload_tail(id: VideoId) -> String {
         format!("raw/{id}/upload-tail")
@@ -53,8 +59,26 @@ pub mod keys {
     }
 
     /// The rendition under [`hls_prefix`] holding the audio all video rungs share
-    /// (beside them, named for their heights: `720p`).
+    /// (beside them, named for their short sides: [`rung_name`]).
     pub const AUDIO_RENDITION: &str = "audio";
+
+    /// The name of a ladder rung whose short side is `short_side` pixels: `720p`.
+    pub fn rung_name(short_side: u32) -> String {
+        format!("{short_side}p")
+    }
+
+    /// Whether `name` is one [`rung_name`] can produce, or the shared audio's: the
+    /// transcoder names renditions with one and the streamer accepts them with the other.
+    pub fn is_rendition_name(name: &str) -> bool {
+        if name == AUDIO_RENDITION {
+            return true;
+        }
+        let digits = name.strip_suffix('p').unwrap_or_default();
+        !digits.is_empty()
+            && digits.len() <= 10
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit())
+    }
 
     pub fn poster(id: VideoId) -> String {
         format!("thumbs/{id}/poster.jpg")
@@ -271,6 +295,19 @@ impl ObjectStore {
         let copied = tokio::io::copy(&mut object.body.into_async_read(), &mut file).await?;
         file.flush().await?;
         anyhow::ensure!(copied == end - first, "storage sent {copied} of bytes {first}..{end}");
+        Ok(())
+    }
+
+    /// Copies `from` to `to` inside the bucket (up to [`SINGLE_PUT_MAX`] bytes).
+    pub async fn copy(&self, from: &str, to: &str) -> anyhow::Result<()> {
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(format!("{}/{from}", self.bucket))
+            .key(to)
+            .send()
+            .await
+            .with_context(|| format!("copying object {from} to {to}"))?;
         Ok(())
     }
 

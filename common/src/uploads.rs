@@ -223,28 +223,81 @@ pub async fn into_video(state: &AppState, upload: &Upload) -> anyhow::Result<Opt
     Ok(Some(video))
 }
 
-/// One writer per upload at a time, across processes: a Postgres advisory lock held
-/// by a transaction, so it goes away with the process that held it. Release it with
-/// [`UploadLock::release`]: dropped, its rollback waits until the pooled connection is
-/// next used, and the lock stays held until then.
+/// One writer per upload at a time, across processes: a lease on the upload's row,
+/// taken and released by single UPDATEs, so no database connection is held while a
+/// client sends its body. The holder renews it while it works; a holder that dies
+/// loses it [`LEASE`] later. Release it with [`UploadLock::release`].
 pub struct UploadLock {
-    held: sqlx::Transaction<'static, sqlx::Postgres>,
+    db: PgPool,
+    id: VideoId,
+    token: uuid::Uuid,
+    renewing: tokio::task::JoinHandle<()>,
 }
 
+/// How long a writer's lease lasts without renewal.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl UploadLock {
-    /// `Ok(None)` when another request holds it.
+    /// `Ok(None)` when another writer holds it. An upload that does not exist (any
+    /// more) is "held": there is nothing to write to, and the caller finds that out.
     pub async fn acquire(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Self>> {
-        let mut tx = db.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1::text, 0))")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        Ok(locked.then_some(Self { held: tx }))
+        let token = uuid::Uuid::new_v4();
+        let held: bool = sqlx::query_scalar(
+            "WITH taken AS (
+                 UPDATE uploads SET writer = $2, writer_until = now() + make_interval(secs => $3)
+                 WHERE id = $1 AND (writer IS NULL OR writer_until < now()) RETURNING 1)
+             SELECT EXISTS (SELECT 1 FROM taken) OR NOT EXISTS (SELECT 1 FROM uploads WHERE id = $1)",
+        )
+        .bind(id)
+        .bind(token)
+        .bind(LEASE.as_secs_f64())
+        .fetch_one(db)
+        .await?;
+        if !held {
+            return Ok(None);
+        }
+        let renewing = tokio::spawn(renew(db.clone(), id, token));
+        Ok(Some(Self { db: db.clone(), id, token, renewing }))
     }
 
     pub async fn release(self) {
-        if let Err(e) = self.held.rollback().await {
-            tracing::warn!(error = %e, "releasing an upload lock failed; it goes with the connection");
+        self.renewing.abort();
+        let released =
+            sqlx::query("UPDATE uploads SET writer = NULL, writer_until = NULL WHERE id = $1 AND writer = $2")
+                .bind(self.id)
+                .bind(self.token)
+                .execute(&self.db)
+                .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, upload = %self.id, "releasing an upload's lease failed; it lapses by itself");
+        }
+    }
+}
+
+impl Drop for UploadLock {
+    fn drop(&mut self) {
+        self.renewing.abort();
+    }
+}
+
+/// Extends the lease every third of its length while it is still ours.
+async fn renew(db: PgPool, id: VideoId, token: uuid::Uuid) {
+    let mut ticks = tokio::time::interval(LEASE / 3);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let renewed = sqlx::query(
+            "UPDATE uploads SET writer_until = now() + make_interval(secs => $3) WHERE id = $1 AND writer = $2",
+        )
+        .bind(id)
+        .bind(token)
+        .bind(LEASE.as_secs_f64())
+        .execute(&db)
+        .await;
+        match renewed {
+            Ok(done) if done.rows_affected() == 0 => return,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, upload = %id, "renewing an upload's lease failed"),
         }
     }
 }

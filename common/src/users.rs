@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::error::ApiError;
 use crate::ids::UserId;
+use crate::text::{TextRule, ValidationError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(type_name = "user_role", rename_all = "lowercase")]
@@ -45,7 +45,7 @@ impl Role {
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let email = raw.trim().to_lowercase();
         let valid = email.len() <= 254
             && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -56,7 +56,10 @@ impl Email {
                     && !domain.ends_with('.')
                     && !domain.contains('@')
             });
-        if valid { Ok(Self(email)) } else { Err(ApiError::invalid_field("email", "is not a valid email address")) }
+        match valid {
+            true => Ok(Self(email)),
+            false => Err(ValidationError { field: "email", problem: "is not a valid email address".into() }),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -71,19 +74,14 @@ impl Password {
     pub const MIN_CHARS: usize = 10;
     pub const MAX_CHARS: usize = 128;
 
-    pub fn parse(raw: String) -> Result<Self, ApiError> {
+    pub fn parse(raw: String) -> Result<Self, ValidationError> {
         let chars = raw.chars().count();
+        let fail = |problem: String| Err(ValidationError { field: "password", problem });
         if chars < Self::MIN_CHARS {
-            return Err(ApiError::invalid_field(
-                "password",
-                &format!("must be at least {} characters", Self::MIN_CHARS),
-            ));
+            return fail(format!("must be at least {} characters", Self::MIN_CHARS));
         }
         if chars > Self::MAX_CHARS {
-            return Err(ApiError::invalid_field(
-                "password",
-                &format!("must be at most {} characters", Self::MAX_CHARS),
-            ));
+            return fail(format!("must be at most {} characters", Self::MAX_CHARS));
         }
         Ok(Self(raw))
     }
@@ -167,15 +165,10 @@ pub async fn find_by_email(db: &PgPool, email: &Email) -> sqlx::Result<Option<Us
 pub struct DisplayName(String);
 
 impl DisplayName {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let name = raw.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(ApiError::invalid_field(
-                "display_name",
-                "must be 1 to 100 characters without control characters",
-            ));
-        }
-        Ok(Self(name.to_owned()))
+    pub const RULE: TextRule = TextRule { field: "display_name", min_chars: 1, max_chars: 100, multiline: false };
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Self::RULE.check(raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -187,12 +180,10 @@ impl DisplayName {
 pub struct Bio(String);
 
 impl Bio {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let bio = raw.trim();
-        if bio.chars().count() > 2000 || bio.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ApiError::invalid_field("bio", "must be at most 2000 characters without control characters"));
-        }
-        Ok(Self(bio.to_owned()))
+    pub const RULE: TextRule = TextRule { field: "bio", min_chars: 0, max_chars: 2000, multiline: true };
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Self::RULE.check(raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -222,6 +213,20 @@ pub async fn find(db: &PgPool, id: UserId) -> sqlx::Result<Option<User>> {
         "SELECT id, email, password_hash, display_name, bio, role, created_at FROM users WHERE id = $1",
     )
     .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The user, unless `session` — the refresh token family an access token was issued
+/// to — has been revoked (signed out, or a refresh token replayed).
+pub async fn find_in_session(db: &PgPool, id: UserId, session: uuid::Uuid) -> sqlx::Result<Option<User>> {
+    sqlx::query_as::<_, User>(
+        "SELECT id, email, password_hash, display_name, bio, role, created_at FROM users
+         WHERE id = $1
+           AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $2 AND revoked_at IS NOT NULL)",
+    )
+    .bind(id)
+    .bind(session)
     .fetch_optional(db)
     .await
 }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 
-use crate::error::ApiError;
 use crate::ids::{UserId, VideoId};
+use crate::text::{TextRule, ValidationError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(type_name = "video_status", rename_all = "lowercase")]
@@ -93,6 +93,9 @@ pub struct Video {
     pub has_storyboard: bool,
     /// Views counted so far (they reach the database in batches).
     pub view_count: i64,
+    /// Playback tokens are valid only for the generation they were issued in; every
+    /// visibility change starts a new one.
+    pub playback_generation: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -104,24 +107,14 @@ impl Video {
     }
 }
 
-/// A title: 1..=200 characters after trimming, no control characters.
+/// A title: 1..=200 characters after trimming, one line of visible text ([`crate::text`]).
 pub struct Title(String);
 
 impl Title {
-    pub const MAX_CHARS: usize = 200;
+    pub const RULE: TextRule = TextRule { field: "title", min_chars: 1, max_chars: 200, multiline: false };
 
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let title = raw.trim();
-        if title.is_empty() {
-            return Err(ApiError::invalid_field("title", "is required"));
-        }
-        if title.chars().count() > Self::MAX_CHARS {
-            return Err(ApiError::invalid_field("title", &format!("must be at most {} characters", Self::MAX_CHARS)));
-        }
-        if title.chars().any(char::is_control) {
-            return Err(ApiError::invalid_field("title", "must not contain control characters"));
-        }
-        Ok(Self(title.to_owned()))
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Self::RULE.check(raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -129,24 +122,14 @@ impl Title {
     }
 }
 
-/// A description: at most 5000 characters; line breaks and tabs allowed, other control characters not.
+/// A description: at most 5000 characters; line breaks and tabs allowed.
 pub struct Description(String);
 
 impl Description {
-    pub const MAX_CHARS: usize = 5000;
+    pub const RULE: TextRule = TextRule { field: "description", min_chars: 0, max_chars: 5000, multiline: true };
 
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let description = raw.trim();
-        if description.chars().count() > Self::MAX_CHARS {
-            return Err(ApiError::invalid_field(
-                "description",
-                &format!("must be at most {} characters", Self::MAX_CHARS),
-            ));
-        }
-        if description.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-            return Err(ApiError::invalid_field("description", "must not contain control characters"));
-        }
-        Ok(Self(description.to_owned()))
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Self::RULE.check(raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -158,7 +141,7 @@ impl Description {
 macro_rules! columns {
     () => {
         "id, owner_id, title, description, visibility, status, error, source_bytes, duration_s, \
-         width, height, renditions, source, has_storyboard, view_count, created_at, updated_at"
+         width, height, renditions, source, has_storyboard, view_count, playback_generation, created_at, updated_at"
     };
 }
 pub(crate) use columns;
@@ -239,10 +222,12 @@ pub struct MetadataChange {
     pub visibility: Option<Visibility>,
 }
 
+/// A change of visibility also revokes every playback token issued before it.
 pub async fn update_metadata(db: &PgPool, id: VideoId, change: &MetadataChange) -> sqlx::Result<Option<Video>> {
     sqlx::query_as::<_, Video>(concat!(
         "UPDATE videos SET title = COALESCE($2, title), description = COALESCE($3, description),
-                visibility = COALESCE($4, visibility), updated_at = now()
+                visibility = COALESCE($4, visibility), updated_at = now(),
+                playback_generation = playback_generation + (COALESCE($4, visibility) <> visibility)::int
          WHERE id = $1 AND status <> 'deleted' RETURNING ",
         columns!()
     ))

@@ -33,12 +33,18 @@ pub struct Access {
     pub token: Option<String>,
 }
 
-/// `None`: not servable (unknown, not ready, deleted). `Some(public?)` otherwise.
-type Servable = Option<bool>;
+/// Who may fetch a servable video's media; `None` when it is not servable (unknown,
+/// not ready, deleted).
+#[derive(Clone, Copy)]
+struct Servable {
+    public: bool,
+    /// Tokens of other playback generations are revoked.
+    generation: i32,
+}
 
 pub struct AccessCache {
     ttl: Duration,
-    entries: Mutex<HashMap<VideoId, (Servable, Instant)>>,
+    entries: Mutex<HashMap<VideoId, (Option<Servable>, Instant)>>,
 }
 
 impl AccessCache {
@@ -46,7 +52,7 @@ impl AccessCache {
         Self { ttl, entries: Mutex::default() }
     }
 
-    async fn servable(&self, state: &AppState, video: VideoId) -> ApiResult<Servable> {
+    async fn servable(&self, state: &AppState, video: VideoId) -> ApiResult<Option<Servable>> {
         if let Some((servable, at)) = self.entries.lock().expect("access lock").get(&video)
             && at.elapsed() < self.ttl
         {
@@ -55,7 +61,7 @@ impl AccessCache {
         let servable = videos::find(&state.db, video)
             .await?
             .filter(|v| v.status == VideoStatus::Ready)
-            .map(|v| v.visibility == Visibility::Public);
+            .map(|v| Servable { public: v.visibility == Visibility::Public, generation: v.playback_generation });
         self.entries.lock().expect("access lock").insert(video, (servable, Instant::now()));
         Ok(servable)
     }
@@ -67,18 +73,18 @@ impl AccessCache {
 
 pub async fn check(state: &AppState, cache: &AccessCache, raw_id: &str, query: PlaybackQuery) -> ApiResult<Access> {
     let video: VideoId = raw_id.parse().map_err(|_| ApiError::not_found("video"))?;
-    let public = cache.servable(state, video).await?.ok_or_else(|| ApiError::not_found("video"))?;
-    if public {
+    let servable = cache.servable(state, video).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    if servable.public {
         return Ok(Access { video, token: None });
     }
     let token = query.token.ok_or_else(|| {
         ApiError::new(axum::http::StatusCode::FORBIDDEN, "playback_token_required", "this video needs a playback token")
     })?;
-    if !state.tokens.verify_playback(&token, video) {
+    if !state.tokens.verify_playback(&token, video, servable.generation) {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "invalid_playback_token",
-            "the playback token is invalid, expired or for another video",
+            "the playback token is invalid, expired, revoked or for another video",
         ));
     }
     Ok(Access { video, token: Some(token) })

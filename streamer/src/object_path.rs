@@ -12,7 +12,7 @@ pub struct RenditionFile {
 
 impl RenditionFile {
     pub fn parse(video: VideoId, rendition: &str, file: &str) -> Option<Self> {
-        if !is_rendition_name(rendition) {
+        if !keys::is_rendition_name(rendition) {
             return None;
         }
         let content_type = content_type_of(file)?;
@@ -22,15 +22,6 @@ impl RenditionFile {
     pub fn key(&self) -> &str {
         &self.key
     }
-}
-
-/// `NNNp` or `NNNNp`, the names of ladder rungs, or the shared audio's.
-fn is_rendition_name(name: &str) -> bool {
-    if name == keys::AUDIO_RENDITION {
-        return true;
-    }
-    let digits = name.strip_suffix('p').unwrap_or_default();
-    (3..=4).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn content_type_of(file: &str) -> Option<&'static str> {
@@ -54,6 +45,10 @@ mod tests {
         assert_eq!(ok.key(), format!("hls/{id}/720p/seg_012.ts"));
         assert_eq!(ok.content_type, "video/mp2t");
         assert_eq!(RenditionFile::parse(id, "1080p", "index.m3u8").unwrap().content_type, PLAYLIST);
+        for short_side in [2, 90, 720, 4320, 7680] {
+            let name = keys::rung_name(short_side);
+            assert!(RenditionFile::parse(id, &name, "index.m3u8").is_some(), "every rung name is served: {name}");
+        }
         assert_eq!(
             RenditionFile::parse(id, "audio", "seg_004.ts").unwrap().key(),
             format!("hls/{id}/audio/seg_004.ts")
@@ -65,6 +60,8 @@ mod tests {
             ("720p", "seg_001.ts/x"),
             ("%2e%2e", "index.m3u8"),
             ("720", "index.m3u8"),
+            ("0720p", "index.m3u8"),
+            ("p", "index.m3u8"),
             ("720p", "/etc/passwd"),
             ("720p", "seg_0a1.ts"),
         ] {

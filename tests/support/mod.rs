@@ -161,7 +161,12 @@ impl TestApp {
         .await
         .unwrap();
         let role = role.parse().unwrap();
-        let token = self.state.tokens.issue(streambox_common::ids::UserId(id), role).unwrap().access_token;
+        let token = self
+            .state
+            .tokens
+            .issue(streambox_common::ids::UserId(id), role, uuid::Uuid::new_v4())
+            .unwrap()
+            .access_token;
         (id, token)
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use streambox_common::storage::keys::AUDIO_RENDITION;
 
 use crate::ladder::Rung;
-use crate::probe::SourceInfo;
+use crate::probe::{Input, SourceInfo};
 use crate::tone_map::ToneMap;
 
 pub struct EncodeSettings<'a> {
@@ -54,7 +54,7 @@ pub enum StillKind {
 /// `out/audio/` when the source has sound, and each still. An HDR source is
 /// tone-mapped (`tone_map`) before anything else sees its picture.
 pub fn ladder_args(
-    source_path: &Path,
+    input: &Input,
     out: &Path,
     source: &SourceInfo,
     rungs: &[Rung],
@@ -81,8 +81,9 @@ pub fn ladder_args(
         graph.push_str(&format!(";[s{k}]{}[x{k}]", still.filter));
     }
 
-    let mut args: Vec<String> =
-        vec!["-y".into(), "-i".into(), source_path.display().to_string(), "-filter_complex".into(), graph];
+    let mut args: Vec<String> = vec!["-y".into()];
+    args.extend(input.args());
+    args.extend(["-filter_complex".into(), graph]);
     for (i, rung) in rungs.iter().enumerate() {
         args.extend([
             "-map".into(),
@@ -161,6 +162,7 @@ pub fn ladder_args(
 mod tests {
     use super::*;
     use crate::ladder::plan;
+    use streambox_common::container::Container;
 
     #[test]
     fn one_decode_feeds_every_rung() {
@@ -180,9 +182,18 @@ mod tests {
         let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
         let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
         let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into(), kind: StillKind::Latest };
-        let args =
-            ladder_args(Path::new("/w/source"), Path::new("/w/out"), &source, &rungs, &[poster], None, &settings);
+        let args = ladder_args(
+            &Input::new(Path::new("/w/source"), Container::Mp4),
+            Path::new("/w/out"),
+            &source,
+            &rungs,
+            &[poster],
+            None,
+            &settings,
+        );
         assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
+        let input = args.iter().position(|a| a == "-i").unwrap();
+        assert_eq!(args[input - 4..=input + 1], ["-f", "mov", "-protocol_whitelist", "file", "-i", "file:/w/source"]);
         let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
         assert!(graph.starts_with("[0:v]fps=25/1,split=2[r0][s0];"), "{graph}");
         assert!(graph.contains("[r0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split[v0][r1];"), "{graph}");

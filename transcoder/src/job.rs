@@ -96,6 +96,7 @@ async fn retry_later(state: &AppState, job: &Job, error: &anyhow::Error) -> anyh
     let delay = backoff(job.attempts, config.retry_base, config.retry_max);
     let error = format!("{error:#}");
     tracing::warn!(video_id = %job.video_id, attempt = job.attempts, %error, ?delay, "transcode attempt failed; will retry");
+    let error = without_paths(&error, &state.config.data_dir);
     jobs::retry_later(&state.db, job, &error, Utc::now() + delay).await?;
     state.queue.enqueue_after(TranscodeJob { video_id: job.video_id }, delay).await
 }
@@ -108,6 +109,7 @@ async fn release(state: &AppState, job: &Job) -> anyhow::Result<()> {
 }
 
 async fn give_up(state: &AppState, job: &Job, error: String, permanent: bool) -> Result<(), Verdict> {
+    let error = without_paths(&error, &state.config.data_dir);
     let reason = if permanent {
         error.clone()
     } else {
@@ -116,6 +118,25 @@ async fn give_up(state: &AppState, job: &Job, error: String, permanent: bool) ->
     tracing::warn!(video_id = %job.video_id, %reason, "transcode failed for good");
     jobs::bury(&state.db, job, &error, permanent, &reason).await.map_err(|e| Verdict::Retry(e.into()))?;
     Err(Verdict::GiveUp(reason))
+}
+
+/// Errors are read by uploaders and operators, not only in the log: a path into the
+/// server's data directory (the job's scratch space) becomes just the file's name.
+fn without_paths(text: &str, data_dir: &Path) -> String {
+    let root = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+    let root = root.display().to_string();
+    if !root.starts_with('/') || root.len() < 2 {
+        return text.to_owned();
+    }
+    let mut text = text.to_owned();
+    while let Some(at) = text.find(&root) {
+        let start = if text[..at].ends_with("file:") { at - "file:".len() } else { at };
+        let stop = |c: char| c.is_whitespace() || matches!(c, ':' | '\'' | '"' | ',' | ')' | ']');
+        let end = text[at..].find(stop).map_or(text.len(), |i| at + i);
+        let name = Path::new(&text[at..end]).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        text.replace_range(start..end, &name);
+    }
+    text
 }
 
 /// Exponential backoff with ±20% jitter, so failed jobs do not retry in lockstep.
@@ -157,7 +178,8 @@ impl Drop for Heartbeat {
 async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -> Result<Published, JobError> {
     let id = video.id;
     let clock = std::time::Instant::now();
-    let workdir = Workdir::create(&state.config.data_dir.join("work").join(id.to_string())).await?;
+    let scratch = std::path::absolute(&state.config.data_dir).map_err(anyhow::Error::from)?;
+    let workdir = Workdir::create(&scratch.join("work").join(id.to_string())).await?;
     let source_path = workdir.path().join("source");
     let Some(size_bytes) = state.storage.download(&keys::source(id), &source_path).await? else {
         return Err(JobError::Permanent("The uploaded file is missing from storage.".into()));
@@ -165,7 +187,8 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
 
     let config = &state.config.transcode;
     let downloaded = clock.elapsed();
-    let source = probe::probe(&source_path).await?;
+    let input = probe::Input::open(&source_path).await?;
+    let source = probe::probe(&input).await?;
     check_limits(&source, config)?;
     let rungs = ladder::plan(&source, &config.ladder);
     tracing::info!(video_id = %id, width = source.display_width, height = source.display_height,
@@ -179,7 +202,7 @@ async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -
         encoder_threads: encode::threads_per_encoder(),
     };
     let (top, duration) = (&rungs[0], source.duration_s);
-    let args = outputs.command(&source_path, &source, &rungs, &settings);
+    let args = outputs.command(&input, &source, &rungs, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
     let started = std::time::Instant::now();
     let prepared = clock.elapsed();
@@ -259,7 +282,7 @@ impl Outputs {
     /// from the same decoded frames.
     fn command(
         &self,
-        source_path: &Path,
+        input: &probe::Input,
         source: &SourceInfo,
         rungs: &[ladder::Rung],
         settings: &EncodeSettings,
@@ -269,7 +292,7 @@ impl Outputs {
             poster::output(duration, source.frame_rate_value, top, &self.poster),
             storyboard::tiles(duration, top.width, top.height, &self.tiles),
         ];
-        encode::ladder_args(source_path, &self.hls, source, rungs, &stills, self.tone_map.as_ref(), settings)
+        encode::ladder_args(input, &self.hls, source, rungs, &stills, self.tone_map.as_ref(), settings)
     }
 }
 
@@ -356,11 +379,12 @@ mod tests {
     /// Runs the job's own ladder command on `clip` into `work`; returns the source, the
     /// outputs and every position ffmpeg reported.
     async fn run_ladder(clip: &Path, work: &Path) -> (SourceInfo, Outputs, Vec<f64>) {
-        let source = probe::probe(clip).await.unwrap();
+        let input = probe::Input::open(clip).await.unwrap();
+        let source = probe::probe(&input).await.unwrap();
         let rungs = ladder::plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
         let outputs = Outputs::create(work, &source).await.unwrap();
         let settings = EncodeSettings { preset: "ultrafast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
-        let args = outputs.command(clip, &source, &rungs, &settings);
+        let args = outputs.command(&input, &source, &rungs, &settings);
         let mut positions = Vec::new();
         let limits = Limits { stall: Duration::from_secs(120), wall_clock: Duration::from_secs(600) };
         ffmpeg::run(args, limits, |position| positions.push(position)).await.unwrap();
@@ -403,6 +427,19 @@ mod tests {
         assert_eq!(gray.stdout.len(), 320 * 240, "the poster has the picture's size");
         let luma = gray.stdout.iter().map(|&y| f64::from(y)).sum::<f64>() / gray.stdout.len() as f64;
         assert!(luma > 60.0, "the poster is black (mean luma {luma:.1})");
+    }
+
+    #[test]
+    fn errors_name_no_server_paths() {
+        let data = tempfile::tempdir().unwrap();
+        let work = data.path().join("work/1234");
+        let error = format!(
+            "ffmpeg failed (exit 1): file:{0}/source: Invalid data | could not open '{0}/storyboard-tiles/%04d.jpg'",
+            work.display()
+        );
+        let shown = without_paths(&error, data.path());
+        assert_eq!(shown, "ffmpeg failed (exit 1): source: Invalid data | could not open '%04d.jpg'");
+        assert_eq!(without_paths("no paths here", data.path()), "no paths here");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Which renditions a source gets: the default 1080p/720p/480p ladder, never
 //! upscaled, keeping the aspect ratio, with each rung's H.264 level.
 
+use streambox_common::storage::keys;
+
 use crate::probe::SourceInfo;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +102,7 @@ fn rung(source_w: u32, source_h: u32, short: u32, video_kbps: u32, fps: f64) -> 
 
 fn sized_rung(width: u32, height: u32, video_kbps: u32, fps: f64) -> Rung {
     Rung {
-        name: format!("{}p", width.min(height)),
+        name: keys::rung_name(width.min(height)),
         width,
         height,
         video_kbps,

@@ -1,9 +1,12 @@
 //! Reads what the source is with ffprobe, and rejects what is not a video.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use serde::Deserialize;
+use streambox_common::container::{self, Container};
+use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use crate::error::JobError;
@@ -34,10 +37,47 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Above this the source is treated as a high-frame-rate master and normalised down.
 const MAX_FRAME_RATE: f64 = 60.0;
 
-pub async fn probe(path: &Path) -> Result<SourceInfo, JobError> {
+/// The source file as ffprobe and ffmpeg may read it: one local file, through the
+/// demuxer of the container its first bytes show. Nothing else is ever opened — not a
+/// playlist's or concat script's entries, not an image sequence, no other protocol —
+/// whatever the file turned into after it was uploaded.
+#[derive(Debug, Clone)]
+pub struct Input {
+    path: PathBuf,
+    container: Container,
+}
+
+impl Input {
+    /// Sniffs the file again (storage is not trusted to hold what the upload checked);
+    /// anything but a container we take is a permanent failure.
+    pub async fn open(path: &Path) -> Result<Self, JobError> {
+        let file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
+        let mut head = Vec::with_capacity(container::NEEDED);
+        file.take(container::NEEDED as u64).read_to_end(&mut head).await.context("reading the source's first bytes")?;
+        let container = Container::sniff(&head)
+            .ok_or_else(|| JobError::Permanent("The stored file is not a video container StreamBox accepts.".into()))?;
+        Ok(Self::new(path, container))
+    }
+
+    pub(crate) fn new(path: &Path, container: Container) -> Self {
+        Self { path: path.to_owned(), container }
+    }
+
+    /// `-f DEMUXER -protocol_whitelist file -i file:PATH`, for ffprobe and ffmpeg alike.
+    pub fn args(&self) -> Vec<String> {
+        let demuxer = self.container.demuxer();
+        ["-f", demuxer, "-protocol_whitelist", "file", "-i"]
+            .map(String::from)
+            .into_iter()
+            .chain([format!("file:{}", self.path.display())])
+            .collect()
+    }
+}
+
+pub async fn probe(input: &Input) -> Result<SourceInfo, JobError> {
     let output = Command::new("ffprobe")
         .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
-        .arg(path)
+        .args(input.args())
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(PROBE_TIMEOUT, output)

@@ -53,17 +53,20 @@ impl Report {
 }
 
 pub async fn once(state: &AppState) -> anyhow::Result<Report> {
-    let mut lock = state.db.begin().await?;
+    // A session lock on a connection of its own, outside any transaction: a round may
+    // take longer than the server lets a transaction sit idle.
+    let mut lock = state.db.acquire().await?;
     let locked: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)").bind(LOCK_KEY).fetch_one(&mut *lock).await?;
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut *lock).await?;
     if !locked {
-        lock.rollback().await?;
         return Ok(Report::default());
     }
     let report = reconcile(state).await;
-    // Ended explicitly on every path: a dropped transaction's rollback (and with it the
-    // lock) would wait until its pooled connection is next used.
-    lock.rollback().await?;
+    if let Err(e) = sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *lock).await {
+        // Never pooled holding the lock: closing the connection ends it.
+        tracing::warn!(error = %e, "releasing the reconciler lock failed; closing its connection");
+        lock.close().await.ok();
+    }
     report
 }
 

@@ -46,7 +46,11 @@ fn layout(duration_s: f64, width: u32, height: u32) -> Layout {
 pub fn tiles(duration_s: f64, width: u32, height: u32, tile_dir: &Path) -> StillOutput {
     let layout = layout(duration_s, width, height);
     StillOutput {
-        filter: format!("fps=1/{:.3},scale={}:{},setsar=1", layout.interval_s, layout.tile_width, layout.tile_height),
+        // `eof_action=pass`: a clip shorter than one interval still gets its one tile.
+        filter: format!(
+            "fps=1/{:.3}:eof_action=pass,scale={}:{},setsar=1",
+            layout.interval_s, layout.tile_width, layout.tile_height
+        ),
         path: tile_dir.join(TILE_PATTERN),
         kind: StillKind::Sequence,
     }

@@ -5,7 +5,6 @@
 mod multipart;
 mod presigned;
 mod receive;
-mod sniff;
 mod tus;
 
 use axum::extract::DefaultBodyLimit;
@@ -29,18 +28,21 @@ pub fn routes() -> Routes {
         .delete("/api/v1/uploads/tus/{id}", tus::terminate)
         .doc(Doc::new("tus: abandon an upload").signed_in())
         .map_router(|router| router.layer(middleware::from_fn(tus::protocol)));
-    Routes::new()
+    let streamed = Routes::new()
         .post("/api/v1/uploads", multipart::create_upload)
         .doc(
             Doc::new("Upload a video (multipart: title, description, file; optional Upload-Length header)")
                 .signed_in()
                 .body(RequestBody::Multipart),
         )
+        .merge(resumable)
+        // File bodies stream to storage part by part; the upload size limit is enforced
+        // while streaming. Every other body keeps the server's small JSON limit.
+        .map_router(|router| router.layer(DefaultBodyLimit::disable()));
+    Routes::new()
         .post("/api/v1/uploads/presigned", presigned::create)
         .doc(Doc::new("Start a direct-to-storage upload: a presigned PUT URL").signed_in().json())
         .post("/api/v1/uploads/{id}/complete", presigned::complete)
         .doc(Doc::new("Finish a direct upload: verify the object and queue it").signed_in())
-        .merge(resumable)
-        // Bodies stream to storage part by part; the size limit is enforced while streaming.
-        .map_router(|router| router.layer(DefaultBodyLimit::disable()))
+        .merge(streamed)
 }

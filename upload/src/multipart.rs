@@ -11,6 +11,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 use streambox_common::auth::AuthUser;
+use streambox_common::byte_range;
 use streambox_common::ids::VideoId;
 use streambox_common::jobs;
 use streambox_common::queue::TranscodeJob;
@@ -19,7 +20,7 @@ use streambox_common::videos::{self, Description, NewVideo, Title, VideoStatus};
 use streambox_common::{ApiError, ApiResult, AppState};
 
 use crate::receive::{not_a_video, too_large};
-use crate::sniff;
+use streambox_common::container::{self, Container};
 
 /// Text fields are small; anything larger is not a title.
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
@@ -135,7 +136,7 @@ async fn store_source(
     let max = state.config.max_upload_bytes;
     // The first bytes are held back until they show a video container: nothing of a
     // file that is not one reaches storage.
-    let mut head = Some(Vec::with_capacity(sniff::NEEDED));
+    let mut head = Some(Vec::with_capacity(container::NEEDED));
     let mut upload = state.storage.streaming_upload(keys::source(video_id), "application/octet-stream", declared);
     let written = loop {
         let chunk = match field.chunk().await {
@@ -144,14 +145,14 @@ async fn store_source(
             Err(e) => break Err(multipart_error(e)),
         };
         let pending = match (head.as_mut(), &chunk) {
-            (Some(head), Some(chunk)) if head.len() + chunk.len() < sniff::NEEDED => {
+            (Some(head), Some(chunk)) if head.len() + chunk.len() < container::NEEDED => {
                 head.extend_from_slice(chunk);
                 continue;
             }
             (Some(_), _) => {
                 let mut bytes = head.take().unwrap_or_default();
                 bytes.extend_from_slice(chunk.as_deref().unwrap_or_default());
-                if sniff::container(&bytes).is_none() {
+                if Container::sniff(&bytes).is_none() {
                     break Err(not_a_video());
                 }
                 bytes::Bytes::from(bytes)
@@ -167,7 +168,7 @@ async fn store_source(
             break Err(size_mismatch(declared, after));
         }
         if let Err(e) = upload.write(pending).await {
-            break Err(ApiError::from(e));
+            break Err(ApiError::storage(format_args!("{e:#}")));
         }
         if chunk.is_none() {
             break finish(&mut upload, declared).await;
@@ -189,7 +190,7 @@ async fn finish(upload: &mut StreamingUpload, declared: Option<u64>) -> ApiResul
     if declared.is_some_and(|len| len != written) {
         return Err(size_mismatch(declared, written));
     }
-    upload.finish().await.map_err(ApiError::from)
+    upload.finish().await.map_err(|e| ApiError::storage(format_args!("{e:#}")))
 }
 
 fn size_mismatch(declared: Option<u64>, got: u64) -> ApiError {
@@ -209,7 +210,7 @@ fn declared_length(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     headers
         .get("upload-length")
         .map(|v| {
-            v.to_str().ok().and_then(|v| v.parse().ok()).ok_or_else(|| {
+            v.to_str().ok().and_then(byte_range::decimal).ok_or_else(|| {
                 ApiError::bad_request("invalid_header", "Upload-Length must be the file's size in bytes")
             })
         })

@@ -18,7 +18,7 @@ use streambox_common::videos::{self, Description, Title, VideoStatus};
 use streambox_common::{ApiError, ApiResult, AppState};
 
 use crate::receive::{not_a_video, too_large};
-use crate::sniff;
+use streambox_common::container::{self, Container};
 
 /// How long the PUT URL works; the upload is forgotten an hour after that.
 const URL_TTL: Duration = Duration::from_secs(3600);
@@ -87,9 +87,9 @@ pub async fn create(
     let upload = uploads::create(&state.db, new).await?;
     let url = state
         .storage
-        .presigned_put(&keys::source(upload.id), request.size, URL_TTL)
+        .presigned_put(&keys::presigned_incoming(upload.id), request.size, URL_TTL)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::storage)?;
     tracing::info!(upload = %upload.id, size = request.size, "presigned upload created");
     Ok((
         StatusCode::CREATED,
@@ -125,30 +125,37 @@ async fn complete_locked(state: &AppState, id: VideoId, user: &AuthUser) -> ApiR
         let video = videos::find(&state.db, id).await?.filter(|v| v.owner_id == user.id);
         return video.map(|v| (v.id, v.status)).ok_or_else(|| ApiError::not_found("upload"));
     };
-    let key = keys::source(id);
-    let Some(stored) = state.storage.head(&key).await.map_err(ApiError::internal)? else {
+    // The URL stays valid after completion: what it wrote is copied to the key the
+    // pipeline reads, and only the copy is checked, so a later PUT changes nothing.
+    let (incoming, key) = (keys::presigned_incoming(id), keys::source(id));
+    if state.storage.head(&incoming).await.map_err(ApiError::storage)?.is_none() {
         return Err(ApiError::conflict("upload_missing", "nothing has been uploaded to the URL yet"));
+    }
+    state.storage.copy(&incoming, &key).await.map_err(ApiError::storage)?;
+    state.storage.delete(&incoming).await.map_err(ApiError::storage)?;
+    let Some(stored) = state.storage.head(&key).await.map_err(ApiError::storage)? else {
+        return Err(ApiError::conflict("upload_missing", "the uploaded file disappeared; upload it again"));
     };
     if i64::try_from(stored.len).ok() != Some(upload.length) {
-        state.storage.delete(&key).await.map_err(ApiError::internal)?;
+        state.storage.delete(&key).await.map_err(ApiError::storage)?;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "size_mismatch",
             format!("the stored file has {} bytes, not the {} declared; upload it again", stored.len, upload.length),
         ));
     }
-    let range = format!("bytes=0-{}", sniff::NEEDED - 1);
-    let head = state.storage.get_range(&key, Some(range)).await.map_err(ApiError::internal)?;
+    let range = format!("bytes=0-{}", container::NEEDED - 1);
+    let head = state.storage.get_range(&key, Some(range)).await.map_err(ApiError::storage)?;
     let head = match head {
-        Some(object) => object.body.collect().await.map_err(ApiError::internal)?.into_bytes(),
+        Some(object) => object.body.collect().await.map_err(ApiError::storage)?.into_bytes(),
         None => return Err(ApiError::conflict("upload_missing", "the uploaded file disappeared; upload it again")),
     };
-    if sniff::container(&head).is_none() {
-        uploads::discard(state, &upload).await.map_err(ApiError::internal)?;
+    if Container::sniff(&head).is_none() {
+        uploads::discard(state, &upload).await.map_err(ApiError::storage)?;
         return Err(not_a_video());
     }
     uploads::mark_assembled(&state.db, id).await?;
-    let video = uploads::into_video(state, &upload).await.map_err(ApiError::internal)?;
+    let video = uploads::into_video(state, &upload).await?;
     let video = video.ok_or_else(|| ApiError::internal("the upload was completed twice at once"))?;
     Ok((video.id, video.status))
 }

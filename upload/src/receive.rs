@@ -13,7 +13,7 @@ use streambox_common::storage::{PART_SIZE, keys};
 use streambox_common::uploads::{self, Part, Upload, UploadLock};
 use streambox_common::{ApiError, ApiResult, AppState};
 
-use crate::sniff;
+use streambox_common::container::{self, Container};
 
 /// Appends `body` at the upload's stored offset; returns the new offset. Runs to the
 /// end on its own task, so a client that disconnects still has what it sent stored.
@@ -42,9 +42,9 @@ impl Appender {
         let parts = uploads::parts(&state.db, upload.id).await?;
         let mut buffer = BytesMut::with_capacity(PART_SIZE);
         if upload.tail_bytes > 0 {
-            let tail = state.storage.get(&keys::upload_tail(upload.id)).await.map_err(ApiError::internal)?;
+            let tail = state.storage.get(&keys::upload_tail(upload.id)).await.map_err(ApiError::storage)?;
             let tail = match tail {
-                Some(object) => object.body.collect().await.map_err(ApiError::internal)?.into_bytes(),
+                Some(object) => object.body.collect().await.map_err(ApiError::storage)?.into_bytes(),
                 None => Bytes::new(),
             };
             let wanted = usize::try_from(upload.tail_bytes).unwrap_or(usize::MAX);
@@ -105,12 +105,12 @@ impl Appender {
     /// A file that does not start like a video is refused, and discarded, as soon as
     /// its first bytes are known.
     async fn check_content(&self, complete: bool) -> ApiResult<()> {
-        let known = self.parts.is_empty() && (complete || self.buffer.len() >= sniff::NEEDED);
-        if !known || sniff::container(&self.buffer).is_some() {
+        let known = self.parts.is_empty() && (complete || self.buffer.len() >= container::NEEDED);
+        if !known || Container::sniff(&self.buffer).is_some() {
             return Ok(());
         }
         let current = uploads::find(&self.state.db, self.upload.id).await?.unwrap_or_else(|| self.upload.clone());
-        uploads::discard(&self.state, &current).await.map_err(ApiError::internal)?;
+        uploads::discard(&self.state, &current).await.map_err(ApiError::storage)?;
         Err(not_a_video())
     }
 
@@ -120,7 +120,7 @@ impl Appender {
         let multipart_id = match &self.upload.multipart_id {
             Some(id) => id.clone(),
             None => {
-                let id = storage.start_multipart(&key, "application/octet-stream").await.map_err(ApiError::internal)?;
+                let id = storage.start_multipart(&key, "application/octet-stream").await.map_err(ApiError::storage)?;
                 uploads::set_multipart_id(&self.state.db, self.upload.id, &id).await?;
                 self.upload.multipart_id = Some(id.clone());
                 id
@@ -128,7 +128,7 @@ impl Appender {
         };
         let number = self.parts.len() as i32 + 1;
         let size = bytes.len() as i64;
-        let e_tag = storage.upload_part(&key, &multipart_id, number, bytes).await.map_err(ApiError::internal)?;
+        let e_tag = storage.upload_part(&key, &multipart_id, number, bytes).await.map_err(ApiError::storage)?;
         let part = Part { part_number: number, e_tag, size };
         uploads::record_part(&self.state.db, self.upload.id, &part).await?;
         self.parts.push(part);
@@ -144,7 +144,7 @@ impl Appender {
                 .storage
                 .put_bytes(&key, tail.clone(), "application/octet-stream")
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(ApiError::storage)?;
         }
         let stored = uploads::record_tail(&self.state.db, self.upload.id, tail.len() as i64).await?;
         Ok(u64::try_from(stored).unwrap_or(0))
@@ -162,10 +162,10 @@ impl Appender {
         storage
             .complete_multipart(&keys::source(self.upload.id), &multipart_id, &parts)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::storage)?;
         uploads::mark_assembled(&self.state.db, self.upload.id).await?;
         self.upload.assembled = true;
-        uploads::into_video(&self.state, &self.upload).await.map_err(ApiError::internal)?;
+        uploads::into_video(&self.state, &self.upload).await?;
         Ok(())
     }
 }

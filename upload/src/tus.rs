@@ -15,6 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use streambox_common::auth::AuthUser;
+use streambox_common::byte_range;
 use streambox_common::error::ApiPath;
 use streambox_common::ids::VideoId;
 use streambox_common::uploads::{self, NewUpload, Upload, UploadKind, UploadLock};
@@ -196,7 +197,7 @@ pub async fn terminate(
     let discarded = async {
         let upload = uploads::find_owned(&state.db, id, user.id, UploadKind::Tus).await?;
         let upload = upload.ok_or_else(|| ApiError::not_found("upload"))?;
-        uploads::discard(&state, &upload).await.map_err(ApiError::internal)
+        uploads::discard(&state, &upload).await.map_err(ApiError::storage)
     }
     .await;
     lock.release().await;
@@ -245,7 +246,7 @@ fn number_header(headers: &HeaderMap, name: &HeaderName) -> ApiResult<u64> {
     value
         .to_str()
         .ok()
-        .and_then(|v| v.parse().ok())
+        .and_then(byte_range::decimal)
         .ok_or_else(|| ApiError::bad_request("invalid_header", format!("{name} must be a non-negative integer")))
 }
 

@@ -50,15 +50,18 @@ pub async fn list(
         .map_err(|e| ApiError::bad_request("invalid_query", e))?;
     let page = query.page.unwrap_or(1);
     let per_page = query.per_page.unwrap_or(50);
-    if page < 1 || !(1..=MAX_PER_PAGE).contains(&per_page) {
+    let offset = page.checked_sub(1).and_then(|before| before.checked_mul(per_page));
+    let Some(offset) = offset.filter(|_| page >= 1 && (1..=MAX_PER_PAGE).contains(&per_page)) else {
         return Err(ApiError::bad_request(
             "invalid_query",
-            format!("page must be >= 1 and per_page 1..={MAX_PER_PAGE}"),
+            format!(
+                "page must be a page number from 1 (and pages * per_page within 2^63) and per_page 1..={MAX_PER_PAGE}"
+            ),
         ));
-    }
+    };
     let counts = jobs::counts(&state.db).await?;
     let total = filter.map_or_else(|| counts.values().sum(), |s| counts[&s]);
-    let jobs = jobs::list(&state.db, filter, per_page, (page - 1) * per_page).await?;
+    let jobs = jobs::list(&state.db, filter, per_page, offset).await?;
     Ok(Json(JobList { jobs, counts, page, per_page, total }))
 }
 

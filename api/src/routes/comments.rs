@@ -10,6 +10,7 @@ use streambox_common::auth::AuthUser;
 use streambox_common::error::{ApiJson, ApiPath, ApiQuery};
 use streambox_common::feeds::Cursor;
 use streambox_common::ids::{UserId, VideoId};
+use streambox_common::text::TextRule;
 use streambox_common::{ApiError, ApiResult, AppState};
 use uuid::Uuid;
 
@@ -53,19 +54,11 @@ pub struct CommentEdit {
     body: String,
 }
 
-/// 1..=2000 characters after trimming; line breaks and tabs, no other control characters.
+/// 1..=2000 characters after trimming; line breaks and tabs allowed.
+const BODY: TextRule = TextRule { field: "body", min_chars: 1, max_chars: MAX_CHARS, multiline: true };
+
 fn parse_body(raw: &str) -> ApiResult<String> {
-    let body = raw.trim();
-    if body.is_empty() {
-        return Err(ApiError::invalid_field("body", "is empty"));
-    }
-    if body.chars().count() > MAX_CHARS {
-        return Err(ApiError::invalid_field("body", &format!("is longer than {MAX_CHARS} characters")));
-    }
-    if body.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ApiError::invalid_field("body", "contains control characters"));
-    }
-    Ok(body.to_owned())
+    Ok(BODY.check(raw)?)
 }
 
 async fn find(state: &AppState, id: Uuid) -> ApiResult<Option<Comment>> {

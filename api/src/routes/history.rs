@@ -69,7 +69,7 @@ pub async fn list(
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT v.id, v.owner_id, v.title, v.description, v.visibility, v.status, v.error, v.source_bytes,
                 v.duration_s, v.width, v.height, v.renditions, v.source, v.has_storyboard, v.view_count,
-                v.created_at, v.updated_at, h.position_s, h.watched_at
+                v.playback_generation, v.created_at, v.updated_at, h.position_s, h.watched_at
          FROM watch_history h JOIN videos v ON v.id = h.video_id
          WHERE h.user_id = $1
            AND ((v.status = 'ready' AND v.visibility <> 'private') OR v.owner_id = $1 OR $2)

@@ -245,7 +245,7 @@ pub async fn playback(
         return Ok(Json(Playback { master_url, poster_url, storyboard_url, expires_at: None }));
     }
     let ttl = state.config.playback_token_ttl;
-    let token = state.tokens.issue_playback(id, ttl)?;
+    let token = state.tokens.issue_playback(id, video.playback_generation, ttl)?;
     Ok(Json(Playback {
         master_url: format!("{master_url}?token={token}"),
         poster_url: format!("{poster_url}?token={token}"),
