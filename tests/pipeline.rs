@@ -259,7 +259,9 @@ async fn every_variant_plays(app: &TestApp, token: &str, clip: &std::path::Path)
 async fn sources_smaller_than_every_rung_are_ready_and_play() {
     let app = TestApp::spawn().await;
     let token = app.signed_in_user().await;
-    for (width, height, rendition) in [(160, 90, "90p"), (90, 160, "90p"), (96, 96, "96p"), (16, 16, "16p")] {
+    for (width, height, rendition) in
+        [(160, 90, "90p"), (90, 160, "90p"), (96, 96, "96p"), (16, 16, "16p"), (2, 2, "2p")]
+    {
         let clip = make_clip(app.dir.path(), &format!("small-{width}x{height}.mp4"), width, height, 2, true);
         assert_eq!(every_variant_plays(&app, &token, &clip).await, [rendition], "{width}x{height}");
     }

@@ -78,10 +78,11 @@ pub fn plan(source: &SourceInfo, ladder: &[(u32, u32)]) -> Vec<Rung> {
         .collect();
     if rungs.is_empty() {
         let (base_short, base_kbps) = ladder[ladder.len() - 1];
-        // Scale the smallest rung's rate by area (16:9 at its size), with a floor for tiny sources.
+        // Scale the smallest rung's rate by area (16:9 at its size), with a floor for tiny
+        // sources — never above the smallest rung's own rate (a ladder may end below it).
         let base_area = f64::from(base_short) * f64::from(base_short) * 16.0 / 9.0;
         let area_ratio = f64::from(w) * f64::from(h) / base_area;
-        let kbps = ((f64::from(base_kbps) * area_ratio) as u32).clamp(300, base_kbps);
+        let kbps = ((f64::from(base_kbps) * area_ratio) as u32).max(300).min(base_kbps);
         let (width, height) = (even_down(w), even_down(h));
         rungs.push(sized_rung(width, height, kbps, source.frame_rate_value));
     }
@@ -152,6 +153,21 @@ mod tests {
 
     fn sizes(rungs: &[Rung]) -> Vec<(String, u32, u32)> {
         rungs.iter().map(|r| (r.name.clone(), r.width, r.height)).collect()
+    }
+
+    /// A ready video must play: every rung the ladder can name, for any source from
+    /// 2x2 to the largest allowed, under any ladder, is a name the streamer serves.
+    #[test]
+    fn every_rung_of_every_source_is_named_as_the_streamer_serves() {
+        let ladders: [&[(u32, u32)]; 3] = [&LADDER, &[(2160, 16000), (144, 200)], &[(360, 800)]];
+        let sides = [2, 3, 16, 89, 90, 143, 144, 479, 480, 719, 1079, 1080, 2160, 4321, 7680];
+        for ladder in ladders {
+            for (&w, &h) in sides.iter().flat_map(|w| sides.iter().map(move |h| (w, h))) {
+                for rung in super::plan(&source(w, h), ladder) {
+                    assert!(keys::is_rendition_name(&rung.name), "{w}x{h}: {}", rung.name);
+                }
+            }
+        }
     }
 
     #[test]
