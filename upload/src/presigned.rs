@@ -127,14 +127,14 @@ async fn complete_locked(state: &AppState, id: VideoId, user: &AuthUser) -> ApiR
     };
     // The URL stays valid after completion: what it wrote is copied to the key the
     // pipeline reads, and only the copy is checked, so a later PUT changes nothing.
+    // (An earlier completion that stopped after the copy left the source in place.)
     let (incoming, key) = (keys::presigned_incoming(id), keys::source(id));
-    if state.storage.head(&incoming).await.map_err(ApiError::storage)?.is_none() {
-        return Err(ApiError::conflict("upload_missing", "nothing has been uploaded to the URL yet"));
+    if state.storage.head(&incoming).await.map_err(ApiError::storage)?.is_some() {
+        state.storage.copy(&incoming, &key).await.map_err(ApiError::storage)?;
+        state.storage.delete(&incoming).await.map_err(ApiError::storage)?;
     }
-    state.storage.copy(&incoming, &key).await.map_err(ApiError::storage)?;
-    state.storage.delete(&incoming).await.map_err(ApiError::storage)?;
     let Some(stored) = state.storage.head(&key).await.map_err(ApiError::storage)? else {
-        return Err(ApiError::conflict("upload_missing", "the uploaded file disappeared; upload it again"));
+        return Err(ApiError::conflict("upload_missing", "nothing has been uploaded to the URL yet"));
     };
     if i64::try_from(stored.len).ok() != Some(upload.length) {
         state.storage.delete(&key).await.map_err(ApiError::storage)?;
