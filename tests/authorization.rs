@@ -227,18 +227,8 @@ impl World {
             Target::PresignedUpload => {
                 let file = support::fake_video();
                 let presign = json!({ "title": "Table", "size": file.len() });
-                let granted: serde_json::Value = self
-                    .app
-                    .http
-                    .post(self.app.url("/api/v1/uploads/presigned"))
-                    .bearer_auth(&self.owner.token)
-                    .json(&presign)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let granted: serde_json::Value =
+                    self.app.presign(&self.owner.token, &presign).await.json().await.unwrap();
                 let put = self.app.http.put(granted["upload_url"].as_str().unwrap()).body(file).send().await.unwrap();
                 assert!(put.status().is_success());
                 return self.app.url(granted["complete_url"].as_str().unwrap());

@@ -54,17 +54,8 @@ async fn a_presigned_url_used_again_after_completion_changes_nothing_the_pipelin
     let app = TestApp::spawn().await;
     let token = app.signed_in_user().await;
     let clip = std::fs::read(support::make_clip(app.dir.path(), "mine.mp4", 320, 240, 2, true)).unwrap();
-    let granted: Value = app
-        .http
-        .post(app.url("/api/v1/uploads/presigned"))
-        .bearer_auth(&token)
-        .json(&json!({ "title": "Mine", "size": clip.len() }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let granted: Value =
+        app.presign(&token, &json!({ "title": "Mine", "size": clip.len() })).await.json().await.unwrap();
     let (url, id) = (granted["upload_url"].as_str().unwrap(), granted["id"].as_str().unwrap());
     app.http.put(url).body(clip.clone()).send().await.unwrap().error_for_status().unwrap();
     let completed =
@@ -136,14 +127,7 @@ async fn json_bodies_are_bounded_where_file_bodies_are_not() {
     let app = TestApp::spawn().await;
     let token = app.signed_in_user().await;
     let title = "x".repeat(1 << 20);
-    let sent = app
-        .http
-        .post(app.url("/api/v1/uploads/presigned"))
-        .bearer_auth(&token)
-        .json(&json!({ "title": title, "size": 10 }))
-        .send()
-        .await
-        .unwrap();
+    let sent = app.presign(&token, &json!({ "title": title, "size": 10 })).await;
     assert_eq!(sent.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(sent.json::<Value>().await.unwrap()["code"].is_string());
 }
@@ -364,14 +348,7 @@ async fn invisible_and_reordering_characters_are_refused_in_what_people_read() {
         assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
         assert_eq!(refused.json::<Value>().await.unwrap()["code"], "invalid_field");
     }
-    let titled = app
-        .http
-        .post(app.url("/api/v1/uploads/presigned"))
-        .bearer_auth(&owner.token)
-        .json(&json!({ "title": "holiday\u{202e}4pm.exe", "size": 10 }))
-        .send()
-        .await
-        .unwrap();
+    let titled = app.presign(&owner.token, &json!({ "title": "holiday\u{202e}4pm.exe", "size": 10 })).await;
     assert_eq!(titled.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let video = app.ready_video(owner.id, "public").await;
     let commented = app

@@ -345,15 +345,14 @@ async fn a_presigned_upload_goes_straight_to_storage_and_is_checked_before_it_is
     let app = TestApp::spawn().await;
     let token = app.signed_in_user().await;
     let clip = std::fs::read(support::make_clip(app.dir.path(), "direct.mp4", 640, 360, 3, true)).unwrap();
-    let presign =
-        |body: Value| app.http.post(app.url("/api/v1/uploads/presigned")).bearer_auth(&token).json(&body).send();
 
-    assert_eq!(presign(json!({ "title": "", "size": 10 })).await.unwrap().status(), 422);
-    assert_eq!(presign(json!({ "title": "Zero", "size": 0 })).await.unwrap().status(), 422);
-    let huge = presign(json!({ "title": "Huge", "size": 6u64 << 30 })).await.unwrap();
+    assert_eq!(app.presign(&token, &json!({ "title": "", "size": 10 })).await.status(), 422);
+    assert_eq!(app.presign(&token, &json!({ "title": "Zero", "size": 0 })).await.status(), 422);
+    let huge = app.presign(&token, &json!({ "title": "Huge", "size": 6u64 << 30 })).await;
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE, "one PUT takes at most 5 GiB: tus is for larger files");
     assert_eq!(huge.json::<Value>().await.unwrap()["code"], "too_large_for_one_put");
-    let granted: Value = presign(json!({ "title": "Direct", "size": clip.len() })).await.unwrap().json().await.unwrap();
+    let granted: Value =
+        app.presign(&token, &json!({ "title": "Direct", "size": clip.len() })).await.json().await.unwrap();
     let id = granted["id"].as_str().unwrap().to_owned();
     let complete = || app.http.post(app.url(granted["complete_url"].as_str().unwrap())).bearer_auth(&token).send();
 
@@ -380,7 +379,8 @@ async fn a_presigned_upload_goes_straight_to_storage_and_is_checked_before_it_is
 
     // Junk sent straight to storage is caught at completion and removed.
     let notes = b"these are my shopping notes".to_vec();
-    let granted: Value = presign(json!({ "title": "Notes", "size": notes.len() })).await.unwrap().json().await.unwrap();
+    let granted: Value =
+        app.presign(&token, &json!({ "title": "Notes", "size": notes.len() })).await.json().await.unwrap();
     app.http.put(granted["upload_url"].as_str().unwrap()).body(notes).send().await.unwrap().error_for_status().unwrap();
     let refused =
         app.http.post(app.url(granted["complete_url"].as_str().unwrap())).bearer_auth(&token).send().await.unwrap();

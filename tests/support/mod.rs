@@ -288,6 +288,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Starts a presigned upload as the holder of `token` (`body`: title, size, …).
+    pub async fn presign(&self, token: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url("/api/v1/uploads/presigned")).bearer_auth(token).json(body).send().await.unwrap()
+    }
+
     /// GET `path` as the holder of `token`, parsed as JSON.
     pub async fn get_json(&self, path: &str, token: &str) -> Value {
         self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
