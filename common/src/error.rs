@@ -109,8 +109,14 @@ impl IntoResponse for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            // The database is away or saturated, not broken by this request: say so.
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            // The database is away, restarting or saturated, not broken by this request:
+            // say so. (A server going down mid-handshake shows as a protocol or TLS error.)
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => {
                 tracing::error!(error = %e, "database unavailable");
                 Self::retryable("database_unavailable", "the database is unavailable; try again shortly")
             }

@@ -93,7 +93,8 @@ impl TestApp {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        // `{database}` in an override is this app's database (a URL through a proxy, say).
+        vars.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.replace("{database}", &db_name))));
         let config = Config::from_vars(&vars).expect("test config");
 
         let shutdown = CancellationToken::new();
@@ -106,6 +107,13 @@ impl TestApp {
 
     pub fn db(&self) -> &PgPool {
         &self.state.db
+    }
+
+    /// A connection pool of the test's own, straight to this app's database: for checks
+    /// while the app's own way to PostgreSQL is cut.
+    pub async fn direct_db(&self) -> PgPool {
+        let name = self.state.config.database_url.rsplit('/').next().unwrap().to_owned();
+        PgPool::connect(&format!("{}/{name}", postgres_server())).await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -321,14 +321,24 @@ fn check_limits(source: &SourceInfo, config: &TranscodeConfig) -> Result<(), Job
     Ok(())
 }
 
-/// Killed or stuck ffmpeg runs may succeed next time; an ffmpeg that exits with an
-/// error on input that probed fine is looking at a corrupt or unsupported stream.
+/// Killed or stuck ffmpeg runs may succeed next time, and so may one that ran out of
+/// what the machine gives it (disk, memory, file descriptors); otherwise an ffmpeg
+/// that exits with an error on input that probed fine is looking at a corrupt or
+/// unsupported stream.
 fn classify(e: FfmpegError) -> JobError {
     match e {
+        FfmpegError::Failed { tail, .. } if SERVER_SHORTAGES.iter().any(|s| tail.contains(s)) => {
+            let shortage = SERVER_SHORTAGES.iter().find(|s| tail.contains(*s)).copied().unwrap_or_default();
+            JobError::Transient(anyhow::anyhow!("the transcoder's machine ran short: {shortage}"))
+        }
         FfmpegError::Failed { tail, .. } => JobError::Permanent(format!("ffmpeg could not convert the video: {tail}")),
         other => JobError::Transient(other.into()),
     }
 }
+
+/// How ffmpeg reports (strerror) a shortage of the server's, not a fault of the input.
+const SERVER_SHORTAGES: [&str; 4] =
+    ["No space left on device", "Disk quota exceeded", "Cannot allocate memory", "Too many open files"];
 
 /// The longest a ladder encode may take: generous, proportional to the source.
 fn wall_clock_cap(duration_s: f64) -> Duration {
@@ -427,6 +437,18 @@ mod tests {
         assert_eq!(gray.stdout.len(), 320 * 240, "the poster has the picture's size");
         let luma = gray.stdout.iter().map(|&y| f64::from(y)).sum::<f64>() / gray.stdout.len() as f64;
         assert!(luma > 60.0, "the poster is black (mean luma {luma:.1})");
+    }
+
+    #[test]
+    fn a_full_disk_is_the_servers_fault_and_a_broken_stream_the_inputs() {
+        let failed = |tail: &str| FfmpegError::Failed { status: "exit status: 1".into(), tail: tail.into() };
+        let full = classify(failed("[error] av_interleaved_write_frame(): No space left on device"));
+        assert!(
+            matches!(&full, JobError::Transient(e) if e.to_string().contains("No space left on device")),
+            "{full:?}"
+        );
+        let broken = classify(failed("[h264 @ 0x1] Invalid NAL unit size | Error while decoding stream"));
+        assert!(matches!(broken, JobError::Permanent(_)));
     }
 
     #[test]
