@@ -51,3 +51,10 @@ ensure_openapi_validator() { # the OpenAPI project's validator, used by tests/op
   python3 -m pip install -q openapi-spec-validator 2>/dev/null ||
     python3 -m pip install -q --break-system-packages openapi-spec-validator
 }
+
+ensure_schemathesis() { # the API fuzzer, used by tests/openapi.rs
+  command -v st >/dev/null && return
+  log "installing schemathesis"
+  python3 -m pip install -q schemathesis 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages schemathesis
+}

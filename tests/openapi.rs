@@ -57,3 +57,26 @@ async fn the_document_is_valid_openapi_and_names_every_route() {
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(page.text().await.unwrap().contains("/api/v1/openapi.json"));
 }
+
+/// schemathesis (PyPI, installed by scripts/test) generates requests from the document
+/// for a bounded time, as a creator: no request may get a server error. Bodies it cannot
+/// build from the document (file uploads) are left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_requests_never_get_a_server_error() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in_user().await;
+    let ran = tokio::process::Command::new("st")
+        .args(["run", &app.url("/api/v1/openapi.json")])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--checks", "not_a_server_error", "--max-examples", "20", "--max-time", "90", "--workers", "2"])
+        .args(["--request-timeout", "20", "--seed", "1", "--no-color"])
+        .args(["--exclude-path", "/api/v1/uploads", "--exclude-path-regex", "^/api/v1/uploads/tus"])
+        .args(["--exclude-path", "/api/v1/auth/logout"])
+        .output()
+        .await
+        .expect("run schemathesis (st)");
+    let report = String::from_utf8_lossy(&ran.stdout);
+    let summary = report.lines().filter(|l| l.contains("generated") || l.contains("=====")).collect::<Vec<_>>();
+    println!("schemathesis: {}", summary.join(" | "));
+    assert!(ran.status.success(), "{report}\n{}", String::from_utf8_lossy(&ran.stderr));
+}
