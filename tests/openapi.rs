@@ -72,6 +72,7 @@ async fn generated_requests_never_get_a_server_error() {
         .args(["--request-timeout", "20", "--seed", "1", "--no-color"])
         .args(["--exclude-path", "/api/v1/uploads", "--exclude-path-regex", "^/api/v1/uploads/tus"])
         .args(["--exclude-path", "/api/v1/auth/logout"])
+        .current_dir(app.dir.path())
         .output()
         .await
         .expect("run schemathesis (st)");
