@@ -71,7 +71,7 @@ fn build(table: &[RouteDoc]) -> Value {
 fn operation(route: &RouteDoc) -> Value {
     let doc = &route.doc;
     let mut parameters: Vec<Value> = path_parameters(route.path)
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": path_schema(name) }))
         .collect();
     if doc.access == Access::PlaybackToken {
         parameters.push(json!({
@@ -108,6 +108,14 @@ fn operation(route: &RouteDoc) -> Value {
         operation["requestBody"] = json!({ "required": true, "content": { content_type: {} } });
     }
     operation
+}
+
+/// Ids (`{id}`, `{video_id}`) are lowercase hyphenated UUIDs, the one spelling they have.
+fn path_schema(name: &str) -> Value {
+    match name {
+        "id" | "video_id" => json!({ "type": "string", "format": "uuid" }),
+        _ => json!({ "type": "string" }),
+    }
 }
 
 fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
