@@ -26,7 +26,7 @@ use uuid::Uuid;
 /// Path the refresh cookie is sent to: nowhere but the session endpoints.
 const REFRESH_COOKIE_PATH: &str = "/api/v1/auth";
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct SessionTokens {
     access_token: String,
     token_type: &'static str,

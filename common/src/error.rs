@@ -19,9 +19,13 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error answer.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Error")]
+pub struct ErrorBody<'a> {
+    /// Stable, for programs: what went wrong (`invalid_field`, `not_found`, …).
     code: &'a str,
+    /// For people: what to do about it.
     message: &'a str,
 }
 

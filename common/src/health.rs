@@ -1,22 +1,27 @@
 //! Liveness (`/healthz`) and readiness (`/readyz`: Postgres, Redis and object storage
 //! answer, and a process's transcode worker is consuming the queue).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use crate::routes::{Doc, Routes};
+use crate::routes::{Content, Doc, Routes, schema_of};
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
         .get("/healthz", healthz)
-        .doc(Doc::new("Liveness"))
+        .doc(Doc::new("Liveness").ok::<Liveness>("The process serves"))
         .get("/readyz", readyz)
-        .doc(Doc::new("Readiness: Postgres, Redis and object storage answer; the transcode worker consumes"))
+        .doc(
+            Doc::new("Readiness: Postgres, Redis and object storage answer; the transcode worker consumes")
+                .ok::<Readiness>("Every dependency answers")
+                .reply(503, "A dependency does not answer", Content::Json(schema_of::<Readiness>)),
+        )
 }
 
 /// Whether this process's transcode worker is consuming the queue. Unset in processes
@@ -39,11 +44,39 @@ impl WorkerStatus {
     }
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Liveness {
+    status: &'static str,
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Whether this process can serve, and which dependency it waits for if not.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Readiness {
+    status: ReadyState,
+    /// Each dependency checked: `postgres`, `redis`, `object_storage`, and in processes
+    /// that run one, `transcode_worker`.
+    checks: BTreeMap<&'static str, CheckState>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum ReadyState {
+    Ready,
+    Unavailable,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum CheckState {
+    Ok,
+    Unavailable,
+}
+
+async fn healthz() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let (db, redis, storage) = tokio::join!(
         sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db),
         state.queue.check(),
@@ -61,7 +94,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     }
     let ready = checks.iter().all(|(_, ok)| *ok);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body: serde_json::Map<String, Value> =
-        checks.iter().map(|(name, ok)| (name.to_string(), json!(if *ok { "ok" } else { "unavailable" }))).collect();
-    (status, Json(json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": body })))
+    let checks = checks
+        .into_iter()
+        .map(|(name, ok)| (name, if ok { CheckState::Ok } else { CheckState::Unavailable }))
+        .collect();
+    let readiness = Readiness { status: if ready { ReadyState::Ready } else { ReadyState::Unavailable }, checks };
+    (status, Json(readiness))
 }

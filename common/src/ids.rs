@@ -42,6 +42,20 @@ macro_rules! uuid_id {
             }
         }
 
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "format": "uuid", "pattern": CANONICAL_PATTERN })
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
@@ -50,6 +64,9 @@ macro_rules! uuid_id {
         }
     };
 }
+
+/// The one spelling of an id, as a JSON Schema pattern.
+pub const CANONICAL_PATTERN: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 /// The text is not an id in its one spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

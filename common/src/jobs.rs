@@ -17,7 +17,9 @@ use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use crate::ids::{JobId, VideoId};
 use crate::videos::{NewVideo, Published, Video};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type, schemars::JsonSchema,
+)]
 #[sqlx(type_name = "job_state", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
@@ -57,7 +59,7 @@ impl std::str::FromStr for JobState {
 }
 
 /// Why one attempt failed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttemptError {
     pub attempt: i32,
     pub at: DateTime<Utc>,
@@ -66,13 +68,14 @@ pub struct AttemptError {
     pub permanent: bool,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, schemars::JsonSchema)]
 pub struct Job {
     pub id: JobId,
     pub video_id: VideoId,
     pub state: JobState,
     pub attempts: i32,
     pub max_attempts: i32,
+    #[schemars(with = "Vec<AttemptError>")]
     pub errors: Json<Vec<AttemptError>>,
     pub worker: Option<String>,
     pub heartbeat_at: Option<DateTime<Utc>>,

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{self, MethodRouter};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::state::AppState;
 
@@ -34,23 +35,59 @@ pub enum Access {
     PlaybackToken,
 }
 
+/// Writes a Rust type's JSON Schema into the document being generated and answers
+/// the reference to it: how a route names the types it reads and answers.
+pub type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
+
+/// The [`SchemaOf`] a type `T` has, from its `JsonSchema` derive.
+pub fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
 /// What a route's request body is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub enum RequestBody {
     #[default]
     None,
-    Json,
-    Multipart,
+    Json(SchemaOf),
+    /// JSON the route can do without (it has another source, a cookie, say).
+    OptionalJson(SchemaOf),
+    /// `multipart/form-data` with the fields the schema names.
+    Multipart(SchemaOf),
     /// Raw bytes (`application/offset+octet-stream`, tus).
     Bytes,
 }
 
-/// A route's documentation: what it does, who may call it, what it takes.
+/// What a response carries.
+#[derive(Debug, Clone, Copy)]
+pub enum Content {
+    None,
+    Json(SchemaOf),
+    /// Bytes of one of these media types (playlists, segments, images, files).
+    Media(&'static [&'static str]),
+}
+
+/// One documented response of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply {
+    pub status: u16,
+    pub description: &'static str,
+    pub content: Content,
+}
+
+/// A route's documentation: what it does, who may call it, what it takes and answers.
+/// The errors every route of its kind can answer are added by the document generator;
+/// `error` names the ones particular to this route.
 #[derive(Debug, Clone, Default)]
 pub struct Doc {
     pub summary: &'static str,
     pub access: Access,
     pub body: RequestBody,
+    /// Query parameters: the properties of this type's (object) schema.
+    pub query: Option<SchemaOf>,
+    pub replies: Vec<Reply>,
+    /// Error statuses of this route beyond those of its kind, with when they happen.
+    pub errors: Vec<(u16, &'static str)>,
 }
 
 impl Doc {
@@ -72,8 +109,41 @@ impl Doc {
         self
     }
 
-    pub fn json(self) -> Self {
-        self.body(RequestBody::Json)
+    /// A JSON request body of type `T`.
+    pub fn json<T: JsonSchema>(self) -> Self {
+        self.body(RequestBody::Json(schema_of::<T>))
+    }
+
+    /// Query parameters: the fields of `T`.
+    pub fn query<T: JsonSchema>(mut self) -> Self {
+        self.query = Some(schema_of::<T>);
+        self
+    }
+
+    pub fn reply(mut self, status: u16, description: &'static str, content: Content) -> Self {
+        self.replies.push(Reply { status, description, content });
+        self
+    }
+
+    /// 200 with a JSON body of type `T`.
+    pub fn ok<T: JsonSchema>(self, description: &'static str) -> Self {
+        self.reply(200, description, Content::Json(schema_of::<T>))
+    }
+
+    /// 201 with a JSON body of type `T`.
+    pub fn created<T: JsonSchema>(self, description: &'static str) -> Self {
+        self.reply(201, description, Content::Json(schema_of::<T>))
+    }
+
+    /// 204, no body.
+    pub fn no_content(self, description: &'static str) -> Self {
+        self.reply(204, description, Content::None)
+    }
+
+    /// An error status particular to this route.
+    pub fn error(mut self, status: u16, when: &'static str) -> Self {
+        self.errors.push((status, when));
+        self
     }
 }
 

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use schemars::{Schema, json_schema};
+
 use crate::error::ApiError;
 
 /// A field failed validation: which one, and what is wrong with it.
@@ -31,6 +33,22 @@ impl From<ValidationError> for ApiError {
     }
 }
 
+/// Gives a validated text type (with a `RULE`) its rule's JSON Schema.
+macro_rules! text_schema {
+    ($name:ident) => {
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                Self::RULE.schema()
+            }
+        }
+    };
+}
+pub(crate) use text_schema;
+
 /// How one field's text is bounded.
 #[derive(Debug, Clone, Copy)]
 pub struct TextRule {
@@ -42,6 +60,18 @@ pub struct TextRule {
 }
 
 impl TextRule {
+    /// The rule as JSON Schema, for the API document. Lengths count characters after
+    /// trimming; the characters refused are described, not patterned.
+    pub fn schema(&self) -> Schema {
+        let lines = if self.multiline { "line breaks and tabs allowed" } else { "one line" };
+        json_schema!({
+            "type": "string",
+            "minLength": self.min_chars,
+            "maxLength": self.max_chars,
+            "description": format!("Trimmed; {lines}; no control, bidirectional-override or invisible characters"),
+        })
+    }
+
     /// The trimmed text, if it keeps the rule.
     pub fn check(&self, raw: &str) -> Result<String, ValidationError> {
         let fail = |problem: String| ValidationError { field: self.field, problem };

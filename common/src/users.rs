@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::ids::UserId;
-use crate::text::{TextRule, ValidationError};
+use crate::text::{TextRule, ValidationError, text_schema};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, schemars::JsonSchema)]
 #[sqlx(type_name = "user_role", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -67,6 +67,16 @@ impl Email {
     }
 }
 
+impl schemars::JsonSchema for Email {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Email".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "format": "email", "maxLength": 254 })
+    }
+}
+
 /// A password that satisfies the length rules; never logged.
 pub struct Password(String);
 
@@ -84,6 +94,11 @@ impl Password {
             return fail(format!("must be at most {} characters", Self::MAX_CHARS));
         }
         Ok(Self(raw))
+    }
+
+    /// The rule as JSON Schema, for the API document.
+    pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "minLength": Self::MIN_CHARS, "maxLength": Self::MAX_CHARS })
     }
 
     /// argon2id with the library defaults (19 MiB, 2 passes, 1 lane: OWASP's recommendation).
@@ -176,6 +191,8 @@ impl DisplayName {
     }
 }
 
+text_schema!(DisplayName);
+
 /// A creator's bio: at most 2000 characters; line breaks allowed.
 pub struct Bio(String);
 
@@ -190,6 +207,8 @@ impl Bio {
         &self.0
     }
 }
+
+text_schema!(Bio);
 
 pub async fn update_profile(
     db: &PgPool,

@@ -10,9 +10,9 @@ use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 
 use crate::ids::{UserId, VideoId};
-use crate::text::{TextRule, ValidationError};
+use crate::text::{TextRule, ValidationError, text_schema};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, schemars::JsonSchema)]
 #[sqlx(type_name = "video_status", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum VideoStatus {
@@ -25,7 +25,7 @@ pub enum VideoStatus {
     Deleted,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, schemars::JsonSchema)]
 #[sqlx(type_name = "video_visibility", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
@@ -35,7 +35,7 @@ pub enum Visibility {
 }
 
 /// One rung of the HLS ladder as published.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rendition {
     pub name: String,
     pub width: u32,
@@ -46,7 +46,7 @@ pub struct Rendition {
 }
 
 /// What the upload turned out to be, as probed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SourceSummary {
     pub duration_s: f64,
     pub width: u32,
@@ -63,7 +63,7 @@ pub struct SourceSummary {
 }
 
 /// How a source encodes brightness.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DynamicRange {
     /// Standard dynamic range (BT.709 or BT.601 gamma).
@@ -122,6 +122,8 @@ impl Title {
     }
 }
 
+text_schema!(Title);
+
 /// A description: at most 5000 characters; line breaks and tabs allowed.
 pub struct Description(String);
 
@@ -136,6 +138,8 @@ impl Description {
         &self.0
     }
 }
+
+text_schema!(Description);
 
 /// The columns of [`Video`], for `concat!` into static SQL.
 macro_rules! columns {

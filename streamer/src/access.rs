@@ -21,8 +21,9 @@ use crate::object_cache::ObjectCache;
 
 const CHANNEL: &str = "streambox_video_changed";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct PlaybackQuery {
+    /// The playback token from /api/v1/videos/{id}/playback; needed unless the video is public.
     token: Option<String>,
 }
 

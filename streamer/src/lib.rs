@@ -13,7 +13,7 @@ use axum::Extension;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use streambox_common::AppState;
 use streambox_common::config::StreamConfig;
-use streambox_common::routes::{Access, Doc, Routes};
+use streambox_common::routes::{Access, Content, Doc, Routes};
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
@@ -21,18 +21,35 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use serve::Streamer;
 
+use crate::object_path::PLAYLIST;
+
 pub fn routes() -> Routes {
     Routes::new()
         .get("/hls/{video_id}/master.m3u8", serve::master)
-        .doc(Doc::new("HLS master playlist").access(Access::PlaybackToken))
+        .doc(media("HLS master playlist", &[PLAYLIST]))
         .get("/hls/{video_id}/poster.jpg", serve::poster)
-        .doc(Doc::new("Poster image").access(Access::PlaybackToken))
+        .doc(media("Poster image", &["image/jpeg"]))
         .get("/hls/{video_id}/storyboard.jpg", serve::storyboard_sprite)
-        .doc(Doc::new("Storyboard sprite sheet").access(Access::PlaybackToken))
+        .doc(media("Storyboard sprite sheet", &["image/jpeg"]))
         .get("/hls/{video_id}/storyboard.vtt", serve::storyboard_track)
-        .doc(Doc::new("Storyboard WebVTT thumbnails track").access(Access::PlaybackToken))
+        .doc(media("Storyboard WebVTT thumbnails track", &["text/vtt"]))
         .get("/hls/{video_id}/{rendition}/{file}", serve::rendition_file)
-        .doc(Doc::new("A rendition's playlist or segment (byte ranges)").access(Access::PlaybackToken))
+        .doc(
+            media("A rendition's playlist or segment (byte ranges)", &[PLAYLIST, "video/mp2t"])
+                .reply(206, "The requested range of a segment", Content::Media(&["video/mp2t"]))
+                .reply(302, "The segment is served by the configured CDN or storage", Content::None)
+                .error(416, "The range is outside the segment"),
+        )
+}
+
+/// A file of a video's published media: public, or with the playback token.
+fn media(summary: &'static str, types: &'static [&'static str]) -> Doc {
+    Doc::new(summary)
+        .access(Access::PlaybackToken)
+        .query::<access::PlaybackQuery>()
+        .reply(200, "The file", Content::Media(types))
+        .reply(304, "Not modified since the validator given", Content::None)
+        .error(412, "A precondition (If-Match, If-Unmodified-Since) failed")
 }
 
 /// The streamer's routes with its state and HTTP layers.

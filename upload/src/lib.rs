@@ -9,31 +9,62 @@ mod tus;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use streambox_common::routes::{Doc, RequestBody, Routes};
+use serde::Serialize;
+use streambox_common::ids::VideoId;
+use streambox_common::routes::{Content, Doc, RequestBody, Routes, schema_of};
+use streambox_common::videos::VideoStatus;
+
+/// The answer to an upload accepted whole: its video, now queued for transcoding.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct UploadAccepted {
+    id: VideoId,
+    status: VideoStatus,
+}
 
 pub fn routes() -> Routes {
     let resumable = Routes::new()
         .options("/api/v1/uploads/tus", tus::options)
-        .doc(Doc::new("tus: what the server supports"))
+        .doc(Doc::new("tus: what the server supports").no_content("Tus-Version, Tus-Extension and Tus-Max-Size"))
         .post("/api/v1/uploads/tus", tus::create)
         .doc(
             Doc::new("tus: create a resumable upload (Upload-Length, Upload-Metadata title)")
                 .signed_in()
-                .body(RequestBody::Bytes),
+                .body(RequestBody::Bytes)
+                .reply(201, "Created; Location names the upload", Content::None)
+                .error(412, "Tus-Resumable is not a supported version"),
         )
         .head("/api/v1/uploads/tus/{id}", tus::status)
-        .doc(Doc::new("tus: the stored offset").signed_in())
+        .doc(
+            Doc::new("tus: the stored offset")
+                .signed_in()
+                .reply(200, "Upload-Offset and Upload-Length", Content::None)
+                .error(412, "Tus-Resumable is not a supported version"),
+        )
         .patch("/api/v1/uploads/tus/{id}", tus::append)
-        .doc(Doc::new("tus: append bytes at Upload-Offset").signed_in().body(RequestBody::Bytes))
+        .doc(
+            Doc::new("tus: append bytes at Upload-Offset")
+                .signed_in()
+                .body(RequestBody::Bytes)
+                .no_content("Stored; Upload-Offset is the new offset")
+                .error(409, "Upload-Offset is not the stored offset")
+                .error(412, "Tus-Resumable is not a supported version")
+                .error(423, "Another request is writing to this upload"),
+        )
         .delete("/api/v1/uploads/tus/{id}", tus::terminate)
-        .doc(Doc::new("tus: abandon an upload").signed_in())
+        .doc(
+            Doc::new("tus: abandon an upload")
+                .signed_in()
+                .no_content("Abandoned; its bytes are deleted")
+                .error(412, "Tus-Resumable is not a supported version"),
+        )
         .map_router(|router| router.layer(middleware::from_fn(tus::protocol)));
     let streamed = Routes::new()
         .post("/api/v1/uploads", multipart::create_upload)
         .doc(
             Doc::new("Upload a video (multipart: title, description, file; optional Upload-Length header)")
                 .signed_in()
-                .body(RequestBody::Multipart),
+                .body(RequestBody::Multipart(multipart::form_schema))
+                .reply(202, "Stored and queued for transcoding", Content::Json(schema_of::<UploadAccepted>)),
         )
         .merge(resumable)
         // File bodies stream to storage part by part; the upload size limit is enforced
@@ -41,8 +72,19 @@ pub fn routes() -> Routes {
         .map_router(|router| router.layer(DefaultBodyLimit::disable()));
     Routes::new()
         .post("/api/v1/uploads/presigned", presigned::create)
-        .doc(Doc::new("Start a direct-to-storage upload: a presigned PUT URL").signed_in().json())
+        .doc(
+            Doc::new("Start a direct-to-storage upload: a presigned PUT URL")
+                .signed_in()
+                .json::<presigned::PresignRequest>()
+                .created::<presigned::PresignedUpload>("Where and how to PUT the file"),
+        )
         .post("/api/v1/uploads/{id}/complete", presigned::complete)
-        .doc(Doc::new("Finish a direct upload: verify the object and queue it").signed_in())
+        .doc(
+            Doc::new("Finish a direct upload: verify the object and queue it")
+                .signed_in()
+                .reply(202, "Verified and queued for transcoding", Content::Json(schema_of::<UploadAccepted>))
+                .error(409, "Nothing (or not the declared size) has been uploaded to the URL")
+                .error(423, "The upload is being completed by another request"),
+        )
         .merge(streamed)
 }

@@ -9,27 +9,22 @@ use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::Serialize;
+use schemars::{Schema, SchemaGenerator, json_schema};
 use streambox_common::auth::AuthUser;
 use streambox_common::byte_range;
 use streambox_common::ids::VideoId;
 use streambox_common::jobs;
 use streambox_common::queue::TranscodeJob;
 use streambox_common::storage::{StreamingUpload, keys};
-use streambox_common::videos::{self, Description, NewVideo, Title, VideoStatus};
+use streambox_common::videos::{self, Description, NewVideo, Title};
 use streambox_common::{ApiError, ApiResult, AppState};
 
+use crate::UploadAccepted;
 use crate::receive::{not_a_video, too_large};
 use streambox_common::container::{self, Container};
 
 /// Text fields are small; anything larger is not a title.
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
-
-#[derive(Serialize)]
-pub struct UploadAccepted {
-    id: VideoId,
-    status: VideoStatus,
-}
 
 #[tracing::instrument(skip_all, fields(user = %user.id))]
 pub async fn create_upload(
@@ -83,6 +78,20 @@ pub async fn create_upload(
     }
     tracing::info!(%video_id, bytes = form.source_bytes, "upload stored and queued");
     Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id: video.id, status: video.status })))
+}
+
+/// The form [`create_upload`] reads, for the API document.
+pub fn form_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "required": ["title", "file"],
+        "properties": {
+            "title": { "type": "string", "minLength": Title::RULE.min_chars, "maxLength": Title::RULE.max_chars },
+            "description": { "type": "string", "maxLength": Description::RULE.max_chars },
+            "file": { "type": "string", "contentMediaType": "application/octet-stream",
+                "description": "The video file; its name is never used" },
+        },
+    })
 }
 
 struct UploadForm {

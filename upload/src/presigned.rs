@@ -17,6 +17,7 @@ use streambox_common::uploads::{self, NewUpload, UploadKind, UploadLock};
 use streambox_common::videos::{self, Description, Title, VideoStatus};
 use streambox_common::{ApiError, ApiResult, AppState};
 
+use crate::UploadAccepted;
 use crate::receive::{not_a_video, too_large};
 use streambox_common::container::{self, Container};
 
@@ -24,17 +25,20 @@ use streambox_common::container::{self, Container};
 const URL_TTL: Duration = Duration::from_secs(3600);
 const COMPLETE_GRACE: Duration = Duration::from_secs(3600);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PresignRequest {
+    #[schemars(with = "Title")]
     title: String,
     #[serde(default)]
+    #[schemars(with = "Description")]
     description: String,
     /// The file's exact size in bytes; the URL accepts only that many.
+    #[schemars(range(min = 1))]
     size: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct PresignedUpload {
     id: VideoId,
     method: &'static str,
@@ -43,12 +47,6 @@ pub struct PresignedUpload {
     headers: serde_json::Value,
     complete_url: String,
     expires_at: DateTime<Utc>,
-}
-
-#[derive(Serialize)]
-pub struct UploadAccepted {
-    id: VideoId,
-    status: VideoStatus,
 }
 
 /// POST /api/v1/uploads/presigned

@@ -17,15 +17,16 @@ use streambox_common::{ApiError, ApiResult, AppState};
 
 const MAX_PER_PAGE: i64 = 200;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    #[schemars(with = "Option<JobState>")]
     state: Option<String>,
     page: Option<i64>,
     per_page: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct JobList {
     jobs: Vec<Job>,
     counts: BTreeMap<JobState, i64>,
@@ -65,14 +66,14 @@ pub async fn list(
     Ok(Json(JobList { jobs, counts, page, per_page, total }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct JobDetail {
     #[serde(flatten)]
     job: Job,
     video: Option<VideoSummary>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct VideoSummary {
     title: String,
     status: VideoStatus,
@@ -105,7 +106,7 @@ pub async fn retry(
     detail(&state, job).await.map(Json)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Retried {
     retried: usize,
 }

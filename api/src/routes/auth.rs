@@ -14,14 +14,17 @@ use streambox_common::{ApiError, ApiResult, AppState};
 
 use crate::sessions;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct RegisterRequest {
+    #[schemars(with = "Email")]
     email: String,
+    #[schemars(schema_with = "Password::schema")]
     password: String,
+    #[schemars(with = "DisplayName")]
     display_name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct RegisteredUser {
     id: UserId,
     email: String,
@@ -53,7 +56,7 @@ pub async fn register(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct LoginRequest {
     email: String,
     password: String,
@@ -71,8 +74,8 @@ pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<Logi
     sessions::start(&state, &user).await
 }
 
-#[derive(Deserialize)]
-struct RefreshRequest {
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct RefreshRequest {
     refresh_token: String,
 }
 

@@ -19,7 +19,7 @@ use super::videos::viewable;
 
 const MAX_CHARS: usize = 2000;
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Comment {
     id: Uuid,
     video_id: VideoId,
@@ -41,21 +41,27 @@ macro_rules! comment_select {
     };
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComment {
+    #[schemars(schema_with = "body_schema")]
     body: String,
     parent_id: Option<Uuid>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentEdit {
+    #[schemars(schema_with = "body_schema")]
     body: String,
 }
 
 /// 1..=2000 characters after trimming; line breaks and tabs allowed.
 const BODY: TextRule = TextRule { field: "body", min_chars: 1, max_chars: MAX_CHARS, multiline: true };
+
+fn body_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    BODY.schema()
+}
 
 fn parse_body(raw: &str) -> ApiResult<String> {
     Ok(BODY.check(raw)?)

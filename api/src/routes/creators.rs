@@ -13,7 +13,7 @@ use super::videos::VideoView;
 
 const VIDEOS_LIMIT: i64 = 100;
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct CreatorProfile {
     id: UserId,
     display_name: String,

@@ -41,7 +41,7 @@ pub async fn following(
     Ok(Json(Page::of(videos, limit, Cursor::after_created, VideoView::from)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct PopularVideo {
     #[serde(flatten)]
     video: VideoView,
@@ -63,16 +63,19 @@ pub async fn popular(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
+    #[schemars(length(max = 200))]
     q: String,
     #[serde(default)]
+    #[schemars(range(min = 0))]
     offset: i64,
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct SearchResults {
     items: Vec<VideoView>,
     /// Pass as `offset` for the next page; absent on the last one.

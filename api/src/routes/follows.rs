@@ -13,13 +13,13 @@ use streambox_common::{ApiError, ApiResult, AppState};
 
 use super::pages::{Page, PageQuery};
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct FollowState {
     following: bool,
     followers: i64,
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Person {
     id: UserId,
     display_name: String,

@@ -16,13 +16,13 @@ use streambox_common::{ApiError, ApiResult, AppState};
 use super::pages::{Page, PageQuery};
 use super::videos::{VideoView, viewable};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Progress {
     position_s: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct HistoryEntry {
     video: VideoView,
     position_s: f64,

@@ -12,7 +12,7 @@ use streambox_common::{ApiResult, AppState};
 
 use super::videos::viewable;
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct LikeState {
     liked: bool,
     likes: i64,

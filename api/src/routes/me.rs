@@ -10,7 +10,7 @@ use streambox_common::ids::UserId;
 use streambox_common::users::{self, Bio, DisplayName, Role, User};
 use streambox_common::{ApiError, ApiResult, AppState};
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Me {
     id: UserId,
     email: String,
@@ -40,10 +40,12 @@ pub async fn get(State(state): State<AppState>, user: AuthUser) -> ApiResult<Jso
     Ok(Json(user.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileChange {
+    #[schemars(with = "Option<DisplayName>")]
     display_name: Option<String>,
+    #[schemars(with = "Option<Bio>")]
     bio: Option<String>,
 }
 

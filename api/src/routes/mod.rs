@@ -11,86 +11,227 @@ mod pages;
 mod videos;
 mod views;
 
-use streambox_common::routes::{Access, Doc, Routes};
+use streambox_common::routes::{Access, Content, Doc, RequestBody, Routes, schema_of};
+
+use self::admin_jobs::{JobDetail, JobList, ListQuery, Retried};
+use self::comments::{Comment, CommentEdit, NewComment};
+use self::creators::CreatorProfile;
+use self::discovery::{PopularVideo, SearchQuery, SearchResults};
+use self::follows::{FollowState, Person};
+use self::history::{HistoryEntry, Progress};
+use self::likes::LikeState;
+use self::me::{Me, ProfileChange};
+use self::pages::{Page, PageQuery};
+use self::videos::{Playback, VideoChange, VideoList, VideoView};
+use self::views::ViewRecorded;
+use crate::sessions::SessionTokens;
 
 pub fn routes() -> Routes {
+    let refresh_body = RequestBody::OptionalJson(schema_of::<auth::RefreshRequest>);
     Routes::new()
         .post("/api/v1/auth/register", auth::register)
-        .doc(Doc::new("Create an account").json())
+        .doc(
+            Doc::new("Create an account")
+                .json::<auth::RegisterRequest>()
+                .created::<auth::RegisteredUser>("The new account")
+                .error(409, "The email is taken"),
+        )
         .post("/api/v1/auth/login", auth::login)
-        .doc(Doc::new("Sign in: an access token (and refresh cookie)").json())
+        .doc(
+            Doc::new("Sign in: an access token (and refresh cookie)")
+                .json::<auth::LoginRequest>()
+                .ok::<SessionTokens>("Tokens; the same are set as cookies")
+                .error(401, "The email or password is incorrect"),
+        )
         .post("/api/v1/auth/refresh", auth::refresh)
-        .doc(Doc::new("Exchange a refresh token for new tokens (rotates it)"))
+        .doc(
+            Doc::new("Exchange a refresh token (JSON body, or the cookie) for new tokens (rotates it)")
+                .body(refresh_body)
+                .ok::<SessionTokens>("New tokens; the same are set as cookies")
+                .error(401, "The refresh token is missing, invalid or expired"),
+        )
         .post("/api/v1/auth/logout", auth::logout)
-        .doc(Doc::new("Sign out: revoke the refresh token"))
+        .doc(
+            Doc::new("Sign out: revoke the refresh token and the session's access tokens")
+                .body(refresh_body)
+                .no_content("Signed out; the cookies are cleared"),
+        )
         .get("/api/v1/me", me::get)
-        .doc(Doc::new("The signed-in account").signed_in())
+        .doc(Doc::new("The signed-in account").signed_in().ok::<Me>("The account"))
         .patch("/api/v1/me", me::update)
-        .doc(Doc::new("Edit display name and bio").signed_in().json())
+        .doc(
+            Doc::new("Edit display name and bio")
+                .signed_in()
+                .json::<ProfileChange>()
+                .ok::<Me>("The account as changed"),
+        )
         .get("/api/v1/me/history", history::list)
-        .doc(Doc::new("Watch history, most recent first (keyset pages)").signed_in())
+        .doc(Doc::new("Watch history, most recent first (keyset pages)").signed_in().query::<PageQuery>().ok::<Page<
+            HistoryEntry,
+        >>(
+            "A page of the history",
+        ))
         .delete("/api/v1/me/history", history::clear)
-        .doc(Doc::new("Clear the watch history").signed_in())
+        .doc(Doc::new("Clear the watch history").signed_in().no_content("Cleared"))
         .put("/api/v1/me/history/{id}", history::record)
-        .doc(Doc::new("Record where playback of a video stands").signed_in().json())
+        .doc(Doc::new("Record where playback of a video stands").signed_in().json::<Progress>().no_content("Recorded"))
         .delete("/api/v1/me/history/{id}", history::forget)
-        .doc(Doc::new("Remove one video from the watch history").signed_in())
+        .doc(Doc::new("Remove one video from the watch history").signed_in().no_content("Removed"))
         .get("/api/v1/creators/{id}", creators::get)
-        .doc(Doc::new("A creator's public profile"))
+        .doc(Doc::new("A creator's public profile").ok::<CreatorProfile>("The profile and latest public videos"))
         .get("/api/v1/creators/{id}/videos", discovery::by_creator)
-        .doc(Doc::new("A creator's public videos, newest first (keyset pages)"))
+        .doc(
+            Doc::new("A creator's public videos, newest first (keyset pages)")
+                .query::<PageQuery>()
+                .ok::<Page<VideoView>>("A page of videos"),
+        )
         .put("/api/v1/creators/{id}/follow", follows::follow)
-        .doc(Doc::new("Follow a creator (idempotent)").signed_in())
+        .doc(
+            Doc::new("Follow a creator (idempotent)")
+                .signed_in()
+                .ok::<FollowState>("Followed")
+                .error(422, "Nobody follows themselves"),
+        )
         .delete("/api/v1/creators/{id}/follow", follows::unfollow)
-        .doc(Doc::new("Stop following a creator (idempotent)").signed_in())
+        .doc(Doc::new("Stop following a creator (idempotent)").signed_in().ok::<FollowState>("Not followed"))
         .get("/api/v1/creators/{id}/followers", follows::followers)
-        .doc(Doc::new("Who follows a creator (keyset pages)"))
+        .doc(
+            Doc::new("Who follows a creator (keyset pages)")
+                .query::<PageQuery>()
+                .ok::<Page<Person>>("A page of followers"),
+        )
         .get("/api/v1/users/{id}/following", follows::following)
-        .doc(Doc::new("Whom a user follows (keyset pages)"))
+        .doc(
+            Doc::new("Whom a user follows (keyset pages)")
+                .query::<PageQuery>()
+                .ok::<Page<Person>>("A page of followed creators"),
+        )
         .get("/api/v1/feed/latest", discovery::latest)
-        .doc(Doc::new("Newest public videos (keyset pages)"))
+        .doc(
+            Doc::new("Newest public videos (keyset pages)")
+                .query::<PageQuery>()
+                .ok::<Page<VideoView>>("A page of videos"),
+        )
         .get("/api/v1/feed/popular", discovery::popular)
-        .doc(Doc::new("Most viewed public videos of the last 7 days (keyset pages)"))
+        .doc(Doc::new("Most viewed public videos of the last 7 days (keyset pages)").query::<PageQuery>().ok::<Page<
+            PopularVideo,
+        >>(
+            "A page of videos",
+        ))
         .get("/api/v1/feed/following", discovery::following)
-        .doc(Doc::new("Newest public videos of followed creators (keyset pages)").signed_in())
+        .doc(
+            Doc::new("Newest public videos of followed creators (keyset pages)")
+                .signed_in()
+                .query::<PageQuery>()
+                .ok::<Page<VideoView>>("A page of videos"),
+        )
         .get("/api/v1/search", discovery::search)
-        .doc(Doc::new("Search public videos by title, creator and description (?q=, prefix words)"))
+        .doc(
+            Doc::new("Search public videos by title, creator and description (?q=, prefix words)")
+                .query::<SearchQuery>()
+                .ok::<SearchResults>("The best matches first"),
+        )
         .get("/api/v1/videos", videos::list)
-        .doc(Doc::new("Public videos and the caller's own, newest first").access(Access::OptionalSignIn))
+        .doc(
+            Doc::new("Public videos and the caller's own, newest first")
+                .access(Access::OptionalSignIn)
+                .ok::<VideoList>("The videos"),
+        )
         .get("/api/v1/videos/{id}", videos::get)
-        .doc(Doc::new("A video's details, likes and transcode progress").access(Access::OptionalSignIn))
+        .doc(
+            Doc::new("A video's details, likes and transcode progress")
+                .access(Access::OptionalSignIn)
+                .ok::<VideoView>("The video"),
+        )
         .patch("/api/v1/videos/{id}", videos::update)
-        .doc(Doc::new("Edit title, description or visibility (owner or admin)").signed_in().json())
+        .doc(
+            Doc::new("Edit title, description or visibility (owner or admin)")
+                .signed_in()
+                .json::<VideoChange>()
+                .ok::<VideoView>("The video as changed"),
+        )
         .delete("/api/v1/videos/{id}", videos::delete)
-        .doc(Doc::new("Delete a video and all its files (owner or admin)").signed_in())
+        .doc(Doc::new("Delete a video and all its files (owner or admin)").signed_in().no_content("Deleted"))
         .get("/api/v1/videos/{id}/playback", videos::playback)
-        .doc(Doc::new("Playback URLs, with a short-lived token unless public").access(Access::OptionalSignIn))
+        .doc(
+            Doc::new("Playback URLs, with a short-lived token unless public")
+                .access(Access::OptionalSignIn)
+                .ok::<Playback>("Where to play it")
+                .error(409, "The video is not ready to play yet"),
+        )
         .get("/api/v1/videos/{id}/original", videos::original)
-        .doc(Doc::new("Download the uploaded original (owner or admin; ranges)").signed_in())
+        .doc(
+            Doc::new("Download the uploaded original (owner or admin; ranges)")
+                .signed_in()
+                .reply(200, "The original file", Content::Media(&["application/octet-stream"]))
+                .reply(206, "The requested range", Content::Media(&["application/octet-stream"]))
+                .reply(304, "Not modified since the validator given", Content::None)
+                .error(412, "A precondition (If-Match, If-Unmodified-Since) failed")
+                .error(416, "The range is outside the file"),
+        )
         .put("/api/v1/videos/{id}/like", likes::like)
-        .doc(Doc::new("Like a video (idempotent)").signed_in())
+        .doc(Doc::new("Like a video (idempotent)").signed_in().ok::<LikeState>("Liked"))
         .delete("/api/v1/videos/{id}/like", likes::unlike)
-        .doc(Doc::new("Take back a like (idempotent)").signed_in())
+        .doc(Doc::new("Take back a like (idempotent)").signed_in().ok::<LikeState>("Not liked"))
         .post("/api/v1/videos/{id}/views", views::record)
-        .doc(Doc::new("Report a view (counted once per viewer per 30 minutes)").access(Access::OptionalSignIn))
+        .doc(
+            Doc::new("Report a view (counted once per viewer per 30 minutes)")
+                .access(Access::OptionalSignIn)
+                .reply(202, "Taken", Content::Json(schema_of::<ViewRecorded>))
+                .error(409, "The video is not ready to play yet"),
+        )
         .get("/api/v1/videos/{id}/comments", comments::list)
-        .doc(Doc::new("Top-level comments, newest first (keyset pages)").access(Access::OptionalSignIn))
+        .doc(
+            Doc::new("Top-level comments, newest first (keyset pages)")
+                .access(Access::OptionalSignIn)
+                .query::<PageQuery>()
+                .ok::<Page<Comment>>("A page of comments"),
+        )
         .post("/api/v1/videos/{id}/comments", comments::create)
-        .doc(Doc::new("Comment on a video, or reply to a top-level comment").signed_in().json())
+        .doc(
+            Doc::new("Comment on a video, or reply to a top-level comment")
+                .signed_in()
+                .json::<NewComment>()
+                .created::<Comment>("The comment"),
+        )
         .get("/api/v1/comments/{id}/replies", comments::replies)
-        .doc(Doc::new("Replies to a comment, oldest first (keyset pages)").access(Access::OptionalSignIn))
+        .doc(
+            Doc::new("Replies to a comment, oldest first (keyset pages)")
+                .access(Access::OptionalSignIn)
+                .query::<PageQuery>()
+                .ok::<Page<Comment>>("A page of replies"),
+        )
         .patch("/api/v1/comments/{id}", comments::edit)
-        .doc(Doc::new("Edit a comment (its author)").signed_in().json())
+        .doc(Doc::new("Edit a comment (its author)").signed_in().json::<CommentEdit>().ok::<Comment>("The comment"))
         .delete("/api/v1/comments/{id}", comments::delete)
-        .doc(Doc::new("Delete a comment (author, video owner or admin)").signed_in())
+        .doc(Doc::new("Delete a comment (author, video owner or admin)").signed_in().no_content("Deleted"))
         .get("/api/v1/admin/jobs", admin_jobs::list)
-        .doc(Doc::new("Transcode jobs, filtered by state").access(Access::Admin))
+        .doc(
+            Doc::new("Transcode jobs, filtered by state")
+                .access(Access::Admin)
+                .query::<ListQuery>()
+                .ok::<JobList>("A page of jobs with counts per state"),
+        )
         .get("/api/v1/admin/jobs/{id}", admin_jobs::get)
-        .doc(Doc::new("One transcode job with its attempt errors").access(Access::Admin))
+        .doc(
+            Doc::new("One transcode job with its attempt errors")
+                .access(Access::Admin)
+                .ok::<JobDetail>("The job and its video"),
+        )
         .post("/api/v1/admin/jobs/{id}/retry", admin_jobs::retry)
-        .doc(Doc::new("Retry a dead job").access(Access::Admin))
+        .doc(
+            Doc::new("Retry a dead job")
+                .access(Access::Admin)
+                .ok::<JobDetail>("The job, queued again")
+                .error(409, "The job is not dead"),
+        )
         .post("/api/v1/admin/jobs/retry-dead", admin_jobs::retry_dead)
-        .doc(Doc::new("Retry every dead job").access(Access::Admin))
+        .doc(Doc::new("Retry every dead job").access(Access::Admin).ok::<Retried>("How many were queued again"))
         .post("/api/v1/admin/jobs/{id}/discard", admin_jobs::discard)
-        .doc(Doc::new("Discard a dead job (its video stays failed)").access(Access::Admin))
+        .doc(
+            Doc::new("Discard a dead job (its video stays failed)")
+                .access(Access::Admin)
+                .ok::<JobDetail>("The job, discarded")
+                .error(409, "The job is not dead"),
+        )
 }

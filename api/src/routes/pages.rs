@@ -7,10 +7,12 @@ use streambox_common::{ApiError, ApiResult};
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
+    #[schemars(range(min = 1, max = MAX_LIMIT))]
     limit: Option<i64>,
 }
 
@@ -35,7 +37,7 @@ impl PageQuery {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; absent on the last one.

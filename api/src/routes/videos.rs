@@ -19,7 +19,7 @@ use streambox_common::{ApiError, ApiResult, AppState};
 
 const LIST_LIMIT: i64 = 100;
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct VideoView {
     id: VideoId,
     owner_id: UserId,
@@ -82,14 +82,14 @@ impl From<Video> for VideoView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct TranscodeProgress {
     attempt: i32,
     percent: f32,
     eta_s: Option<f32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct VideoList {
     videos: Vec<VideoView>,
 }
@@ -142,10 +142,12 @@ pub async fn list(State(state): State<AppState>, viewer: Option<AuthUser>) -> Ap
     Ok(Json(VideoList { videos: videos.into_iter().map(VideoView::from).collect() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VideoChange {
+    #[schemars(with = "Option<Title>")]
     title: Option<String>,
+    #[schemars(with = "Option<Description>")]
     description: Option<String>,
     visibility: Option<Visibility>,
 }
@@ -218,7 +220,7 @@ pub async fn original(
     Ok(response)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Playback {
     master_url: String,
     poster_url: String,

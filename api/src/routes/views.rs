@@ -16,7 +16,7 @@ use streambox_common::{ApiError, ApiResult, AppState};
 use super::videos::viewable;
 use crate::view_counter::{self, Viewer};
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct ViewRecorded {
     /// False when this viewer was already counted for the video in the last 30 minutes.
     counted: bool,
