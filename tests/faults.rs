@@ -1,7 +1,8 @@
 //! Faults on real parts: PostgreSQL or object storage cut away (every connection
-//! dropped, new ones refused) while uploads and transcodes are under way. While a
-//! fault lasts, requests get a clear, retryable 503; afterwards the service carries on
-//! without a restart, no accepted byte is lost and no video is left stuck.
+//! dropped, new ones refused), a private PostgreSQL or Redis server restarted, a worker
+//! killed, while uploads, transcodes and publishing are under way. While a fault lasts,
+//! requests get a clear, retryable 503; afterwards the service carries on without a
+//! restart, no accepted byte is lost and no video is left stuck.
 
 mod support;
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use streambox_common::config::S3Config;
 use streambox_common::embedded_s3;
-use support::{SwitchableProxy, TestApp, eventually, make_clip};
+use support::{PrivatePostgres, PrivateRedis, SwitchableProxy, TestApp, WorkerProcess, eventually, make_clip};
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(180);
@@ -24,11 +25,38 @@ async fn postgres_proxy() -> (SwitchableProxy, String) {
     (proxy, url)
 }
 
+/// What a test breaks, then mends.
+trait Fault {
+    fn begin(&self);
+    fn end(&self);
+}
+
+impl Fault for SwitchableProxy {
+    fn begin(&self) {
+        self.set_up(false);
+    }
+
+    fn end(&self) {
+        self.set_up(true);
+    }
+}
+
+/// A server stopped outright (open connections cut, as in a crash), then started again.
+impl Fault for PrivatePostgres {
+    fn begin(&self) {
+        self.stop();
+    }
+
+    fn end(&self) {
+        self.start_again();
+    }
+}
+
 /// An embedded object store behind a switchable proxy.
 struct ProxiedStorage {
     proxy: SwitchableProxy,
     stop: CancellationToken,
-    _objects: tempfile::TempDir,
+    objects: tempfile::TempDir,
 }
 
 impl ProxiedStorage {
@@ -44,7 +72,7 @@ impl ProxiedStorage {
         };
         let stop = CancellationToken::new();
         let real = embedded_s3::start(objects.path(), &s3, stop.clone()).await.unwrap();
-        Self { proxy: SwitchableProxy::start(&real).await, stop, _objects: objects }
+        Self { proxy: SwitchableProxy::start(&real).await, stop, objects }
     }
 }
 
@@ -97,22 +125,22 @@ async fn status_of(db: &PgPool, id: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A tus upload broken by `cut` halfway: the failed PATCH is a 503 with `code`, and the
-/// client resumes from the stored offset once `cut` is lifted. Returns the video's id
+/// A tus upload broken by `fault` halfway: the failed PATCH is a 503 with `code`, and the
+/// client resumes from the stored offset once the fault ends. Returns the video's id
 /// once ready, after checking that its source is the file, byte for byte.
-async fn upload_across(app: &TestApp, cut: &SwitchableProxy, code: &str) -> String {
+async fn upload_across(app: &TestApp, fault: &dyn Fault, code: &str) -> String {
     let token = app.signed_in_user().await;
     let clip = std::fs::read(make_clip(app.dir.path(), "fault.mp4", 640, 360, 4, true)).unwrap();
     let url = tus_create(app, &token, clip.len()).await;
     let half = clip.len() / 2;
     assert_eq!(tus_patch(app, &url, &token, 0, &clip[..half]).await.status(), StatusCode::NO_CONTENT);
 
-    cut.set_up(false);
+    fault.begin();
     let refused = tus_patch(app, &url, &token, half, &clip[half..half + 1]).await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(refused.json::<Value>().await.unwrap()["code"], code);
-    cut.set_up(true);
+    fault.end();
 
     eventually(Duration::from_secs(30), "the upload to answer again", || async {
         let head = app.http.head(&url).bearer_auth(&token).header("tus-resumable", "1.0.0").send().await.ok()?;
@@ -282,4 +310,189 @@ async fn a_full_scratch_disk_is_a_server_fault_retried_once_there_is_room() {
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
     assert_eq!(video["status"], "ready", "{video}");
     drop(app);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_during_a_resumable_upload_loses_nothing() {
+    let postgres = PrivatePostgres::start();
+    let app = TestApp::spawn_on(&postgres.url, &[]).await;
+    upload_across(&app, &postgres, "database_unavailable").await;
+}
+
+/// Where the app's embedded object store keeps `hls/{id}/` on disk.
+fn published_dir(objects: &std::path::Path, id: &str) -> std::path::PathBuf {
+    objects.join("streambox").join("hls").join(id)
+}
+
+/// Waits, polling the store's folder, until the first object of `id`'s publishing appears:
+/// the worker is then inside the publishing step.
+async fn publishing_started(objects: &std::path::Path, id: &str) {
+    let dir = published_dir(objects, id);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        assert!(tokio::time::Instant::now() < deadline, "publishing of {id} never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn master_published(objects: &std::path::Path, id: &str) -> bool {
+    published_dir(objects, id).join("master.m3u8").exists()
+}
+
+/// Every object under `hls/{id}/` is one the published playlists name: nothing partial or
+/// left over from an interrupted attempt.
+async fn exactly_the_published_set(app: &TestApp, id: &str) {
+    let mut keys = app.state.storage.list(&format!("hls/{id}/")).await.unwrap();
+    let mut referenced =
+        vec![format!("hls/{id}/master.m3u8"), format!("hls/{id}/storyboard.jpg"), format!("hls/{id}/storyboard.vtt")];
+    let master = app.state.storage.get(&format!("hls/{id}/master.m3u8")).await.unwrap().unwrap();
+    let master = master.body.collect().await.unwrap().into_bytes();
+    let master = m3u8_rs::parse_master_playlist_res(&master).unwrap();
+    let audio = master.alternatives.iter().filter_map(|a| a.uri.as_deref());
+    for uri in master.variants.iter().map(|v| v.uri.as_str()).chain(audio) {
+        let name = uri.split('/').next().unwrap();
+        let key = format!("hls/{id}/{name}/index.m3u8");
+        let playlist = app.state.storage.get(&key).await.unwrap().unwrap().body.collect().await.unwrap().into_bytes();
+        let playlist = m3u8_rs::parse_media_playlist_res(&playlist).unwrap();
+        referenced.push(key);
+        referenced.extend(playlist.segments.iter().map(|s| format!("hls/{id}/{name}/{}", s.uri)));
+    }
+    keys.sort();
+    referenced.sort();
+    assert_eq!(keys, referenced, "no partial or left-over objects");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_during_a_transcode_and_during_publishing_still_ends_ready() {
+    let postgres = PrivatePostgres::start();
+    let app = TestApp::spawn_on(&postgres.url, &[("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
+    let db = PgPool::connect(app.database_url()).await.unwrap();
+    let token = app.signed_in_user().await;
+    let objects = app.dir.path().join("objects");
+
+    // During the encode.
+    let clip = make_clip(app.dir.path(), "encode.mp4", 640, 360, 20, true);
+    let accepted: Value = app.upload(Some(&token), &clip, "Encode").await.json().await.unwrap();
+    let encoding = accepted["id"].as_str().unwrap().to_owned();
+    eventually(DEADLINE, "the encode to be under way", || async {
+        let video = app.get_json(&format!("/api/v1/videos/{encoding}"), &token).await;
+        (video["progress"]["percent"].as_f64().unwrap_or(0.0) > 0.0).then_some(())
+    })
+    .await;
+    postgres.stop();
+    let refused = app.http.get(app.url(&format!("/api/v1/videos/{encoding}"))).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE, "a clear error while it lasts");
+    assert_eq!(refused.json::<Value>().await.unwrap()["code"], "database_unavailable");
+    tokio::time::sleep(Duration::from_secs(3)).await; // the length of the outage, not a wait for an outcome
+    postgres.start_again();
+    let video = app.wait_for_status(&token, &encoding, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+
+    // During publishing: the server goes away as the first object is stored.
+    let clip = make_clip(app.dir.path(), "publish.mp4", 640, 360, 30, true);
+    let accepted: Value = app.upload(Some(&token), &clip, "Publish").await.json().await.unwrap();
+    let publishing = accepted["id"].as_str().unwrap().to_owned();
+    publishing_started(&objects, &publishing).await;
+    postgres.stop();
+    assert!(!master_published(&objects, &publishing), "the fault came before publishing ended");
+    tokio::time::sleep(Duration::from_secs(3)).await; // the length of the outage
+    postgres.start_again();
+    let video = app.wait_for_status(&token, &publishing, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    exactly_the_published_set(&app, &publishing).await;
+    for id in [&encoding, &publishing] {
+        assert_eq!(job_state(&db, id).await.0, "done", "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_cut_as_publishing_starts_is_retried_and_leaves_only_the_published_set() {
+    let storage = ProxiedStorage::start().await;
+    let app = TestApp::spawn_with(&[
+        ("S3_ENDPOINT", &storage.proxy.url),
+        ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"),
+        ("STREAMBOX_RETRY_BASE_SECS", "1"),
+    ])
+    .await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "publish.mp4", 640, 360, 30, true);
+    let accepted: Value = app.upload(Some(&token), &clip, "Publish").await.json().await.unwrap();
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    publishing_started(storage.objects.path(), &id).await;
+    storage.proxy.set_up(false);
+    assert!(!master_published(storage.objects.path(), &id), "the cut came before publishing ended");
+    let during = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
+    assert_eq!(during["master_url"], Value::Null, "nothing half-published is offered: {during}");
+    eventually(DEADLINE, "publishing to fail", || async {
+        (job_state(app.db(), &id).await.0 == "retrying").then_some(())
+    })
+    .await;
+    storage.proxy.set_up(true);
+
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let (state, attempts, errors) = job_state(app.db(), &id).await;
+    assert_eq!((state.as_str(), attempts), ("done", 2), "{errors}");
+    exactly_the_published_set(&app, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_publishing_hands_its_job_to_another() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
+    let token = app.signed_in_user().await;
+    // The doomed worker reaches storage through a proxy, cut as its publishing starts so
+    // that it is killed inside the step.
+    let storage = SwitchableProxy::start(app.state.storage.endpoint()).await;
+    let objects = app.dir.path().join("objects");
+    let clip = make_clip(app.dir.path(), "publish.mp4", 640, 360, 30, true);
+    let accepted: Value = app.upload(Some(&token), &clip, "Publish").await.json().await.unwrap();
+    let id = accepted["id"].as_str().unwrap().to_owned();
+
+    let beat = [("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"), ("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")];
+    let mut doomed = WorkerProcess::spawn(&app, &[beat[0], beat[1], ("S3_ENDPOINT", &storage.url)]);
+    publishing_started(&objects, &id).await;
+    storage.set_up(false);
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    assert!(!master_published(&objects, &id), "the worker died before publishing ended");
+    storage.set_up(true);
+
+    let _survivor = WorkerProcess::spawn(&app, &beat);
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let (state, attempts, errors) = job_state(app.db(), &id).await;
+    assert_eq!((state.as_str(), attempts), ("done", 2), "taken over once: {errors}");
+    exactly_the_published_set(&app, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_while_a_job_runs_loses_neither_it_nor_the_queued_one() {
+    let mut redis = PrivateRedis::start().await;
+    let app = TestApp::spawn_with(&[
+        ("REDIS_URL", &redis.url),
+        ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"),
+        ("STREAMBOX_RECONCILE_SECS", "2"),
+    ])
+    .await;
+    let token = app.signed_in_user().await;
+    let long = make_clip(app.dir.path(), "running.mp4", 640, 360, 20, true);
+    let short = make_clip(app.dir.path(), "queued.mp4", 320, 180, 4, true);
+    let running: Value = app.upload(Some(&token), &long, "Running").await.json().await.unwrap();
+    let running = running["id"].as_str().unwrap().to_owned();
+    eventually(DEADLINE, "the first job to run", || async {
+        (job_state(app.db(), &running).await.0 == "running").then_some(())
+    })
+    .await;
+    let queued: Value = app.upload(Some(&token), &short, "Queued").await.json().await.unwrap();
+    let queued = queued["id"].as_str().unwrap().to_owned();
+    assert_eq!(job_state(app.db(), &queued).await.0, "queued", "one worker slot: the second job waits");
+
+    // Every delivery, the running job's included, is gone with the old server.
+    redis.restart_empty().await;
+
+    for id in [&running, &queued] {
+        let video = app.wait_for_status(&token, id, &["ready", "failed"], DEADLINE).await;
+        assert_eq!(video["status"], "ready", "{video}");
+        assert_eq!(job_state(app.db(), id).await.0, "done", "{id}");
+    }
 }

@@ -69,10 +69,15 @@ impl TestApp {
 
     /// Starts an isolated StreamBox; `overrides` are extra environment-style settings.
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_on(&postgres_server(), overrides).await
+    }
+
+    /// Starts an isolated StreamBox whose database is on the PostgreSQL server at `server`
+    /// (`postgres://user@host:port`), a private one, say.
+    pub async fn spawn_on(server: &str, overrides: &[(&str, &str)]) -> Self {
         let unique = uuid::Uuid::new_v4().simple().to_string();
         let db_name = format!("{TEST_PREFIX}_{unique}");
-        let mut admin =
-            PgConnection::connect(&format!("{}/postgres", postgres_server())).await.expect("connect to Postgres");
+        let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.expect("connect to Postgres");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}")))
             .execute(&mut admin)
             .await
@@ -81,7 +86,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let queue_name = format!("{TEST_PREFIX}:{unique}");
         let mut vars: HashMap<String, String> = [
-            ("DATABASE_URL", format!("{}/{db_name}", postgres_server())),
+            ("DATABASE_URL", format!("{server}/{db_name}")),
             ("REDIS_URL", redis_url()),
             ("STREAMBOX_BIND", "127.0.0.1:0".into()),
             ("STREAMBOX_DATA_DIR", dir.path().display().to_string()),
@@ -114,6 +119,11 @@ impl TestApp {
     pub async fn direct_db(&self) -> PgPool {
         let name = self.state.config.database_url.rsplit('/').next().unwrap().to_owned();
         PgPool::connect(&format!("{}/{name}", postgres_server())).await.unwrap()
+    }
+
+    /// This app's database, as it reaches it.
+    pub fn database_url(&self) -> &str {
+        &self.state.config.database_url
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -489,4 +499,118 @@ pub async fn job_of(app: &TestApp, video: &str) -> (String, i32, Value) {
             .await
             .unwrap();
     row
+}
+
+/// A PostgreSQL server of the test's own, on a free port, that the test may stop and
+/// start (the machine's shared one serves every other test). Stopped when dropped.
+pub struct PrivatePostgres {
+    pub url: String,
+    dir: TempDir,
+    bin: PathBuf,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> Self {
+        let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL binaries");
+        let bin = versions.filter_map(Result::ok).map(|v| v.path().join("bin")).max().expect("a PostgreSQL version");
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The server refuses to run as root: it runs as the postgres account.
+        run_checked(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()));
+        let data = dir.path().join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server = Self { url: format!("postgres://postgres@127.0.0.1:{port}"), dir, bin };
+        server.as_postgres("initdb", &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]);
+        let conf =
+            format!("port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nfsync = off\n");
+        std::fs::write(data.join("postgresql.auto.conf"), conf).unwrap();
+        server.start_again();
+        server
+    }
+
+    /// Starts the server (again), returning once it accepts connections.
+    pub fn start_again(&self) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("server.log");
+        self.as_postgres("pg_ctl", &["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w", "start"]);
+    }
+
+    /// Stops the server at once (`immediate`: open connections are cut, as in a crash).
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data");
+        self.as_postgres("pg_ctl", &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]);
+    }
+
+    fn as_postgres(&self, program: &str, args: &[&str]) {
+        run_checked(Command::new("runuser").args(["-u", "postgres", "--"]).arg(self.bin.join(program)).args(args));
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+/// A Redis server of the test's own on a free port, keeping nothing on disk: restarting
+/// it loses every queued delivery. Stopped when dropped.
+pub struct PrivateRedis {
+    pub url: String,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl PrivateRedis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Self::spawn(port);
+        let redis = Self { url: format!("redis://127.0.0.1:{port}"), port, child };
+        redis.ready().await;
+        redis
+    }
+
+    /// Kills the server outright and starts an empty one on the same port.
+    pub async fn restart_empty(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.child = Self::spawn(self.port);
+        self.ready().await;
+    }
+
+    fn spawn(port: u16) -> std::process::Child {
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server")
+    }
+
+    async fn ready(&self) {
+        let url = self.url.clone();
+        eventually(Duration::from_secs(20), "the private Redis to answer", || {
+            let url = url.clone();
+            async move {
+                let client = redis::Client::open(url).ok()?;
+                let mut connection = client.get_multiplexed_async_connection().await.ok()?;
+                redis::cmd("PING").query_async::<String>(&mut connection).await.ok()
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_checked(command: &mut Command) {
+    let output = command.output().unwrap_or_else(|e| panic!("run {command:?}: {e}"));
+    assert!(output.status.success(), "{command:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
