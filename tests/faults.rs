@@ -496,3 +496,30 @@ async fn redis_restarted_empty_while_a_job_runs_loses_neither_it_nor_the_queued_
         assert_eq!(job_state(app.db(), id).await.0, "done", "{id}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_finishing_second_leaves_the_video_the_first_one_finished() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "second.mp4", 640, 360, 10, true);
+    let accepted: Value = app.upload(Some(&token), &clip, "Second").await.json().await.unwrap();
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    eventually(DEADLINE, "the encode to be under way", || async {
+        let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
+        (video["progress"]["percent"].as_f64().unwrap_or(0.0) > 0.0).then_some(())
+    })
+    .await;
+    // As if an attempt that outlived its heartbeats had finished the video meanwhile.
+    sqlx::query("UPDATE videos SET status = 'ready' WHERE id = $1::uuid").bind(&id).execute(app.db()).await.unwrap();
+
+    let video_id = id.parse().unwrap();
+    eventually(DEADLINE, "the running attempt to end", || async {
+        let delivered = app.state.queue.videos_with_deliveries().await.ok()?;
+        let master = app.state.storage.head(&format!("hls/{id}/master.m3u8")).await.ok()?;
+        (master.is_some() && !delivered.contains(&video_id)).then_some(())
+    })
+    .await;
+    assert_eq!(status_of(app.db(), &id).await, "ready", "the finished video is kept");
+    let master = app.http.get(app.url(&format!("/hls/{id}/master.m3u8"))).send().await.unwrap();
+    assert_eq!(master.status(), StatusCode::OK, "and still plays");
+}

@@ -12,6 +12,8 @@ pub mod feeds;
 pub mod health;
 pub mod ids;
 pub mod jobs;
+pub mod layout;
+pub mod lifecycle;
 pub mod object_response;
 pub mod operator;
 pub mod queue;

@@ -20,7 +20,6 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
 use crate::config::S3Config;
-use crate::ids::VideoId;
 
 /// S3 parts must be at least 5 MiB (but the last); 8 MiB bounds memory per upload.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -34,61 +33,6 @@ const DOWNLOAD_WRITE_BYTES: usize = 1024 * 1024;
 /// Ranged GETs a download is split into, and how many run at once.
 const DOWNLOAD_PART_BYTES: u64 = 8 * 1024 * 1024;
 const DOWNLOAD_PARALLEL: usize = 4;
-
-/// Object keys, derived from ids only — never from anything a client sent.
-pub mod keys {
-    use super::VideoId;
-
-    pub fn source(id: VideoId) -> String {
-        format!("raw/{id}/source")
-    }
-
-    /// Where a presigned PUT lands. Completing the upload copies it to [`source`], so
-    /// a PUT to the same URL afterwards reaches nothing the pipeline reads.
-    pub fn presigned_incoming(id: VideoId) -> String {
-        format!("raw/{id}/incoming")
-    }
-
-    /// Bytes of a resumable upload that do not fill a part yet.
-    pub fn upload_tail(id: VideoId) -> String {
-        format!("raw/{id}/upload-tail")
-    }
-
-    pub fn hls_prefix(id: VideoId) -> String {
-        format!("hls/{id}/")
-    }
-
-    /// The rendition under [`hls_prefix`] holding the audio all video rungs share
-    /// (beside them, named for their short sides: [`rung_name`]).
-    pub const AUDIO_RENDITION: &str = "audio";
-
-    /// The name of a ladder rung whose short side is `short_side` pixels: `720p`.
-    pub fn rung_name(short_side: u32) -> String {
-        format!("{short_side}p")
-    }
-
-    /// Whether `name` is one [`rung_name`] can produce, or the shared audio's: the
-    /// transcoder names renditions with one and the streamer accepts them with the other.
-    pub fn is_rendition_name(name: &str) -> bool {
-        if name == AUDIO_RENDITION {
-            return true;
-        }
-        let digits = name.strip_suffix('p').unwrap_or_default();
-        !digits.is_empty()
-            && digits.len() <= 10
-            && !digits.starts_with('0')
-            && digits.bytes().all(|b| b.is_ascii_digit())
-    }
-
-    pub fn poster(id: VideoId) -> String {
-        format!("thumbs/{id}/poster.jpg")
-    }
-
-    /// Every prefix holding objects of the video, for deletion.
-    pub fn all_prefixes(id: VideoId) -> [String; 3] {
-        [format!("raw/{id}/"), hls_prefix(id), format!("thumbs/{id}/")]
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct ObjectStore {

@@ -11,8 +11,8 @@ use sqlx::{FromRow, PgPool};
 use crate::AppState;
 use crate::ids::{UserId, VideoId};
 use crate::jobs;
+use crate::layout::keys;
 use crate::queue::TranscodeJob;
-use crate::storage::keys;
 use crate::videos::{self, Description, NewVideo, Title, Video};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -184,7 +184,7 @@ pub async fn discard(state: &AppState, upload: &Upload) -> anyhow::Result<()> {
     if let Some(multipart_id) = &upload.multipart_id {
         state.storage.abort_multipart(&keys::source(upload.id), multipart_id).await?;
     }
-    state.storage.delete_prefix(&format!("raw/{}/", upload.id)).await?;
+    state.storage.delete_prefix(&keys::raw_prefix(upload.id)).await?;
     sqlx::query("DELETE FROM uploads WHERE id = $1").bind(upload.id).execute(&state.db).await?;
     Ok(())
 }

@@ -174,8 +174,9 @@ pub async fn insert_queued<'e>(db: impl PgExecutor<'e>, new: NewVideo<'_>) -> sq
     .await
 }
 
+/// The video, unless it is gone or being deleted (`deleted` is never shown or served).
 pub async fn find(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Video>> {
-    sqlx::query_as::<_, Video>(concat!("SELECT ", columns!(), " FROM videos WHERE id = $1"))
+    sqlx::query_as::<_, Video>(concat!("SELECT ", columns!(), " FROM videos WHERE id = $1 AND status <> 'deleted'"))
         .bind(id)
         .fetch_optional(db)
         .await

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use sqlx::postgres::PgListener;
 use streambox_common::ids::VideoId;
-use streambox_common::storage::keys;
+use streambox_common::layout::keys;
 use streambox_common::videos::{self, VideoStatus, Visibility};
 use streambox_common::{ApiError, ApiResult, AppState};
 use tokio_util::sync::CancellationToken;

@@ -13,6 +13,7 @@ use axum::Extension;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use streambox_common::AppState;
 use streambox_common::config::StreamConfig;
+use streambox_common::layout::urls;
 use streambox_common::routes::{Access, Content, Doc, Routes};
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
@@ -25,15 +26,15 @@ use crate::object_path::PLAYLIST;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/hls/{video_id}/master.m3u8", serve::master)
+        .get(urls::MASTER_ROUTE, serve::master)
         .doc(media("HLS master playlist", &[PLAYLIST]))
-        .get("/hls/{video_id}/poster.jpg", serve::poster)
+        .get(urls::POSTER_ROUTE, serve::poster)
         .doc(media("Poster image", &["image/jpeg"]))
-        .get("/hls/{video_id}/storyboard.jpg", serve::storyboard_sprite)
+        .get(urls::SPRITE_ROUTE, serve::storyboard_sprite)
         .doc(media("Storyboard sprite sheet", &["image/jpeg"]))
-        .get("/hls/{video_id}/storyboard.vtt", serve::storyboard_track)
+        .get(urls::TRACK_ROUTE, serve::storyboard_track)
         .doc(media("Storyboard WebVTT thumbnails track", &["text/vtt"]))
-        .get("/hls/{video_id}/{rendition}/{file}", serve::rendition_file)
+        .get(urls::RENDITION_FILE_ROUTE, serve::rendition_file)
         .doc(
             media("A rendition's playlist or segment (byte ranges)", &[PLAYLIST, "video/mp2t"])
                 .reply(206, "The requested range of a segment", Content::Media(&["video/mp2t"]))

@@ -3,7 +3,7 @@
 //! `seg_007.ts`).
 
 use streambox_common::ids::VideoId;
-use streambox_common::storage::keys;
+use streambox_common::layout;
 
 pub struct RenditionFile {
     key: String,
@@ -12,11 +12,11 @@ pub struct RenditionFile {
 
 impl RenditionFile {
     pub fn parse(video: VideoId, rendition: &str, file: &str) -> Option<Self> {
-        if !keys::is_rendition_name(rendition) {
+        if !layout::is_rendition_name(rendition) {
             return None;
         }
         let content_type = content_type_of(file)?;
-        Some(Self { key: format!("{}{rendition}/{file}", keys::hls_prefix(video)), content_type })
+        Some(Self { key: layout::keys::rendition_file(video, rendition, file), content_type })
     }
 
     pub fn key(&self) -> &str {
@@ -25,11 +25,10 @@ impl RenditionFile {
 }
 
 fn content_type_of(file: &str) -> Option<&'static str> {
-    if file == "index.m3u8" {
+    if file == layout::PLAYLIST {
         return Some(PLAYLIST);
     }
-    let number = file.strip_prefix("seg_")?.strip_suffix(".ts")?;
-    ((3..=6).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit())).then_some("video/mp2t")
+    layout::is_segment_name(file).then_some("video/mp2t")
 }
 
 pub const PLAYLIST: &str = "application/vnd.apple.mpegurl";
@@ -46,7 +45,7 @@ mod tests {
         assert_eq!(ok.content_type, "video/mp2t");
         assert_eq!(RenditionFile::parse(id, "1080p", "index.m3u8").unwrap().content_type, PLAYLIST);
         for short_side in [2, 90, 720, 4320, 7680] {
-            let name = keys::rung_name(short_side);
+            let name = layout::rung_name(short_side);
             assert!(RenditionFile::parse(id, &name, "index.m3u8").is_some(), "every rung name is served: {name}");
         }
         assert_eq!(

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use streambox_common::config::SegmentRedirect;
 use streambox_common::error::ApiPath;
+use streambox_common::layout::{SPRITE, keys};
 use streambox_common::object_response::{self, ObjectMeta};
-use streambox_common::storage::keys;
 use streambox_common::{ApiError, ApiResult, AppState};
 use tokio_util::sync::CancellationToken;
 
@@ -76,10 +76,6 @@ impl FromRequestParts<AppState> for Granted {
 }
 
 impl Granted {
-    fn prefix(&self) -> String {
-        keys::hls_prefix(self.access.video)
-    }
-
     /// Public media may sit in shared caches for good; unlisted and private media may not.
     fn media_cache(&self) -> &'static str {
         if self.access.token.is_some() { PRIVATE } else { IMMUTABLE }
@@ -111,7 +107,7 @@ impl Granted {
 
 #[tracing::instrument(skip_all, fields(video = %granted.access.video))]
 pub async fn master(granted: Granted) -> ApiResult<Response> {
-    granted.playlist(&format!("{}master.m3u8", granted.prefix())).await
+    granted.playlist(&keys::master(granted.access.video)).await
 }
 
 #[tracing::instrument(skip_all, fields(video = %granted.access.video))]
@@ -121,16 +117,16 @@ pub async fn poster(granted: Granted) -> ApiResult<Response> {
 
 #[tracing::instrument(skip_all, fields(video = %granted.access.video))]
 pub async fn storyboard_sprite(granted: Granted) -> ApiResult<Response> {
-    granted.object(&format!("{}storyboard.jpg", granted.prefix()), "image/jpeg", granted.media_cache()).await
+    granted.object(&keys::storyboard_sprite(granted.access.video), "image/jpeg", granted.media_cache()).await
 }
 
 /// The thumbnails track; for token holders its sprite references carry the token too.
 #[tracing::instrument(skip_all, fields(video = %granted.access.video))]
 pub async fn storyboard_track(granted: Granted) -> ApiResult<Response> {
-    let key = format!("{}storyboard.vtt", granted.prefix());
+    let key = keys::storyboard_track(granted.access.video);
     let Some(token) = &granted.access.token else { return granted.object(&key, VTT, SHORT).await };
     let track = whole(&granted.streamer, &key).await?;
-    let track = String::from_utf8_lossy(&track).replace("storyboard.jpg#", &format!("storyboard.jpg?token={token}#"));
+    let track = String::from_utf8_lossy(&track).replace(&format!("{SPRITE}#"), &format!("{SPRITE}?token={token}#"));
     Ok(([(header::CONTENT_TYPE, VTT), (header::CACHE_CONTROL, NO_STORE)], track).into_response())
 }
 

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use streambox_common::storage::keys::AUDIO_RENDITION;
+use streambox_common::layout::{self, AUDIO_RENDITION};
 
 use crate::ladder::Rung;
 use crate::probe::{Input, SourceInfo};
@@ -138,10 +138,10 @@ pub fn ladder_args(
             "-hls_flags",
             "independent_segments",
             "-hls_segment_filename",
-            &out.join("%v").join("seg_%03d.ts").display().to_string(),
+            &out.join("%v").join(layout::SEGMENT_PATTERN).display().to_string(),
             "-var_stream_map",
             &stream_map,
-            &out.join("%v").join("index.m3u8").display().to_string(),
+            &out.join("%v").join(layout::PLAYLIST).display().to_string(),
         ]
         .map(String::from),
     );

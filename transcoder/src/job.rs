@@ -13,9 +13,10 @@ use streambox_common::AppState;
 use streambox_common::config::TranscodeConfig;
 use streambox_common::ids::VideoId;
 use streambox_common::jobs::{self, Job, Progress, Started};
+use streambox_common::layout::keys;
+use streambox_common::lifecycle;
 use streambox_common::queue::TranscodeJob;
-use streambox_common::storage::keys;
-use streambox_common::videos::{Published, SourceSummary, Video};
+use streambox_common::videos::{self, Published, SourceSummary, Video};
 use tokio_util::sync::CancellationToken;
 
 use crate::encode::{self, EncodeSettings};
@@ -82,11 +83,14 @@ pub async fn execute(runner: &Runner, video_id: VideoId) -> Result<(), Verdict> 
 async fn finish(state: &AppState, job: &Job, published: &Published) -> anyhow::Result<()> {
     if jobs::complete(&state.db, job, published).await? {
         tracing::info!(video_id = %job.video_id, "video ready");
+    } else if videos::find(&state.db, job.video_id).await?.is_some() {
+        // Another attempt (one that outlived its heartbeats) finished it first: what is
+        // published is that attempt's, and the video plays. Leave it be.
+        tracing::warn!(video_id = %job.video_id, "the video was finished by another attempt; leaving its files");
     } else {
         // Deleted while we worked: leave nothing behind.
         tracing::info!(video_id = %job.video_id, "video was deleted during its transcode; removing the output");
-        state.storage.delete_prefix(&keys::hls_prefix(job.video_id)).await?;
-        state.storage.delete(&keys::poster(job.video_id)).await?;
+        lifecycle::purge(&state.db, &state.storage, job.video_id).await?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Which renditions a source gets: the default 1080p/720p/480p ladder, never
 //! upscaled, keeping the aspect ratio, with each rung's H.264 level.
 
-use streambox_common::storage::keys;
+use streambox_common::layout;
 
 use crate::probe::SourceInfo;
 
@@ -103,7 +103,7 @@ fn rung(source_w: u32, source_h: u32, short: u32, video_kbps: u32, fps: f64) -> 
 
 fn sized_rung(width: u32, height: u32, video_kbps: u32, fps: f64) -> Rung {
     Rung {
-        name: keys::rung_name(width.min(height)),
+        name: layout::rung_name(width.min(height)),
         width,
         height,
         video_kbps,
@@ -164,7 +164,7 @@ mod tests {
         for ladder in ladders {
             for (&w, &h) in sides.iter().flat_map(|w| sides.iter().map(move |h| (w, h))) {
                 for rung in super::plan(&source(w, h), ladder) {
-                    assert!(keys::is_rendition_name(&rung.name), "{w}x{h}: {}", rung.name);
+                    assert!(layout::is_rendition_name(&rung.name), "{w}x{h}: {}", rung.name);
                 }
             }
         }

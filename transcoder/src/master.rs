@@ -14,9 +14,7 @@ use streambox_common::videos::Rendition;
 use crate::encode::AUDIO_CODEC;
 
 use crate::ladder::Rung;
-use streambox_common::storage::keys::AUDIO_RENDITION;
-
-pub const MASTER_NAME: &str = "master.m3u8";
+use streambox_common::layout::{AUDIO_RENDITION, MASTER, PLAYLIST};
 
 /// The audio group's id and the name players show for its one rendition.
 const AUDIO_GROUP: &str = "audio";
@@ -50,7 +48,7 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
         variants: renditions
             .iter()
             .map(|r| VariantStream {
-                uri: format!("{}/index.m3u8", r.name),
+                uri: format!("{}/{PLAYLIST}", r.name),
                 bandwidth: r.bandwidth,
                 average_bandwidth: Some(r.average_bandwidth),
                 codecs: Some(r.codecs.clone()),
@@ -64,14 +62,14 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
     };
     let mut bytes = Vec::new();
     playlist.write_to(&mut bytes)?;
-    std::fs::write(out.join(MASTER_NAME), bytes).context("writing the master playlist")?;
+    std::fs::write(out.join(MASTER), bytes).context("writing the master playlist")?;
     Ok(renditions)
 }
 
 fn audio_rendition() -> AlternativeMedia {
     AlternativeMedia {
         media_type: AlternativeMediaType::Audio,
-        uri: Some(format!("{AUDIO_RENDITION}/index.m3u8")),
+        uri: Some(format!("{AUDIO_RENDITION}/{PLAYLIST}")),
         group_id: AUDIO_GROUP.into(),
         name: AUDIO_NAME.into(),
         default: true,
@@ -83,8 +81,8 @@ fn audio_rendition() -> AlternativeMedia {
 
 /// `(peak, average)` bits per second over the rung's segments, and the first segment's name.
 fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64, String)> {
-    let raw = std::fs::read(rung_dir.join("index.m3u8"))
-        .with_context(|| format!("reading {}/index.m3u8", rung_dir.display()))?;
+    let raw =
+        std::fs::read(rung_dir.join(PLAYLIST)).with_context(|| format!("reading {}/{PLAYLIST}", rung_dir.display()))?;
     let playlist = m3u8_rs::parse_media_playlist_res(&raw)
         .map_err(|e| anyhow::anyhow!("ffmpeg wrote an unreadable playlist: {e}"))?;
     anyhow::ensure!(

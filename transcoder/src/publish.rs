@@ -6,15 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use streambox_common::ids::VideoId;
-use streambox_common::storage::{ObjectStore, keys};
-
-use crate::master::MASTER_NAME;
+use streambox_common::layout::{MASTER, keys};
+use streambox_common::storage::ObjectStore;
 
 const PARALLEL_UPLOADS: usize = 4;
 
 /// Every rendition under `out` (segments, then variant playlists); not the master.
 pub async fn renditions(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
-    let files = output_files(out)?.into_iter().filter(|(_, name)| name != MASTER_NAME);
+    let files = output_files(out)?.into_iter().filter(|(_, name)| name != MASTER);
     let (playlists, media): (Vec<_>, Vec<_>) = files.partition(|(_, name)| name.ends_with(".m3u8"));
     upload(storage, video, media).await?;
     upload(storage, video, playlists).await
@@ -27,9 +26,9 @@ pub async fn previews(storage: &ObjectStore, video: VideoId, dir: &Path) -> anyh
 
 /// `out/master.m3u8`: once this is stored, the video can be played.
 pub async fn master(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
-    let path = out.join(MASTER_NAME);
+    let path = out.join(MASTER);
     anyhow::ensure!(path.is_file(), "the output has no master playlist");
-    upload(storage, video, vec![(path, MASTER_NAME.to_owned())]).await
+    upload(storage, video, vec![(path, MASTER.to_owned())]).await
 }
 
 async fn upload(storage: &ObjectStore, video: VideoId, files: Vec<(PathBuf, String)>) -> anyhow::Result<()> {

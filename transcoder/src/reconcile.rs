@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use streambox_common::AppState;
 use streambox_common::jobs;
+use streambox_common::lifecycle;
 use streambox_common::queue::TranscodeJob;
-use streambox_common::storage::keys;
 use streambox_common::uploads::{self, UploadLock};
 use streambox_common::videos;
 use tokio_util::sync::CancellationToken;
@@ -95,10 +95,7 @@ async fn reconcile(state: &AppState) -> anyhow::Result<Report> {
     }
 
     for video in videos::deletions_older_than(&state.db, UNFINISHED_GRACE).await? {
-        for prefix in keys::all_prefixes(video) {
-            state.storage.delete_prefix(&prefix).await?;
-        }
-        videos::delete(&state.db, video).await?;
+        lifecycle::purge(&state.db, &state.storage, video).await?;
         report.deletions_finished += 1;
     }
 

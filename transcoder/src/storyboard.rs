@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use crate::encode::{StillKind, StillOutput};
 use crate::ffmpeg::{self, FfmpegError, Limits};
+use streambox_common::layout::{SPRITE, TRACK};
 
-pub const SPRITE_NAME: &str = "storyboard.jpg";
-pub const TRACK_NAME: &str = "storyboard.vtt";
 const TILE_WIDTH: u32 = 160;
 const MAX_TILES: u32 = 100;
 const COLUMNS: u32 = 10;
@@ -77,7 +76,7 @@ pub async fn assemble(
         "1",
         "-q:v",
         "3",
-        &out.join(SPRITE_NAME).display().to_string(),
+        &out.join(SPRITE).display().to_string(),
     ]
     .map(String::from);
     let limits = Limits { stall: ASSEMBLY_TIME, wall_clock: ASSEMBLY_TIME };
@@ -86,7 +85,7 @@ pub async fn assemble(
 
 /// Writes `out/storyboard.vtt` for the sheet [`assemble`] lays out.
 pub fn write_track(duration_s: f64, width: u32, height: u32, out: &Path) -> std::io::Result<()> {
-    std::fs::write(out.join(TRACK_NAME), track(&layout(duration_s, width, height), duration_s))
+    std::fs::write(out.join(TRACK), track(&layout(duration_s, width, height), duration_s))
 }
 
 fn track(layout: &Layout, duration_s: f64) -> String {
@@ -97,7 +96,7 @@ fn track(layout: &Layout, duration_s: f64) -> String {
         let (x, y) = ((tile % layout.columns) * layout.tile_width, (tile / layout.columns) * layout.tile_height);
         let _ = write!(
             vtt,
-            "\n{} --> {}\n{SPRITE_NAME}#xywh={x},{y},{},{}\n",
+            "\n{} --> {}\n{SPRITE}#xywh={x},{y},{},{}\n",
             timestamp(start),
             timestamp(end),
             layout.tile_width,

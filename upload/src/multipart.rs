@@ -14,8 +14,9 @@ use streambox_common::auth::AuthUser;
 use streambox_common::byte_range;
 use streambox_common::ids::VideoId;
 use streambox_common::jobs;
+use streambox_common::layout::keys;
 use streambox_common::queue::TranscodeJob;
-use streambox_common::storage::{StreamingUpload, keys};
+use streambox_common::storage::StreamingUpload;
 use streambox_common::videos::{self, Description, NewVideo, Title};
 use streambox_common::{ApiError, ApiResult, AppState};
 

@@ -9,7 +9,8 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use streambox_common::storage::{PART_SIZE, keys};
+use streambox_common::layout::keys;
+use streambox_common::storage::PART_SIZE;
 use streambox_common::uploads::{self, Part, Upload, UploadLock};
 use streambox_common::{ApiError, ApiResult, AppState};
 

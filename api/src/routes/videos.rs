@@ -10,8 +10,9 @@ use streambox_common::auth::AuthUser;
 use streambox_common::error::{ApiJson, ApiPath};
 use streambox_common::ids::{UserId, VideoId};
 use streambox_common::jobs;
+use streambox_common::layout::{keys, urls};
+use streambox_common::lifecycle;
 use streambox_common::object_response;
-use streambox_common::storage::keys;
 use streambox_common::videos::{
     self, Description, MetadataChange, Rendition, SourceSummary, Title, Video, VideoStatus, Visibility,
 };
@@ -57,9 +58,9 @@ impl From<Video> for VideoView {
     fn from(video: Video) -> Self {
         let direct = video.status == VideoStatus::Ready && video.visibility == Visibility::Public;
         Self {
-            master_url: direct.then(|| format!("/hls/{}/master.m3u8", video.id)),
-            poster_url: direct.then(|| format!("/hls/{}/poster.jpg", video.id)),
-            storyboard_url: (direct && video.has_storyboard).then(|| format!("/hls/{}/storyboard.vtt", video.id)),
+            master_url: direct.then(|| urls::master(video.id)),
+            poster_url: direct.then(|| urls::poster(video.id)),
+            storyboard_url: (direct && video.has_storyboard).then(|| urls::storyboard_track(video.id)),
             source: video.source.map(|s| s.0),
             progress: None,
             views: video.view_count,
@@ -184,13 +185,7 @@ pub async fn delete(
     } else if !user.may_manage(video.owner_id) {
         return Err(ApiError::not_found("video"));
     }
-    for prefix in keys::all_prefixes(id) {
-        if let Err(e) = state.storage.delete_prefix(&prefix).await {
-            tracing::error!(error = %format!("{e:#}"), "removing objects of a deleted video failed");
-            return Err(ApiError::unavailable("object storage"));
-        }
-    }
-    videos::delete(&state.db, id).await?;
+    lifecycle::purge(&state.db, &state.storage, id).await?;
     tracing::info!("video deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -241,8 +236,8 @@ pub async fn playback(
     if video.status != VideoStatus::Ready {
         return Err(ApiError::conflict("not_ready", "the video is not ready to play yet"));
     }
-    let (master_url, poster_url) = (format!("/hls/{id}/master.m3u8"), format!("/hls/{id}/poster.jpg"));
-    let storyboard_url = video.has_storyboard.then(|| format!("/hls/{id}/storyboard.vtt"));
+    let (master_url, poster_url) = (urls::master(id), urls::poster(id));
+    let storyboard_url = video.has_storyboard.then(|| urls::storyboard_track(id));
     if video.visibility == Visibility::Public {
         return Ok(Json(Playback { master_url, poster_url, storyboard_url, expires_at: None }));
     }
