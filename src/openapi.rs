@@ -1,10 +1,11 @@
 //! The OpenAPI 3.1 document of the whole HTTP API, generated from the route table
 //! every service is built from (so a route cannot exist undocumented), and a page
-//! to browse it.
+//! to browse it. The server hands the table in; this module knows nothing of how the
+//! services are put together.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
-use axum::Json;
+use axum::Extension;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use schemars::generate::SchemaSettings;
@@ -12,8 +13,6 @@ use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
 use streambox_common::error::ErrorBody;
 use streambox_common::routes::{Access, Content, Doc, RequestBody, RouteDoc, Routes, SchemaOf, schema_of};
-
-use crate::server::{self, Mode};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -31,18 +30,23 @@ fn document_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "object", "required": ["openapi", "info", "paths"], "description": "An OpenAPI 3.1 document" })
 }
 
-async fn serve_document() -> Json<&'static Value> {
-    Json(document())
+/// The document, serialized once; served by the routes above from a request extension.
+#[derive(Clone)]
+pub struct Document(Arc<[u8]>);
+
+impl Document {
+    /// The document of the routes in `table`.
+    pub fn of(table: &[RouteDoc]) -> Self {
+        Self(serde_json::to_vec(&build(table)).expect("a JSON value serializes").into())
+    }
+}
+
+async fn serve_document(Extension(document): Extension<Document>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document.0.to_vec())
 }
 
 async fn serve_page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-cache")], Html(include_str!("../frontend-dev/docs.html")))
-}
-
-/// The document for everything a process running all services serves.
-pub fn document() -> &'static Value {
-    static DOCUMENT: OnceLock<Value> = OnceLock::new();
-    DOCUMENT.get_or_init(|| build(server::routes(Mode::All).table()))
 }
 
 fn build(table: &[RouteDoc]) -> Value {

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
+use axum::{Extension, Router};
 use streambox_common::auth::TokenKeys;
 use streambox_common::config::Secret;
 use streambox_common::queue::JobQueue;
@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
-use crate::{edge, listener};
+use crate::{edge, listener, openapi};
 
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,7 +102,11 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     let listener =
         TcpListener::bind(state.config.bind).await.with_context(|| format!("binding {}", state.config.bind))?;
     let addr = listener.local_addr()?;
-    let app = traced(edge::apply(serving_routes(mode, &state, &shutdown).into_router())).with_state(state.clone());
+    // The API document describes everything a process running all services serves.
+    let document = openapi::Document::of(routes(Mode::All).table());
+    let app = traced(edge::apply(serving_routes(mode, &state, &shutdown).into_router()))
+        .layer(Extension(document))
+        .with_state(state.clone());
     tasks.spawn(listener::serve(listener, app, shutdown.clone()));
     tracing::info!(?mode, %addr, "streambox listening");
     Ok(Running { addr, state, tasks, shutdown })
@@ -123,11 +127,11 @@ fn compose(mode: Mode, streamer: impl FnOnce() -> Routes) -> Routes {
     match mode {
         Mode::All => routes
             .merge(streambox_api::routes())
-            .merge(crate::openapi::routes())
+            .merge(openapi::routes())
             .merge(streambox_upload::routes())
             .merge(streamer())
             .merge(crate::frontend::routes()),
-        Mode::Api => routes.merge(streambox_api::routes()).merge(crate::openapi::routes()),
+        Mode::Api => routes.merge(streambox_api::routes()).merge(openapi::routes()),
         Mode::Upload => routes.merge(streambox_upload::routes()),
         Mode::Streamer => routes.merge(streamer()),
         Mode::Transcoder => routes,

@@ -111,7 +111,7 @@ async fn a_file_that_only_looks_like_a_video_fails_once_with_a_readable_reason()
         redis::Client::open(std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()))
             .unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
-    let layout = app.state.queue.storage().get_config().clone();
+    let layout = app.state.queue.backend().get_config().clone();
     let dead_key = layout.dead_jobs_set();
     let dead: Vec<String> = eventually(Duration::from_secs(10), "the job in the dead set", || {
         let mut redis = redis.clone();

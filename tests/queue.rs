@@ -347,7 +347,7 @@ async fn the_reconciler_redelivers_jobs_redis_lost_and_deleted_videos_end_withou
     assert_eq!(gone.status(), 204);
 
     // Redis loses every delivery (e.g. restarted without persistence)…
-    let layout = app.state.queue.storage().get_config().clone();
+    let layout = app.state.queue.backend().get_config().clone();
     let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis.del(&[layout.active_jobs_list(), layout.scheduled_jobs_set()]).await.unwrap();
@@ -378,7 +378,7 @@ async fn the_reconciler_redelivers_jobs_redis_lost_and_deleted_videos_end_withou
 async fn the_apalis_redis_layout_we_rely_on_is_pinned() {
     let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
     let queue = &app.state.config.queue_name;
-    let layout: &QueueLayout = &app.state.queue.storage().get_config().clone();
+    let layout: &QueueLayout = &app.state.queue.backend().get_config().clone();
     // Key names: the reconciler reads these; an upgrade that renames them must fail here.
     assert_eq!(layout.active_jobs_list(), format!("{queue}:active"));
     assert_eq!(layout.scheduled_jobs_set(), format!("{queue}:scheduled"));

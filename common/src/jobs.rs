@@ -211,7 +211,7 @@ pub async fn complete(db: &PgPool, job: &Job, published: &Published) -> sqlx::Re
 /// running -> retrying at `run_after`, recording the error; the video waits as queued.
 pub async fn retry_later(db: &PgPool, job: &Job, error: &str, run_after: DateTime<Utc>) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
-    record_failure(&mut tx, job, error, false, "retrying", Some(run_after)).await?;
+    record_failure(&mut tx, job, error, false, JobState::Retrying, Some(run_after)).await?;
     crate::videos::requeue(&mut *tx, job.video_id).await?;
     tx.commit().await
 }
@@ -219,7 +219,7 @@ pub async fn retry_later(db: &PgPool, job: &Job, error: &str, run_after: DateTim
 /// running -> dead, recording the error; the video fails with `reason`.
 pub async fn bury(db: &PgPool, job: &Job, error: &str, permanent: bool, reason: &str) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
-    record_failure(&mut tx, job, error, permanent, "dead", None).await?;
+    record_failure(&mut tx, job, error, permanent, JobState::Dead, None).await?;
     crate::videos::mark_failed(&mut *tx, job.video_id, reason).await?;
     tx.commit().await
 }
@@ -229,7 +229,7 @@ async fn record_failure(
     job: &Job,
     error: &str,
     permanent: bool,
-    state: &str,
+    state: JobState,
     run_after: Option<DateTime<Utc>>,
 ) -> sqlx::Result<()> {
     let entry = AttemptError { attempt: job.attempts, at: Utc::now(), error: error.to_owned(), permanent };

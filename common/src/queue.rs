@@ -54,8 +54,8 @@ impl JobQueue {
         self.redis.clone()
     }
 
-    /// The backend a worker consumes from.
-    pub fn storage(&self) -> TranscodeStorage {
+    /// The queue backend (apalis over Redis) a worker consumes from.
+    pub fn backend(&self) -> TranscodeStorage {
         self.storage.clone()
     }
 

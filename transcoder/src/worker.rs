@@ -73,7 +73,7 @@ async fn consume(state: &AppState, shutdown: &CancellationToken, slots: Arc<Sema
     let transcode = &state.config.transcode;
     tracing::info!(worker = %name, concurrency = transcode.concurrency, queue = %state.config.queue_name, "transcode worker started");
     let runner = Runner { state: state.clone(), worker: name.clone(), shutdown: shutdown.clone() };
-    let backend = state.queue.storage().poll_with_interval(transcode.poll_interval);
+    let backend = state.queue.backend().poll_with_interval(transcode.poll_interval);
     let status = state.worker.clone();
     let worker = WorkerBuilder::new(name)
         .backend(backend)

@@ -156,8 +156,8 @@ pub async fn append(
     let offset = number_header(&headers, &UPLOAD_OFFSET)?;
     let lock = UploadLock::acquire(&state.db, id).await?.ok_or_else(busy)?;
     let upload = match resumable_at(&state, id, &user, offset).await {
-        Ok(Ok(upload)) => upload,
-        Ok(Err(finished)) => {
+        Ok(Resumable::At(upload)) => upload,
+        Ok(Resumable::Finished(finished)) => {
             lock.release().await;
             return Ok(offset_response(finished));
         }
@@ -173,18 +173,26 @@ pub async fn append(
     Ok(response)
 }
 
-/// The upload to append to at `offset`; `Ok(Err(bytes))` when it already became a video
-/// of that many bytes and `offset` is its end (nothing to do).
-async fn resumable_at(state: &AppState, id: VideoId, user: &AuthUser, offset: u64) -> ApiResult<Result<Upload, u64>> {
+/// Where a PATCH at an offset lands.
+enum Resumable {
+    /// The upload, whose stored offset is the one asked for.
+    At(Upload),
+    /// The upload already became a video of this many bytes and the offset is its end:
+    /// nothing to do (a retried final PATCH).
+    Finished(u64),
+}
+
+/// The upload to append to at `offset`.
+async fn resumable_at(state: &AppState, id: VideoId, user: &AuthUser, offset: u64) -> ApiResult<Resumable> {
     let Some(upload) = uploads::find_owned(&state.db, id, user.id, UploadKind::Tus).await? else {
         let bytes = finished_video_bytes(state, id, user).await?.ok_or_else(|| ApiError::not_found("upload"))?;
-        return if offset == bytes { Ok(Err(bytes)) } else { Err(offset_mismatch(bytes)) };
+        return if offset == bytes { Ok(Resumable::Finished(bytes)) } else { Err(offset_mismatch(bytes)) };
     };
     let stored = u64::try_from(upload.stored).unwrap_or(0);
     if offset != stored {
         return Err(offset_mismatch(stored));
     }
-    Ok(Ok(upload))
+    Ok(Resumable::At(upload))
 }
 
 /// DELETE: abandons the upload and everything stored for it.
