@@ -2,7 +2,6 @@
 //! answer, and a process's transcode worker is consuming the queue).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
@@ -22,26 +21,6 @@ pub fn routes() -> Routes {
                 .ok::<Readiness>("Every dependency answers")
                 .reply(503, "A dependency does not answer", Content::Json(schema_of::<Readiness>)),
         )
-}
-
-/// Whether this process's transcode worker is consuming the queue. Unset in processes
-/// that run none; the worker sets it as it starts, fails and recovers.
-#[derive(Clone, Default)]
-pub struct WorkerStatus(Arc<Mutex<Option<Result<(), String>>>>);
-
-impl WorkerStatus {
-    pub fn consuming(&self) {
-        *self.0.lock().expect("worker status lock") = Some(Ok(()));
-    }
-
-    /// The worker stopped consuming for `reason` and will start again.
-    pub fn failed(&self, reason: String) {
-        *self.0.lock().expect("worker status lock") = Some(Err(reason));
-    }
-
-    fn get(&self) -> Option<Result<(), String>> {
-        self.0.lock().expect("worker status lock").clone()
-    }
 }
 
 #[derive(Serialize, schemars::JsonSchema)]

@@ -22,9 +22,11 @@ pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod text;
+pub mod tokens;
 pub mod uploads;
 pub mod users;
 pub mod videos;
+pub mod worker_status;
 
 pub use config::Config;
 pub use error::{ApiError, ApiResult};

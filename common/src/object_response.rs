@@ -2,8 +2,6 @@
 //! `If-Modified-Since` (304), single byte ranges (206, 416), `Accept-Ranges`, and
 //! bodies either from memory or streamed from storage — never buffered whole.
 
-use std::time::SystemTime;
-
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,15 +10,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::byte_range::{self, RangeAnswer};
 use crate::error::{ApiError, ApiResult};
-use crate::storage::ObjectStore;
-
-/// What the response headers say about an object.
-#[derive(Debug, Clone)]
-pub struct ObjectMeta {
-    pub len: u64,
-    pub e_tag: Option<String>,
-    pub last_modified: Option<SystemTime>,
-}
+use crate::storage::{ObjectMeta, ObjectStore};
 
 /// How to answer, before any body is touched.
 #[derive(Debug, PartialEq, Eq)]
@@ -183,7 +173,7 @@ pub async fn from_storage(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     use super::*;
 

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::auth::TokenKeys;
 use crate::config::Config;
-use crate::health::WorkerStatus;
 use crate::queue::JobQueue;
 use crate::storage::ObjectStore;
+use crate::tokens::TokenKeys;
+use crate::worker_status::WorkerStatus;
 
 pub struct App {
     pub config: Config,

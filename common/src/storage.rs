@@ -45,6 +45,14 @@ pub struct ObjectStore {
     gets: Arc<AtomicU64>,
 }
 
+/// What is known of a stored object without reading it: what validators and ranges need.
+#[derive(Debug, Clone)]
+pub struct ObjectMeta {
+    pub len: u64,
+    pub e_tag: Option<String>,
+    pub last_modified: Option<SystemTime>,
+}
+
 /// An object being read: its body streams, it is never held whole.
 pub struct StoredObject {
     pub body: ByteStream,
@@ -105,9 +113,9 @@ impl ObjectStore {
     }
 
     /// Size and validators of an object; `Ok(None)` when it does not exist.
-    pub async fn head(&self, key: &str) -> anyhow::Result<Option<crate::object_response::ObjectMeta>> {
+    pub async fn head(&self, key: &str) -> anyhow::Result<Option<ObjectMeta>> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(out) => Ok(Some(crate::object_response::ObjectMeta {
+            Ok(out) => Ok(Some(ObjectMeta {
                 len: out.content_length.and_then(|l| u64::try_from(l).ok()).unwrap_or(0),
                 e_tag: out.e_tag,
                 last_modified: out.last_modified.and_then(|d| SystemTime::try_from(d).ok()),

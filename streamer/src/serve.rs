@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use streambox_common::config::SegmentRedirect;
 use streambox_common::error::ApiPath;
 use streambox_common::layout::{SPRITE, keys};
-use streambox_common::object_response::{self, ObjectMeta};
+use streambox_common::object_response;
+use streambox_common::storage::ObjectMeta;
 use streambox_common::{ApiError, ApiResult, AppState};
 use tokio_util::sync::CancellationToken;
 

@@ -15,7 +15,7 @@ use streambox_common::{ApiError, ApiResult, AppState};
 use uuid::Uuid;
 
 use super::pages::{Page, PageQuery};
-use super::videos::viewable;
+use super::video_access::viewable;
 
 const MAX_CHARS: usize = 2000;
 

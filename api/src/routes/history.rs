@@ -14,7 +14,8 @@ use streambox_common::videos::Video;
 use streambox_common::{ApiError, ApiResult, AppState};
 
 use super::pages::{Page, PageQuery};
-use super::videos::{VideoView, viewable};
+use super::video_access::viewable;
+use super::videos::VideoView;
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,7 @@ use streambox_common::error::ApiPath;
 use streambox_common::ids::VideoId;
 use streambox_common::{ApiResult, AppState};
 
-use super::videos::viewable;
+use super::video_access::viewable;
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct LikeState {

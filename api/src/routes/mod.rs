@@ -8,6 +8,7 @@ mod history;
 mod likes;
 mod me;
 mod pages;
+mod video_access;
 mod videos;
 mod views;
 

@@ -18,6 +18,8 @@ use streambox_common::videos::{
 };
 use streambox_common::{ApiError, ApiResult, AppState};
 
+use super::video_access::{manageable, viewable};
+
 const LIST_LIMIT: i64 = 100;
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -93,25 +95,6 @@ pub struct TranscodeProgress {
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct VideoList {
     videos: Vec<VideoView>,
-}
-
-/// The video if `viewer` may see it. One the caller may not see answers exactly
-/// like one that does not exist.
-pub(super) async fn viewable(state: &AppState, id: VideoId, viewer: Option<AuthUser>) -> ApiResult<Video> {
-    videos::find(&state.db, id)
-        .await?
-        .filter(|v| v.is_shared() || viewer.is_some_and(|u| u.may_manage(v.owner_id)))
-        .ok_or_else(|| ApiError::not_found("video"))
-}
-
-/// The video if `user` may change it: 404 when they cannot even see it, 403 when they can.
-async fn manageable(state: &AppState, id: VideoId, user: AuthUser) -> ApiResult<Video> {
-    let video = viewable(state, id, Some(user)).await?;
-    if user.may_manage(video.owner_id) {
-        Ok(video)
-    } else {
-        Err(ApiError::forbidden("only the owner can change this video"))
-    }
 }
 
 #[tracing::instrument(skip_all)]

@@ -13,7 +13,7 @@ use streambox_common::ids::VideoId;
 use streambox_common::videos::VideoStatus;
 use streambox_common::{ApiError, ApiResult, AppState};
 
-use super::videos::viewable;
+use super::video_access::viewable;
 use crate::view_counter::{self, Viewer};
 
 #[derive(Serialize, schemars::JsonSchema)]
