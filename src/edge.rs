@@ -10,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use streambox_common::error_codes as codes;
 use streambox_common::{ApiError, AppState};
 use tower_http::timeout::TimeoutBody;
 
@@ -41,7 +42,7 @@ fn out_of_bounds(request: &Request) -> Option<ApiError> {
     if target > MAX_URI_BYTES {
         return Some(ApiError::new(
             StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            codes::URI_TOO_LONG,
             format!("the request target may be at most {MAX_URI_BYTES} bytes"),
         ));
     }
@@ -50,7 +51,7 @@ fn out_of_bounds(request: &Request) -> Option<ApiError> {
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
         return Some(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            codes::HEADERS_TOO_LARGE,
             format!("a request may carry at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of them"),
         ));
     }
@@ -76,13 +77,13 @@ fn with_error_body(response: Response) -> Response {
 
 fn describe(status: StatusCode) -> (&'static str, &'static str) {
     match status {
-        StatusCode::BAD_REQUEST => ("bad_request", "the request is malformed"),
-        StatusCode::NOT_FOUND => ("not_found", "there is nothing at this address"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this address does not take that method"),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long to arrive"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "the request body has the wrong type"),
-        s if s.is_server_error() => ("internal", "internal error"),
-        _ => ("error", "the request could not be answered"),
+        StatusCode::BAD_REQUEST => (codes::BAD_REQUEST, "the request is malformed"),
+        StatusCode::NOT_FOUND => (codes::NOT_FOUND, "there is nothing at this address"),
+        StatusCode::METHOD_NOT_ALLOWED => (codes::METHOD_NOT_ALLOWED, "this address does not take that method"),
+        StatusCode::REQUEST_TIMEOUT => (codes::REQUEST_TIMEOUT, "the request took too long to arrive"),
+        StatusCode::PAYLOAD_TOO_LARGE => (codes::TOO_LARGE, "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (codes::UNSUPPORTED_MEDIA_TYPE, "the request body has the wrong type"),
+        s if s.is_server_error() => (codes::INTERNAL, "internal error"),
+        _ => (codes::ERROR, "the request could not be answered"),
     }
 }

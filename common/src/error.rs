@@ -3,6 +3,7 @@
 //! Client errors carry a stable `code` and a human `message`; server errors are
 //! logged with their cause and answered without it.
 
+use crate::error_codes as codes;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,10 +24,20 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(Serialize, schemars::JsonSchema)]
 #[schemars(rename = "Error")]
 pub struct ErrorBody<'a> {
-    /// Stable, for programs: what went wrong (`invalid_field`, `not_found`, …).
+    /// Stable, for programs: what went wrong (one of [`codes::ALL`]).
+    #[schemars(schema_with = "code_schema")]
     code: &'a str,
     /// For people: what to do about it.
     message: &'a str,
+}
+
+/// The codes an error can carry, each with what it means.
+fn code_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let codes: Vec<_> = codes::ALL
+        .iter()
+        .map(|(code, meaning)| serde_json::json!({ "const": code, "description": meaning.trim() }))
+        .collect();
+    schemars::json_schema!({ "type": "string", "oneOf": codes })
 }
 
 impl ApiError {
@@ -39,15 +50,15 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, message)
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, format!("{what} not found"))
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
@@ -56,18 +67,22 @@ impl ApiError {
 
     /// A request field failed validation; the message names the field.
     pub fn invalid_field(field: &str, problem: &str) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {problem}"))
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, codes::INVALID_FIELD, format!("{field}: {problem}"))
     }
 
     pub fn unavailable(what: &str) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("{what} is unavailable, try again shortly"))
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UNAVAILABLE,
+            format!("{what} is unavailable, try again shortly"),
+        )
     }
 
     /// Object storage failed to answer: the request may be repeated once it is back.
     /// The cause goes to the log only.
     pub fn storage(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "object storage failed");
-        Self::retryable("storage_unavailable", "file storage is unavailable; try again shortly")
+        Self::retryable(codes::STORAGE_UNAVAILABLE, "file storage is unavailable; try again shortly")
     }
 
     /// A dependency is away for now: 503 with `Retry-After`.
@@ -78,7 +93,7 @@ impl ApiError {
     /// An unexpected failure: the cause goes to the log, never to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, "internal error")
     }
 
     pub fn status(&self) -> StatusCode {
@@ -122,7 +137,7 @@ impl From<sqlx::Error> for ApiError {
             | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed => {
                 tracing::error!(error = %e, "database unavailable");
-                Self::retryable("database_unavailable", "the database is unavailable; try again shortly")
+                Self::retryable(codes::DATABASE_UNAVAILABLE, "the database is unavailable; try again shortly")
             }
             e => Self::internal(format_args!("database: {e}")),
         }
@@ -140,13 +155,13 @@ impl From<anyhow::Error> for ApiError {
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        Self::new(rejection.status(), "invalid_body", rejection.body_text())
+        Self::new(rejection.status(), codes::INVALID_BODY, rejection.body_text())
     }
 }
 
 impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
-        Self::bad_request("invalid_path", rejection.body_text())
+        Self::bad_request(codes::INVALID_PATH, rejection.body_text())
     }
 }
 
@@ -162,7 +177,7 @@ pub struct ApiPath<T>(pub T);
 
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
-        Self::bad_request("invalid_query", rejection.body_text())
+        Self::bad_request(codes::INVALID_QUERY, rejection.body_text())
     }
 }
 

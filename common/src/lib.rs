@@ -8,6 +8,7 @@ pub mod container;
 pub mod db;
 pub mod embedded_s3;
 pub mod error;
+pub mod error_codes;
 pub mod feeds;
 pub mod health;
 pub mod ids;

@@ -10,6 +10,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::byte_range::{self, RangeAnswer};
 use crate::error::{ApiError, ApiResult};
+use crate::error_codes as codes;
 use crate::storage::{ObjectMeta, ObjectStore};
 
 /// How to answer, before any body is touched.
@@ -92,9 +93,12 @@ fn shell(status: StatusCode, body: Body, meta: &ObjectMeta, content_type: &str, 
 }
 
 fn unsatisfiable(meta: &ObjectMeta) -> Response {
-    let mut response =
-        ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", "the range is outside the object")
-            .into_response();
+    let mut response = ApiError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        codes::RANGE_NOT_SATISFIABLE,
+        "the range is outside the object",
+    )
+    .into_response();
     if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", meta.len)) {
         response.headers_mut().insert(header::CONTENT_RANGE, value);
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sqlx::postgres::PgListener;
+use streambox_common::error_codes as codes;
 use streambox_common::ids::VideoId;
 use streambox_common::layout::keys;
 use streambox_common::videos::{self, VideoStatus, Visibility};
@@ -79,12 +80,16 @@ pub async fn check(state: &AppState, cache: &AccessCache, raw_id: &str, query: P
         return Ok(Access { video, token: None });
     }
     let token = query.token.ok_or_else(|| {
-        ApiError::new(axum::http::StatusCode::FORBIDDEN, "playback_token_required", "this video needs a playback token")
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            codes::PLAYBACK_TOKEN_REQUIRED,
+            "this video needs a playback token",
+        )
     })?;
     if !state.tokens.verify_playback(&token, video, servable.generation) {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
-            "invalid_playback_token",
+            codes::INVALID_PLAYBACK_TOKEN,
             "the playback token is invalid, expired, revoked or for another video",
         ));
     }

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use streambox_common::config::SegmentRedirect;
 use streambox_common::error::ApiPath;
+use streambox_common::error_codes as codes;
 use streambox_common::layout::{SPRITE, keys};
 use streambox_common::object_response;
 use streambox_common::storage::ObjectMeta;
@@ -64,7 +65,7 @@ impl FromRequestParts<AppState> for Granted {
         let ApiPath(params) = ApiPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
         let Query(query) = Query::<PlaybackQuery>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+            .map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
         let streamer = parts
             .extensions
             .get::<Arc<Streamer>>()

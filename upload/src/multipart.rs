@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use schemars::{Schema, SchemaGenerator, json_schema};
 use streambox_common::auth::AuthUser;
 use streambox_common::byte_range;
+use streambox_common::error_codes as codes;
 use streambox_common::ids::VideoId;
 use streambox_common::jobs;
 use streambox_common::layout::keys;
@@ -35,7 +36,7 @@ pub async fn create_upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<UploadAccepted>)> {
     if !user.role.can_upload() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only creators can upload videos"));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "only creators can upload videos"));
     }
     let max = state.config.max_upload_bytes;
     if content_length(&headers).is_some_and(|len| len > max) {
@@ -45,7 +46,7 @@ pub async fn create_upload(
     if declared.is_some_and(|len| len > max) {
         return Err(too_large(max));
     }
-    let mut multipart = multipart.map_err(|r| ApiError::new(r.status(), "invalid_multipart", r.body_text()))?;
+    let mut multipart = multipart.map_err(|r| ApiError::new(r.status(), codes::INVALID_MULTIPART, r.body_text()))?;
 
     let video_id = VideoId::new();
     let form = match read_form(&state, &mut multipart, video_id, declared).await {
@@ -118,11 +119,14 @@ async fn read_form(
                 description = Some(Description::parse(&read_text(field).await?)?);
             }
             Some(name @ ("file" | "title" | "description")) => {
-                return Err(ApiError::bad_request("invalid_multipart", format!("field {name} appears more than once")));
+                return Err(ApiError::bad_request(
+                    codes::INVALID_MULTIPART,
+                    format!("field {name} appears more than once"),
+                ));
             }
             other => {
                 let name = other.unwrap_or("(unnamed)").chars().take(64).collect::<String>();
-                return Err(ApiError::bad_request("invalid_multipart", format!("unexpected field {name:?}")));
+                return Err(ApiError::bad_request(codes::INVALID_MULTIPART, format!("unexpected field {name:?}")));
             }
         }
     }
@@ -207,7 +211,7 @@ fn size_mismatch(declared: Option<u64>, got: u64) -> ApiError {
     let declared = declared.unwrap_or_default();
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "size_mismatch",
+        codes::SIZE_MISMATCH,
         format!(
             "Upload-Length says {declared} bytes but the file has {}{got}",
             if got > declared { "at least " } else { "" }
@@ -221,7 +225,7 @@ fn declared_length(headers: &HeaderMap) -> ApiResult<Option<u64>> {
         .get("upload-length")
         .map(|v| {
             v.to_str().ok().and_then(byte_range::decimal).ok_or_else(|| {
-                ApiError::bad_request("invalid_header", "Upload-Length must be the file's size in bytes")
+                ApiError::bad_request(codes::INVALID_HEADER, "Upload-Length must be the file's size in bytes")
             })
         })
         .transpose()
@@ -250,5 +254,5 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
-    ApiError::new(e.status(), "invalid_multipart", e.body_text())
+    ApiError::new(e.status(), codes::INVALID_MULTIPART, e.body_text())
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streambox_common::auth::AuthUser;
 use streambox_common::error::{ApiJson, ApiPath};
+use streambox_common::error_codes as codes;
 use streambox_common::ids::VideoId;
 use streambox_common::layout::keys;
 use streambox_common::storage::SINGLE_PUT_MAX;
@@ -71,7 +72,7 @@ pub async fn create(
     if request.size > SINGLE_PUT_MAX {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large_for_one_put",
+            codes::TOO_LARGE_FOR_ONE_PUT,
             format!("storage takes at most {SINGLE_PUT_MAX} bytes in one PUT; upload larger files with tus"),
         ));
     }
@@ -110,7 +111,7 @@ pub async fn complete(
     ApiPath(id): ApiPath<VideoId>,
 ) -> ApiResult<(StatusCode, Json<UploadAccepted>)> {
     let lock = UploadLock::acquire(&state.db, id).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::LOCKED, "upload_busy", "this upload is being completed; try again shortly")
+        ApiError::new(StatusCode::LOCKED, codes::UPLOAD_BUSY, "this upload is being completed; try again shortly")
     })?;
     let completed = complete_locked(&state, id, &user).await;
     lock.release().await;
@@ -133,13 +134,13 @@ async fn complete_locked(state: &AppState, id: VideoId, user: &AuthUser) -> ApiR
         state.storage.delete(&incoming).await.map_err(ApiError::storage)?;
     }
     let Some(stored) = state.storage.head(&key).await.map_err(ApiError::storage)? else {
-        return Err(ApiError::conflict("upload_missing", "nothing has been uploaded to the URL yet"));
+        return Err(ApiError::conflict(codes::UPLOAD_MISSING, "nothing has been uploaded to the URL yet"));
     };
     if i64::try_from(stored.len).ok() != Some(upload.length) {
         state.storage.delete(&key).await.map_err(ApiError::storage)?;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "size_mismatch",
+            codes::SIZE_MISMATCH,
             format!("the stored file has {} bytes, not the {} declared; upload it again", stored.len, upload.length),
         ));
     }
@@ -147,7 +148,9 @@ async fn complete_locked(state: &AppState, id: VideoId, user: &AuthUser) -> ApiR
     let head = state.storage.get_range(&key, Some(range)).await.map_err(ApiError::storage)?;
     let head = match head {
         Some(object) => object.body.collect().await.map_err(ApiError::storage)?.into_bytes(),
-        None => return Err(ApiError::conflict("upload_missing", "the uploaded file disappeared; upload it again")),
+        None => {
+            return Err(ApiError::conflict(codes::UPLOAD_MISSING, "the uploaded file disappeared; upload it again"));
+        }
     };
     if Container::sniff(&head).is_none() {
         uploads::discard(state, &upload).await.map_err(ApiError::storage)?;

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use streambox_common::error_codes as codes;
 use streambox_common::layout::keys;
 use streambox_common::storage::PART_SIZE;
 use streambox_common::uploads::{self, Part, Upload, UploadLock};
@@ -77,13 +78,13 @@ impl Appender {
                 Some(Ok(chunk)) => chunk,
                 Some(Err(e)) => {
                     tracing::info!(upload = %self.upload.id, error = %e, "client stopped sending; keeping what arrived");
-                    break Err(ApiError::bad_request("incomplete_body", "the request body ended early"));
+                    break Err(ApiError::bad_request(codes::INCOMPLETE_BODY, "the request body ended early"));
                 }
             };
             if self.received() + chunk.len() as u64 > self.length() {
                 break Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "exceeds_upload_length",
+                    codes::EXCEEDS_UPLOAD_LENGTH,
                     format!("the upload is {} bytes long; this request goes past its end", self.length()),
                 ));
             }
@@ -174,11 +175,11 @@ impl Appender {
 pub fn not_a_video() -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "not_a_video",
+        codes::NOT_A_VIDEO,
         "the file is not a video container StreamBox accepts (mp4, mov, mkv, webm, avi, mpeg-ts, mpeg-ps, flv, wmv, ogg)",
     )
 }
 
 pub fn too_large(max: u64) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("uploads are limited to {max} bytes"))
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_LARGE, format!("uploads are limited to {max} bytes"))
 }

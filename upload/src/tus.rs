@@ -17,6 +17,7 @@ use chrono::Utc;
 use streambox_common::auth::AuthUser;
 use streambox_common::byte_range;
 use streambox_common::error::ApiPath;
+use streambox_common::error_codes as codes;
 use streambox_common::ids::VideoId;
 use streambox_common::uploads::{self, NewUpload, Upload, UploadKind, UploadLock};
 use streambox_common::videos::{self, Description, Title};
@@ -42,7 +43,7 @@ pub async fn protocol(request: Request, next: Next) -> Response {
     } else {
         let refused = ApiError::new(
             StatusCode::PRECONDITION_FAILED,
-            "unsupported_tus_version",
+            codes::UNSUPPORTED_TUS_VERSION,
             format!("send Tus-Resumable: {VERSION}"),
         );
         let mut response = refused.into_response();
@@ -77,7 +78,10 @@ pub async fn create(
         return Err(ApiError::forbidden("only creators can upload videos"));
     }
     if headers.contains_key("upload-defer-length") {
-        return Err(ApiError::bad_request("unsupported", "Upload-Defer-Length is not supported; send Upload-Length"));
+        return Err(ApiError::bad_request(
+            codes::UNSUPPORTED,
+            "Upload-Defer-Length is not supported; send Upload-Length",
+        ));
     }
     let length = number_header(&headers, &UPLOAD_LENGTH)?;
     if length == 0 {
@@ -149,7 +153,7 @@ pub async fn append(
     if !is_offset_stream(&headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_content_type",
+            codes::INVALID_CONTENT_TYPE,
             format!("PATCH bodies must be {OFFSET_STREAM}"),
         ));
     }
@@ -250,12 +254,12 @@ impl Metadata {
 
 fn number_header(headers: &HeaderMap, name: &HeaderName) -> ApiResult<u64> {
     let value =
-        headers.get(name).ok_or_else(|| ApiError::bad_request("missing_header", format!("{name} is required")))?;
+        headers.get(name).ok_or_else(|| ApiError::bad_request(codes::MISSING_HEADER, format!("{name} is required")))?;
     value
         .to_str()
         .ok()
         .and_then(byte_range::decimal)
-        .ok_or_else(|| ApiError::bad_request("invalid_header", format!("{name} must be a non-negative integer")))
+        .ok_or_else(|| ApiError::bad_request(codes::INVALID_HEADER, format!("{name} must be a non-negative integer")))
 }
 
 fn is_offset_stream(headers: &HeaderMap) -> bool {
@@ -263,12 +267,16 @@ fn is_offset_stream(headers: &HeaderMap) -> bool {
 }
 
 fn busy() -> ApiError {
-    ApiError::new(StatusCode::LOCKED, "upload_busy", "another request is writing to this upload; try again shortly")
+    ApiError::new(
+        StatusCode::LOCKED,
+        codes::UPLOAD_BUSY,
+        "another request is writing to this upload; try again shortly",
+    )
 }
 
 fn offset_mismatch(stored: u64) -> ApiError {
     ApiError::conflict(
-        "offset_mismatch",
+        codes::OFFSET_MISMATCH,
         format!("the upload continues at byte {stored}; send Upload-Offset: {stored}"),
     )
 }

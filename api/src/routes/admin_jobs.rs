@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use streambox_common::auth::AdminUser;
 use streambox_common::error::ApiPath;
+use streambox_common::error_codes as codes;
 use streambox_common::ids::JobId;
 use streambox_common::jobs::{self, Job, JobState};
 use streambox_common::operator::{self, OperatorError};
@@ -42,19 +43,19 @@ pub async fn list(
     _admin: AdminUser,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<JobList>> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
     let filter = query
         .state
         .as_deref()
         .map(str::parse::<JobState>)
         .transpose()
-        .map_err(|e| ApiError::bad_request("invalid_query", e))?;
+        .map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e))?;
     let page = query.page.unwrap_or(1);
     let per_page = query.per_page.unwrap_or(50);
     let offset = page.checked_sub(1).and_then(|before| before.checked_mul(per_page));
     let Some(offset) = offset.filter(|_| page >= 1 && (1..=MAX_PER_PAGE).contains(&per_page)) else {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            codes::INVALID_QUERY,
             format!(
                 "page must be a page number from 1 (and pages * per_page within 2^63) and per_page 1..={MAX_PER_PAGE}"
             ),
@@ -130,7 +131,7 @@ pub async fn discard(
 fn operator_error(e: OperatorError) -> ApiError {
     match e {
         OperatorError::NotFound(_) => ApiError::not_found("job"),
-        e @ OperatorError::NotDead(..) => ApiError::new(StatusCode::CONFLICT, "job_not_dead", e.to_string()),
+        e @ OperatorError::NotDead(..) => ApiError::new(StatusCode::CONFLICT, codes::JOB_NOT_DEAD, e.to_string()),
         OperatorError::Failed(e) => e.into(),
     }
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use streambox_common::auth::{REFRESH_COOKIE, cookie};
 use streambox_common::error::ApiJson;
+use streambox_common::error_codes as codes;
 use streambox_common::ids::UserId;
 use streambox_common::users::{self, DisplayName, Email, NewUser, Password, Role};
 use streambox_common::{ApiError, ApiResult, AppState};
@@ -48,7 +49,7 @@ pub async fn register(
     };
     let user = users::insert(&state.db, new)
         .await?
-        .ok_or_else(|| ApiError::conflict("email_taken", "an account with this email already exists"))?;
+        .ok_or_else(|| ApiError::conflict(codes::EMAIL_TAKEN, "an account with this email already exists"))?;
     tracing::info!(user = %user.id, "account registered");
     Ok((
         StatusCode::CREATED,
@@ -83,7 +84,7 @@ pub struct RefreshRequest {
 fn presented_refresh(headers: &HeaderMap, body: &Bytes) -> ApiResult<Option<String>> {
     if !body.is_empty() {
         let request: RefreshRequest = serde_json::from_slice(body)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", e.to_string()))?;
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, codes::INVALID_BODY, e.to_string()))?;
         return Ok(Some(request.refresh_token));
     }
     Ok(cookie(headers, REFRESH_COOKIE).map(str::to_owned))

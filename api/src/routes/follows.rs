@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use streambox_common::auth::AuthUser;
 use streambox_common::error::{ApiPath, ApiQuery};
+use streambox_common::error_codes as codes;
 use streambox_common::feeds::Cursor;
 use streambox_common::ids::UserId;
 use streambox_common::users::{self, Role};
@@ -44,7 +45,7 @@ pub async fn follow(
     if creator == user.id {
         return Err(ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "cannot_follow_self",
+            codes::CANNOT_FOLLOW_SELF,
             "you cannot follow yourself",
         ));
     }

@@ -1,6 +1,7 @@
 //! Paged lists: `?limit=&cursor=` in, `{ items, next_cursor }` out.
 
 use serde::{Deserialize, Serialize};
+use streambox_common::error_codes as codes;
 use streambox_common::feeds::Cursor;
 use streambox_common::{ApiError, ApiResult};
 
@@ -30,7 +31,7 @@ impl PageQuery {
             .as_deref()
             .map(|raw| {
                 Cursor::decode(raw).ok_or_else(|| {
-                    ApiError::bad_request("invalid_cursor", "the cursor is not one this server gave out")
+                    ApiError::bad_request(codes::INVALID_CURSOR, "the cursor is not one this server gave out")
                 })
             })
             .transpose()

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streambox_common::auth::AuthUser;
 use streambox_common::error::{ApiJson, ApiPath};
+use streambox_common::error_codes as codes;
 use streambox_common::ids::{UserId, VideoId};
 use streambox_common::jobs;
 use streambox_common::layout::{keys, urls};
@@ -217,7 +218,7 @@ pub async fn playback(
 ) -> ApiResult<Json<Playback>> {
     let video = viewable(&state, id, viewer).await?;
     if video.status != VideoStatus::Ready {
-        return Err(ApiError::conflict("not_ready", "the video is not ready to play yet"));
+        return Err(ApiError::conflict(codes::NOT_READY, "the video is not ready to play yet"));
     }
     let (master_url, poster_url) = (urls::master(id), urls::poster(id));
     let storyboard_url = video.has_storyboard.then(|| urls::storyboard_track(id));

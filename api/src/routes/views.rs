@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 use streambox_common::auth::AuthUser;
 use streambox_common::error::ApiPath;
+use streambox_common::error_codes as codes;
 use streambox_common::ids::VideoId;
 use streambox_common::videos::VideoStatus;
 use streambox_common::{ApiError, ApiResult, AppState};
@@ -50,7 +51,7 @@ pub async fn record(
 ) -> ApiResult<(StatusCode, Json<ViewRecorded>)> {
     let video = viewable(&state, id, viewer).await?;
     if video.status != VideoStatus::Ready {
-        return Err(ApiError::conflict("not_ready", "the video is not ready to play yet"));
+        return Err(ApiError::conflict(codes::NOT_READY, "the video is not ready to play yet"));
     }
     let who = match viewer {
         Some(user) => Viewer::User(user.id),
