@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod byte_range;
+pub mod comments;
 pub mod config;
 pub mod container;
 pub mod db;
@@ -10,11 +11,14 @@ pub mod embedded_s3;
 pub mod error;
 pub mod error_codes;
 pub mod feeds;
+pub mod follows;
 pub mod health;
+pub mod history;
 pub mod ids;
 pub mod jobs;
 pub mod layout;
 pub mod lifecycle;
+pub mod likes;
 pub mod object_response;
 pub mod operator;
 pub mod queue;

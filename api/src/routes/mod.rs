@@ -15,10 +15,10 @@ mod views;
 use streambox_common::routes::{Access, Content, Doc, RequestBody, Routes, schema_of};
 
 use self::admin_jobs::{JobDetail, JobList, ListQuery, Retried};
-use self::comments::{Comment, CommentEdit, NewComment};
+use self::comments::{CommentEdit, NewComment};
 use self::creators::CreatorProfile;
 use self::discovery::{PopularVideo, SearchQuery, SearchResults};
-use self::follows::{FollowState, Person};
+use self::follows::FollowState;
 use self::history::{HistoryEntry, Progress};
 use self::likes::LikeState;
 use self::me::{Me, ProfileChange};
@@ -26,6 +26,8 @@ use self::pages::{Page, PageQuery};
 use self::videos::{Playback, VideoChange, VideoList, VideoView};
 use self::views::ViewRecorded;
 use crate::sessions::SessionTokens;
+use streambox_common::comments::Comment;
+use streambox_common::follows::Person;
 
 pub fn routes() -> Routes {
     let refresh_body = RequestBody::OptionalJson(schema_of::<auth::RefreshRequest>);

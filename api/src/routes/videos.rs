@@ -13,6 +13,7 @@ use streambox_common::ids::{UserId, VideoId};
 use streambox_common::jobs;
 use streambox_common::layout::{keys, urls};
 use streambox_common::lifecycle;
+use streambox_common::likes;
 use streambox_common::object_response;
 use streambox_common::videos::{
     self, Description, MetadataChange, Rendition, SourceSummary, Title, Video, VideoStatus, Visibility,
@@ -107,9 +108,9 @@ pub async fn get(
     let video = viewable(&state, id, viewer).await?;
     let waiting = matches!(video.status, VideoStatus::Queued | VideoStatus::Processing);
     let mut view = VideoView::from(video);
-    view.likes = Some(super::likes::count(&state.db, id).await?);
+    view.likes = Some(likes::count(&state.db, id).await?);
     if let Some(user) = viewer {
-        view.liked = Some(super::likes::liked_by(&state.db, id, &user).await?);
+        view.liked = Some(likes::liked_by(&state.db, id, user.id).await?);
     }
     if waiting && let Some(job) = jobs::find_by_video(&state.db, id).await? {
         view.progress = Some(TranscodeProgress {
