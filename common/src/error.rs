@@ -3,11 +3,13 @@
 //! Client errors carry a stable `code` and a human `message`; server errors are
 //! logged with their cause and answered without it.
 
-use crate::error_codes as codes;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use crate::error_codes as codes;
+use crate::text::ValidationError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -122,6 +124,14 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
+    }
+}
+
+/// A validated value refused: 422 naming the field. Validation knows nothing of HTTP;
+/// this is where its errors become answers.
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::invalid_field(e.field, &e.problem)
     }
 }
 

@@ -10,8 +10,6 @@ use std::fmt;
 
 use schemars::{Schema, json_schema};
 
-use crate::error::ApiError;
-
 /// A field failed validation: which one, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
@@ -26,12 +24,6 @@ impl fmt::Display for ValidationError {
 }
 
 impl std::error::Error for ValidationError {}
-
-impl From<ValidationError> for ApiError {
-    fn from(e: ValidationError) -> Self {
-        ApiError::invalid_field(e.field, &e.problem)
-    }
-}
 
 /// Gives a validated text type (with a `RULE`) its rule's JSON Schema.
 macro_rules! text_schema {
