@@ -523,3 +523,24 @@ async fn an_attempt_finishing_second_leaves_the_video_the_first_one_finished() {
     let master = app.http.get(app.url(&format!("/hls/{id}/master.m3u8"))).send().await.unwrap();
     assert_eq!(master.status(), StatusCode::OK, "and still plays");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_while_redis_is_cut_is_accepted_and_transcoded_once_it_is_back() {
+    let redis = SwitchableProxy::start("127.0.0.1:6379").await;
+    let url = format!("redis://{}", redis.url.trim_start_matches("http://"));
+    let app = TestApp::spawn_with(&[("REDIS_URL", &url), ("STREAMBOX_RECONCILE_SECS", "1")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "queued.mp4", 320, 180, 2, true);
+
+    redis.set_up(false);
+    // Multipart, tus and presigned uploads answer alike: once the job row is committed
+    // the upload is safe, whether or not Redis takes the delivery now.
+    let accepted = app.upload(Some(&token), &clip, "While Redis is away").await;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let id = accepted.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(status_of(app.db(), &id).await, "queued");
+    redis.set_up(true);
+
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+}

@@ -1,11 +1,14 @@
-//! Operations on a video that span the database and object storage, each written once
-//! for every caller: the API's delete, the reconciler and the transcode job.
+//! Operations on a video that span the database, object storage and the queue, each
+//! written once for every caller: delivering an admitted upload's job (multipart, tus,
+//! presigned and the reconciler), and purging a deleted video (the API's delete, the
+//! reconciler and the transcode job).
 
 use sqlx::PgPool;
 
 use crate::error::ApiError;
 use crate::ids::VideoId;
 use crate::layout::keys;
+use crate::queue::{JobQueue, TranscodeJob};
 use crate::storage::ObjectStore;
 use crate::videos;
 
@@ -39,4 +42,13 @@ pub async fn purge(db: &PgPool, storage: &ObjectStore, id: VideoId) -> Result<()
     }
     videos::delete(db, id).await?;
     Ok(())
+}
+
+/// Hands the job of a video whose job row is committed to the queue. From that commit
+/// on, the upload cannot be lost: if Redis is away now, the reconciler delivers the job
+/// once it is back, so the uploader is told it was accepted either way.
+pub async fn deliver(queue: &JobQueue, video: VideoId) {
+    if let Err(e) = queue.enqueue(TranscodeJob { video_id: video }).await {
+        tracing::error!(error = %format!("{e:#}"), %video, "enqueue failed; the reconciler will deliver the job");
+    }
 }

@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::ids::{UserId, VideoId};
 use crate::jobs;
 use crate::layout::keys;
-use crate::queue::TranscodeJob;
+use crate::lifecycle;
 use crate::videos::{self, Description, NewVideo, Title, Video};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -215,10 +215,7 @@ pub async fn into_video(state: &AppState, upload: &Upload) -> anyhow::Result<Opt
     if let Err(e) = state.storage.delete(&keys::upload_tail(upload.id)).await {
         tracing::warn!(error = %e, video_id = %upload.id, "could not remove an upload's tail object");
     }
-    // The job is committed: if Redis is down now, the reconciler re-delivers it.
-    if let Err(e) = state.queue.enqueue(TranscodeJob { video_id: video.id }).await {
-        tracing::error!(error = %e, video_id = %video.id, "enqueue failed; the reconciler will deliver the job");
-    }
+    lifecycle::deliver(&state.queue, video.id).await;
     tracing::info!(video_id = %video.id, bytes = upload.length, "upload complete and queued");
     Ok(Some(video))
 }

@@ -16,9 +16,9 @@ use streambox_common::error_codes as codes;
 use streambox_common::ids::VideoId;
 use streambox_common::jobs;
 use streambox_common::layout::keys;
-use streambox_common::queue::TranscodeJob;
+use streambox_common::lifecycle;
 use streambox_common::storage::StreamingUpload;
-use streambox_common::videos::{self, Description, NewVideo, Title};
+use streambox_common::videos::{Description, NewVideo, Title};
 use streambox_common::{ApiError, ApiResult, AppState};
 
 use crate::UploadAccepted;
@@ -70,14 +70,7 @@ pub async fn create_upload(
             return Err(e.into());
         }
     };
-    if let Err(e) = state.queue.enqueue(TranscodeJob { video_id }).await {
-        tracing::error!(error = %e, %video_id, "enqueue failed; removing the upload");
-        if let Err(e) = videos::delete(&state.db, video_id).await {
-            tracing::error!(error = %e, %video_id, "could not remove the video row");
-        }
-        discard_source(&state, video_id).await;
-        return Err(ApiError::unavailable("the job queue"));
-    }
+    lifecycle::deliver(&state.queue, video_id).await;
     tracing::info!(%video_id, bytes = form.source_bytes, "upload stored and queued");
     Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id: video.id, status: video.status })))
 }
