@@ -310,7 +310,7 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
 
     let source_duration = source_video_duration(path);
     let base = master_url.rsplit_once('/').unwrap().0.to_owned();
-    let mut keyframe_sets = HashMap::new();
+    let (mut keyframe_sets, mut rung_durations) = (HashMap::new(), HashMap::new());
     for variant in &master.variants {
         let url = format!("{base}/{}", variant.uri);
         let name = variant.uri.split('/').next().unwrap();
@@ -366,6 +366,7 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
         }
         check_sdr(clip, name, stream, &url)?;
         keyframe_sets.insert(name.to_owned(), keyframes(&url));
+        rung_durations.insert(name.to_owned(), frames / clip.fps);
     }
     check_audio_rendition(app, clip, &master, &base, source_duration).await?;
 
@@ -374,6 +375,12 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
     if first.len() < 2 || sets.any(|s| s != first) {
         return Err(format!("keyframes not aligned across rungs: {keyframe_sets:?}"));
     }
+    // Equal across rungs is not enough (scene-cut keyframes can be equal too): each
+    // rung has a keyframe at start + k × GOP for every k, and nowhere else.
+    for (name, keyframes) in &keyframe_sets {
+        on_the_gop_grid(keyframes, rung_durations[name]).map_err(|e| format!("{name}: {e}"))?;
+    }
+    check_bandwidths(app, clip, &master, &base).await?;
 
     let poster =
         app.http.get(app.url(video["poster_url"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
@@ -391,6 +398,79 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
         || source["dynamic_range"] != clip.dynamic_range
     {
         return Err(format!("source metadata: {source}"));
+    }
+    Ok(())
+}
+
+/// The keyframe interval every rung is encoded with (`STREAMBOX_GOP_SECONDS`' default).
+const GOP_MS: i64 = 2000;
+
+/// `keyframes` (ms) are exactly `start + k × GOP` for k = 0, 1, … over `duration_s`.
+fn on_the_gop_grid(keyframes: &[i64], duration_s: f64) -> Result<(), String> {
+    let start = *keyframes.first().ok_or("no keyframes")?;
+    let expected: Vec<i64> =
+        (0..).map(|k| start + k * GOP_MS).take_while(|t| ((t - start) as f64) < duration_s * 1000.0 - 1.0).collect();
+    // Timestamps are rounded to milliseconds: allow that rounding, nothing more.
+    let off =
+        keyframes.len() != expected.len() || keyframes.iter().zip(&expected).any(|(got, want)| (got - want).abs() > 1);
+    if off {
+        let relative: Vec<i64> = keyframes.iter().map(|t| t - start).collect();
+        return Err(format!(
+            "keyframes at {relative:?} ms from the first, expected every {GOP_MS} ms over {duration_s:.3} s"
+        ));
+    }
+    Ok(())
+}
+
+/// `(peak, mean)` bit rates over the segments of the media playlist at `url`, from the
+/// sizes the streamer serves and the durations the playlist gives.
+async fn measured_rates(app: &TestApp, url: &str) -> Result<(f64, f64), String> {
+    let playlist = app.http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let media = m3u8_rs::parse_media_playlist_res(&playlist).map_err(|e| format!("{url}: {e}"))?;
+    let base = url.rsplit_once('/').unwrap().0;
+    let (mut peak, mut bits, mut seconds) = (0.0_f64, 0.0_f64, 0.0_f64);
+    for segment in &media.segments {
+        let body = app.http.get(format!("{base}/{}", segment.uri)).send().await.unwrap().bytes().await.unwrap();
+        let (segment_bits, duration) = (body.len() as f64 * 8.0, f64::from(segment.duration));
+        peak = peak.max(segment_bits / duration);
+        bits += segment_bits;
+        seconds += duration;
+    }
+    if media.segments.is_empty() {
+        return Err(format!("{url}: no segments"));
+    }
+    Ok((peak, bits / seconds))
+}
+
+/// BANDWIDTH and AVERAGE-BANDWIDTH are what a player fetches for the variant — its
+/// segments plus, with sound, the audio rendition's (peak + peak, mean + mean) — and
+/// FRAME-RATE is the output's.
+async fn check_bandwidths(
+    app: &TestApp,
+    clip: &Clip,
+    master: &m3u8_rs::MasterPlaylist,
+    base: &str,
+) -> Result<(), String> {
+    let (audio_peak, audio_mean) = match master.alternatives.first().and_then(|a| a.uri.as_deref()) {
+        Some(uri) => measured_rates(app, &format!("{base}/{uri}")).await?,
+        None => (0.0, 0.0),
+    };
+    let close = |stated: u64, measured: f64| (stated as f64 - measured).abs() <= measured * 0.001 + 2.0;
+    for variant in &master.variants {
+        let (peak, mean) = measured_rates(app, &format!("{base}/{}", variant.uri)).await?;
+        let (want_peak, want_mean) = (peak + audio_peak, mean + audio_mean);
+        let average = variant.average_bandwidth.ok_or_else(|| format!("{}: no AVERAGE-BANDWIDTH", variant.uri))?;
+        if !close(variant.bandwidth, want_peak) || !close(average, want_mean) {
+            return Err(format!(
+                "{}: BANDWIDTH {} / AVERAGE-BANDWIDTH {average}, measured {want_peak:.0} / {want_mean:.0} \
+                 (audio {audio_peak:.0} / {audio_mean:.0})",
+                variant.uri, variant.bandwidth
+            ));
+        }
+        let frame_rate = variant.frame_rate.ok_or_else(|| format!("{}: no FRAME-RATE", variant.uri))?;
+        if (frame_rate - clip.fps).abs() > 0.001 {
+            return Err(format!("{}: FRAME-RATE {frame_rate}, the output runs at {}", variant.uri, clip.fps));
+        }
     }
     Ok(())
 }
@@ -495,6 +575,82 @@ fn audio_streams(url: &str) -> Vec<Value> {
     ]))
     .unwrap();
     probed["streams"].as_array().cloned().unwrap_or_default()
+}
+
+/// A clip cut like an edited video: five shots of moving, noisy pictures joined by
+/// hard cuts at 1.3, 3.2, 4.5, 6.7 s — none on the 2 s GOP grid — with sound. An
+/// encoder left to place keyframes at scene cuts puts them there.
+fn scene_cuts() -> Clip {
+    let size = "1280x720";
+    let shots = [
+        format!("testsrc2=size={size}:rate=30:duration=1.3"),
+        format!("mandelbrot=size={size}:rate=30,trim=duration=1.9"),
+        format!("life=size={size}:rate=30:mold=10:ratio=0.5:death_color=#203040:life_color=#e0c060,trim=duration=1.3"),
+        format!("smptehdbars=size={size}:rate=30:duration=2.2,hue=H=2*PI*t"),
+        format!("cellauto=size={size}:rate=30:rule=110,trim=duration=1.7"),
+    ];
+    let mut graph: String = shots
+        .iter()
+        .enumerate()
+        .map(|(i, shot)| format!("{shot},format=yuv420p,noise=alls=24:allf=t+u,setpts=PTS-STARTPTS,setsar=1[s{i}];"))
+        .collect();
+    graph.push_str(&(0..shots.len()).map(|i| format!("[s{i}]")).collect::<String>());
+    graph.push_str(&format!("concat=n={}:v=1:a=0[v]", shots.len()));
+    let args = [
+        "-filter_complex",
+        &graph,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:sample_rate=48000",
+        "-map",
+        "[v]",
+        "-map",
+        "0:a",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        // Not ultrafast: it turns scene-cut detection off.
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+    ];
+    Clip {
+        name: "scene-cuts.mp4",
+        args: args.iter().map(|a| a.to_string()).collect(),
+        rungs: vec![("720p", 1280, 720), ("480p", 854, 480)],
+        audio: true,
+        fps: 30.0,
+        rotate: false,
+        dynamic_range: "sdr",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hard_scene_cuts_off_the_gop_grid_do_not_move_keyframes() {
+    // The production preset: ultrafast never places scene-cut keyframes, so it would
+    // hide an encoder allowed to.
+    let app = TestApp::spawn_with(&[("STREAMBOX_X264_PRESET", "veryfast")]).await;
+    let token = app.signed_in_user().await;
+    let clip = scene_cuts();
+    let path = app.dir.path().join(clip.name).display().to_string();
+    let mut args = vec!["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"];
+    args.extend(clip.args.iter().map(String::as_str));
+    args.push(&path);
+    run(&args);
+    // The source itself has keyframes at the cuts (its encoder detects scenes).
+    let source_keyframes = keyframes(&path);
+    assert!(on_the_gop_grid(&source_keyframes, source_video_duration(&path)).is_err(), "{source_keyframes:?}");
+
+    let response = app.upload(Some(&token), std::path::Path::new(&path), clip.name).await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    if let Err(problem) = check(&app, &token, &clip, &path, &id).await {
+        panic!("{}: {problem}", clip.name);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

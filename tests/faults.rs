@@ -544,3 +544,45 @@ async fn an_upload_while_redis_is_cut_is_accepted_and_transcoded_once_it_is_back
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
     assert_eq!(video["status"], "ready", "{video}");
 }
+
+/// `/readyz` as a load balancer reads it: its status and which checks fail.
+async fn readiness(app: &TestApp) -> (StatusCode, Value) {
+    let response = app.http.get(app.url("/readyz")).send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+/// Waits until `/readyz` answers `status` with exactly the `failing` checks unavailable.
+async fn readiness_becomes(app: &TestApp, status: StatusCode, failing: &[&str]) -> Value {
+    // A readiness probe answers within its database and storage timeouts; 30 s covers
+    // those on a loaded machine.
+    eventually(Duration::from_secs(30), &format!("/readyz {status} with {failing:?} failing"), || async {
+        let (got, body) = readiness(app).await;
+        let checks = body["checks"].as_object()?;
+        let unavailable: Vec<&str> = checks.iter().filter(|(_, v)| *v != "ok").map(|(name, _)| name.as_str()).collect();
+        (got == status && unavailable == failing).then_some(body)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_503_naming_postgres_or_storage_while_either_is_away() {
+    let (postgres, url) = postgres_proxy().await;
+    let storage = ProxiedStorage::start().await;
+    let app = TestApp::spawn_with(&[("DATABASE_URL", &url), ("S3_ENDPOINT", &storage.proxy.url)]).await;
+    let body = readiness_becomes(&app, StatusCode::OK, &[]).await;
+    assert_eq!(body["status"], "ready");
+    for name in ["postgres", "redis", "object_storage", "transcode_worker"] {
+        assert_eq!(body["checks"][name], "ok", "{body}");
+    }
+
+    postgres.set_up(false);
+    let body = readiness_becomes(&app, StatusCode::SERVICE_UNAVAILABLE, &["postgres"]).await;
+    assert_eq!(body["status"], "unavailable");
+    postgres.set_up(true);
+    readiness_becomes(&app, StatusCode::OK, &[]).await;
+
+    storage.proxy.set_up(false);
+    readiness_becomes(&app, StatusCode::SERVICE_UNAVAILABLE, &["object_storage"]).await;
+    storage.proxy.set_up(true);
+    readiness_becomes(&app, StatusCode::OK, &[]).await;
+}

@@ -274,3 +274,58 @@ async fn every_rung_of_a_configured_ladder_is_served() {
     let clip = make_clip(app.dir.path(), "ladder.mp4", 640, 360, 2, true);
     assert_eq!(every_variant_plays(&app, &token, &clip).await, ["360p", "240p", "144p"]);
 }
+
+/// `clip` with the payload of its `mdat` box overwritten by noise: the header and the
+/// index (`moov`) are intact, so it probes as the video it was, and no frame decodes.
+fn with_garbage_media_data(clip: &std::path::Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(clip).unwrap();
+    let mut at = 0;
+    let mut state: u32 = 0x2545_f491;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        assert!(size >= 8 && at + size <= bytes.len(), "a plain MP4 with 32-bit box sizes");
+        if &bytes[at + 4..at + 8] == b"mdat" {
+            for byte in &mut bytes[at + 8..at + size] {
+                // xorshift32: the same noise every run.
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                *byte = state as u8;
+            }
+            let corrupt = clip.with_extension("corrupt.mp4");
+            std::fs::write(&corrupt, bytes).unwrap();
+            return corrupt;
+        }
+        at += size;
+    }
+    panic!("no mdat box in {}", clip.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probeable_file_whose_frames_are_garbage_fails_once_with_a_readable_reason() {
+    // Quick retries, so a wrongly transient verdict shows as more attempts, not a wait.
+    let app = TestApp::spawn_with(&[("STREAMBOX_RETRY_BASE_SECS", "0.2"), ("STREAMBOX_MAX_ATTEMPTS", "3")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "garbled.mp4", 640, 360, 4, true);
+    let corrupt = with_garbage_media_data(&clip);
+    // It probes fine: the failure is ffmpeg's, on input that looked like a video.
+    let probed = probe_video(&corrupt.display().to_string());
+    assert_eq!(
+        (probed["streams"][0]["codec_name"].as_str(), probed["streams"][0]["width"].as_u64()),
+        (Some("h264"), Some(640))
+    );
+
+    let accepted = app.upload(Some(&token), &corrupt, "Garbled").await;
+    assert_eq!(accepted.status(), 202);
+    let id = accepted.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let video = app.wait_for_status(&token, &id, &["failed", "ready"], TRANSCODE_DEADLINE).await;
+    assert_eq!(video["status"], "failed", "{video}");
+    let error = video["error"].as_str().unwrap();
+    assert!(error.starts_with("ffmpeg could not convert the video"), "unreadable reason: {error}");
+    assert!(!error.contains(&app.dir.path().display().to_string()), "the reason names a server path: {error}");
+
+    let (state, attempts, errors) = job_of(&app, &id).await;
+    assert_eq!((state.as_str(), attempts), ("dead", 1), "permanent: no retries: {errors}");
+    assert_eq!(errors.as_array().unwrap().len(), 1);
+    assert_eq!(errors[0]["permanent"], true);
+}

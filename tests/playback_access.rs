@@ -42,7 +42,32 @@ async fn a_private_video_plays_only_through_its_own_token() {
     assert_eq!(segment_uri, &format!("seg_000.ts?token={token}"));
     let segment = app.http.get(app.url(&format!("/hls/{private}/480p/{segment_uri}"))).send().await.unwrap();
     assert_eq!(segment.status(), 200);
+    // Token media must stay out of shared caches: a CDN would hand it to anyone.
+    assert_eq!(segment.headers()["cache-control"], "private, max-age=3600", "a token segment");
     assert_eq!(segment.text().await.unwrap(), fixture_marker(private, "segment"));
+    let poster = app.http.get(app.url(&format!("/hls/{private}/poster.jpg?token={token}"))).send().await.unwrap();
+    assert_eq!(poster.status(), 200);
+    assert_eq!(poster.headers()["cache-control"], "private, max-age=3600", "a token poster");
+
+    // The scrub-preview track sends the player to its sprite with the token too, and
+    // that URL opens the sprite.
+    let track = app.http.get(app.url(&format!("/hls/{private}/storyboard.vtt?token={token}"))).send().await.unwrap();
+    assert_eq!(track.status(), 200);
+    assert_eq!(track.headers()["cache-control"], "private, no-store");
+    let track = track.text().await.unwrap();
+    let sprite_uri = track
+        .lines()
+        .find(|l| l.starts_with("storyboard.jpg"))
+        .and_then(|l| l.split_once('#'))
+        .map(|(uri, _)| uri.to_owned())
+        .unwrap_or_else(|| panic!("no sprite reference in {track}"));
+    assert_eq!(sprite_uri, format!("storyboard.jpg?token={token}"), "{track}");
+    let sprite = app.http.get(app.url(&format!("/hls/{private}/{sprite_uri}"))).send().await.unwrap();
+    assert_eq!(sprite.status(), 200);
+    assert_eq!(sprite.headers()["cache-control"], "private, max-age=3600", "a token sprite");
+    assert_eq!(sprite.text().await.unwrap(), fixture_marker(private, "sprite"));
+    let bare = app.http.get(app.url(&format!("/hls/{private}/storyboard.jpg"))).send().await.unwrap();
+    assert_eq!(bare.status(), 403, "the sprite needs the token the track gave");
 
     // The same token opens nothing else.
     for path in [
@@ -97,8 +122,10 @@ async fn traversal_attempts_never_return_another_objects_bytes() {
     let owner = app.user("creator").await;
     let public = app.ready_video(owner.id, "public").await;
     let private = app.ready_video(owner.id, "private").await;
-    let token = playback(&app, &owner.token, public).await["master_url"].as_str().unwrap_or_default().to_owned();
-    assert!(!token.contains("token="), "public videos need no token");
+    let urls = playback(&app, &owner.token, public).await;
+    let master_url = urls["master_url"].as_str().unwrap_or_else(|| panic!("a public video has a master URL: {urls}"));
+    assert_eq!(master_url, format!("/hls/{public}/master.m3u8"), "public videos need no token");
+    assert_eq!(raw_get(&app, master_url).await.0, 200, "and the URL plays as it is");
 
     let attempts = [
         format!("/hls/{public}/../{private}/master.m3u8"),

@@ -313,6 +313,46 @@ async fn a_worker_killed_mid_transcode_hands_its_job_to_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_delivery_of_a_job_whose_worker_is_alive_is_not_taken() {
+    // A slow encode keeps this app's own worker on the job, heartbeating (every 5 s;
+    // silent for 15 s counts as dead), for a while.
+    let app = TestApp::spawn_with(&[("STREAMBOX_X264_PRESET", "slow")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "busy.mp4", 1280, 720, 10, true);
+    let id = upload_clip(&app, &token, &clip).await;
+    let video_id: VideoId = id.parse().unwrap();
+    let running = || async {
+        let row: (String, i32, Option<String>) =
+            sqlx::query_as("SELECT state::text, attempts, worker FROM transcode_jobs WHERE video_id = $1::uuid")
+                .bind(&id)
+                .fetch_one(app.db())
+                .await
+                .unwrap();
+        row
+    };
+    let owner = eventually(DEADLINE, "the job to be transcoding", || async {
+        let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
+        let (state, _, worker) = running().await;
+        (state == "running" && video["progress"]["percent"].as_f64().unwrap_or(0.0) > 0.0).then_some(worker)
+    })
+    .await
+    .expect("a running job names its worker");
+
+    // Another worker gets a delivery of the same job (a duplicate, or the reconciler's):
+    // its claim is what every delivery starts with.
+    let orphan_after = app.state.config.transcode.orphan_after();
+    let claimed =
+        streambox_common::jobs::begin_attempt(app.db(), video_id, "another-worker", orphan_after).await.unwrap();
+    assert!(claimed.is_none(), "a running job with a live worker was claimed again");
+    assert_eq!(running().await, ("running".to_owned(), 1, Some(owner)), "still the first worker's first attempt");
+
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let (state, attempts, errors) = job_of(&app, &id).await;
+    assert_eq!((state.as_str(), attempts), ("done", 1), "{errors}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_releases_the_running_job_at_once() {
     let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
     let token = app.signed_in_user().await;

@@ -10,6 +10,12 @@ use reqwest::{Method, StatusCode};
 use support::{TestApp, eventually};
 use uuid::Uuid;
 
+/// How long a change notice may take to reach the streamer. It is pushed at once
+/// (LISTEN/NOTIFY), so this only bounds a loaded machine; the access decision itself
+/// would be remembered for ten minutes (`STREAMBOX_STREAM_ACCESS_TTL_SECS` below), so a
+/// notice that never arrives still fails.
+const NOTICE_DEADLINE: Duration = Duration::from_secs(20);
+
 /// A public ready video whose 480p segment is `len` known bytes.
 async fn video_with_segment(app: &TestApp, owner: Uuid, len: usize) -> (Uuid, Vec<u8>) {
     let video = app.ready_video(owner, "public").await;
@@ -163,8 +169,8 @@ async fn fifty_concurrent_misses_for_one_segment_fetch_it_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_video_stops_being_served_at_once() {
-    // Access decisions would be remembered for a minute: only the change notice can stop them.
-    let app = TestApp::spawn_with(&[("STREAMBOX_STREAM_ACCESS_TTL_SECS", "60")]).await;
+    // Access decisions would be remembered for ten minutes: only the change notice can stop them.
+    let app = TestApp::spawn_with(&[("STREAMBOX_STREAM_ACCESS_TTL_SECS", "600")]).await;
     let owner = app.user("creator").await;
     let (video, _) = video_with_segment(&app, owner.id, 1000).await;
     let path = format!("/hls/{video}/480p/seg_000.ts");
@@ -173,7 +179,7 @@ async fn a_deleted_video_stops_being_served_at_once() {
     let deleted =
         app.http.delete(app.url(&format!("/api/v1/videos/{video}"))).bearer_auth(&owner.token).send().await.unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    eventually(Duration::from_secs(2), "the deleted video to stop being served", || async {
+    eventually(NOTICE_DEADLINE, "the deleted video to stop being served", || async {
         (get(&app, &path, &[]).await.status() == StatusCode::NOT_FOUND).then_some(())
     })
     .await;
@@ -191,7 +197,7 @@ async fn a_deleted_video_stops_being_served_at_once() {
         .await
         .unwrap();
     assert_eq!(private.status(), StatusCode::OK);
-    eventually(Duration::from_secs(2), "the now-private video to need a token", || async {
+    eventually(NOTICE_DEADLINE, "the now-private video to need a token", || async {
         (get(&app, &other_path, &[]).await.status() == StatusCode::FORBIDDEN).then_some(())
     })
     .await;
@@ -213,6 +219,193 @@ async fn segments_can_be_redirected_to_presigned_storage_urls() {
     // Playlists are still served (and rewritten when needed) by the streamer.
     let playlist = no_redirects.get(app.url(&format!("/hls/{video}/480p/index.m3u8"))).send().await.unwrap();
     assert_eq!(playlist.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_public_segments_are_redirected_to_a_cdn_base_url() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_SEGMENT_REDIRECT", "https://cdn.example/bucket/")]).await;
+    let owner = app.user("creator").await;
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let (public, _) = video_with_segment(&app, owner.id, 1000).await;
+    let response = no_redirects.get(app.url(&format!("/hls/{public}/480p/seg_000.ts"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        format!("https://cdn.example/bucket/hls/{public}/480p/seg_000.ts")
+    );
+
+    // A CDN serves whoever asks: token media never goes there, it is served here, privately.
+    for visibility in ["unlisted", "private"] {
+        let video = app.ready_video(owner.id, visibility).await;
+        let urls: serde_json::Value = app
+            .http
+            .get(app.url(&format!("/api/v1/videos/{video}/playback")))
+            .bearer_auth(&owner.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = urls["master_url"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+        let segment = format!("/hls/{video}/480p/seg_000.ts?token={token}");
+        let response = no_redirects.get(app.url(&segment)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{visibility}: {:?}", response.headers().get(header::LOCATION));
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "private, max-age=3600", "{visibility}");
+        assert_eq!(response.text().await.unwrap(), support::fixture_marker(video, "segment"), "{visibility}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_encode_is_served_byte_exact_in_ranges_and_privately_with_its_token() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("creator").await;
+    let clip = support::make_clip(app.dir.path(), "real.mp4", 640, 360, 4, true);
+    let response = app.upload(Some(&owner.token), &clip, "Real").await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let video = app.wait_for_status(&owner.token, &id, &["ready", "failed"], Duration::from_secs(180)).await;
+    assert_eq!(video["status"], "ready", "{video}");
+
+    // Every segment the playlists name, video and audio: whole, in two ranges, by HEAD.
+    let master = get(&app, &format!("/hls/{id}/master.m3u8"), &[]).await.bytes().await.unwrap();
+    let master = m3u8_rs::parse_master_playlist_res(&master).unwrap();
+    let audio = master.alternatives.iter().filter_map(|a| a.uri.clone());
+    let playlists: Vec<String> = master.variants.iter().map(|v| v.uri.clone()).chain(audio).collect();
+    assert_eq!(playlists, ["360p/index.m3u8", "audio/index.m3u8"]);
+    let mut first_segment = None;
+    for playlist in &playlists {
+        let rendition = playlist.split('/').next().unwrap();
+        let media = get(&app, &format!("/hls/{id}/{playlist}"), &[]).await.bytes().await.unwrap();
+        let media = m3u8_rs::parse_media_playlist_res(&media).unwrap();
+        assert!(!media.segments.is_empty(), "{playlist}");
+        for segment in &media.segments {
+            let path = format!("/hls/{id}/{rendition}/{}", segment.uri);
+            let whole = get(&app, &path, &[]).await;
+            assert_eq!(whole.status(), StatusCode::OK, "{path}");
+            assert_eq!(whole.headers()[header::CONTENT_TYPE], "video/mp2t");
+            assert_eq!(whole.headers()[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+            let whole = whole.bytes().await.unwrap();
+            let stored = app.state.storage.head(&format!("hls/{id}/{rendition}/{}", segment.uri)).await.unwrap();
+            assert_eq!(Some(whole.len() as u64), stored.map(|m| m.len), "{path}: the stored object's size");
+            assert!(
+                whole.len() % 188 == 0 && whole.chunks(188).all(|packet| packet[0] == 0x47),
+                "{path} is an MPEG-TS stream"
+            );
+            let half = whole.len() / 2;
+            let front = get(&app, &path, &[(header::RANGE, &format!("bytes=0-{}", half - 1))]).await;
+            assert_eq!(front.status(), StatusCode::PARTIAL_CONTENT);
+            let back = get(&app, &path, &[(header::RANGE, &format!("bytes={half}-"))]).await;
+            assert_eq!(
+                back.headers()[header::CONTENT_RANGE],
+                format!("bytes {half}-{}/{}", whole.len() - 1, whole.len())
+            );
+            let joined = [front.bytes().await.unwrap(), back.bytes().await.unwrap()].concat();
+            assert!(joined == whole, "{path}: two ranges are the whole segment");
+            let head = request(&app, Method::HEAD, &path, &[]).await;
+            assert_eq!(head.headers()[header::CONTENT_LENGTH], whole.len().to_string());
+            first_segment.get_or_insert((path, whole));
+        }
+    }
+    // What was served decodes.
+    let (path, segment) = first_segment.unwrap();
+    let file = app.dir.path().join("served.ts");
+    std::fs::write(&file, &segment).unwrap();
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        decoded.status.success() && decoded.stderr.is_empty(),
+        "{path}: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+
+    // Made private, the same bytes come only with the token, and not for shared caches.
+    let private = app
+        .http
+        .patch(app.url(&format!("/api/v1/videos/{id}")))
+        .bearer_auth(&owner.token)
+        .json(&serde_json::json!({ "visibility": "private" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(private.status(), StatusCode::OK);
+    eventually(NOTICE_DEADLINE, "the private video to need a token", || async {
+        (get(&app, &path, &[]).await.status() == StatusCode::FORBIDDEN).then_some(())
+    })
+    .await;
+    let urls: serde_json::Value = app.get_json(&format!("/api/v1/videos/{id}/playback"), &owner.token).await;
+    let token = urls["master_url"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+    let with_token = get(&app, &format!("{path}?token={token}"), &[]).await;
+    assert_eq!(with_token.status(), StatusCode::OK);
+    assert_eq!(with_token.headers()[header::CACHE_CONTROL], "private, max-age=3600");
+    assert!(with_token.bytes().await.unwrap() == segment);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_over_the_cache_limit_stream_from_storage_every_time() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_STREAM_CACHE_MAX_OBJECT_BYTES", "65536")]).await;
+    let owner = app.user("creator").await;
+    let (video, bytes) = video_with_segment(&app, owner.id, 200_000).await;
+    let (large, small) = (format!("/hls/{video}/480p/seg_000.ts"), format!("/hls/{video}/poster.jpg"));
+    // The access decision first, so only objects are counted.
+    assert_eq!(get(&app, &small, &[]).await.status(), StatusCode::OK);
+
+    let before = app.state.storage.gets_issued();
+    for _ in 0..3 {
+        let response = get(&app, &large, &[]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.bytes().await.unwrap() == bytes);
+    }
+    let tail = get(&app, &large, &[(header::RANGE, "bytes=-10")]).await;
+    assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(tail.bytes().await.unwrap(), bytes[bytes.len() - 10..]);
+    assert!(
+        app.state.storage.gets_issued() - before >= 4,
+        "every request for the large object goes to storage: {} GETs for 4 requests",
+        app.state.storage.gets_issued() - before
+    );
+    // A small object is still cached: asked again, it costs no GET.
+    let before = app.state.storage.gets_issued();
+    for _ in 0..3 {
+        assert_eq!(get(&app, &small, &[]).await.status(), StatusCode::OK);
+    }
+    assert_eq!(app.state.storage.gets_issued() - before, 0, "the poster stays in memory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_configured_origins_may_fetch_media() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_CORS_ORIGINS", "https://player.example, https://other.example")]).await;
+    let owner = app.user("creator").await;
+    let (video, _) = video_with_segment(&app, owner.id, 1000).await;
+    let segment = format!("/hls/{video}/480p/seg_000.ts");
+    for origin in ["https://player.example", "https://other.example"] {
+        let allowed = get(&app, &segment, &[(header::ORIGIN, origin)]).await;
+        assert_eq!(allowed.status(), StatusCode::OK);
+        assert_eq!(allowed.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+        let preflight = request(
+            &app,
+            Method::OPTIONS,
+            &segment,
+            &[(header::ORIGIN, origin), (header::ACCESS_CONTROL_REQUEST_METHOD, "GET")],
+        )
+        .await;
+        assert_eq!(preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+    }
+    let stranger = get(&app, &segment, &[(header::ORIGIN, "https://evil.example")]).await;
+    assert!(stranger.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{:?}", stranger.headers());
+    let preflight = request(
+        &app,
+        Method::OPTIONS,
+        &segment,
+        &[(header::ORIGIN, "https://evil.example"), (header::ACCESS_CONTROL_REQUEST_METHOD, "GET")],
+    )
+    .await;
+    assert!(preflight.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

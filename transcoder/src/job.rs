@@ -476,4 +476,29 @@ mod tests {
             assert!((nominal * 0.8..=nominal * 1.2).contains(&delay), "attempt {attempt}: {delay}");
         }
     }
+
+    #[test]
+    fn a_run_may_take_twenty_times_the_source_and_at_least_ten_minutes() {
+        for (duration_s, cap_s) in [(0.5, 600.0), (30.0, 600.0), (31.0, 620.0), (3600.0, 72_000.0)] {
+            assert_eq!(wall_clock_cap(duration_s), Duration::from_secs_f64(cap_s), "{duration_s} s of source");
+        }
+    }
+
+    /// ffmpeg that keeps making progress (realtime input) but runs past its wall clock
+    /// is stopped there, and that is the machine's problem (retried), not the input's.
+    #[tokio::test]
+    async fn a_run_past_its_wall_clock_is_stopped_and_retried() {
+        let args = ["-re", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10", "-t", "60", "-f", "null", "-"];
+        let cap = Duration::from_secs(2);
+        let limits = Limits { stall: Duration::from_secs(120), wall_clock: cap };
+        let started = std::time::Instant::now();
+        let mut reports = 0;
+        let outcome = ffmpeg::run(args.map(String::from).to_vec(), limits, |_| reports += 1).await;
+        let took = started.elapsed();
+        assert!(matches!(outcome, Err(FfmpegError::TimedOut(after)) if after == cap), "{outcome:?}");
+        assert!(reports > 0, "it was making progress");
+        // Stopped at the cap, far short of the 60 s the run would take.
+        assert!(took >= cap && took < Duration::from_secs(30), "stopped after {took:?}");
+        assert!(matches!(classify(outcome.unwrap_err()), JobError::Transient(_)));
+    }
 }
