@@ -44,7 +44,7 @@ ensure_rust() {
   command -v cargo >/dev/null || { log "cargo not found: install Rust (rustup) first"; return 1; }
 }
 
-ensure_openapi_validator() { # the OpenAPI project's validator, used by tests/openapi.rs
+ensure_openapi_validator() { # the OpenAPI project's validator, used by tests/suite/openapi.rs
   python3 -c 'import openapi_spec_validator' 2>/dev/null && return
   command -v python3 >/dev/null || apt_install python3 python3-pip
   log "installing openapi-spec-validator"
@@ -52,7 +52,7 @@ ensure_openapi_validator() { # the OpenAPI project's validator, used by tests/op
     python3 -m pip install -q --break-system-packages openapi-spec-validator
 }
 
-ensure_schemathesis() { # the API fuzzer, used by tests/openapi.rs
+ensure_schemathesis() { # the API fuzzer, used by tests/suite/openapi.rs
   command -v st >/dev/null && return
   log "installing schemathesis"
   python3 -m pip install -q schemathesis 2>/dev/null ||

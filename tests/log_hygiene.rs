@@ -1,6 +1,9 @@
 //! With every log at debug level, a full session (register, login, refresh, upload,
 //! playback of a private video) writes no password, token or secret.
 
+// The harness of tests/suite, of which this binary uses a little.
+#[allow(dead_code)]
+#[path = "suite/support/mod.rs"]
 mod support;
 
 use std::io::Write;

@@ -1,12 +1,10 @@
 //! Settings the README promises, each seen doing what it says: the signing secret
 //! generated once in `all` mode, and the role new registrations get.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{Value, json};
-use support::TestApp;
+use crate::support::TestApp;
 
 /// An empty setting is an unset one.
 const NO_SECRET: (&str, &str) = ("STREAMBOX_JWT_SECRET", "");
@@ -31,7 +29,7 @@ async fn without_a_secret_all_mode_generates_one_once_owner_only_and_keeps_signi
     let signed_by_second = second.user("creator").await.token;
     for token in [&signed_by_first, &signed_by_second] {
         assert!(signed_with(token, secret.trim()), "signed with the kept secret");
-        assert!(!signed_with(token, support::TEST_JWT_SECRET), "not with the harness's fixed secret");
+        assert!(!signed_with(token, crate::support::TEST_JWT_SECRET), "not with the harness's fixed secret");
     }
 }
 
@@ -59,7 +57,7 @@ async fn with_default_role_viewer_new_accounts_watch_but_do_not_upload() {
     let token = login["access_token"].as_str().unwrap();
     assert_eq!(app.get_json("/api/v1/me", token).await["role"], "viewer");
 
-    let refused = app.upload_buffered(token, &support::fake_video(), "Mine").await;
+    let refused = app.upload_buffered(token, &crate::support::fake_video(), "Mine").await;
     assert_eq!(refused.status(), 403);
     let presign = app.presign(token, &json!({ "title": "Mine", "size": 1000 })).await;
     assert_eq!(presign.status(), 403);

@@ -1,14 +1,12 @@
 //! End to end: multipart upload -> object storage -> Redis job -> ffmpeg ladder ->
 //! master playlist -> streamer, over HTTP, on real Postgres, Redis, S3 API and ffmpeg.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
 use redis::AsyncCommands;
 use serde_json::Value;
-use support::{TestApp, eventually, job_of, make_clip, probe_video};
+use crate::support::{TestApp, eventually, job_of, make_clip, probe_video};
 
 const TRANSCODE_DEADLINE: Duration = Duration::from_secs(180);
 
@@ -91,7 +89,7 @@ async fn a_file_that_only_looks_like_a_video_fails_once_with_a_readable_reason()
     let app = TestApp::spawn().await;
     let token = app.signed_in_user().await;
     let notes = app.dir.path().join("notes.mp4");
-    std::fs::write(&notes, support::fake_video()).unwrap();
+    std::fs::write(&notes, crate::support::fake_video()).unwrap();
 
     let accepted = app.upload(Some(&token), &notes, "Not a video").await;
     assert_eq!(accepted.status(), 202);
@@ -221,7 +219,7 @@ async fn junk_and_badly_titled_uploads_are_refused_before_anything_is_kept() {
     assert_eq!(refused.json::<Value>().await.unwrap()["code"], "not_a_video");
 
     for (title, field) in [("", "title"), ("bad\u{7}title", "title"), (&"x".repeat(201)[..], "title")] {
-        let refused = app.upload_buffered(&token, &support::fake_video(), title).await;
+        let refused = app.upload_buffered(&token, &crate::support::fake_video(), title).await;
         assert_eq!(refused.status(), 422, "{title:?}");
         let body: Value = refused.json().await.unwrap();
         assert!(body["message"].as_str().unwrap().starts_with(field), "{body}");

@@ -1,13 +1,11 @@
 //! The streamer's HTTP, as players and CDNs see it: ranges, HEAD, validators, cache
 //! headers, CORS, compression, request coalescing, redirects, deletion, originals.
 
-mod support;
-
 use std::time::Duration;
 
 use reqwest::header;
 use reqwest::{Method, StatusCode};
-use support::{TestApp, eventually};
+use crate::support::{TestApp, eventually};
 use uuid::Uuid;
 
 /// How long a change notice may take to reach the streamer. It is pushed at once
@@ -253,7 +251,7 @@ async fn only_public_segments_are_redirected_to_a_cdn_base_url() {
         let response = no_redirects.get(app.url(&segment)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{visibility}: {:?}", response.headers().get(header::LOCATION));
         assert_eq!(response.headers()[header::CACHE_CONTROL], "private, max-age=3600", "{visibility}");
-        assert_eq!(response.text().await.unwrap(), support::fixture_marker(video, "segment"), "{visibility}");
+        assert_eq!(response.text().await.unwrap(), crate::support::fixture_marker(video, "segment"), "{visibility}");
     }
 }
 
@@ -261,7 +259,7 @@ async fn only_public_segments_are_redirected_to_a_cdn_base_url() {
 async fn a_real_encode_is_served_byte_exact_in_ranges_and_privately_with_its_token() {
     let app = TestApp::spawn().await;
     let owner = app.user("creator").await;
-    let clip = support::make_clip(app.dir.path(), "real.mp4", 640, 360, 4, true);
+    let clip = crate::support::make_clip(app.dir.path(), "real.mp4", 640, 360, 4, true);
     let response = app.upload(Some(&owner.token), &clip, "Real").await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();

@@ -1,13 +1,11 @@
 //! The OpenAPI document: valid OpenAPI 3.1, and every route the router serves is in it.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
 use streambox::server::{self, Mode};
-use support::TestApp;
+use crate::support::TestApp;
 
 #[tokio::test]
 async fn the_document_is_valid_openapi_and_names_every_route() {

@@ -3,14 +3,12 @@
 //! ffprobe over HTTP — rungs and sizes, aligned keyframes, clean decodes, duration,
 //! honest playlists, and CODECS matching the streams.
 
-mod support;
-
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{TestApp, probe_video};
+use crate::support::{TestApp, probe_video};
 
 struct Clip {
     name: &'static str,
@@ -657,7 +655,7 @@ async fn hard_scene_cuts_off_the_gop_grid_do_not_move_keyframes() {
 async fn sources_over_the_limits_fail_at_once_saying_which_limit() {
     let app = TestApp::spawn_with(&[("STREAMBOX_MAX_DURATION_SECS", "2"), ("STREAMBOX_MAX_FRAME_RATE", "50")]).await;
     let token = app.signed_in_user().await;
-    let long = support::make_clip(app.dir.path(), "long.mp4", 320, 240, 4, false);
+    let long = crate::support::make_clip(app.dir.path(), "long.mp4", 320, 240, 4, false);
     let fast = app.dir.path().join("fast.mp4");
     run(&[
         "ffmpeg",
@@ -682,7 +680,7 @@ async fn sources_over_the_limits_fail_at_once_saying_which_limit() {
         let video = app.wait_for_status(&token, &id, &["failed", "ready"], Duration::from_secs(120)).await;
         assert_eq!(video["status"], "failed");
         assert!(video["error"].as_str().unwrap().contains(expected), "{video}");
-        let (state, attempts, _) = support::job_of(&app, &id).await;
+        let (state, attempts, _) = crate::support::job_of(&app, &id).await;
         assert_eq!((state.as_str(), attempts), ("dead", 1));
     }
 }
@@ -693,10 +691,10 @@ async fn a_running_transcode_reports_progress_and_eta() {
     // is checked on ffmpeg's reported positions, in the transcoder's own tests.
     let app = TestApp::spawn_with(&[("STREAMBOX_X264_PRESET", "slow"), ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
     let token = app.signed_in_user().await;
-    let clip = support::make_clip(app.dir.path(), "progress.mp4", 1280, 720, 20, true);
+    let clip = crate::support::make_clip(app.dir.path(), "progress.mp4", 1280, 720, 20, true);
     let response = app.upload(Some(&token), &clip, "Progress").await;
     let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    let progress = support::eventually(Duration::from_secs(180), "progress to be reported", || async {
+    let progress = crate::support::eventually(Duration::from_secs(180), "progress to be reported", || async {
         let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
         let progress = video["progress"].clone();
         (video["status"] == "processing"
@@ -711,6 +709,6 @@ async fn a_running_transcode_reports_progress_and_eta() {
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], Duration::from_secs(300)).await;
     assert_eq!(video["status"], "ready");
     assert!(video.get("progress").is_none(), "no progress once ready");
-    let (state, attempts, errors) = support::job_of(&app, &id).await;
+    let (state, attempts, errors) = crate::support::job_of(&app, &id).await;
     assert_eq!((state.as_str(), attempts), ("done", 1), "one attempt: {errors}");
 }

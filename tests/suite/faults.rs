@@ -4,8 +4,6 @@
 //! requests get a clear, retryable 503; afterwards the service carries on without a
 //! restart, no accepted byte is lost and no video is left stuck.
 
-mod support;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -13,7 +11,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use streambox_common::config::S3Config;
 use streambox_common::embedded_s3;
-use support::{PrivatePostgres, PrivateRedis, SwitchableProxy, TestApp, WorkerProcess, eventually, make_clip};
+use crate::support::{PrivatePostgres, PrivateRedis, SwitchableProxy, TestApp, WorkerProcess, eventually, make_clip};
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(180);

@@ -2,8 +2,6 @@
 //! the upload service, direct-to-storage uploads, and what an abandoned upload leaves
 //! behind (nothing).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -13,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use futures::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, WorkerProcess, eventually, fake_video};
+use crate::support::{TestApp, WorkerProcess, eventually, fake_video};
 
 const TUS: &str = "/api/v1/uploads/tus";
 
@@ -344,7 +342,7 @@ async fn tus_uploads_can_be_terminated_and_expire() {
 async fn a_presigned_upload_goes_straight_to_storage_and_is_checked_before_it_is_queued() {
     let app = TestApp::spawn().await;
     let token = app.signed_in_user().await;
-    let clip = std::fs::read(support::make_clip(app.dir.path(), "direct.mp4", 640, 360, 3, true)).unwrap();
+    let clip = std::fs::read(crate::support::make_clip(app.dir.path(), "direct.mp4", 640, 360, 3, true)).unwrap();
 
     assert_eq!(app.presign(&token, &json!({ "title": "", "size": 10 })).await.status(), 422);
     assert_eq!(app.presign(&token, &json!({ "title": "Zero", "size": 0 })).await.status(), 422);

@@ -3,12 +3,10 @@
 //! authorization table) cannot tell a listing that leaks a private video from one
 //! that does not; these tests read the contents.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use support::TestApp;
+use crate::support::TestApp;
 use uuid::Uuid;
 
 /// Every video of one owner in each state a listing must tell apart.

@@ -1,14 +1,12 @@
 //! Engagement and discovery: likes, comments, history, follows, views, feeds and
 //! search — correct under concurrency, and never showing what others may not see.
 
-mod support;
-
 use std::time::Duration;
 
 use redis::AsyncCommands;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{TestApp, eventually};
+use crate::support::{TestApp, eventually};
 use uuid::Uuid;
 
 async fn call(

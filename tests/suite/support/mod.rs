@@ -2,8 +2,6 @@
 //! port) with its own Postgres database, Redis queue name and embedded S3 folder.
 //! Real Postgres, Redis, S3 API and ffmpeg; nothing is mocked.
 
-#![allow(dead_code)] // Each test binary uses its own subset of the harness.
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,14 +2,12 @@
 //! that stopped midway, uploads whose source is complete but whose video was never
 //! made, and the scratch space of a killed worker's run.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{TestApp, WorkerProcess, eventually, make_clip};
+use crate::support::{TestApp, WorkerProcess, eventually, make_clip};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 /// The reconciler runs every second here; a minute covers a loaded machine.

@@ -1,8 +1,6 @@
 //! Sessions under attack: forged and stale tokens, refresh rotation and reuse,
 //! cookies, password storage, and bootstrapping the first admin from the CLI.
 
-mod support;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -10,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use support::{TEST_JWT_SECRET, TestApp};
+use crate::support::{TEST_JWT_SECRET, TestApp};
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()

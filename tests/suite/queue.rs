@@ -2,8 +2,6 @@
 //! the dead-letter state, operator retry/discard (HTTP and CLI), crash recovery with
 //! real worker processes, the ffmpeg watchdog, the reconciler and the apalis key layout.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,7 +12,7 @@ use streambox_common::config::S3Config;
 use streambox_common::embedded_s3;
 use streambox_common::ids::VideoId;
 use streambox_common::queue::TranscodeJob;
-use support::{SwitchableProxy, TestApp, WorkerProcess, eventually, job_of, make_clip};
+use crate::support::{SwitchableProxy, TestApp, WorkerProcess, eventually, job_of, make_clip};
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(180);
@@ -190,7 +188,7 @@ async fn operators_retry_a_fixed_dead_job_and_discard_another_over_http_and_cli(
     let creator = app.signed_in_user().await;
     let admin = app.user("admin").await.token;
     let broken = app.dir.path().join("broken.mp4");
-    std::fs::write(&broken, support::fake_video()).unwrap();
+    std::fs::write(&broken, crate::support::fake_video()).unwrap();
     let (first, second, third) = (
         upload_clip(&app, &creator, &broken).await,
         upload_clip(&app, &creator, &broken).await,

@@ -1,11 +1,9 @@
 //! Private playback and path handling on the streamer: tokens scoped to one video
 //! travel through every playlist; no path reaches another object's bytes.
 
-mod support;
-
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use support::{TEST_JWT_SECRET, TestApp, fixture_marker};
+use crate::support::{TEST_JWT_SECRET, TestApp, fixture_marker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 

@@ -1,14 +1,12 @@
 //! Every route × every kind of caller → the expected status. The table must name
 //! exactly the routes the router serves: a route added without a row fails here.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use reqwest::Method;
 use serde_json::json;
 use streambox::server::{self, Mode};
-use support::{TestApp, TestUser};
+use crate::support::{TestApp, TestUser};
 use uuid::Uuid;
 
 /// Callers, in the order of each row's expected statuses.
@@ -225,7 +223,7 @@ impl World {
                 return self.app.url(created.headers()["location"].to_str().unwrap());
             }
             Target::PresignedUpload => {
-                let file = support::fake_video();
+                let file = crate::support::fake_video();
                 let presign = json!({ "title": "Table", "size": file.len() });
                 let granted: serde_json::Value =
                     self.app.presign(&self.owner.token, &presign).await.json().await.unwrap();
@@ -303,7 +301,7 @@ impl World {
                 .header("tus-resumable", "1.0.0")
                 .header("upload-offset", "0")
                 .header("content-type", "application/offset+octet-stream")
-                .body(support::fake_video()[..200].to_vec()),
+                .body(crate::support::fake_video()[..200].to_vec()),
             Body::Presign => request.json(&json!({ "title": "Table", "size": 1000 })),
             Body::NewComment => request.json(&json!({ "body": "Nice" })),
             Body::CommentEdit => request.json(&json!({ "body": "Nicer" })),

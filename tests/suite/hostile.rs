@@ -2,15 +2,13 @@
 //! upload, bodies and clients that never end, tokens that outlive the access they
 //! granted, inputs spelled to slip past a check, and faults that answered 500.
 
-mod support;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use streambox_common::ids::VideoId;
 use streambox_common::queue::TranscodeJob;
-use support::{TestApp, eventually};
+use crate::support::{TestApp, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TRANSCODE: Duration = Duration::from_secs(120);
@@ -53,7 +51,7 @@ fn playlist_naming(target: &str, len: usize) -> Vec<u8> {
 async fn a_presigned_url_used_again_after_completion_changes_nothing_the_pipeline_reads() {
     let app = TestApp::spawn().await;
     let token = app.signed_in_user().await;
-    let clip = std::fs::read(support::make_clip(app.dir.path(), "mine.mp4", 320, 240, 2, true)).unwrap();
+    let clip = std::fs::read(crate::support::make_clip(app.dir.path(), "mine.mp4", 320, 240, 2, true)).unwrap();
     let granted: Value =
         app.presign(&token, &json!({ "title": "Mine", "size": clip.len() })).await.json().await.unwrap();
     let (url, id) = (granted["upload_url"].as_str().unwrap(), granted["id"].as_str().unwrap());
@@ -80,13 +78,13 @@ async fn a_stored_source_that_became_a_playlist_fails_without_ffmpeg_reading_wha
     let app = TestApp::spawn().await;
     let owner = app.user("creator").await;
     // A private segment of another video, on the local disk of an `all` process.
-    let victim = support::make_clip(app.dir.path(), "victim.ts", 320, 240, 2, true);
+    let victim = crate::support::make_clip(app.dir.path(), "victim.ts", 320, 240, 2, true);
     let id = queued_video_with_source(&app, owner.id, playlist_naming(&victim.display().to_string(), 400)).await;
     let video = app.wait_for_status(&owner.token, &id.to_string(), &["ready", "failed"], TRANSCODE).await;
     assert_eq!(video["status"], "failed", "{video}");
     let error = video["error"].as_str().unwrap();
     assert!(error.contains("not a video container"), "{error}");
-    let (state, attempts, _) = support::job_of(&app, &id.to_string()).await;
+    let (state, attempts, _) = crate::support::job_of(&app, &id.to_string()).await;
     assert_eq!((state.as_str(), attempts), ("dead", 1), "a permanent failure, not retried");
 }
 
@@ -94,10 +92,10 @@ async fn a_stored_source_that_became_a_playlist_fails_without_ffmpeg_reading_wha
 async fn errors_people_see_name_no_server_paths() {
     let app = TestApp::spawn().await;
     let owner = app.user("creator").await;
-    let id = queued_video_with_source(&app, owner.id, support::fake_video()).await;
+    let id = queued_video_with_source(&app, owner.id, crate::support::fake_video()).await;
     let video = app.wait_for_status(&owner.token, &id.to_string(), &["ready", "failed"], TRANSCODE).await;
     assert_eq!(video["status"], "failed", "{video}");
-    let (_, _, errors) = support::job_of(&app, &id.to_string()).await;
+    let (_, _, errors) = crate::support::job_of(&app, &id.to_string()).await;
     let root = std::path::absolute(app.dir.path()).unwrap().display().to_string();
     for shown in [video["error"].to_string(), errors.to_string()] {
         assert!(!shown.contains(&root) && !shown.contains("/work/"), "{shown}");
@@ -328,7 +326,7 @@ async fn a_range_with_a_stale_if_range_gets_the_whole_object() {
     assert_eq!(ranged(e_tag).await.unwrap().status(), StatusCode::PARTIAL_CONTENT);
     let stale = ranged("\"stale\"".into()).await.unwrap();
     assert_eq!(stale.status(), StatusCode::OK);
-    assert_eq!(stale.bytes().await.unwrap(), support::fixture_marker(id, "segment").as_bytes());
+    assert_eq!(stale.bytes().await.unwrap(), crate::support::fixture_marker(id, "segment").as_bytes());
 }
 
 #[tokio::test]
@@ -364,11 +362,11 @@ async fn invisible_and_reordering_characters_are_refused_in_what_people_read() {
 
 #[tokio::test]
 async fn an_upload_while_storage_is_away_is_a_retryable_503() {
-    let storage = support::SwitchableProxy::start("http://127.0.0.1:9").await;
+    let storage = crate::support::SwitchableProxy::start("http://127.0.0.1:9").await;
     storage.set_up(false);
     let app = TestApp::spawn_with(&[("S3_ENDPOINT", storage.url.as_str())]).await;
     let token = app.signed_in_user().await;
-    let clip = std::fs::read(support::make_clip(app.dir.path(), "away.mp4", 320, 240, 1, true)).unwrap();
+    let clip = std::fs::read(crate::support::make_clip(app.dir.path(), "away.mp4", 320, 240, 1, true)).unwrap();
     let refused = app.upload_buffered(&token, &clip, "Away").await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(refused.headers().contains_key("retry-after"));

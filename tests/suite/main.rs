@@ -1,0 +1,24 @@
+//! Every end-to-end test in one binary: each file here is a module (`cargo test --test
+//! suite faults::` runs one), sharing one build of the harness in `support/`. The tests
+//! run against real PostgreSQL, Redis, an S3 endpoint and ffmpeg; each has its own
+//! database, queue name and bucket folder. (`tests/log_hygiene.rs` stays a binary of its
+//! own: it installs a process-wide log subscriber.)
+
+mod support;
+
+mod authorization;
+mod configuration;
+mod corpus;
+mod engagement;
+mod faults;
+mod hostile;
+mod listings;
+mod openapi;
+mod pipeline;
+mod playback_access;
+mod queue;
+mod reconciler;
+mod sessions;
+mod storage;
+mod streaming_http;
+mod uploads;
