@@ -201,6 +201,34 @@ async fn a_deleted_video_stops_being_served_at_once() {
     .await;
 }
 
+/// While change notices do not arrive (the listener reconnecting), an access decision is
+/// remembered for `STREAMBOX_STREAM_ACCESS_TTL_SECS` and no longer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_change_notice_an_access_decision_lasts_its_ttl() {
+    let ttl = Duration::from_secs(10);
+    let app = TestApp::spawn_with(&[("STREAMBOX_STREAM_ACCESS_TTL_SECS", "10")]).await;
+    let owner = app.user("creator").await;
+    let (video, _) = video_with_segment(&app, owner.id, 1000).await;
+    let path = format!("/hls/{video}/480p/seg_000.ts");
+    let decided = tokio::time::Instant::now();
+    assert_eq!(get(&app, &path, &[]).await.status(), StatusCode::OK, "public: decided and remembered");
+
+    // The video goes private with its notice lost: the trigger is off (this test's own
+    // database), as if the streamer's listener were down when it fired.
+    sqlx::query("ALTER TABLE videos DISABLE TRIGGER videos_changed").execute(app.db()).await.unwrap();
+    sqlx::query("UPDATE videos SET visibility = 'private' WHERE id = $1").bind(video).execute(app.db()).await.unwrap();
+    let remembered = get(&app, &path, &[]).await.status();
+    if decided.elapsed() < ttl {
+        assert_eq!(remembered, StatusCode::OK, "within the TTL the remembered decision stands");
+    }
+    // After it, the decision is read again: the video needs a token now.
+    eventually(ttl * 6, "the remembered decision to expire", || async {
+        (get(&app, &path, &[]).await.status() == StatusCode::FORBIDDEN).then_some(())
+    })
+    .await;
+    assert!(decided.elapsed() >= ttl, "re-read after {:?}, before the TTL", decided.elapsed());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_can_be_redirected_to_presigned_storage_urls() {
     let app = TestApp::spawn_with(&[("STREAMBOX_SEGMENT_REDIRECT", "presigned")]).await;
