@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::json;
 use streambox::server::{self, Mode};
-use crate::support::{TestApp, TestUser};
 use uuid::Uuid;
+
+use crate::support::{TestApp, TestUser};
 
 /// Callers, in the order of each row's expected statuses.
 #[derive(Clone, Copy, Debug)]

@@ -4,6 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{Value, json};
+
 use crate::support::TestApp;
 
 /// An empty setting is an unset one.

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+
 use crate::support::{TestApp, probe_video};
 
 struct Clip {

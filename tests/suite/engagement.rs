@@ -6,8 +6,9 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use crate::support::{TestApp, eventually};
 use uuid::Uuid;
+
+use crate::support::{TestApp, eventually};
 
 async fn call(
     app: &TestApp,

@@ -11,8 +11,9 @@ use serde_json::Value;
 use sqlx::PgPool;
 use streambox_common::config::S3Config;
 use streambox_common::embedded_s3;
-use crate::support::{PrivatePostgres, PrivateRedis, SwitchableProxy, TestApp, WorkerProcess, eventually, make_clip};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::{PrivatePostgres, PrivateRedis, SwitchableProxy, TestApp, WorkerProcess, eventually, make_clip};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 

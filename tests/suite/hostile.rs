@@ -8,8 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use streambox_common::ids::VideoId;
 use streambox_common::queue::TranscodeJob;
-use crate::support::{TestApp, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{TestApp, eventually};
 
 const TRANSCODE: Duration = Duration::from_secs(120);
 

@@ -6,8 +6,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use crate::support::TestApp;
 use uuid::Uuid;
+
+use crate::support::TestApp;
 
 /// Every video of one owner in each state a listing must tell apart.
 struct Shelf {

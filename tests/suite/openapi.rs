@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use streambox::server::{self, Mode};
+
 use crate::support::TestApp;
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use serde_json::Value;
+
 use crate::support::{TestApp, eventually, job_of, make_clip, probe_video};
 
 const TRANSCODE_DEADLINE: Duration = Duration::from_secs(180);

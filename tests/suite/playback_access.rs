@@ -3,9 +3,10 @@
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use crate::support::{TEST_JWT_SECRET, TestApp, fixture_marker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
+
+use crate::support::{TEST_JWT_SECRET, TestApp, fixture_marker};
 
 async fn playback(app: &TestApp, token: &str, video: Uuid) -> Value {
     let response =

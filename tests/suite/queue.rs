@@ -12,8 +12,9 @@ use streambox_common::config::S3Config;
 use streambox_common::embedded_s3;
 use streambox_common::ids::VideoId;
 use streambox_common::queue::TranscodeJob;
-use crate::support::{SwitchableProxy, TestApp, WorkerProcess, eventually, job_of, make_clip};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::{SwitchableProxy, TestApp, WorkerProcess, eventually, job_of, make_clip};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 

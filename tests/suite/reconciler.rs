@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+
 use crate::support::{TestApp, WorkerProcess, eventually, make_clip};
 
 const DEADLINE: Duration = Duration::from_secs(180);

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use reqwest::header;
 use reqwest::{Method, StatusCode};
-use crate::support::{TestApp, eventually};
 use uuid::Uuid;
+
+use crate::support::{TestApp, eventually};
 
 /// How long a change notice may take to reach the streamer. It is pushed at once
 /// (LISTEN/NOTIFY), so this only bounds a loaded machine; the access decision itself

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use futures::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
 use crate::support::{TestApp, WorkerProcess, eventually, fake_video};
 
 const TUS: &str = "/api/v1/uploads/tus";
