@@ -179,8 +179,7 @@ async fn postgres_cut_during_a_transcode_still_ends_ready() {
     let direct = app.direct_db().await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "long.mp4", 640, 360, 20, true);
-    let accepted: Value = app.upload(Some(&token), &clip, "Cut").await.json().await.unwrap();
-    let id = accepted["id"].as_str().unwrap().to_owned();
+    let id = app.upload_accepted(&token, &clip, "Cut").await;
     eventually(DEADLINE, "the transcode to start", || async {
         (status_of(&direct, &id).await == "processing").then_some(())
     })
@@ -221,8 +220,7 @@ async fn storage_cut_while_a_job_publishes_is_retried_until_ready() {
     .await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "publish.mp4", 640, 360, 30, true);
-    let accepted: Value = app.upload(Some(&token), &clip, "Publish").await.json().await.unwrap();
-    let id = accepted["id"].as_str().unwrap().to_owned();
+    let id = app.upload_accepted(&token, &clip, "Publish").await;
     // The source is downloaded before the encode: once it is under way, storage is
     // needed again only to publish.
     eventually(DEADLINE, "the encode to be under way", || async {
@@ -294,8 +292,7 @@ async fn a_full_scratch_disk_is_a_server_fault_retried_once_there_is_room() {
     ])
     .await;
     let token = app.signed_in_user().await;
-    let accepted: Value = app.upload(Some(&token), &clip, "Full disk").await.json().await.unwrap();
-    let id = accepted["id"].as_str().unwrap().to_owned();
+    let id = app.upload_accepted(&token, &clip, "Full disk").await;
     let errors = eventually(DEADLINE, "an attempt to fail on the full disk", || async {
         let (state, _, errors) = job_state(app.db(), &id).await;
         assert_ne!(state, "dead", "a full disk is not the upload's fault: {errors}");
@@ -364,15 +361,22 @@ async fn exactly_the_published_set(app: &TestApp, id: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_during_a_transcode_and_during_publishing_still_ends_ready() {
     let postgres = PrivatePostgres::start();
-    let app = TestApp::spawn_on(&postgres.url, &[("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
+    // Storage behind a proxy: cut for a moment as publishing starts, it holds the step
+    // open while the server stops (which takes a while), so the fault lands inside it.
+    let storage = ProxiedStorage::start().await;
+    let settings = [
+        ("S3_ENDPOINT", storage.proxy.url.as_str()),
+        ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"),
+        ("STREAMBOX_RETRY_BASE_SECS", "1"),
+    ];
+    let app = TestApp::spawn_on(&postgres.url, &settings).await;
     let db = PgPool::connect(app.database_url()).await.unwrap();
     let token = app.signed_in_user().await;
-    let objects = app.dir.path().join("objects");
+    let objects = storage.objects.path();
 
     // During the encode.
     let clip = make_clip(app.dir.path(), "encode.mp4", 640, 360, 20, true);
-    let accepted: Value = app.upload(Some(&token), &clip, "Encode").await.json().await.unwrap();
-    let encoding = accepted["id"].as_str().unwrap().to_owned();
+    let encoding = app.upload_accepted(&token, &clip, "Encode").await;
     eventually(DEADLINE, "the encode to be under way", || async {
         let video = app.get_json(&format!("/api/v1/videos/{encoding}"), &token).await;
         (video["progress"]["percent"].as_f64().unwrap_or(0.0) > 0.0).then_some(())
@@ -389,11 +393,12 @@ async fn postgres_restarted_during_a_transcode_and_during_publishing_still_ends_
 
     // During publishing: the server goes away as the first object is stored.
     let clip = make_clip(app.dir.path(), "publish.mp4", 640, 360, 30, true);
-    let accepted: Value = app.upload(Some(&token), &clip, "Publish").await.json().await.unwrap();
-    let publishing = accepted["id"].as_str().unwrap().to_owned();
-    publishing_started(&objects, &publishing).await;
+    let publishing = app.upload_accepted(&token, &clip, "Publish").await;
+    publishing_started(objects, &publishing).await;
+    storage.proxy.set_up(false);
+    assert!(!master_published(objects, &publishing), "the fault came before publishing ended");
     postgres.stop();
-    assert!(!master_published(&objects, &publishing), "the fault came before publishing ended");
+    storage.proxy.set_up(true);
     tokio::time::sleep(Duration::from_secs(3)).await; // the length of the outage
     postgres.start_again();
     let video = app.wait_for_status(&token, &publishing, &["ready", "failed"], DEADLINE).await;
@@ -415,8 +420,7 @@ async fn storage_cut_as_publishing_starts_is_retried_and_leaves_only_the_publish
     .await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "publish.mp4", 640, 360, 30, true);
-    let accepted: Value = app.upload(Some(&token), &clip, "Publish").await.json().await.unwrap();
-    let id = accepted["id"].as_str().unwrap().to_owned();
+    let id = app.upload_accepted(&token, &clip, "Publish").await;
     publishing_started(storage.objects.path(), &id).await;
     storage.proxy.set_up(false);
     assert!(!master_published(storage.objects.path(), &id), "the cut came before publishing ended");
@@ -444,8 +448,7 @@ async fn a_worker_killed_while_publishing_hands_its_job_to_another() {
     let storage = SwitchableProxy::start(app.state.storage.endpoint()).await;
     let objects = app.dir.path().join("objects");
     let clip = make_clip(app.dir.path(), "publish.mp4", 640, 360, 30, true);
-    let accepted: Value = app.upload(Some(&token), &clip, "Publish").await.json().await.unwrap();
-    let id = accepted["id"].as_str().unwrap().to_owned();
+    let id = app.upload_accepted(&token, &clip, "Publish").await;
 
     let beat = [("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"), ("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")];
     let mut doomed = WorkerProcess::spawn(&app, &[beat[0], beat[1], ("S3_ENDPOINT", &storage.url)]);
@@ -476,14 +479,12 @@ async fn redis_restarted_empty_while_a_job_runs_loses_neither_it_nor_the_queued_
     let token = app.signed_in_user().await;
     let long = make_clip(app.dir.path(), "running.mp4", 640, 360, 20, true);
     let short = make_clip(app.dir.path(), "queued.mp4", 320, 180, 4, true);
-    let running: Value = app.upload(Some(&token), &long, "Running").await.json().await.unwrap();
-    let running = running["id"].as_str().unwrap().to_owned();
+    let running = app.upload_accepted(&token, &long, "Running").await;
     eventually(DEADLINE, "the first job to run", || async {
         (job_state(app.db(), &running).await.0 == "running").then_some(())
     })
     .await;
-    let queued: Value = app.upload(Some(&token), &short, "Queued").await.json().await.unwrap();
-    let queued = queued["id"].as_str().unwrap().to_owned();
+    let queued = app.upload_accepted(&token, &short, "Queued").await;
     assert_eq!(job_state(app.db(), &queued).await.0, "queued", "one worker slot: the second job waits");
 
     // Every delivery, the running job's included, is gone with the old server.
@@ -501,8 +502,7 @@ async fn an_attempt_finishing_second_leaves_the_video_the_first_one_finished() {
     let app = TestApp::spawn_with(&[("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "second.mp4", 640, 360, 10, true);
-    let accepted: Value = app.upload(Some(&token), &clip, "Second").await.json().await.unwrap();
-    let id = accepted["id"].as_str().unwrap().to_owned();
+    let id = app.upload_accepted(&token, &clip, "Second").await;
     eventually(DEADLINE, "the encode to be under way", || async {
         let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
         (video["progress"]["percent"].as_f64().unwrap_or(0.0) > 0.0).then_some(())

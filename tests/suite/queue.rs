@@ -18,12 +18,6 @@ use crate::support::{SwitchableProxy, TestApp, WorkerProcess, eventually, job_of
 
 const DEADLINE: Duration = Duration::from_secs(180);
 
-async fn upload_clip(app: &TestApp, token: &str, clip: &std::path::Path) -> String {
-    let response = app.upload(Some(token), clip, "Queued clip").await;
-    assert_eq!(response.status(), 202);
-    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
-}
-
 fn streambox_cli(app: &TestApp, args: &[&str]) -> String {
     let config = &app.state.config;
     let output = Command::new(env!("CARGO_BIN_EXE_streambox"))
@@ -59,7 +53,7 @@ async fn storage_outage_is_retried_with_backoff_then_ready() {
     .await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "outage.mp4", 640, 360, 3, true);
-    let id = upload_clip(&app, &token, &clip).await;
+    let id = app.upload_accepted(&token, &clip, "Queued clip").await;
 
     // Storage goes away before any worker fetches the source.
     proxy.set_up(false);
@@ -127,7 +121,7 @@ async fn a_worker_that_loses_redis_consumes_again_once_it_is_back() {
     reported("unavailable").await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "during-outage.mp4", 320, 240, 2, true);
-    let id = upload_clip(&app, &token, &clip).await;
+    let id = app.upload_accepted(&token, &clip, "Queued clip").await;
     redis.set_up(true);
 
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
@@ -135,7 +129,7 @@ async fn a_worker_that_loses_redis_consumes_again_once_it_is_back() {
     reported("ok").await;
 
     let clip = make_clip(app.dir.path(), "long.mp4", 1280, 720, 30, true);
-    let id = upload_clip(&app, &token, &clip).await;
+    let id = app.upload_accepted(&token, &clip, "Queued clip").await;
     eventually(DEADLINE, "the transcode to be under way", || async {
         let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
         (video["progress"]["percent"].as_f64().unwrap_or(0.0) > 0.0).then_some(())
@@ -163,7 +157,7 @@ async fn a_stalled_ffmpeg_is_killed_retried_and_finally_dead_with_every_error() 
     .await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "stall.mp4", 640, 360, 4, true);
-    let id = upload_clip(&app, &token, &clip).await;
+    let id = app.upload_accepted(&token, &clip, "Queued clip").await;
 
     let video = app.wait_for_status(&token, &id, &["failed", "ready"], DEADLINE).await;
     assert_eq!(video["status"], "failed");
@@ -191,9 +185,9 @@ async fn operators_retry_a_fixed_dead_job_and_discard_another_over_http_and_cli(
     let broken = app.dir.path().join("broken.mp4");
     std::fs::write(&broken, crate::support::fake_video()).unwrap();
     let (first, second, third) = (
-        upload_clip(&app, &creator, &broken).await,
-        upload_clip(&app, &creator, &broken).await,
-        upload_clip(&app, &creator, &broken).await,
+        app.upload_accepted(&creator, &broken, "Queued clip").await,
+        app.upload_accepted(&creator, &broken, "Queued clip").await,
+        app.upload_accepted(&creator, &broken, "Queued clip").await,
     );
     for id in [&first, &second, &third] {
         assert_eq!(app.wait_for_status(&creator, id, &["failed"], DEADLINE).await["status"], "failed");
@@ -261,7 +255,7 @@ async fn a_worker_killed_mid_transcode_hands_its_job_to_another() {
     let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "long.mp4", 1280, 720, 20, true);
-    let id = upload_clip(&app, &token, &clip).await;
+    let id = app.upload_accepted(&token, &clip, "Queued clip").await;
 
     // A slow preset keeps the first worker busy long enough to be killed mid-job.
     let beat = [("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"), ("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")];
@@ -318,7 +312,7 @@ async fn a_second_delivery_of_a_job_whose_worker_is_alive_is_not_taken() {
     let app = TestApp::spawn_with(&[("STREAMBOX_X264_PRESET", "slow")]).await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "busy.mp4", 1280, 720, 10, true);
-    let id = upload_clip(&app, &token, &clip).await;
+    let id = app.upload_accepted(&token, &clip, "Queued clip").await;
     let video_id: VideoId = id.parse().unwrap();
     let running = || async {
         let row: (String, i32, Option<String>) =
@@ -356,7 +350,7 @@ async fn sigterm_releases_the_running_job_at_once() {
     let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "term.mp4", 1280, 720, 20, true);
-    let id = upload_clip(&app, &token, &clip).await;
+    let id = app.upload_accepted(&token, &clip, "Queued clip").await;
     let mut stopping = WorkerProcess::spawn(&app, &[("STREAMBOX_X264_PRESET", "slow")]);
     eventually(DEADLINE, "the job to run", || async { (job_of(&app, &id).await.0 == "running").then_some(()) }).await;
     let video_id: VideoId = id.parse().unwrap();
@@ -380,8 +374,8 @@ async fn the_reconciler_redelivers_jobs_redis_lost_and_deleted_videos_end_withou
     let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
     let token = app.signed_in_user().await;
     let clip = make_clip(app.dir.path(), "lost.mp4", 640, 360, 3, true);
-    let lost = upload_clip(&app, &token, &clip).await;
-    let deleted = upload_clip(&app, &token, &clip).await;
+    let lost = app.upload_accepted(&token, &clip, "Queued clip").await;
+    let deleted = app.upload_accepted(&token, &clip, "Queued clip").await;
     let gone = app.http.delete(app.url(&format!("/api/v1/videos/{deleted}"))).bearer_auth(&token).send().await.unwrap();
     assert_eq!(gone.status(), 204);
 

@@ -267,6 +267,13 @@ impl TestApp {
         id
     }
 
+    /// Uploads the file at `path` as `token`'s, which must be accepted (202); its video's id.
+    pub async fn upload_accepted(&self, token: &str, path: &Path, title: &str) -> String {
+        let response = self.upload(Some(token), path, title).await;
+        assert_eq!(response.status(), 202, "the upload of {} is accepted", path.display());
+        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
     /// Multipart upload of the file at `path`, streamed from disk.
     pub async fn upload(&self, token: Option<&str>, path: &Path, title: &str) -> reqwest::Response {
         let file = tokio::fs::File::open(path).await.unwrap();
