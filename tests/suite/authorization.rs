@@ -350,3 +350,21 @@ fn the_table_covers_exactly_the_routes_the_router_serves() {
     assert!(missing.is_empty(), "routes without an authorization row: {missing:?}");
     assert!(stale.is_empty(), "rows for routes that do not exist: {stale:?}");
 }
+
+/// Where signing in is optional, a session cookie counts like a bearer token, and an
+/// Authorization header that is not a valid bearer token is refused, never taken for
+/// no sign-in at all.
+#[tokio::test]
+async fn optional_sign_in_takes_the_session_cookie_and_refuses_a_malformed_authorization() {
+    let app = TestApp::spawn().await;
+    let owner = app.user("creator").await;
+    let video = app.ready_video(owner.id, "private").await;
+    let url = app.url(&format!("/api/v1/videos/{video}"));
+
+    let anonymous = app.http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 404, "a private video is hidden from the anonymous");
+    let by_cookie = app.http.get(&url).header("cookie", format!("sb_access={}", owner.token)).send().await.unwrap();
+    assert_eq!(by_cookie.status(), 200, "the owner's session cookie shows it");
+    let malformed = app.http.get(&url).header("authorization", "Basic dXNlcjpwYXNz").send().await.unwrap();
+    assert_eq!(malformed.status(), 401, "a header that is not a bearer token is refused");
+}
