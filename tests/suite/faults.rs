@@ -9,11 +9,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
-use streambox_common::config::S3Config;
-use streambox_common::embedded_s3;
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{PrivatePostgres, PrivateRedis, SwitchableProxy, TestApp, WorkerProcess, eventually, make_clip};
+use crate::support::{
+    PrivatePostgres, PrivateRedis, ProxiedStorage, SwitchableProxy, TestApp, WorkerProcess, eventually, make_clip,
+};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 
@@ -48,36 +47,6 @@ impl Fault for PrivatePostgres {
 
     fn end(&self) {
         self.start_again();
-    }
-}
-
-/// An embedded object store behind a switchable proxy.
-struct ProxiedStorage {
-    proxy: SwitchableProxy,
-    stop: CancellationToken,
-    objects: tempfile::TempDir,
-}
-
-impl ProxiedStorage {
-    async fn start() -> Self {
-        let objects = tempfile::tempdir().unwrap();
-        let s3 = S3Config {
-            endpoint: None,
-            public_endpoint: None,
-            bucket: "streambox".into(),
-            access_key: "streambox".into(),
-            secret_key: streambox_common::config::Secret::new("streambox-local-secret"),
-            region: "us-east-1".into(),
-        };
-        let stop = CancellationToken::new();
-        let real = embedded_s3::start(objects.path(), &s3, stop.clone()).await.unwrap();
-        Self { proxy: SwitchableProxy::start(&real).await, stop, objects }
-    }
-}
-
-impl Drop for ProxiedStorage {
-    fn drop(&mut self) {
-        self.stop.cancel();
     }
 }
 

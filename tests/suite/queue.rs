@@ -8,13 +8,10 @@ use std::time::Duration;
 use apalis_redis::Config as QueueLayout;
 use redis::AsyncCommands;
 use serde_json::Value;
-use streambox_common::config::S3Config;
-use streambox_common::embedded_s3;
 use streambox_common::ids::VideoId;
 use streambox_common::queue::TranscodeJob;
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{SwitchableProxy, TestApp, WorkerProcess, eventually, job_of, make_clip};
+use crate::support::{ProxiedStorage, SwitchableProxy, TestApp, WorkerProcess, eventually, job_of, make_clip};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 
@@ -33,18 +30,8 @@ fn streambox_cli(app: &TestApp, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_outage_is_retried_with_backoff_then_ready() {
-    let objects = tempfile::tempdir().unwrap();
-    let s3 = S3Config {
-        endpoint: None,
-        public_endpoint: None,
-        bucket: "streambox".into(),
-        access_key: "streambox".into(),
-        secret_key: streambox_common::config::Secret::new("streambox-local-secret"),
-        region: "us-east-1".into(),
-    };
-    let stop = CancellationToken::new();
-    let real = embedded_s3::start(objects.path(), &s3, stop.clone()).await.unwrap();
-    let proxy = SwitchableProxy::start(&real).await;
+    let storage = ProxiedStorage::start().await;
+    let proxy = &storage.proxy;
     let app = TestApp::spawn_with(&[
         ("S3_ENDPOINT", &proxy.url),
         ("STREAMBOX_RETRY_BASE_SECS", "1"),
@@ -86,7 +73,6 @@ async fn storage_outage_is_retried_with_backoff_then_ready() {
         "retried {} ms after the failure",
         (started_at - failed_at).num_milliseconds()
     );
-    stop.cancel();
 }
 
 /// apalis stops a worker on any Redis error (a reply over the timeout, a cut

@@ -619,3 +619,34 @@ fn run_checked(command: &mut Command) {
     let output = command.output().unwrap_or_else(|e| panic!("run {command:?}: {e}"));
     assert!(output.status.success(), "{command:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// An embedded object store behind a switchable proxy.
+pub struct ProxiedStorage {
+    pub proxy: SwitchableProxy,
+    stop: CancellationToken,
+    /// Where the store keeps its objects on disk.
+    pub objects: TempDir,
+}
+
+impl ProxiedStorage {
+    pub async fn start() -> Self {
+        let objects = tempfile::tempdir().unwrap();
+        let s3 = streambox_common::config::S3Config {
+            endpoint: None,
+            public_endpoint: None,
+            bucket: "streambox".into(),
+            access_key: "streambox".into(),
+            secret_key: streambox_common::config::Secret::new("streambox-local-secret"),
+            region: "us-east-1".into(),
+        };
+        let stop = CancellationToken::new();
+        let real = streambox_common::embedded_s3::start(objects.path(), &s3, stop.clone()).await.unwrap();
+        Self { proxy: SwitchableProxy::start(&real).await, stop, objects }
+    }
+}
+
+impl Drop for ProxiedStorage {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
