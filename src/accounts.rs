@@ -1,9 +1,10 @@
 //! `streambox user create`: accounts made from the command line, notably the first admin.
 
 use anyhow::Context;
-use streambox_common::ids::UserId;
-use streambox_common::users::{self, DisplayName, Email, NewUser, Password, Role};
-use streambox_common::{Config, db};
+use streambox_base::Config;
+use streambox_base::ids::UserId;
+use streambox_base::role::Role;
+use streambox_db::users::{self, DisplayName, Email, NewUser, Password};
 
 /// Creates an account; the password comes from the caller (read from stdin by the CLI,
 /// so it never appears in a process list or shell history).
@@ -16,10 +17,10 @@ pub async fn create_user(
 ) -> anyhow::Result<UserId> {
     let email = Email::parse(email)?;
     let display_name = DisplayName::parse(display_name)?;
-    let password_hash = Password::parse(password)?.hash().await?;
-    let pool = db::connect(&config.database_url).await?;
+    let password_hash = streambox_api::passwords::hash(Password::parse(password)?).await?;
+    let pool = streambox_db::connect(&config.database_url).await?;
     if config.migrate_on_start {
-        db::migrate(&pool).await?;
+        streambox_db::migrate(&pool).await?;
     }
     let user = users::insert(
         &pool,

@@ -10,8 +10,8 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use streambox_common::error_codes as codes;
-use streambox_common::{ApiError, AppState};
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, AppState};
 use tower_http::timeout::TimeoutBody;
 
 use crate::listener::BODY_IDLE_TIMEOUT;

@@ -2,7 +2,7 @@
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use streambox_common::routes::{Content, Doc, Routes};
+use streambox_http::routes::{Content, Doc, Routes};
 
 static FILES: [(&str, &str, &[u8]); 5] = [
     ("/", "text/html; charset=utf-8", include_bytes!("../frontend-dev/index.html")),

@@ -2,10 +2,11 @@
 
 use std::fmt::Write;
 
-use streambox_common::ids::JobId;
-use streambox_common::jobs::{self, Job, JobState};
-use streambox_common::queue::JobQueue;
-use streambox_common::{Config, db, operator};
+use streambox_base::Config;
+use streambox_base::ids::JobId;
+use streambox_core::operator;
+use streambox_db::jobs::{self, Job, JobState};
+use streambox_queue::JobQueue;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum JobsCommand {
@@ -31,9 +32,9 @@ pub enum JobsCommand {
 
 /// Runs the command and returns what to print.
 pub async fn run(config: &Config, command: JobsCommand) -> anyhow::Result<String> {
-    let pool = db::connect(&config.database_url).await?;
+    let pool = streambox_db::connect(&config.database_url).await?;
     if config.migrate_on_start {
-        db::migrate(&pool).await?;
+        streambox_db::migrate(&pool).await?;
     }
     match command {
         JobsCommand::List { state, page, per_page } => {

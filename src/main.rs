@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use streambox::jobs_cli::{self, JobsCommand};
 use streambox::server::{self, Mode};
 use streambox::{accounts, memory};
-use streambox_common::users::Role;
-use streambox_common::{Config, db, telemetry};
+use streambox_base::role::Role;
+use streambox_base::{Config, telemetry};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -67,8 +67,8 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let mode = match cli.command {
         Command::Migrate => {
-            let pool = db::connect(&config.database_url).await?;
-            db::migrate(&pool).await?;
+            let pool = streambox_db::connect(&config.database_url).await?;
+            streambox_db::migrate(&pool).await?;
             tracing::info!("migrations applied");
             return Ok(());
         }

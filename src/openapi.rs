@@ -11,8 +11,9 @@ use axum::response::{Html, IntoResponse};
 use schemars::generate::SchemaSettings;
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
-use streambox_common::error::ErrorBody;
-use streambox_common::routes::{Access, Content, Doc, RequestBody, RouteDoc, Routes, SchemaOf, schema_of};
+use streambox_http::error::ErrorBody;
+use streambox_http::error_codes as codes;
+use streambox_http::routes::{Access, Content, Doc, ErrorReply, RequestBody, RouteDoc, Routes, SchemaOf, schema_of};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -163,14 +164,15 @@ fn operation(route: &RouteDoc, schemas: &mut Schemas) -> Value {
         responses.insert(reply.status.to_string(), response);
     }
     let error_shape = schemas.response(schema_of::<ErrorBody<'static>>);
-    for (status, when) in errors(route) {
-        let mut response = json!({ "description": when, "content": {
-            "application/json": { "schema": error_shape.clone() } } });
+    for ErrorAnswer { status, codes, when } in errors(route) {
+        // The shape of every error, narrowed to the codes this route answers with this status.
+        let schema = json!({ "allOf": [error_shape, { "properties": { "code": { "enum": codes } } }] });
+        let mut response = json!({ "description": when, "content": { "application/json": { "schema": schema } } });
         if status == 503 {
             response["headers"] = json!({ "Retry-After": {
                 "description": "Seconds to wait before trying again", "schema": { "type": "integer" } } });
         }
-        responses.entry(status.to_string()).or_insert(response);
+        responses.insert(status.to_string(), response);
     }
     let mut operation = json!({
         "operationId": operation_id(route),
@@ -202,52 +204,106 @@ fn operation(route: &RouteDoc, schemas: &mut Schemas) -> Value {
     operation
 }
 
-/// The error statuses a route can answer: its own, and those every route of its kind
-/// can (from what it takes and who may call it).
-fn errors(route: &RouteDoc) -> Vec<(u16, &'static str)> {
+/// One error status of a route: every code it may carry, and when it happens.
+struct ErrorAnswer {
+    status: u16,
+    codes: Vec<&'static str>,
+    when: String,
+}
+
+/// The errors a route can answer: its own, and those every route of its kind can (from
+/// what it takes and who may call it), one entry per status.
+fn errors(route: &RouteDoc) -> Vec<ErrorAnswer> {
     let doc = &route.doc;
     let has_path = path_parameters(route.path).next().is_some();
+    let json_body = matches!(doc.body, RequestBody::Json(_) | RequestBody::OptionalJson(_));
     let has_body = !matches!(doc.body, RequestBody::None);
-    // The route's own first: where it names a status of its kind too, its words win.
-    let mut errors = doc.errors.clone();
+    let mut kind: Vec<ErrorReply> = Vec::new();
+    let mut add = |status, codes, when| kind.push(ErrorReply { status, codes, when });
     if has_path || has_body || doc.query.is_some() {
-        errors.push((400, "Malformed: a path, query or header value is not what it must be"));
+        add(400, &[codes::BAD_REQUEST], "Malformed: a path, query or header value is not what it must be");
+    }
+    if has_path {
+        add(400, &[codes::INVALID_PATH], "");
+        add(404, &[codes::NOT_FOUND], "No such resource, or none the caller may see");
+    }
+    if doc.query.is_some() {
+        add(400, &[codes::INVALID_QUERY], "");
+        add(422, &[codes::INVALID_FIELD], "A query parameter is invalid (the message says which)");
+    }
+    if json_body {
+        add(400, &[codes::INVALID_BODY], "");
+        add(413, &[codes::INVALID_BODY], "");
+        add(415, &[codes::INVALID_BODY], "");
+        add(
+            422,
+            &[codes::INVALID_BODY, codes::INVALID_FIELD],
+            "A field of the body is invalid (the message says which)",
+        );
+    }
+    if has_body {
+        add(408, &[codes::REQUEST_TIMEOUT], "The body took too long to arrive");
+        add(413, &[codes::TOO_LARGE], "The body is larger than this route takes");
+        add(415, &[codes::UNSUPPORTED_MEDIA_TYPE], "The body's Content-Type is not the one documented");
     }
     match doc.access {
         Access::Anyone => {}
-        Access::OptionalSignIn => errors.push((401, "The access token given is invalid, expired or revoked")),
+        Access::OptionalSignIn => {
+            add(401, &[codes::UNAUTHORIZED], "The access token given is invalid, expired or revoked")
+        }
         Access::SignedIn | Access::Admin => {
-            errors.push((401, "Sign-in needed: the access token is missing, invalid, expired or revoked"));
+            add(
+                401,
+                &[codes::UNAUTHORIZED],
+                "Sign-in needed: the access token is missing, invalid, expired or revoked",
+            );
         }
         Access::PlaybackToken => {}
     }
     match doc.access {
-        Access::SignedIn => errors.push((403, "Not allowed for the caller's role or to anyone but the owner")),
-        Access::Admin => errors.push((403, "Administrators only")),
-        Access::PlaybackToken => {
-            errors.push((403, "The playback token is invalid, expired, revoked or for another video"));
+        Access::SignedIn => {
+            add(403, &[codes::FORBIDDEN], "Not allowed for the caller's role or to anyone but the owner")
         }
+        Access::Admin => add(403, &[codes::FORBIDDEN], "Administrators only"),
+        Access::PlaybackToken => add(
+            403,
+            &[codes::PLAYBACK_TOKEN_REQUIRED, codes::INVALID_PLAYBACK_TOKEN],
+            "The video is not public and the playback token is missing, invalid, expired, revoked or for another video",
+        ),
         Access::Anyone | Access::OptionalSignIn => {}
     }
-    if has_path {
-        errors.push((404, "No such resource, or none the caller may see"));
+    add(414, &[codes::URI_TOO_LONG], "The URI is longer than 8 KiB");
+    add(431, &[codes::HEADERS_TOO_LARGE], "More than 100 header fields, or over 32 KiB of them");
+    add(500, &[codes::INTERNAL], "An unexpected server error; its cause is logged, never answered");
+    add(
+        503,
+        &[codes::UNAVAILABLE, codes::DATABASE_UNAVAILABLE, codes::STORAGE_UNAVAILABLE],
+        "A dependency (database, object storage, queue) is unavailable; try again after Retry-After",
+    );
+    // The route's own first: where it names a status of its kind too, its words win.
+    let mut answers: Vec<ErrorAnswer> = Vec::new();
+    for (own, reply) in doc.errors.iter().map(|e| (true, e)).chain(kind.iter().map(|e| (false, e))) {
+        let i = match answers.iter().position(|a| a.status == reply.status) {
+            Some(i) => i,
+            None => {
+                answers.push(ErrorAnswer { status: reply.status, codes: Vec::new(), when: String::new() });
+                answers.len() - 1
+            }
+        };
+        let answer = &mut answers[i];
+        for code in reply.codes {
+            if !answer.codes.contains(code) {
+                answer.codes.push(code);
+            }
+        }
+        if answer.when.is_empty() {
+            answer.when = reply.when.to_owned();
+        } else if own && !reply.when.is_empty() {
+            answer.when = format!("{}; {}", answer.when, reply.when);
+        }
     }
-    if has_body {
-        errors.push((413, "The body is larger than this route takes"));
-        errors.push((415, "The body's Content-Type is not the one documented"));
-    }
-    if has_body || doc.query.is_some() {
-        errors.push((
-            422,
-            "A field of the body or query, or a header describing the body, is invalid (the message says which)",
-        ));
-    }
-    errors.push((414, "The URI is longer than 8 KiB"));
-    errors.push((431, "More than 100 header fields, or over 32 KiB of them"));
-    errors.push((500, "An unexpected server error; its cause is logged, never answered"));
-    errors.push((503, "A dependency (database, object storage, queue) is unavailable; try again after Retry-After"));
-    errors.sort_by_key(|(status, _)| *status);
-    errors
+    answers.sort_by_key(|a| a.status);
+    answers
 }
 
 /// Ids (`{id}`, `{video_id}`) are lowercase hyphenated UUIDs, the one spelling they have.

@@ -8,13 +8,15 @@ use anyhow::Context;
 use axum::body::Body;
 use axum::http::Request;
 use axum::{Extension, Router};
-use streambox_common::config::Secret;
-use streambox_common::queue::JobQueue;
-use streambox_common::routes::Routes;
-use streambox_common::state::App;
-use streambox_common::storage::ObjectStore;
-use streambox_common::tokens::TokenKeys;
-use streambox_common::{AppState, Config, db, embedded_s3, health};
+use streambox_base::Config;
+use streambox_base::config::Secret;
+use streambox_core::{App, Core};
+use streambox_http::routes::Routes;
+use streambox_http::tokens::TokenKeys;
+use streambox_http::{AppState, health};
+use streambox_queue::JobQueue;
+use streambox_storage::ObjectStore;
+use streambox_storage::embedded_s3;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -77,9 +79,9 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
         _ => config.require_jwt_secret()?.clone(),
     };
 
-    let pool = db::connect(&config.database_url).await?;
+    let pool = streambox_db::connect(&config.database_url).await?;
     if config.migrate_on_start {
-        db::migrate(&pool).await?;
+        streambox_db::migrate(&pool).await?;
     }
     let storage = ObjectStore::new(&config.s3, &endpoint);
     // Object storage may be briefly away at start: run anyway, /readyz reports it and
@@ -90,11 +92,12 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     }
     let queue = JobQueue::connect(&config).await?;
     let tokens = TokenKeys::new(&secret, config.access_token_ttl);
-    let state = AppState(Arc::new(App { config, db: pool, storage, queue, tokens, worker: Default::default() }));
+    let core = Core(Arc::new(App { config, db: pool, storage, queue, worker: Default::default() }));
+    let state = AppState { core, tokens: Arc::new(tokens) };
 
     let mut tasks = JoinSet::new();
     if matches!(mode, Mode::All | Mode::Transcoder) && state.config.transcode.run_worker {
-        tasks.spawn(streambox_transcoder::run(state.clone(), shutdown.clone()));
+        tasks.spawn(streambox_transcoder::run(state.core.clone(), shutdown.clone()));
     }
     if matches!(mode, Mode::All | Mode::Api) {
         tasks.spawn(streambox_api::view_counter::run(state.clone(), shutdown.clone()));

@@ -1,6 +1,7 @@
 //! The API gateway: accounts, sessions, creator profiles, video metadata, and
 //! engagement and discovery (likes, comments, history, follows, views, feeds, search).
 
+pub mod passwords;
 mod routes;
 mod sessions;
 pub mod view_counter;

@@ -17,10 +17,11 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use streambox_common::auth::{ACCESS_COOKIE, REFRESH_COOKIE};
-use streambox_common::ids::UserId;
-use streambox_common::users::{self, User};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::UserId;
+use streambox_db::sessions;
+use streambox_db::users::{self, User};
+use streambox_http::auth::{ACCESS_COOKIE, REFRESH_COOKIE};
+use streambox_http::{ApiError, ApiResult, AppState};
 use uuid::Uuid;
 
 /// Path the refresh cookie is sent to: nowhere but the session endpoints.
@@ -51,14 +52,7 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<Response> {
     let rejected = || ApiError::unauthorized("the refresh token is invalid or expired");
     let hash = digest(presented);
     let mut tx = state.db.begin().await?;
-    let found: Option<StoredRefresh> = sqlx::query_as(
-        "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens
-         WHERE token_hash = $1 FOR UPDATE",
-    )
-    .bind(&hash)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(token) = found else { return Err(rejected()) };
+    let Some(token) = sessions::lock_by_hash(&mut *tx, &hash).await? else { return Err(rejected()) };
     if token.revoked_at.is_some() || token.expires_at <= Utc::now() {
         return Err(rejected());
     }
@@ -70,18 +64,15 @@ pub async fn rotate(state: &AppState, presented: &str) -> ApiResult<Response> {
             let user = users::find(&state.db, token.user_id).await?.ok_or_else(rejected)?;
             return respond(state, &user, token.family_id, live);
         }
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
-            .bind(token.family_id)
-            .execute(&mut *tx)
-            .await?;
+        sessions::revoke_family(&mut *tx, token.family_id).await?;
         tx.commit().await?;
         tracing::warn!(user = %token.user_id, family = %token.family_id, "refresh token reused; session family revoked");
         return Err(rejected());
     }
-    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1").bind(token.id).execute(&mut *tx).await?;
+    sessions::mark_used(&mut *tx, token.id).await?;
     let user = users::find(&state.db, token.user_id).await?.ok_or_else(rejected)?;
     let successor = state.tokens.successor_token(presented);
-    insert_refresh_with(&mut *tx, &successor, token.user_id, token.family_id, expiry(state)).await?;
+    sessions::insert(&mut *tx, &digest(&successor), token.user_id, token.family_id, expiry(state)).await?;
     tx.commit().await?;
     respond(state, &user, token.family_id, successor)
 }
@@ -96,15 +87,7 @@ async fn live_successor(
 ) -> sqlx::Result<Option<String>> {
     let mut candidate = state.tokens.successor_token(raced);
     for _ in 0..RACE_STEPS {
-        let found: Option<(Option<DateTime<Utc>>, bool)> = sqlx::query_as(
-            "SELECT used_at, revoked_at IS NULL AND expires_at > now() FROM refresh_tokens
-             WHERE token_hash = $1 AND family_id = $2 FOR UPDATE",
-        )
-        .bind(digest(&candidate))
-        .bind(family)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match found {
+        match sessions::lock_in_family(&mut *tx, &digest(&candidate), family).await? {
             Some((None, true)) => return Ok(Some(candidate)),
             Some((Some(used_at), true)) if used_at > Utc::now() - RACE_GRACE => {
                 candidate = state.tokens.successor_token(&candidate);
@@ -118,26 +101,10 @@ async fn live_successor(
 /// Revokes the family of `presented` (if it is one of ours) and clears the cookies.
 pub async fn end(state: &AppState, presented: Option<&str>) -> ApiResult<Response> {
     if let Some(presented) = presented {
-        sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = now()
-             WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)",
-        )
-        .bind(digest(presented))
-        .execute(&state.db)
-        .await?;
+        sessions::revoke_family_of(&state.db, &digest(presented)).await?;
     }
     let clear = [cookie(state, ACCESS_COOKIE, "", "/", 0), cookie(state, REFRESH_COOKIE, "", REFRESH_COOKIE_PATH, 0)];
     Ok((axum::http::StatusCode::NO_CONTENT, AppendHeaders(clear.map(|c| (SET_COOKIE, c)))).into_response())
-}
-
-#[derive(sqlx::FromRow)]
-struct StoredRefresh {
-    id: Uuid,
-    family_id: Uuid,
-    user_id: UserId,
-    expires_at: DateTime<Utc>,
-    used_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
 }
 
 fn respond(state: &AppState, user: &User, family: Uuid, refresh_token: String) -> ApiResult<Response> {
@@ -167,28 +134,8 @@ fn expiry(state: &AppState) -> DateTime<Utc> {
 
 async fn insert_refresh(db: &PgPool, user: UserId, family: Uuid, expires_at: DateTime<Utc>) -> ApiResult<String> {
     let token = new_token();
-    insert_refresh_with(db, &token, user, family, expires_at).await?;
+    sessions::insert(db, &digest(&token), user, family, expires_at).await?;
     Ok(token)
-}
-
-async fn insert_refresh_with<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
-    token: &str,
-    user: UserId,
-    family: Uuid,
-    expires_at: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(Uuid::new_v4())
-    .bind(family)
-    .bind(user)
-    .bind(digest(token))
-    .bind(expires_at)
-    .execute(executor)
-    .await?;
-    Ok(())
 }
 
 /// 256 random bits, URL-safe.

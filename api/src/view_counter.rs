@@ -12,8 +12,9 @@ use anyhow::Context;
 use chrono::Utc;
 use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
-use streambox_common::AppState;
-use streambox_common::ids::{UserId, VideoId};
+use streambox_base::ids::{UserId, VideoId};
+use streambox_db::views;
+use streambox_http::AppState;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -132,50 +133,11 @@ async fn add_batch(state: &AppState, batch: Uuid) -> anyhow::Result<i64> {
     let mut redis = state.queue.redis();
     let batch_key = batch_key(state, batch);
     let counts: Vec<(String, i64)> = redis.hgetall(&batch_key).await?;
-    let (ids, views): (Vec<Uuid>, Vec<i64>) =
+    let (ids, added): (Vec<Uuid>, Vec<i64>) =
         counts.iter().filter_map(|(id, n)| Some((Uuid::try_parse(id).ok()?, *n))).unzip();
-    let mut tx = state.db.begin().await?;
-    let first = sqlx::query("INSERT INTO view_batches (id) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(batch)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if first {
-        sqlx::query(
-            "UPDATE videos SET view_count = view_count + batch.views
-             FROM unnest($1::uuid[], $2::bigint[]) AS batch (id, views) WHERE videos.id = batch.id",
-        )
-        .bind(&ids)
-        .bind(&views)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO video_views_daily (video_id, day, views)
-             SELECT batch.id, current_date, batch.views FROM unnest($1::uuid[], $2::bigint[]) AS batch (id, views)
-             WHERE EXISTS (SELECT 1 FROM videos WHERE videos.id = batch.id)
-             ON CONFLICT (day, video_id) DO UPDATE SET views = video_views_daily.views + EXCLUDED.views",
-        )
-        .bind(&ids)
-        .bind(&views)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+    let first = views::add_batch(&state.db, batch, &ids, &added).await?;
     let _: () = redis.del(&batch_key).await?;
-    Ok(if first { views.iter().sum() } else { 0 })
-}
-
-/// How long a batch's id is kept: far longer than a batch stays in Redis (one flush round,
-/// or a few while Postgres is unreachable).
-const BATCH_MEMORY: &str = "7 days";
-
-async fn forget_old_batches(state: &AppState) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM view_batches WHERE applied_at < now() - $1::interval")
-        .bind(BATCH_MEMORY)
-        .execute(&state.db)
-        .await?;
-    Ok(())
+    Ok(if first { added.iter().sum() } else { 0 })
 }
 
 /// The window the popular feed counts views over.
@@ -200,11 +162,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
             return Ok(());
         }
         if ranked_at.elapsed() >= state.config.popular_refresh {
-            match streambox_common::feeds::refresh_popular(&state.db, POPULAR_DAYS).await {
+            match streambox_db::feeds::refresh_popular(&state.db, POPULAR_DAYS).await {
                 Ok(_) => ranked_at = tokio::time::Instant::now(),
                 Err(e) => tracing::warn!(error = %e, "rebuilding the popular ranking failed; will try again"),
             }
-            if let Err(e) = forget_old_batches(&state).await {
+            if let Err(e) = views::forget_old_batches(&state.db).await {
                 tracing::warn!(error = %e, "forgetting old view batches failed; will try again");
             }
         }

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use sqlx::postgres::PgListener;
-use streambox_common::error_codes as codes;
-use streambox_common::ids::VideoId;
-use streambox_common::layout::keys;
-use streambox_common::videos::{self, VideoStatus, Visibility};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::VideoId;
+use streambox_db::videos::{self, VideoStatus, Visibility};
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
+use streambox_storage::layout::keys;
 use tokio_util::sync::CancellationToken;
 
 use crate::object_cache::ObjectCache;

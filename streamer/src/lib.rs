@@ -11,10 +11,11 @@ mod serve;
 
 use axum::Extension;
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use streambox_common::AppState;
-use streambox_common::config::StreamConfig;
-use streambox_common::layout::urls;
-use streambox_common::routes::{Access, Content, Doc, Routes};
+use streambox_base::config::StreamConfig;
+use streambox_http::AppState;
+use streambox_http::error_codes as codes;
+use streambox_http::routes::{Access, Content, Doc, Routes};
+use streambox_storage::layout::urls;
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
@@ -39,7 +40,7 @@ pub fn routes() -> Routes {
             media("A rendition's playlist or segment (byte ranges)", &[PLAYLIST, "video/mp2t"])
                 .reply(206, "The requested range of a segment", Content::Media(&["video/mp2t"]))
                 .reply(302, "The segment is served by the configured CDN or storage", Content::None)
-                .error(416, "The range is outside the segment"),
+                .error(416, &[codes::RANGE_NOT_SATISFIABLE], "The range is outside the segment"),
         )
 }
 
@@ -50,7 +51,6 @@ fn media(summary: &'static str, types: &'static [&'static str]) -> Doc {
         .query::<access::PlaybackQuery>()
         .reply(200, "The file", Content::Media(types))
         .reply(304, "Not modified since the validator given", Content::None)
-        .error(412, "A precondition (If-Match, If-Unmodified-Since) failed")
 }
 
 /// The streamer's routes with its state and HTTP layers.

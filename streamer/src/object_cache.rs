@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use streambox_common::storage::ObjectStore;
+use streambox_storage::ObjectStore;
 
 /// An object held whole in memory.
 #[derive(Debug)]
@@ -166,12 +166,12 @@ mod tests {
 
     #[tokio::test]
     async fn forgetting_a_prefix_drops_its_objects() {
-        let config = streambox_common::config::S3Config {
+        let config = streambox_base::config::S3Config {
             endpoint: Some("http://127.0.0.1:9".into()),
             public_endpoint: None,
             bucket: "b".into(),
             access_key: "k".into(),
-            secret_key: streambox_common::config::Secret::new("s"),
+            secret_key: streambox_base::config::Secret::new("s"),
             region: "us-east-1".into(),
         };
         let cache = ObjectCache::new(ObjectStore::new(&config, "http://127.0.0.1:9"), 1000, 1000);

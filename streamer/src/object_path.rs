@@ -1,9 +1,9 @@
 //! Turns request path segments into object keys, accepting only the names the
-//! transcoder writes: a rendition (`720p`, or `audio`) and a file (`index.m3u8`,
-//! `seg_007.ts`).
+//! transcoder writes: a rendition (`720p`, or `audio`) and a file (the playlist or
+//! a segment, as named by `streambox_storage::layout`).
 
-use streambox_common::ids::VideoId;
-use streambox_common::layout;
+use streambox_base::ids::VideoId;
+use streambox_storage::layout;
 
 pub struct RenditionFile {
     key: String,

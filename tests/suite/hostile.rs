@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use streambox_common::ids::VideoId;
-use streambox_common::queue::TranscodeJob;
+use streambox_base::ids::VideoId;
+use streambox_queue::TranscodeJob;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{TestApp, eventually};

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use streambox::server::{self, Mode};
+use streambox_http::error_codes as codes;
 
 use crate::support::TestApp;
 
@@ -70,6 +71,40 @@ async fn the_document_is_valid_openapi_and_names_every_route() {
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(page.text().await.unwrap().contains("/api/v1/openapi.json"));
+}
+
+/// Every error answer of every route lists the `code`s it may carry (so a client can
+/// match on them, and schemathesis checks each answer's code against its route's list);
+/// together the routes name every code but the two the framework answers for a path no
+/// route serves that way.
+#[tokio::test]
+async fn every_error_answer_lists_its_codes_and_every_code_has_a_route() {
+    let app = TestApp::spawn().await;
+    let document: Value = app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let known: BTreeSet<&str> = codes::ALL.iter().map(|(code, _)| *code).collect();
+    let mut named = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                let schema = &response["content"]["application/json"]["schema"];
+                let listed = schema["allOf"][1]["properties"]["code"]["enum"].as_array();
+                let listed = listed.unwrap_or_else(|| panic!("{method} {path} {status} lists no codes: {schema}"));
+                assert!(!listed.is_empty(), "{method} {path} {status}");
+                for code in listed {
+                    let code = code.as_str().unwrap();
+                    assert!(known.contains(code), "{method} {path} {status}: {code} is not in the list of codes");
+                    named.insert(code.to_owned());
+                }
+            }
+        }
+    }
+    let unrouted = [codes::METHOD_NOT_ALLOWED, codes::ERROR];
+    let expected: BTreeSet<String> =
+        known.iter().filter(|code| !unrouted.contains(code)).map(|code| code.to_string()).collect();
+    assert_eq!(named, expected, "codes no route lists, or routes listing what is not a code");
 }
 
 /// schemathesis (PyPI, installed by scripts/test) generates requests from the document

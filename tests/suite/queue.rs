@@ -8,8 +8,8 @@ use std::time::Duration;
 use apalis_redis::Config as QueueLayout;
 use redis::AsyncCommands;
 use serde_json::Value;
-use streambox_common::ids::VideoId;
-use streambox_common::queue::TranscodeJob;
+use streambox_base::ids::VideoId;
+use streambox_queue::TranscodeJob;
 
 use crate::support::{ProxiedStorage, SwitchableProxy, TestApp, WorkerProcess, eventually, job_of, make_clip};
 
@@ -320,8 +320,7 @@ async fn a_second_delivery_of_a_job_whose_worker_is_alive_is_not_taken() {
     // Another worker gets a delivery of the same job (a duplicate, or the reconciler's):
     // its claim is what every delivery starts with.
     let orphan_after = app.state.config.transcode.orphan_after();
-    let claimed =
-        streambox_common::jobs::begin_attempt(app.db(), video_id, "another-worker", orphan_after).await.unwrap();
+    let claimed = streambox_db::jobs::begin_attempt(app.db(), video_id, "another-worker", orphan_after).await.unwrap();
     assert!(claimed.is_none(), "a running job with a live worker was claimed again");
     assert_eq!(running().await, ("running".to_owned(), 1, Some(owner)), "still the first worker's first attempt");
 

@@ -1,9 +1,9 @@
 //! Object storage through aws-sdk-s3 against the embedded S3 endpoint (s3s-fs).
 
 use rand::RngCore;
-use streambox_common::config::S3Config;
-use streambox_common::embedded_s3;
-use streambox_common::storage::{ObjectStore, PART_SIZE};
+use streambox_base::config::S3Config;
+use streambox_storage::embedded_s3;
+use streambox_storage::{ObjectStore, PART_SIZE};
 use tokio_util::sync::CancellationToken;
 
 async fn store(dir: &std::path::Path, shutdown: CancellationToken) -> ObjectStore {
@@ -12,7 +12,7 @@ async fn store(dir: &std::path::Path, shutdown: CancellationToken) -> ObjectStor
         public_endpoint: None,
         bucket: "storage-test".into(),
         access_key: "test-access".into(),
-        secret_key: streambox_common::config::Secret::new("test-secret-key"),
+        secret_key: streambox_base::config::Secret::new("test-secret-key"),
         region: "us-east-1".into(),
     };
     let endpoint = embedded_s3::start(dir, &config, shutdown).await.unwrap();

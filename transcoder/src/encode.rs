@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use streambox_common::layout::{self, AUDIO_RENDITION};
+use streambox_storage::layout::{self, AUDIO_RENDITION};
 
 use crate::ladder::Rung;
 use crate::probe::{Input, SourceInfo};
@@ -50,9 +50,10 @@ pub enum StillKind {
     Sequence,
 }
 
-/// Arguments writing `out/{rung}/index.m3u8`, `out/{rung}/seg_NNN.ts`, the same for
-/// `out/audio/` when the source has sound, and each still. An HDR source is
-/// tone-mapped (`tone_map`) before anything else sees its picture.
+/// Arguments writing each rung's playlist and segments under `out/{rung}/` (names from
+/// `streambox_storage::layout`), the same for `out/audio/` when the source has sound,
+/// and each still. An HDR source is tone-mapped (`tone_map`) before anything else sees
+/// its picture.
 pub fn ladder_args(
     input: &Input,
     out: &Path,
@@ -162,7 +163,7 @@ pub fn ladder_args(
 mod tests {
     use super::*;
     use crate::ladder::plan;
-    use streambox_common::container::Container;
+    use streambox_storage::container::Container;
 
     #[test]
     fn one_decode_feeds_every_rung() {

@@ -9,14 +9,14 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use rand::Rng;
-use streambox_common::AppState;
-use streambox_common::config::TranscodeConfig;
-use streambox_common::ids::VideoId;
-use streambox_common::jobs::{self, Job, Progress, Started};
-use streambox_common::layout::keys;
-use streambox_common::lifecycle;
-use streambox_common::queue::TranscodeJob;
-use streambox_common::videos::{self, Published, SourceSummary, Video};
+use streambox_base::config::TranscodeConfig;
+use streambox_base::ids::VideoId;
+use streambox_core::lifecycle;
+use streambox_core::{App, Core};
+use streambox_db::jobs::{self, Job, Progress, Started};
+use streambox_db::videos::{self, Published, SourceSummary, Video};
+use streambox_queue::TranscodeJob;
+use streambox_storage::layout::{self, keys};
 use tokio_util::sync::CancellationToken;
 
 use crate::encode::{self, EncodeSettings};
@@ -40,7 +40,7 @@ pub enum Verdict {
 /// What one worker needs to run jobs.
 #[derive(Clone)]
 pub struct Runner {
-    pub state: AppState,
+    pub state: Core,
     pub worker: String,
     pub shutdown: CancellationToken,
 }
@@ -80,7 +80,7 @@ pub async fn execute(runner: &Runner, video_id: VideoId) -> Result<(), Verdict> 
     recorded.map_err(Verdict::Retry)
 }
 
-async fn finish(state: &AppState, job: &Job, published: &Published) -> anyhow::Result<()> {
+async fn finish(state: &App, job: &Job, published: &Published) -> anyhow::Result<()> {
     if jobs::complete(&state.db, job, published).await? {
         tracing::info!(video_id = %job.video_id, "video ready");
     } else if videos::find(&state.db, job.video_id).await?.is_some() {
@@ -95,7 +95,7 @@ async fn finish(state: &AppState, job: &Job, published: &Published) -> anyhow::R
     Ok(())
 }
 
-async fn retry_later(state: &AppState, job: &Job, error: &anyhow::Error) -> anyhow::Result<()> {
+async fn retry_later(state: &App, job: &Job, error: &anyhow::Error) -> anyhow::Result<()> {
     let config = &state.config.transcode;
     let delay = backoff(job.attempts, config.retry_base, config.retry_max);
     let error = format!("{error:#}");
@@ -106,13 +106,13 @@ async fn retry_later(state: &AppState, job: &Job, error: &anyhow::Error) -> anyh
 }
 
 /// Shutting down: hand the job back at once instead of making it wait to be orphaned.
-async fn release(state: &AppState, job: &Job) -> anyhow::Result<()> {
+async fn release(state: &App, job: &Job) -> anyhow::Result<()> {
     tracing::info!(video_id = %job.video_id, "shutting down; releasing the job");
     jobs::release(&state.db, job).await?;
     state.queue.enqueue(TranscodeJob { video_id: job.video_id }).await
 }
 
-async fn give_up(state: &AppState, job: &Job, error: String, permanent: bool) -> Result<(), Verdict> {
+async fn give_up(state: &App, job: &Job, error: String, permanent: bool) -> Result<(), Verdict> {
     let error = without_paths(&error, &state.config.data_dir);
     let reason = if permanent {
         error.clone()
@@ -157,7 +157,7 @@ type SharedProgress = Arc<Mutex<Progress>>;
 struct Heartbeat(tokio::task::JoinHandle<()>);
 
 impl Heartbeat {
-    fn start(state: AppState, job: &Job, worker: &str, progress: SharedProgress) -> Self {
+    fn start(state: Core, job: &Job, worker: &str, progress: SharedProgress) -> Self {
         let (id, worker) = (job.id, worker.to_owned());
         let every = state.config.transcode.heartbeat;
         Self(tokio::spawn(async move {
@@ -179,7 +179,7 @@ impl Drop for Heartbeat {
     }
 }
 
-async fn transcode(state: &AppState, video: &Video, progress: &SharedProgress) -> Result<Published, JobError> {
+async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Result<Published, JobError> {
     let id = video.id;
     let clock = std::time::Instant::now();
     let scratch = std::path::absolute(&state.config.data_dir).map_err(anyhow::Error::from)?;
@@ -270,7 +270,7 @@ struct Outputs {
 
 impl Outputs {
     async fn create(workdir: &Path, source: &SourceInfo) -> Result<Self, JobError> {
-        let (hls, tiles) = (workdir.join("hls"), workdir.join("storyboard-tiles"));
+        let (hls, tiles) = (workdir.join("hls"), workdir.join("sprite-tiles"));
         tokio::fs::create_dir_all(&hls).await.map_err(anyhow::Error::from)?;
         tokio::fs::create_dir_all(&tiles).await.map_err(anyhow::Error::from)?;
         let tone_map = match &source.hdr {
@@ -279,7 +279,7 @@ impl Outputs {
             Some(hdr) => Some(hdr.prepare(workdir).await.context("computing the HDR tone map")?),
             None => None,
         };
-        Ok(Self { hls, poster: workdir.join("poster.jpg"), tiles, tone_map })
+        Ok(Self { hls, poster: workdir.join(layout::POSTER), tiles, tone_map })
     }
 
     /// The one ffmpeg run of a job: every rung, and the poster and storyboard tiles
@@ -460,7 +460,7 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let work = data.path().join("work/1234");
         let error = format!(
-            "ffmpeg failed (exit 1): file:{0}/source: Invalid data | could not open '{0}/storyboard-tiles/%04d.jpg'",
+            "ffmpeg failed (exit 1): file:{0}/source: Invalid data | could not open '{0}/sprite-tiles/%04d.jpg'",
             work.display()
         );
         let shown = without_paths(&error, data.path());

@@ -1,7 +1,7 @@
 //! Which renditions a source gets: the default 1080p/720p/480p ladder, never
 //! upscaled, keeping the aspect ratio, with each rung's H.264 level.
 
-use streambox_common::layout;
+use streambox_storage::layout;
 
 use crate::probe::SourceInfo;
 

@@ -9,18 +9,18 @@ use std::path::Path;
 
 use anyhow::Context;
 use m3u8_rs::{AlternativeMedia, AlternativeMediaType, MasterPlaylist, Resolution, VariantStream};
-use streambox_common::videos::Rendition;
+use streambox_db::videos::Rendition;
 
 use crate::encode::AUDIO_CODEC;
 
 use crate::ladder::Rung;
-use streambox_common::layout::{AUDIO_RENDITION, MASTER, PLAYLIST};
+use streambox_storage::layout::{AUDIO_RENDITION, MASTER, PLAYLIST};
 
 /// The audio group's id and the name players show for its one rendition.
 const AUDIO_GROUP: &str = "audio";
 const AUDIO_NAME: &str = "Original";
 
-/// Measures every rung (and the shared audio) under `out`, writes `out/master.m3u8`,
+/// Measures every rung (and the shared audio) under `out`, writes the master playlist in `out`,
 /// returns the renditions.
 pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> anyhow::Result<Vec<Rendition>> {
     let (audio_peak, audio_average) = match has_audio {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
-use streambox_common::container::{self, Container};
+use streambox_storage::container::{self, Container};
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
@@ -253,7 +253,7 @@ fn parse_ratio(raw: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use streambox_common::videos::DynamicRange;
+    use streambox_db::videos::DynamicRange;
 
     use super::*;
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
-use streambox_common::ids::VideoId;
-use streambox_common::layout::{MASTER, keys};
-use streambox_common::storage::ObjectStore;
+use streambox_base::ids::VideoId;
+use streambox_storage::ObjectStore;
+use streambox_storage::layout::{MASTER, keys};
 
 const PARALLEL_UPLOADS: usize = 4;
 
@@ -24,7 +24,7 @@ pub async fn previews(storage: &ObjectStore, video: VideoId, dir: &Path) -> anyh
     upload(storage, video, output_files(dir)?).await
 }
 
-/// `out/master.m3u8`: once this is stored, the video can be played.
+/// The master playlist in `out`: once this is stored, the video can be played.
 pub async fn master(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
     let path = out.join(MASTER);
     anyhow::ensure!(path.is_file(), "the output has no master playlist");

@@ -10,12 +10,12 @@
 
 use std::time::Duration;
 
-use streambox_common::AppState;
-use streambox_common::jobs;
-use streambox_common::lifecycle;
-use streambox_common::queue::TranscodeJob;
-use streambox_common::uploads::{self, UploadLock};
-use streambox_common::videos;
+use streambox_core::lifecycle;
+use streambox_core::uploads::{self, UploadLock};
+use streambox_core::{App, Core};
+use streambox_db::jobs;
+use streambox_db::videos;
+use streambox_queue::TranscodeJob;
 use tokio_util::sync::CancellationToken;
 
 /// Any constant shared by all StreamBox processes on one database.
@@ -23,7 +23,7 @@ const LOCK_KEY: i64 = 0x5354_5245_414d_4258;
 /// A deletion or upload step still unfinished after this long has failed midway.
 const UNFINISHED_GRACE: Duration = Duration::from_secs(600);
 
-pub async fn run(state: AppState, shutdown: CancellationToken) {
+pub async fn run(state: Core, shutdown: CancellationToken) {
     loop {
         match once(&state).await {
             Ok(report) if report.is_empty() => {}
@@ -52,7 +52,7 @@ impl Report {
     }
 }
 
-pub async fn once(state: &AppState) -> anyhow::Result<Report> {
+pub async fn once(state: &App) -> anyhow::Result<Report> {
     // A session lock on a connection of its own, outside any transaction: a round may
     // take longer than the server lets a transaction sit idle.
     let mut lock = state.db.acquire().await?;
@@ -71,7 +71,7 @@ pub async fn once(state: &AppState) -> anyhow::Result<Report> {
 }
 
 /// One round of repairs; the caller holds the reconciler lock.
-async fn reconcile(state: &AppState) -> anyhow::Result<Report> {
+async fn reconcile(state: &App) -> anyhow::Result<Report> {
     let config = &state.config.transcode;
     let mut report = Report::default();
 

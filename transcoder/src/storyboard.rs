@@ -1,5 +1,5 @@
 //! Scrub previews: a sprite sheet of small frames and a WebVTT track pointing into it
-//! (`storyboard.jpg#xywh=…`), as players like Video.js and Vidstack read them. The
+//! (`<sheet>#xywh=…`), as players like Video.js and Vidstack read them. The
 //! tiles come from a branch of the ladder's own ffmpeg run (no second decode), each
 //! written as it passes; a short ffmpeg run then lays them out on the sheet. Making the
 //! sheet in the ladder's run would hold back its progress reports until the end: ffmpeg
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::encode::{StillKind, StillOutput};
 use crate::ffmpeg::{self, FfmpegError, Limits};
-use streambox_common::layout::{SPRITE, TRACK};
+use streambox_storage::layout::{SPRITE, TRACK};
 
 const TILE_WIDTH: u32 = 160;
 const MAX_TILES: u32 = 100;
@@ -55,7 +55,7 @@ pub fn tiles(duration_s: f64, width: u32, height: u32, tile_dir: &Path) -> Still
     }
 }
 
-/// Lays the tiles in `tile_dir` out on `out/storyboard.jpg`.
+/// Lays the tiles in `tile_dir` out on the sheet, `out/`[`SPRITE`].
 pub async fn assemble(
     duration_s: f64,
     width: u32,
@@ -83,7 +83,7 @@ pub async fn assemble(
     ffmpeg::run(Vec::from(args), limits, |_| {}).await
 }
 
-/// Writes `out/storyboard.vtt` for the sheet [`assemble`] lays out.
+/// Writes the track, `out/`[`TRACK`], for the sheet [`assemble`] lays out.
 pub fn write_track(duration_s: f64, width: u32, height: u32, out: &Path) -> std::io::Result<()> {
     std::fs::write(out.join(TRACK), track(&layout(duration_s, width, height), duration_s))
 }

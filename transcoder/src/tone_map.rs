@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use streambox_common::videos::DynamicRange;
+use streambox_db::videos::DynamicRange;
 
 use crate::ffmpeg::{self, Limits};
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use apalis::prelude::*;
-use streambox_common::AppState;
-use streambox_common::queue::TranscodeJob;
+use streambox_core::{App, Core};
+use streambox_queue::TranscodeJob;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,7 @@ const RESTART_MAX: Duration = Duration::from_secs(30);
 const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 
 /// Consumes transcode jobs until `shutdown`; in-flight jobs are released back to the queue.
-pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(state: Core, shutdown: CancellationToken) -> anyhow::Result<()> {
     sweep_stale_workdirs(&state).await;
     let reconciler = tokio::spawn(reconcile::run(state.clone(), shutdown.clone()));
     let concurrency = state.config.transcode.concurrency;
@@ -68,7 +68,7 @@ struct Consumer {
 
 /// One apalis worker, under a new name (apalis refuses a name whose last heartbeat
 /// is recent), until shutdown or until it fails.
-async fn consume(state: &AppState, shutdown: &CancellationToken, slots: Arc<Semaphore>) -> anyhow::Result<()> {
+async fn consume(state: &Core, shutdown: &CancellationToken, slots: Arc<Semaphore>) -> anyhow::Result<()> {
     let name = worker_name();
     let transcode = &state.config.transcode;
     tracing::info!(worker = %name, concurrency = transcode.concurrency, queue = %state.config.queue_name, "transcode worker started");
@@ -122,7 +122,7 @@ fn worker_name() -> String {
 
 /// Scratch directories of runs that died (killed worker, power loss). A live run
 /// writes a segment every few seconds, so anything untouched this long is dead.
-async fn sweep_stale_workdirs(state: &AppState) {
+async fn sweep_stale_workdirs(state: &App) {
     let work = state.config.data_dir.join("work");
     let stale_after = state.config.transcode.stall_timeout * 2 + Duration::from_secs(60);
     let Ok(mut entries) = tokio::fs::read_dir(&work).await else { return };

@@ -10,20 +10,20 @@ use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use schemars::{Schema, SchemaGenerator, json_schema};
-use streambox_common::auth::AuthUser;
-use streambox_common::byte_range;
-use streambox_common::error_codes as codes;
-use streambox_common::ids::VideoId;
-use streambox_common::jobs;
-use streambox_common::layout::keys;
-use streambox_common::lifecycle;
-use streambox_common::storage::StreamingUpload;
-use streambox_common::videos::{Description, NewVideo, Title};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::VideoId;
+use streambox_core::lifecycle;
+use streambox_db::jobs;
+use streambox_db::videos::{Description, NewVideo, Title};
+use streambox_http::auth::AuthUser;
+use streambox_http::byte_range;
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
+use streambox_storage::StreamingUpload;
+use streambox_storage::layout::keys;
 
 use crate::UploadAccepted;
 use crate::receive::{not_a_video, too_large};
-use streambox_common::container::{self, Container};
+use streambox_storage::container::{self, Container};
 
 /// Text fields are small; anything larger is not a title.
 const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;

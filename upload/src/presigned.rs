@@ -9,19 +9,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use streambox_common::auth::AuthUser;
-use streambox_common::error::{ApiJson, ApiPath};
-use streambox_common::error_codes as codes;
-use streambox_common::ids::VideoId;
-use streambox_common::layout::keys;
-use streambox_common::storage::SINGLE_PUT_MAX;
-use streambox_common::uploads::{self, NewUpload, UploadKind, UploadLock};
-use streambox_common::videos::{self, Description, Title, VideoStatus};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::VideoId;
+use streambox_core::uploads::{self, NewUpload, UploadKind, UploadLock};
+use streambox_db::videos::{self, Description, Title, VideoStatus};
+use streambox_http::auth::AuthUser;
+use streambox_http::error::{ApiJson, ApiPath};
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
+use streambox_storage::SINGLE_PUT_MAX;
+use streambox_storage::layout::keys;
 
 use crate::UploadAccepted;
 use crate::receive::{not_a_video, too_large};
-use streambox_common::container::{self, Container};
+use streambox_storage::container::{self, Container};
 
 /// How long the PUT URL works; the upload is forgotten an hour after that.
 const URL_TTL: Duration = Duration::from_secs(3600);

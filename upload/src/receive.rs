@@ -9,13 +9,13 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use streambox_common::error_codes as codes;
-use streambox_common::layout::keys;
-use streambox_common::storage::PART_SIZE;
-use streambox_common::uploads::{self, Part, Upload, UploadLock};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_core::uploads::{self, Part, Upload, UploadLock};
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
+use streambox_storage::PART_SIZE;
+use streambox_storage::layout::keys;
 
-use streambox_common::container::{self, Container};
+use streambox_storage::container::{self, Container};
 
 /// Appends `body` at the upload's stored offset; returns the new offset. Runs to the
 /// end on its own task, so a client that disconnects still has what it sent stored.

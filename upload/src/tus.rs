@@ -14,14 +14,14 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
-use streambox_common::auth::AuthUser;
-use streambox_common::byte_range;
-use streambox_common::error::ApiPath;
-use streambox_common::error_codes as codes;
-use streambox_common::ids::VideoId;
-use streambox_common::uploads::{self, NewUpload, Upload, UploadKind, UploadLock};
-use streambox_common::videos::{self, Description, Title};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::VideoId;
+use streambox_core::uploads::{self, NewUpload, Upload, UploadKind, UploadLock};
+use streambox_db::videos::{self, Description, Title};
+use streambox_http::auth::AuthUser;
+use streambox_http::byte_range;
+use streambox_http::error::ApiPath;
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
 
 use crate::receive;
 

@@ -7,14 +7,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use streambox_common::auth::AdminUser;
-use streambox_common::error::ApiPath;
-use streambox_common::error_codes as codes;
-use streambox_common::ids::JobId;
-use streambox_common::jobs::{self, Job, JobState};
-use streambox_common::operator::{self, OperatorError};
-use streambox_common::videos::{self, VideoStatus};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::JobId;
+use streambox_core::operator::{self, OperatorError};
+use streambox_db::jobs::{self, Job, JobState};
+use streambox_db::videos::{self, VideoStatus};
+use streambox_http::auth::AdminUser;
+use streambox_http::error::ApiPath;
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
 
 const MAX_PER_PAGE: i64 = 200;
 

@@ -6,14 +6,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use streambox_common::auth::{REFRESH_COOKIE, cookie};
-use streambox_common::error::ApiJson;
-use streambox_common::error_codes as codes;
-use streambox_common::ids::UserId;
-use streambox_common::users::{self, DisplayName, Email, NewUser, Password, Role};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::UserId;
+use streambox_base::role::Role;
+use streambox_db::users::{self, DisplayName, Email, NewUser, Password};
+use streambox_http::auth::{REFRESH_COOKIE, cookie};
+use streambox_http::error::ApiJson;
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
 
-use crate::sessions;
+use crate::{passwords, sessions};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct RegisterRequest {
@@ -40,7 +41,7 @@ pub async fn register(
 ) -> ApiResult<(StatusCode, Json<RegisteredUser>)> {
     let email = Email::parse(&request.email)?;
     let display_name = DisplayName::parse(&request.display_name)?;
-    let password_hash = Password::parse(request.password)?.hash().await?;
+    let password_hash = passwords::hash(Password::parse(request.password)?).await?;
     let new = NewUser {
         email: &email,
         password_hash: &password_hash,
@@ -70,7 +71,7 @@ pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<Logi
         Ok(email) => users::find_by_email(&state.db, &email).await?,
         Err(_) => None,
     };
-    let matches = users::verify_password(request.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let matches = passwords::verify(request.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let user = user.filter(|_| matches).ok_or_else(|| ApiError::unauthorized("the email or password is incorrect"))?;
     sessions::start(&state, &user).await
 }

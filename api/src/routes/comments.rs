@@ -5,12 +5,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use streambox_common::auth::AuthUser;
-use streambox_common::comments::{self, Body, Comment};
-use streambox_common::error::{ApiJson, ApiPath, ApiQuery};
-use streambox_common::ids::VideoId;
-use streambox_common::videos::Video;
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::VideoId;
+use streambox_db::comments::{self, Body, Comment};
+use streambox_db::videos::Video;
+use streambox_http::auth::AuthUser;
+use streambox_http::error::{ApiJson, ApiPath, ApiQuery};
+use streambox_http::{ApiError, ApiResult, AppState};
 use uuid::Uuid;
 
 use super::pages::{Page, PageQuery};

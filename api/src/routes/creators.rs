@@ -3,11 +3,12 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use streambox_common::error::ApiPath;
-use streambox_common::ids::UserId;
-use streambox_common::users::{self, Role};
-use streambox_common::videos;
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::UserId;
+use streambox_base::role::Role;
+use streambox_db::users::{self};
+use streambox_db::videos;
+use streambox_http::error::ApiPath;
+use streambox_http::{ApiError, ApiResult, AppState};
 
 use super::videos::VideoView;
 

@@ -3,11 +3,11 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use streambox_common::auth::AuthUser;
-use streambox_common::error::{ApiPath, ApiQuery};
-use streambox_common::feeds::{self, Cursor};
-use streambox_common::ids::UserId;
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::UserId;
+use streambox_db::feeds::{self, Cursor};
+use streambox_http::auth::AuthUser;
+use streambox_http::error::{ApiPath, ApiQuery};
+use streambox_http::{ApiError, ApiResult, AppState};
 
 use super::pages::{Page, PageQuery};
 use super::videos::VideoView;

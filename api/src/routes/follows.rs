@@ -3,13 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use streambox_common::auth::AuthUser;
-use streambox_common::error::{ApiPath, ApiQuery};
-use streambox_common::error_codes as codes;
-use streambox_common::follows::{self, Person};
-use streambox_common::ids::UserId;
-use streambox_common::users::{self, Role};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::UserId;
+use streambox_base::role::Role;
+use streambox_db::follows::{self, Person};
+use streambox_db::users::{self};
+use streambox_http::auth::AuthUser;
+use streambox_http::error::{ApiPath, ApiQuery};
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
 
 use super::pages::{Page, PageQuery};
 

@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use streambox_common::auth::AuthUser;
-use streambox_common::error::{ApiJson, ApiPath, ApiQuery};
-use streambox_common::history;
-use streambox_common::ids::VideoId;
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::VideoId;
+use streambox_db::history;
+use streambox_http::auth::AuthUser;
+use streambox_http::error::{ApiJson, ApiPath, ApiQuery};
+use streambox_http::{ApiError, ApiResult, AppState};
 
 use super::pages::{Page, PageQuery};
 use super::video_access::viewable;

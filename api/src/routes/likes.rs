@@ -1,13 +1,13 @@
-//! Liking a video (idempotent both ways); the table is `streambox_common::likes`.
+//! Liking a video (idempotent both ways); the table is `streambox_db::likes`.
 
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use streambox_common::auth::AuthUser;
-use streambox_common::error::ApiPath;
-use streambox_common::ids::VideoId;
-use streambox_common::likes;
-use streambox_common::{ApiResult, AppState};
+use streambox_base::ids::VideoId;
+use streambox_db::likes;
+use streambox_http::auth::AuthUser;
+use streambox_http::error::ApiPath;
+use streambox_http::{ApiResult, AppState};
 
 use super::video_access::viewable;
 

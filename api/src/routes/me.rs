@@ -4,11 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use streambox_common::auth::AuthUser;
-use streambox_common::error::ApiJson;
-use streambox_common::ids::UserId;
-use streambox_common::users::{self, Bio, DisplayName, Role, User};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::UserId;
+use streambox_base::role::Role;
+use streambox_db::users::{self, Bio, DisplayName, User};
+use streambox_http::auth::AuthUser;
+use streambox_http::error::ApiJson;
+use streambox_http::{ApiError, ApiResult, AppState};
 
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct Me {

@@ -12,7 +12,8 @@ mod video_access;
 mod videos;
 mod views;
 
-use streambox_common::routes::{Access, Content, Doc, RequestBody, Routes, schema_of};
+use streambox_http::error_codes as codes;
+use streambox_http::routes::{Access, Content, Doc, RequestBody, Routes, schema_of};
 
 use self::admin_jobs::{JobDetail, JobList, ListQuery, Retried};
 use self::comments::{CommentEdit, NewComment};
@@ -26,8 +27,8 @@ use self::pages::{Page, PageQuery};
 use self::videos::{Playback, VideoChange, VideoList, VideoView};
 use self::views::ViewRecorded;
 use crate::sessions::SessionTokens;
-use streambox_common::comments::Comment;
-use streambox_common::follows::Person;
+use streambox_db::comments::Comment;
+use streambox_db::follows::Person;
 
 pub fn routes() -> Routes {
     let refresh_body = RequestBody::OptionalJson(schema_of::<auth::RefreshRequest>);
@@ -37,21 +38,21 @@ pub fn routes() -> Routes {
             Doc::new("Create an account")
                 .json::<auth::RegisterRequest>()
                 .created::<auth::RegisteredUser>("The new account")
-                .error(409, "The email is taken"),
+                .error(409, &[codes::EMAIL_TAKEN], "The email is taken"),
         )
         .post("/api/v1/auth/login", auth::login)
         .doc(
             Doc::new("Sign in: an access token (and refresh cookie)")
                 .json::<auth::LoginRequest>()
                 .ok::<SessionTokens>("Tokens; the same are set as cookies")
-                .error(401, "The email or password is incorrect"),
+                .error(401, &[codes::UNAUTHORIZED], "The email or password is incorrect"),
         )
         .post("/api/v1/auth/refresh", auth::refresh)
         .doc(
             Doc::new("Exchange a refresh token (JSON body, or the cookie) for new tokens (rotates it)")
                 .body(refresh_body)
                 .ok::<SessionTokens>("New tokens; the same are set as cookies")
-                .error(401, "The refresh token is missing, invalid or expired"),
+                .error(401, &[codes::UNAUTHORIZED], "The refresh token is missing, invalid or expired"),
         )
         .post("/api/v1/auth/logout", auth::logout)
         .doc(
@@ -69,11 +70,13 @@ pub fn routes() -> Routes {
                 .ok::<Me>("The account as changed"),
         )
         .get("/api/v1/me/history", history::list)
-        .doc(Doc::new("Watch history, most recent first (keyset pages)").signed_in().query::<PageQuery>().ok::<Page<
-            HistoryEntry,
-        >>(
-            "A page of the history",
-        ))
+        .doc(
+            Doc::new("Watch history, most recent first (keyset pages)")
+                .signed_in()
+                .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
+                .ok::<Page<HistoryEntry>>("A page of the history"),
+        )
         .delete("/api/v1/me/history", history::clear)
         .doc(Doc::new("Clear the watch history").signed_in().no_content("Cleared"))
         .put("/api/v1/me/history/{id}", history::record)
@@ -86,46 +89,51 @@ pub fn routes() -> Routes {
         .doc(
             Doc::new("A creator's public videos, newest first (keyset pages)")
                 .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
                 .ok::<Page<VideoView>>("A page of videos"),
         )
         .put("/api/v1/creators/{id}/follow", follows::follow)
-        .doc(
-            Doc::new("Follow a creator (idempotent)")
-                .signed_in()
-                .ok::<FollowState>("Followed")
-                .error(422, "Nobody follows themselves"),
-        )
+        .doc(Doc::new("Follow a creator (idempotent)").signed_in().ok::<FollowState>("Followed").error(
+            422,
+            &[codes::CANNOT_FOLLOW_SELF],
+            "Nobody follows themselves",
+        ))
         .delete("/api/v1/creators/{id}/follow", follows::unfollow)
         .doc(Doc::new("Stop following a creator (idempotent)").signed_in().ok::<FollowState>("Not followed"))
         .get("/api/v1/creators/{id}/followers", follows::followers)
         .doc(
             Doc::new("Who follows a creator (keyset pages)")
                 .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
                 .ok::<Page<Person>>("A page of followers"),
         )
         .get("/api/v1/users/{id}/following", follows::following)
         .doc(
             Doc::new("Whom a user follows (keyset pages)")
                 .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
                 .ok::<Page<Person>>("A page of followed creators"),
         )
         .get("/api/v1/feed/latest", discovery::latest)
         .doc(
             Doc::new("Newest public videos (keyset pages)")
                 .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
                 .ok::<Page<VideoView>>("A page of videos"),
         )
         .get("/api/v1/feed/popular", discovery::popular)
-        .doc(Doc::new("Most viewed public videos of the last 7 days (keyset pages)").query::<PageQuery>().ok::<Page<
-            PopularVideo,
-        >>(
-            "A page of videos",
-        ))
+        .doc(
+            Doc::new("Most viewed public videos of the last 7 days (keyset pages)")
+                .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
+                .ok::<Page<PopularVideo>>("A page of videos"),
+        )
         .get("/api/v1/feed/following", discovery::following)
         .doc(
             Doc::new("Newest public videos of followed creators (keyset pages)")
                 .signed_in()
                 .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
                 .ok::<Page<VideoView>>("A page of videos"),
         )
         .get("/api/v1/search", discovery::search)
@@ -160,7 +168,7 @@ pub fn routes() -> Routes {
             Doc::new("Playback URLs, with a short-lived token unless public")
                 .access(Access::OptionalSignIn)
                 .ok::<Playback>("Where to play it")
-                .error(409, "The video is not ready to play yet"),
+                .error(409, &[codes::NOT_READY], "The video is not ready to play yet"),
         )
         .get("/api/v1/videos/{id}/original", videos::original)
         .doc(
@@ -169,8 +177,7 @@ pub fn routes() -> Routes {
                 .reply(200, "The original file", Content::Media(&["application/octet-stream"]))
                 .reply(206, "The requested range", Content::Media(&["application/octet-stream"]))
                 .reply(304, "Not modified since the validator given", Content::None)
-                .error(412, "A precondition (If-Match, If-Unmodified-Since) failed")
-                .error(416, "The range is outside the file"),
+                .error(416, &[codes::RANGE_NOT_SATISFIABLE], "The range is outside the file"),
         )
         .put("/api/v1/videos/{id}/like", likes::like)
         .doc(Doc::new("Like a video (idempotent)").signed_in().ok::<LikeState>("Liked"))
@@ -181,13 +188,14 @@ pub fn routes() -> Routes {
             Doc::new("Report a view (counted once per viewer per 30 minutes)")
                 .access(Access::OptionalSignIn)
                 .reply(202, "Taken", Content::Json(schema_of::<ViewRecorded>))
-                .error(409, "The video is not ready to play yet"),
+                .error(409, &[codes::NOT_READY], "The video is not ready to play yet"),
         )
         .get("/api/v1/videos/{id}/comments", comments::list)
         .doc(
             Doc::new("Top-level comments, newest first (keyset pages)")
                 .access(Access::OptionalSignIn)
                 .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
                 .ok::<Page<Comment>>("A page of comments"),
         )
         .post("/api/v1/videos/{id}/comments", comments::create)
@@ -202,6 +210,7 @@ pub fn routes() -> Routes {
             Doc::new("Replies to a comment, oldest first (keyset pages)")
                 .access(Access::OptionalSignIn)
                 .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
                 .ok::<Page<Comment>>("A page of replies"),
         )
         .patch("/api/v1/comments/{id}", comments::edit)
@@ -222,12 +231,11 @@ pub fn routes() -> Routes {
                 .ok::<JobDetail>("The job and its video"),
         )
         .post("/api/v1/admin/jobs/{id}/retry", admin_jobs::retry)
-        .doc(
-            Doc::new("Retry a dead job")
-                .access(Access::Admin)
-                .ok::<JobDetail>("The job, queued again")
-                .error(409, "The job is not dead"),
-        )
+        .doc(Doc::new("Retry a dead job").access(Access::Admin).ok::<JobDetail>("The job, queued again").error(
+            409,
+            &[codes::JOB_NOT_DEAD],
+            "The job is not dead",
+        ))
         .post("/api/v1/admin/jobs/retry-dead", admin_jobs::retry_dead)
         .doc(Doc::new("Retry every dead job").access(Access::Admin).ok::<Retried>("How many were queued again"))
         .post("/api/v1/admin/jobs/{id}/discard", admin_jobs::discard)
@@ -235,6 +243,6 @@ pub fn routes() -> Routes {
             Doc::new("Discard a dead job (its video stays failed)")
                 .access(Access::Admin)
                 .ok::<JobDetail>("The job, discarded")
-                .error(409, "The job is not dead"),
+                .error(409, &[codes::JOB_NOT_DEAD], "The job is not dead"),
         )
 }

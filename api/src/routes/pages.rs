@@ -1,9 +1,9 @@
 //! Paged lists: `?limit=&cursor=` in, `{ items, next_cursor }` out.
 
 use serde::{Deserialize, Serialize};
-use streambox_common::error_codes as codes;
-use streambox_common::feeds::Cursor;
-use streambox_common::{ApiError, ApiResult};
+use streambox_db::feeds::Cursor;
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult};
 
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;

@@ -1,10 +1,10 @@
 //! Who may see a video and who may change it: the one check every route on a video
 //! makes before anything else.
 
-use streambox_common::auth::AuthUser;
-use streambox_common::ids::VideoId;
-use streambox_common::videos::{self, Video};
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::VideoId;
+use streambox_db::videos::{self, Video};
+use streambox_http::auth::AuthUser;
+use streambox_http::{ApiError, ApiResult, AppState};
 
 /// The video if `viewer` may see it. One the caller may not see answers exactly
 /// like one that does not exist.

@@ -6,19 +6,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use streambox_common::auth::AuthUser;
-use streambox_common::error::{ApiJson, ApiPath};
-use streambox_common::error_codes as codes;
-use streambox_common::ids::{UserId, VideoId};
-use streambox_common::jobs;
-use streambox_common::layout::{keys, urls};
-use streambox_common::lifecycle;
-use streambox_common::likes;
-use streambox_common::object_response;
-use streambox_common::videos::{
+use streambox_base::ids::{UserId, VideoId};
+use streambox_core::lifecycle;
+use streambox_db::jobs;
+use streambox_db::likes;
+use streambox_db::videos::{
     self, Description, MetadataChange, Rendition, SourceSummary, Title, Video, VideoStatus, Visibility,
 };
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_http::auth::AuthUser;
+use streambox_http::error::{ApiJson, ApiPath};
+use streambox_http::error_codes as codes;
+use streambox_http::object_response;
+use streambox_http::{ApiError, ApiResult, AppState};
+use streambox_storage::layout::{keys, urls};
 
 use super::video_access::{manageable, viewable};
 

@@ -7,12 +7,12 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
-use streambox_common::auth::AuthUser;
-use streambox_common::error::ApiPath;
-use streambox_common::error_codes as codes;
-use streambox_common::ids::VideoId;
-use streambox_common::videos::VideoStatus;
-use streambox_common::{ApiError, ApiResult, AppState};
+use streambox_base::ids::VideoId;
+use streambox_db::videos::VideoStatus;
+use streambox_http::auth::AuthUser;
+use streambox_http::error::ApiPath;
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
 
 use super::video_access::viewable;
 use crate::view_counter::{self, Viewer};

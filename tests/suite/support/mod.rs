@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 use streambox::server::{self, Mode};
-use streambox_common::{AppState, Config};
+use streambox_base::Config;
+use streambox_http::AppState;
 use tempfile::TempDir;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -177,12 +178,8 @@ impl TestApp {
         .await
         .unwrap();
         let role = role.parse().unwrap();
-        let token = self
-            .state
-            .tokens
-            .issue(streambox_common::ids::UserId(id), role, uuid::Uuid::new_v4())
-            .unwrap()
-            .access_token;
+        let token =
+            self.state.tokens.issue(streambox_base::ids::UserId(id), role, uuid::Uuid::new_v4()).unwrap().access_token;
         (id, token)
     }
 
@@ -631,16 +628,16 @@ pub struct ProxiedStorage {
 impl ProxiedStorage {
     pub async fn start() -> Self {
         let objects = tempfile::tempdir().unwrap();
-        let s3 = streambox_common::config::S3Config {
+        let s3 = streambox_base::config::S3Config {
             endpoint: None,
             public_endpoint: None,
             bucket: "streambox".into(),
             access_key: "streambox".into(),
-            secret_key: streambox_common::config::Secret::new("streambox-local-secret"),
+            secret_key: streambox_base::config::Secret::new("streambox-local-secret"),
             region: "us-east-1".into(),
         };
         let stop = CancellationToken::new();
-        let real = streambox_common::embedded_s3::start(objects.path(), &s3, stop.clone()).await.unwrap();
+        let real = streambox_storage::embedded_s3::start(objects.path(), &s3, stop.clone()).await.unwrap();
         Self { proxy: SwitchableProxy::start(&real).await, stop, objects }
     }
 }

@@ -1,0 +1,399 @@
+//! Typed configuration, read once at start from the environment.
+//!
+//! Every setting has a default that works on a laptop (`streambox all`), except the
+//! ones that only make sense in a deployment: those fail at start naming the variable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::role::Role;
+
+/// A value that must never reach logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value so that printing it shows only `[redacted]`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that uses it (signing, authenticating); never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Where object storage is and the credentials for it (`S3_*`).
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// `None` means: start the embedded S3 endpoint on a folder under the data dir.
+    pub endpoint: Option<String>,
+    /// Where clients reach storage, for presigned URLs (MinIO behind a proxy or on a
+    /// container network); `None`: the endpoint above.
+    pub public_endpoint: Option<String>,
+    /// The one bucket every object is stored in; created at start when missing.
+    pub bucket: String,
+    /// Access key id; the embedded endpoint accepts exactly this one.
+    pub access_key: String,
+    /// The secret paired with `access_key`.
+    pub secret_key: Secret,
+    /// The region requests are signed for (default `us-east-1`).
+    pub region: String,
+}
+
+/// How videos are encoded, and how transcode workers poll, heartbeat, retry and give up.
+#[derive(Debug, Clone)]
+pub struct TranscodeConfig {
+    /// Jobs one worker process runs at once; ffmpeg already uses every core.
+    pub concurrency: usize,
+    /// Attempts before a transiently failing job is declared dead.
+    pub max_attempts: u32,
+    /// x264 preset (speed/quality trade-off).
+    pub preset: String,
+    /// HLS segment target in seconds.
+    pub segment_seconds: u32,
+    /// Seconds between keyframes; every rung shares it so players switch cleanly.
+    pub gop_seconds: u32,
+    /// How often a worker tells Redis it is alive; a silent worker's jobs are re-queued
+    /// after `heartbeat * missed_heartbeats`.
+    pub heartbeat: Duration,
+    /// Heartbeats a worker may miss before it counts as dead (see [`Self::orphan_after`]).
+    pub missed_heartbeats: usize,
+    /// How often idle workers look for new jobs.
+    pub poll_interval: Duration,
+    /// An ffmpeg that reports no progress for this long is killed (a transient failure).
+    pub stall_timeout: Duration,
+    /// Backoff before retry n is `retry_base * 2^(n-1)`, capped at `retry_max`, ±20% jitter.
+    pub retry_base: Duration,
+    /// The longest backoff between two attempts, however many came before.
+    pub retry_max: Duration,
+    /// How often the reconciler looks for jobs and videos nothing will move.
+    pub reconcile_every: Duration,
+    /// Whether this process runs a transcode worker (`all` and `transcoder` modes).
+    pub run_worker: bool,
+    /// The ladder as `(short side, video kbit/s)`, largest first.
+    pub ladder: Vec<(u32, u32)>,
+    /// Sources over these limits fail permanently with a readable reason.
+    pub max_duration: Duration,
+    /// Largest width or height of the displayed picture, in pixels.
+    pub max_dimension: u32,
+    /// Highest native frame rate, in frames per second.
+    pub max_frame_rate: f64,
+}
+
+impl TranscodeConfig {
+    /// A worker silent this long is dead; its running job may be taken over.
+    pub fn orphan_after(&self) -> Duration {
+        self.heartbeat * self.missed_heartbeats as u32
+    }
+}
+
+/// Every setting of a StreamBox process; built by [`Config::from_env`] and validated there.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Postgres connection URL (`DATABASE_URL`).
+    pub database_url: String,
+    /// Redis connection URL, for the transcode queue and view counts (`REDIS_URL`).
+    pub redis_url: String,
+    /// Object storage.
+    pub s3: S3Config,
+    /// Address the HTTP server listens on (`STREAMBOX_BIND`).
+    pub bind: SocketAddr,
+    /// Local folder for transcoder scratch files and, in `all` mode, the embedded
+    /// endpoint's objects and the generated JWT secret.
+    pub data_dir: PathBuf,
+    /// Resolved at start: required in split mode, generated and kept in the data dir in `all` mode.
+    pub jwt_secret: Option<Secret>,
+    /// Lifetime of an access token (default 15 minutes).
+    pub access_token_ttl: Duration,
+    /// Lifetime of a refresh token and its cookie (default 30 days).
+    pub refresh_token_ttl: Duration,
+    /// Lifetime of the per-video tokens in playback URLs of unlisted and private videos.
+    pub playback_token_ttl: Duration,
+    /// Session cookies carry `Secure`; turn off only for plain-http local use.
+    pub cookie_secure: bool,
+    /// The role a new registration gets: `creator` (may upload) or `viewer`.
+    pub default_role: Role,
+    /// Whether the process applies pending database migrations before it starts work.
+    pub migrate_on_start: bool,
+    /// Redis queue name; tests give every run its own.
+    pub queue_name: String,
+    /// Largest upload accepted, in bytes (default 10 GiB); a larger one is refused.
+    pub max_upload_bytes: u64,
+    /// An incomplete resumable upload is discarded this long after it was created.
+    pub upload_expiry: Duration,
+    /// How often views counted in Redis are added to the database.
+    pub view_flush: Duration,
+    /// How often the popular feed's ranking is rebuilt.
+    pub popular_refresh: Duration,
+    /// Take the viewer's address from X-Forwarded-For (behind the gateway) rather
+    /// than from the connection.
+    pub trust_forwarded_for: bool,
+    /// Encoding and the transcode workers.
+    pub transcode: TranscodeConfig,
+    /// How the streamer serves playlists and segments.
+    pub stream: StreamConfig,
+}
+
+/// How the streamer serves media: its cache, access checks, CORS and segment redirects.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// In-memory cache of hot playlists and segments, in bytes (0 turns it off).
+    pub cache_bytes: u64,
+    /// Objects larger than this are streamed from storage, never cached.
+    pub cache_max_object: u64,
+    /// How long what a video allows (ready? public?) is remembered; changes are also pushed.
+    pub access_ttl: Duration,
+    /// Origins allowed to fetch media from browsers (`*` for any).
+    pub cors_origins: Vec<String>,
+    /// Whether segment requests get the bytes or a redirect (`STREAMBOX_SEGMENT_REDIRECT`).
+    pub segment_redirect: SegmentRedirect,
+}
+
+/// Where segment requests go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SegmentRedirect {
+    /// The streamer serves the bytes.
+    Off,
+    /// 302 to a presigned object-storage URL valid this long.
+    Presigned(Duration),
+    /// 302 to this base URL (a CDN in front of the bucket) + the object key; public videos only.
+    Base(String),
+}
+
+/// A setting is invalid or missing: which variable, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable to fix, e.g. `STREAMBOX_BIND`.
+    pub name: &'static str,
+    /// What is wrong with its value, for the operator.
+    pub problem: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads settings from a map of variables, applying defaults.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Vars(vars);
+        Self {
+            database_url: env.string("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/streambox"),
+            redis_url: env.string("REDIS_URL", "redis://127.0.0.1:6379"),
+            s3: S3Config {
+                endpoint: env.optional("S3_ENDPOINT"),
+                public_endpoint: env.optional("S3_PUBLIC_ENDPOINT"),
+                bucket: env.string("S3_BUCKET", "streambox"),
+                access_key: env.string("S3_ACCESS_KEY", "streambox"),
+                secret_key: Secret::new(env.string("S3_SECRET_KEY", "streambox-local-secret")),
+                region: env.string("S3_REGION", "us-east-1"),
+            },
+            bind: env.parse("STREAMBOX_BIND", "127.0.0.1:8080")?,
+            data_dir: PathBuf::from(env.string("STREAMBOX_DATA_DIR", "./data")),
+            jwt_secret: env.optional("STREAMBOX_JWT_SECRET").map(Secret::new),
+            access_token_ttl: Duration::from_secs(env.parse("STREAMBOX_ACCESS_TOKEN_TTL_SECS", "900")?),
+            refresh_token_ttl: Duration::from_secs(env.parse("STREAMBOX_REFRESH_TOKEN_TTL_SECS", "2592000")?),
+            playback_token_ttl: Duration::from_secs(env.parse("STREAMBOX_PLAYBACK_TOKEN_TTL_SECS", "3600")?),
+            cookie_secure: env.parse("STREAMBOX_COOKIE_SECURE", "true")?,
+            default_role: env.parse("STREAMBOX_DEFAULT_ROLE", "creator")?,
+            migrate_on_start: env.parse("STREAMBOX_MIGRATE", "true")?,
+            queue_name: env.string("STREAMBOX_QUEUE", "streambox:transcode"),
+            max_upload_bytes: env.parse("STREAMBOX_MAX_UPLOAD_BYTES", "10737418240")?,
+            upload_expiry: env.seconds("STREAMBOX_UPLOAD_EXPIRY_SECS", "86400")?,
+            view_flush: env.seconds("STREAMBOX_VIEW_FLUSH_SECS", "10")?,
+            popular_refresh: env.seconds("STREAMBOX_POPULAR_REFRESH_SECS", "300")?,
+            trust_forwarded_for: env.parse("STREAMBOX_TRUST_FORWARDED_FOR", "false")?,
+            stream: StreamConfig {
+                cache_bytes: env.parse("STREAMBOX_STREAM_CACHE_BYTES", "268435456")?,
+                cache_max_object: env.parse("STREAMBOX_STREAM_CACHE_MAX_OBJECT_BYTES", "16777216")?,
+                access_ttl: env.seconds("STREAMBOX_STREAM_ACCESS_TTL_SECS", "5")?,
+                cors_origins: env
+                    .string("STREAMBOX_CORS_ORIGINS", "*")
+                    .split(',')
+                    .map(|o| o.trim().to_owned())
+                    .collect(),
+                segment_redirect: match env.string("STREAMBOX_SEGMENT_REDIRECT", "off").as_str() {
+                    "off" => SegmentRedirect::Off,
+                    "presigned" => SegmentRedirect::Presigned(Duration::from_secs(3600)),
+                    base if base.starts_with("https://") || base.starts_with("http://") => {
+                        SegmentRedirect::Base(base.trim_end_matches('/').to_owned())
+                    }
+                    _ => return Err(invalid("STREAMBOX_SEGMENT_REDIRECT", "must be off, presigned, or a base URL")),
+                },
+            },
+            transcode: TranscodeConfig {
+                concurrency: env.parse("STREAMBOX_TRANSCODE_CONCURRENCY", "1")?,
+                max_attempts: env.parse("STREAMBOX_MAX_ATTEMPTS", "3")?,
+                preset: env.string("STREAMBOX_X264_PRESET", "veryfast"),
+                segment_seconds: env.parse("STREAMBOX_SEGMENT_SECONDS", "6")?,
+                gop_seconds: env.parse("STREAMBOX_GOP_SECONDS", "2")?,
+                heartbeat: env.seconds("STREAMBOX_WORKER_HEARTBEAT_SECS", "5")?,
+                missed_heartbeats: env.parse("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")?,
+                poll_interval: Duration::from_millis(env.parse("STREAMBOX_POLL_INTERVAL_MS", "500")?),
+                stall_timeout: env.seconds("STREAMBOX_FFMPEG_STALL_SECS", "120")?,
+                retry_base: env.seconds("STREAMBOX_RETRY_BASE_SECS", "10")?,
+                retry_max: env.seconds("STREAMBOX_RETRY_MAX_SECS", "600")?,
+                reconcile_every: env.seconds("STREAMBOX_RECONCILE_SECS", "60")?,
+                run_worker: env.parse("STREAMBOX_RUN_WORKER", "true")?,
+                ladder: parse_ladder(&env.string("STREAMBOX_LADDER", "1080:5000,720:2800,480:1400"))?,
+                max_duration: env.seconds("STREAMBOX_MAX_DURATION_SECS", "21600")?,
+                max_dimension: env.parse("STREAMBOX_MAX_DIMENSION", "7680")?,
+                max_frame_rate: env.parse("STREAMBOX_MAX_FRAME_RATE", "120")?,
+            },
+        }
+        .validated()
+    }
+
+    fn validated(self) -> Result<Self, ConfigError> {
+        let t = &self.transcode;
+        if t.concurrency == 0 {
+            return Err(invalid("STREAMBOX_TRANSCODE_CONCURRENCY", "must be at least 1"));
+        }
+        // apalis-redis keeps worker liveness in whole seconds: below one, workers never fetch.
+        if t.heartbeat < Duration::from_secs(1) || t.heartbeat.subsec_nanos() != 0 {
+            return Err(invalid("STREAMBOX_WORKER_HEARTBEAT_SECS", "must be a whole number of seconds, at least 1"));
+        }
+        if t.max_attempts == 0 {
+            return Err(invalid("STREAMBOX_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        if t.gop_seconds == 0 || !t.segment_seconds.is_multiple_of(t.gop_seconds) {
+            return Err(invalid(
+                "STREAMBOX_SEGMENT_SECONDS",
+                "must be a positive multiple of STREAMBOX_GOP_SECONDS so segments start on keyframes",
+            ));
+        }
+        if !matches!(
+            t.preset.as_str(),
+            "ultrafast" | "superfast" | "veryfast" | "faster" | "fast" | "medium" | "slow" | "slower" | "veryslow"
+        ) {
+            return Err(invalid("STREAMBOX_X264_PRESET", "is not an x264 preset"));
+        }
+        if self.default_role == Role::Admin {
+            return Err(invalid(
+                "STREAMBOX_DEFAULT_ROLE",
+                "must be creator or viewer; create admins with `streambox user create --admin`",
+            ));
+        }
+        if self.jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+            return Err(invalid("STREAMBOX_JWT_SECRET", "must be at least 32 characters"));
+        }
+        Ok(self)
+    }
+
+    /// Split-mode services share tokens, so they must share a configured secret.
+    pub fn require_jwt_secret(&self) -> Result<&Secret, ConfigError> {
+        self.jwt_secret
+            .as_ref()
+            .ok_or_else(|| invalid("STREAMBOX_JWT_SECRET", "is required when services run separately"))
+    }
+}
+
+/// `"1080:5000,720:2800,480:1400"`: short side in pixels and video kbit/s per rung.
+fn parse_ladder(raw: &str) -> Result<Vec<(u32, u32)>, ConfigError> {
+    let bad =
+        || invalid("STREAMBOX_LADDER", "must look like 1080:5000,720:2800,480:1400 (short side:kbit/s, largest first)");
+    let mut ladder = Vec::new();
+    for rung in raw.split(',') {
+        let (side, kbps) = rung.trim().split_once(':').ok_or_else(bad)?;
+        let (side, kbps): (u32, u32) = (side.parse().map_err(|_| bad())?, kbps.parse().map_err(|_| bad())?);
+        if side < 144 || side % 2 != 0 || kbps < 100 {
+            return Err(bad());
+        }
+        ladder.push((side, kbps));
+    }
+    if ladder.is_empty() || ladder.windows(2).any(|w| w[0].0 <= w[1].0) {
+        return Err(bad());
+    }
+    Ok(ladder)
+}
+
+fn invalid(name: &'static str, problem: &str) -> ConfigError {
+    ConfigError { name, problem: problem.to_owned() }
+}
+
+struct Vars<'a>(&'a HashMap<String, String>);
+
+impl Vars<'_> {
+    fn optional(&self, name: &str) -> Option<String> {
+        self.0.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A duration in (possibly fractional) seconds.
+    fn seconds(&self, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        let seconds: f64 = self.parse(name, default)?;
+        Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| ConfigError {
+            name,
+            problem: format!("must be a positive number of seconds, not {seconds}"),
+        })
+    }
+
+    fn parse<T: FromStr>(&self, name: &'static str, default: &str) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        let raw = self.string(name, default);
+        raw.parse().map_err(|e| ConfigError { name, problem: format!("cannot parse {raw:?}: {e}") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_run_everything_locally() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert!(config.s3.endpoint.is_none());
+        assert_eq!(config.transcode.max_attempts, 3);
+        assert!(config.require_jwt_secret().is_err());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = Config::from_vars(&vars(&[("STREAMBOX_BIND", "nowhere")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_BIND");
+        let err = Config::from_vars(&vars(&[("STREAMBOX_JWT_SECRET", "short")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_JWT_SECRET");
+        let err = Config::from_vars(&vars(&[("STREAMBOX_WORKER_HEARTBEAT_SECS", "0.5")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_WORKER_HEARTBEAT_SECS");
+    }
+
+    #[test]
+    fn the_ladder_is_configurable_and_checked() {
+        let config = Config::from_vars(&vars(&[("STREAMBOX_LADDER", "720:3000, 360:800")])).unwrap();
+        assert_eq!(config.transcode.ladder, [(720, 3000), (360, 800)]);
+        for bad in ["720", "360:800,720:3000", "721:3000", "720:x"] {
+            let err = Config::from_vars(&vars(&[("STREAMBOX_LADDER", bad)])).unwrap_err();
+            assert_eq!(err.name, "STREAMBOX_LADDER", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = Config::from_vars(&vars(&[("S3_SECRET_KEY", "hunter2-hunter2")])).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

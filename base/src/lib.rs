@@ -1,0 +1,12 @@
+//! What every StreamBox crate stands on: configuration, typed ids, the rule for text
+//! people type, account roles and logging set-up.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod ids;
+pub mod role;
+pub mod telemetry;
+pub mod text;
+
+pub use config::Config;

@@ -1,0 +1,12 @@
+//! Workflows that span the database, object storage and the queue, written once for
+//! every service: admitting uploads, purging videos, operating the job queue.
+
+#![warn(missing_docs)]
+
+mod app;
+pub mod lifecycle;
+pub mod operator;
+pub mod uploads;
+pub mod worker_status;
+
+pub use app::{App, Core};

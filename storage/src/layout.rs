@@ -1,0 +1,160 @@
+//! The published-file contract: every object key a video's files are stored under, the
+//! names of the files ffmpeg writes and the streamer serves, and the public paths players
+//! fetch them at. The transcoder, the streamer, the API and the tests all take them from
+//! here, so the three can never disagree on where a file is. Keys derive from ids only —
+//! never from anything a client sent.
+
+use streambox_base::ids::VideoId;
+
+/// The master playlist, at the root of a video's HLS folder.
+pub const MASTER: &str = "master.m3u8";
+/// Each rendition's media playlist, in the rendition's folder.
+pub const PLAYLIST: &str = "index.m3u8";
+/// The storyboard sprite sheet and its WebVTT thumbnails track, beside the master.
+pub const SPRITE: &str = "storyboard.jpg";
+/// The storyboard's WebVTT thumbnails track, pointing into [`SPRITE`].
+pub const TRACK: &str = "storyboard.vtt";
+/// The poster image.
+pub const POSTER: &str = "poster.jpg";
+/// The rendition holding the audio all video rungs share (beside them, named for their
+/// short sides: [`rung_name`]).
+pub const AUDIO_RENDITION: &str = "audio";
+/// How ffmpeg names segments: `seg_000.ts`, `seg_001.ts`, …
+pub const SEGMENT_PATTERN: &str = "seg_%03d.ts";
+
+/// The name of a ladder rung whose short side is `short_side` pixels: `720p`.
+pub fn rung_name(short_side: u32) -> String {
+    format!("{short_side}p")
+}
+
+/// Whether `name` is one [`rung_name`] can produce, or the shared audio's: the
+/// transcoder names renditions with one and the streamer accepts them with the other.
+pub fn is_rendition_name(name: &str) -> bool {
+    if name == AUDIO_RENDITION {
+        return true;
+    }
+    let digits = name.strip_suffix('p').unwrap_or_default();
+    !digits.is_empty() && digits.len() <= 10 && !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `file` is a segment name [`SEGMENT_PATTERN`] produces (3 to 6 digits).
+pub fn is_segment_name(file: &str) -> bool {
+    let number = file.strip_prefix("seg_").and_then(|rest| rest.strip_suffix(".ts")).unwrap_or_default();
+    (3..=6).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Object keys in the bucket.
+pub mod keys {
+    use super::{MASTER, POSTER, SPRITE, TRACK, VideoId};
+
+    /// The upload, once whole: what the transcoder reads.
+    pub fn source(id: VideoId) -> String {
+        format!("raw/{id}/source")
+    }
+
+    /// Where a presigned PUT lands. Completing the upload copies it to [`source`], so
+    /// a PUT to the same URL afterwards reaches nothing the pipeline reads.
+    pub fn presigned_incoming(id: VideoId) -> String {
+        format!("raw/{id}/incoming")
+    }
+
+    /// Bytes of a resumable upload that do not fill a part yet.
+    pub fn upload_tail(id: VideoId) -> String {
+        format!("raw/{id}/upload-tail")
+    }
+
+    /// Everything of an upload in progress or done: [`source`], [`presigned_incoming`], [`upload_tail`].
+    pub fn raw_prefix(id: VideoId) -> String {
+        format!("raw/{id}/")
+    }
+
+    /// The published HLS folder: the master, storyboard and one folder per rendition.
+    pub fn hls_prefix(id: VideoId) -> String {
+        format!("hls/{id}/")
+    }
+
+    /// The master playlist, listing the renditions.
+    pub fn master(id: VideoId) -> String {
+        format!("{}{MASTER}", hls_prefix(id))
+    }
+
+    /// A file (playlist or segment) of one rendition; the caller has checked both names.
+    pub fn rendition_file(id: VideoId, rendition: &str, file: &str) -> String {
+        format!("{}{rendition}/{file}", hls_prefix(id))
+    }
+
+    /// The storyboard sprite sheet.
+    pub fn storyboard_sprite(id: VideoId) -> String {
+        format!("{}{SPRITE}", hls_prefix(id))
+    }
+
+    /// The storyboard's WebVTT track.
+    pub fn storyboard_track(id: VideoId) -> String {
+        format!("{}{TRACK}", hls_prefix(id))
+    }
+
+    /// The poster image, kept outside the HLS folder.
+    pub fn poster(id: VideoId) -> String {
+        format!("thumbs/{id}/{POSTER}")
+    }
+
+    /// Every prefix holding objects of the video, for deletion.
+    pub fn all_prefixes(id: VideoId) -> [String; 3] {
+        [raw_prefix(id), hls_prefix(id), format!("thumbs/{id}/")]
+    }
+}
+
+/// The paths players fetch a video's files at, as the streamer serves them.
+pub mod urls {
+    use super::{MASTER, POSTER, TRACK, VideoId};
+
+    /// The streamer's routes for them (axum path patterns).
+    pub const MASTER_ROUTE: &str = "/hls/{video_id}/master.m3u8";
+    /// The poster image.
+    pub const POSTER_ROUTE: &str = "/hls/{video_id}/poster.jpg";
+    /// The storyboard sprite sheet.
+    pub const SPRITE_ROUTE: &str = "/hls/{video_id}/storyboard.jpg";
+    /// The storyboard's WebVTT track.
+    pub const TRACK_ROUTE: &str = "/hls/{video_id}/storyboard.vtt";
+    /// A rendition's playlist or segment; the streamer checks both names before use.
+    pub const RENDITION_FILE_ROUTE: &str = "/hls/{video_id}/{rendition}/{file}";
+
+    /// The master playlist: what a player opens to play the video.
+    pub fn master(id: VideoId) -> String {
+        format!("/hls/{id}/{MASTER}")
+    }
+
+    /// The poster image.
+    pub fn poster(id: VideoId) -> String {
+        format!("/hls/{id}/{POSTER}")
+    }
+
+    /// The storyboard's WebVTT track, for scrubbing previews.
+    pub fn storyboard_track(id: VideoId) -> String {
+        format!("/hls/{id}/{TRACK}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_routes_serve_the_paths_the_urls_name() {
+        let id = VideoId::new();
+        let route = |pattern: &str| pattern.replace("{video_id}", &id.to_string());
+        assert_eq!(route(urls::MASTER_ROUTE), urls::master(id));
+        assert_eq!(route(urls::POSTER_ROUTE), urls::poster(id));
+        assert_eq!(route(urls::TRACK_ROUTE), urls::storyboard_track(id));
+        assert!(route(urls::SPRITE_ROUTE).ends_with(SPRITE));
+    }
+
+    #[test]
+    fn segment_names_are_what_the_pattern_makes() {
+        assert!(is_segment_name("seg_000.ts") && is_segment_name("seg_123456.ts"));
+        for bad in ["seg_1.ts", "seg_0a1.ts", "seg_001.ts/x", "seg_0000000.ts", "x_001.ts"] {
+            assert!(!is_segment_name(bad), "{bad}");
+        }
+        assert_eq!(SEGMENT_PATTERN.replace("%03d", "007"), "seg_007.ts");
+    }
+}
