@@ -119,7 +119,7 @@ function libraryItem(video) {
   meta.append(title, " ", status, details);
   if (video.error) meta.append(Object.assign(document.createElement("div"), { className: "error", textContent: video.error }));
   item.append(thumb, meta);
-  if (video.status === "ready") {
+  if (video.playable) {
     const play = Object.assign(document.createElement("button"), { textContent: "Play" });
     play.addEventListener("click", () => playVideo(video));
     item.append(play);
@@ -152,7 +152,9 @@ async function playVideo(video) {
   if (hls) { hls.destroy(); hls = null; }
   quality.replaceChildren(new Option("Auto", "-1"));
   if (window.Hls && Hls.isSupported()) {
-    hls = new Hls();
+    // A video still being encoded has growing playlists: play it from its start, not
+    // from the newest segment as a live stream would.
+    hls = new Hls({ startPosition: 0 });
     hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
       const levels = data.levels.map((level, index) => ({ level, index })).reverse();
       levels.forEach(({ level, index }) => quality.append(new Option(`${Math.min(level.width, level.height)}p`, String(index))));
@@ -163,7 +165,7 @@ async function playVideo(video) {
   } else if (element.canPlayType("application/vnd.apple.mpegurl")) {
     element.src = playback.master_url;
   }
-  element.poster = playback.poster_url;
+  element.poster = playback.poster_url || "";
 }
 
 $("quality").addEventListener("change", (event) => {

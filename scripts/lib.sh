@@ -58,3 +58,11 @@ ensure_schemathesis() { # the API fuzzer, used by tests/suite/openapi.rs
   python3 -m pip install -q schemathesis 2>/dev/null ||
     python3 -m pip install -q --break-system-packages schemathesis
 }
+
+ensure_browser() { # Debian's Chromium and playwright-core, used by tests/suite/browser.rs
+  command -v chromium >/dev/null || apt_install chromium
+  command -v npm >/dev/null || apt_install nodejs npm
+  [ -d tests/browser/node_modules/playwright-core ] && return
+  log "installing playwright-core (tests/browser)"
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+}

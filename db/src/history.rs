@@ -57,7 +57,8 @@ pub async fn list(
         ", h.position_s, h.watched_at
          FROM watch_history h JOIN videos v ON v.id = h.video_id
          WHERE h.user_id = $1
-           AND ((v.status = 'ready' AND v.visibility <> 'private') OR v.owner_id = $1 OR $2)
+           AND (((v.status = 'ready' OR (v.playable AND v.status IN ('queued', 'processing')))
+                 AND v.visibility <> 'private') OR v.owner_id = $1 OR $2)
            AND v.status <> 'deleted'
            AND ($3::timestamptz IS NULL OR (h.watched_at, h.video_id) < ($3, $4))
          ORDER BY h.watched_at DESC, h.video_id DESC LIMIT $5"

@@ -135,6 +135,10 @@ pub struct Video {
     pub source: Option<Json<SourceSummary>>,
     /// Whether scrub previews (a sprite sheet and its WebVTT track) were published.
     pub has_storyboard: bool,
+    /// Whether its master playlist and every rendition's first segments are published:
+    /// set while processing once they are, kept across retries (what was published stays
+    /// fetchable), true when ready, false again when it fails.
+    pub playable: bool,
     /// Views counted so far (they reach the database in batches).
     pub view_count: i64,
     /// Playback tokens are valid only for the generation they were issued in; every
@@ -147,9 +151,24 @@ pub struct Video {
 }
 
 impl Video {
-    /// Whether anyone who knows the id may see it: ready, and public or unlisted.
+    /// Whether it can be played now: ready, or still being encoded with its start
+    /// published (its playlists then grow until it is ready).
+    pub fn is_playable(&self) -> bool {
+        match self.status {
+            VideoStatus::Ready => true,
+            VideoStatus::Queued | VideoStatus::Processing => self.playable,
+            VideoStatus::Uploading | VideoStatus::Failed | VideoStatus::Deleted => false,
+        }
+    }
+
+    /// Whether it is playable but not finished: its playlists still grow.
+    pub fn is_growing(&self) -> bool {
+        self.is_playable() && self.status != VideoStatus::Ready
+    }
+
+    /// Whether anyone who knows the id may see it: playable, and public or unlisted.
     pub fn is_shared(&self) -> bool {
-        self.status == VideoStatus::Ready && self.visibility != Visibility::Private
+        self.is_playable() && self.visibility != Visibility::Private
     }
 }
 
@@ -198,7 +217,7 @@ text_schema!(Description);
 macro_rules! columns {
     () => {
         "id, owner_id, title, description, visibility, status, error, source_bytes, duration_s, \
-         width, height, renditions, source, has_storyboard, view_count, playback_generation, created_at, updated_at"
+         width, height, renditions, source, has_storyboard, playable, view_count, playback_generation, created_at, updated_at"
     };
 }
 pub(crate) use columns;
@@ -342,7 +361,7 @@ pub struct Published {
 pub async fn mark_ready<'e>(db: impl PgExecutor<'e>, id: VideoId, published: &Published) -> sqlx::Result<bool> {
     let updated = sqlx::query(
         "UPDATE videos SET status = 'ready', error = NULL, duration_s = $2, width = $3, height = $4,
-                renditions = $5, source = $6, has_storyboard = $7, updated_at = now()
+                renditions = $5, source = $6, has_storyboard = $7, playable = true, updated_at = now()
          WHERE id = $1 AND status = 'processing'",
     )
     .bind(id)
@@ -357,10 +376,22 @@ pub async fn mark_ready<'e>(db: impl PgExecutor<'e>, id: VideoId, published: &Pu
     Ok(updated.rows_affected() == 1)
 }
 
+/// processing, and now playable: the master and every rendition's first segment are
+/// published. Returns false when it was not processing or was playable already.
+pub async fn mark_playable<'e>(db: impl PgExecutor<'e>, id: VideoId) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE videos SET playable = true, updated_at = now() WHERE id = $1 AND status = 'processing' AND NOT playable",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
 /// queued|processing -> failed with a reason a person can read.
 pub async fn mark_failed<'e>(db: impl PgExecutor<'e>, id: VideoId, reason: &str) -> sqlx::Result<bool> {
     let updated = sqlx::query(
-        "UPDATE videos SET status = 'failed', error = $2, updated_at = now()
+        "UPDATE videos SET status = 'failed', error = $2, playable = false, updated_at = now()
          WHERE id = $1 AND status IN ('queued', 'processing')",
     )
     .bind(id)

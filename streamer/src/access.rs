@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use sqlx::postgres::PgListener;
 use streambox_base::ids::VideoId;
-use streambox_db::videos::{self, VideoStatus, Visibility};
+use streambox_db::videos::{self, Visibility};
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
 use streambox_storage::layout::keys;
@@ -33,13 +33,17 @@ pub struct Access {
     pub video: VideoId,
     /// The token that granted it, to carry on into playlist URIs; `None` for public videos.
     pub token: Option<String>,
+    /// Still being encoded: its playlists grow, so they are never cached.
+    pub growing: bool,
 }
 
 /// Who may fetch a servable video's media; `None` when it is not servable (unknown,
-/// not ready, deleted).
+/// not playable yet, failed, deleted).
 #[derive(Clone, Copy)]
 struct Servable {
     public: bool,
+    /// Playable while it is encoded (its playlists grow), not yet ready.
+    growing: bool,
     /// Tokens of other playback generations are revoked.
     generation: i32,
 }
@@ -60,10 +64,11 @@ impl AccessCache {
         {
             return Ok(*servable);
         }
-        let servable = videos::find(&state.db, video)
-            .await?
-            .filter(|v| v.status == VideoStatus::Ready)
-            .map(|v| Servable { public: v.visibility == Visibility::Public, generation: v.playback_generation });
+        let servable = videos::find(&state.db, video).await?.filter(|v| v.is_playable()).map(|v| Servable {
+            public: v.visibility == Visibility::Public,
+            growing: v.is_growing(),
+            generation: v.playback_generation,
+        });
         self.entries.lock().expect("access lock").insert(video, (servable, Instant::now()));
         Ok(servable)
     }
@@ -77,7 +82,7 @@ pub async fn check(state: &AppState, cache: &AccessCache, raw_id: &str, query: P
     let video: VideoId = raw_id.parse().map_err(|_| ApiError::not_found("video"))?;
     let servable = cache.servable(state, video).await?.ok_or_else(|| ApiError::not_found("video"))?;
     if servable.public {
-        return Ok(Access { video, token: None });
+        return Ok(Access { video, token: None, growing: servable.growing });
     }
     let token = query.token.ok_or_else(|| {
         ApiError::new(
@@ -93,7 +98,7 @@ pub async fn check(state: &AppState, cache: &AccessCache, raw_id: &str, query: P
             "the playback token is invalid, expired, revoked or for another video",
         ));
     }
-    Ok(Access { video, token: Some(token) })
+    Ok(Access { video, token: Some(token), growing: servable.growing })
 }
 
 /// Forgets videos as Postgres announces their changes, until `shutdown`. While the

@@ -30,6 +30,9 @@ const SHORT: &str = "public, max-age=60";
 const PRIVATE: &str = "private, max-age=3600";
 /// Playlists that carry a token are never cached at all.
 const NO_STORE: &str = "private, no-store";
+/// A public video's playlists while it is encoded grow segment by segment: any cache
+/// must ask again (a conditional request) before each use.
+const GROWING: &str = "public, no-cache";
 const VTT: &str = "text/vtt; charset=utf-8";
 
 /// The streamer's own state: its caches.
@@ -83,10 +86,21 @@ impl Granted {
         if self.access.token.is_some() { PRIVATE } else { IMMUTABLE }
     }
 
-    /// A playlist, with the token carried into its URIs for token holders.
+    /// A playlist, with the token carried into its URIs for token holders. While the
+    /// video is encoded its playlists change, so they come from storage every time.
     async fn playlist(&self, key: &str) -> ApiResult<Response> {
-        let Some(token) = &self.access.token else { return self.object(key, PLAYLIST, SHORT).await };
-        let stored = whole(&self.streamer, key).await?;
+        let Some(token) = &self.access.token else {
+            if self.access.growing {
+                return object_response::from_storage(&self.state.storage, key, &self.headers, PLAYLIST, GROWING)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("file"));
+            }
+            return self.object(key, PLAYLIST, SHORT).await;
+        };
+        let stored = match self.access.growing {
+            true => fresh(&self.state, key).await?,
+            false => whole(&self.streamer, key).await?,
+        };
         let body = playlist_tokens::with_token(&stored, token)?;
         Ok(([(header::CONTENT_TYPE, PLAYLIST), (header::CACHE_CONTROL, NO_STORE)], body).into_response())
     }
@@ -149,6 +163,14 @@ pub async fn rendition_file(granted: Granted) -> ApiResult<Response> {
             .into_response());
     }
     granted.object(target.key(), target.content_type, granted.media_cache()).await
+}
+
+/// A playlist of a video being encoded, whole and from storage (the cache may hold an
+/// older one).
+async fn fresh(state: &AppState, key: &str) -> ApiResult<bytes::Bytes> {
+    let object = state.storage.get(key).await?.ok_or_else(|| ApiError::not_found("file"))?;
+    let body = object.body.collect().await.map_err(ApiError::storage)?;
+    Ok(body.into_bytes())
 }
 
 /// A small object (playlist, track) whole, to rewrite it.

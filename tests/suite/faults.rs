@@ -289,19 +289,53 @@ fn published_dir(objects: &std::path::Path, id: &str) -> std::path::PathBuf {
     objects.join("streambox").join("hls").join(id)
 }
 
-/// Waits, polling the store's folder, until the first object of `id`'s publishing appears:
-/// the worker is then inside the publishing step.
+/// Waits, polling the store's folder, until `id`'s final publishing has begun: a
+/// rendition's finished (VOD) playlist replaces its growing one. (Segments and the
+/// growing playlists went out while ffmpeg encoded.)
 async fn publishing_started(objects: &std::path::Path, id: &str) {
     let dir = published_dir(objects, id);
+    let finished_playlist = || {
+        std::fs::read_dir(&dir).into_iter().flatten().flatten().any(|entry| {
+            std::fs::read_to_string(entry.path().join("index.m3u8")).is_ok_and(|p| p.contains("#EXT-X-ENDLIST"))
+        })
+    };
     let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
-        assert!(tokio::time::Instant::now() < deadline, "publishing of {id} never started");
+    while !finished_playlist() {
+        assert!(tokio::time::Instant::now() < deadline, "final publishing of {id} never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
-fn master_published(objects: &std::path::Path, id: &str) -> bool {
-    published_dir(objects, id).join("master.m3u8").exists()
+/// Whether the final publishing is over: the measured master replaces the provisional
+/// one last, after the scrub previews.
+fn final_master_published(objects: &std::path::Path, id: &str) -> bool {
+    let dir = published_dir(objects, id);
+    let modified = |name: &str| std::fs::metadata(dir.join(name)).and_then(|m| m.modified()).ok();
+    matches!((modified("master.m3u8"), modified("storyboard.vtt")), (Some(master), Some(track)) if master >= track)
+}
+
+/// Every object a stored playlist names is stored too: a viewer of what is published
+/// (growing or finished) never meets a missing segment.
+fn every_named_object_exists(objects: &std::path::Path, id: &str) {
+    let dir = published_dir(objects, id);
+    if let Ok(master) = std::fs::read(dir.join("master.m3u8")) {
+        let master = m3u8_rs::parse_master_playlist_res(&master).expect("a master playlist");
+        for uri in master.variants.iter().map(|v| v.uri.as_str()) {
+            assert!(dir.join(uri).is_file(), "the master names {uri}, which is not stored");
+        }
+    }
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let Ok(playlist) = std::fs::read(entry.path().join("index.m3u8")) else { continue };
+        let playlist = m3u8_rs::parse_media_playlist_res(&playlist).expect("a media playlist");
+        for segment in &playlist.segments {
+            assert!(
+                entry.path().join(&segment.uri).is_file(),
+                "{:?} names {}, which is not stored",
+                entry.path(),
+                segment.uri
+            );
+        }
+    }
 }
 
 /// Every object under `hls/{id}/` is one the published playlists name: nothing partial or
@@ -365,7 +399,7 @@ async fn postgres_restarted_during_a_transcode_and_during_publishing_still_ends_
     let publishing = app.upload_accepted(&token, &clip, "Publish").await;
     publishing_started(objects, &publishing).await;
     storage.proxy.set_up(false);
-    assert!(!master_published(objects, &publishing), "the fault came before publishing ended");
+    assert!(!final_master_published(objects, &publishing), "the fault came before publishing ended");
     postgres.stop();
     storage.proxy.set_up(true);
     tokio::time::sleep(Duration::from_secs(3)).await; // the length of the outage
@@ -392,9 +426,8 @@ async fn storage_cut_as_publishing_starts_is_retried_and_leaves_only_the_publish
     let id = app.upload_accepted(&token, &clip, "Publish").await;
     publishing_started(storage.objects.path(), &id).await;
     storage.proxy.set_up(false);
-    assert!(!master_published(storage.objects.path(), &id), "the cut came before publishing ended");
-    let during = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
-    assert_eq!(during["master_url"], Value::Null, "nothing half-published is offered: {during}");
+    assert!(!final_master_published(storage.objects.path(), &id), "the cut came before publishing ended");
+    every_named_object_exists(storage.objects.path(), &id);
     eventually(DEADLINE, "publishing to fail", || async {
         (job_state(app.db(), &id).await.0 == "retrying").then_some(())
     })
@@ -425,7 +458,8 @@ async fn a_worker_killed_while_publishing_hands_its_job_to_another() {
     storage.set_up(false);
     doomed.child.kill().unwrap();
     doomed.child.wait().unwrap();
-    assert!(!master_published(&objects, &id), "the worker died before publishing ended");
+    assert!(!final_master_published(&objects, &id), "the worker died before publishing ended");
+    every_named_object_exists(&objects, &id);
     storage.set_up(true);
 
     let _survivor = WorkerProcess::spawn(&app, &beat);

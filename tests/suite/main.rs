@@ -7,6 +7,7 @@
 mod support;
 
 mod authorization;
+mod browser;
 mod configuration;
 mod corpus;
 mod engagement;
@@ -15,6 +16,7 @@ mod hostile;
 mod listings;
 mod openapi;
 mod pipeline;
+mod playable;
 mod playback_access;
 mod queue;
 mod reconciler;

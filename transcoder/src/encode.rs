@@ -30,7 +30,8 @@ pub fn threads_per_encoder() -> usize {
 }
 
 pub const AUDIO_CODEC: &str = "mp4a.40.2";
-const AUDIO_KBPS: u32 = 128;
+/// The shared audio rendition's AAC bit rate, in kbit/s.
+pub const AUDIO_KBPS: u32 = 128;
 
 /// JPEGs made from the decoded picture by `filter`.
 ///
@@ -134,10 +135,14 @@ pub fn ladder_args(
             "hls",
             "-hls_time",
             &settings.segment_seconds.to_string(),
+            // EVENT: ffmpeg rewrites every playlist after each segment (a VOD one only
+            // at the end), which the live publisher reads; publishing makes it VOD.
             "-hls_playlist_type",
-            "vod",
+            "event",
             "-hls_flags",
-            "independent_segments",
+            // temp_file: a segment or playlist appears under its name only once
+            // complete, so the live publisher never reads half of one.
+            "independent_segments+temp_file",
             "-hls_segment_filename",
             &out.join("%v").join(layout::SEGMENT_PATTERN).display().to_string(),
             "-var_stream_map",

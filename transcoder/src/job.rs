@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::encode::{self, EncodeSettings};
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Limits};
+use crate::live::LivePublisher;
 use crate::probe::SourceInfo;
 use crate::tone_map::ToneMap;
 use crate::{ladder, master, poster, probe, publish, storyboard};
@@ -121,6 +122,11 @@ async fn give_up(state: &App, job: &Job, error: String, permanent: bool) -> Resu
     };
     tracing::warn!(video_id = %job.video_id, %reason, "transcode failed for good");
     jobs::bury(&state.db, job, &error, permanent, &reason).await.map_err(|e| Verdict::Retry(e.into()))?;
+    // What was published while it encoded is withdrawn: a failed video plays nothing
+    // (the streamer already refuses it; this frees the storage).
+    if let Err(e) = state.storage.delete_prefix(&keys::hls_prefix(job.video_id)).await {
+        tracing::warn!(video_id = %job.video_id, error = %format!("{e:#}"), "could not remove the partial output");
+    }
     Err(Verdict::GiveUp(reason))
 }
 
@@ -208,21 +214,31 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let (top, duration) = (&rungs[0], source.duration_s);
     let args = outputs.command(&input, &source, &rungs, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
+    let has_audio = source.audio_stream.is_some();
+    let mut live =
+        LivePublisher::resume(&state.storage, id, &outputs.hls, &rungs, source.frame_rate_value, has_audio).await?;
     let started = std::time::Instant::now();
     let prepared = clock.elapsed();
-    ffmpeg::run(args, limits, |position| {
-        let done = (position / duration).clamp(0.0, 1.0);
-        let elapsed = started.elapsed().as_secs_f64();
-        let eta_s = (done > 0.01).then(|| (elapsed * (1.0 - done) / done) as f32);
-        *progress.lock().expect("progress lock") = Progress { percent: (done * 100.0) as f32, eta_s };
-    })
-    .await
-    .map_err(classify)?;
+    let finished = CancellationToken::new();
+    let encoding = async {
+        let outcome = ffmpeg::run(args, limits, |position| {
+            let done = (position / duration).clamp(0.0, 1.0);
+            let elapsed = started.elapsed().as_secs_f64();
+            let eta_s = (done > 0.01).then(|| (elapsed * (1.0 - done) / done) as f32);
+            *progress.lock().expect("progress lock") = Progress { percent: (done * 100.0) as f32, eta_s };
+        })
+        .await;
+        finished.cancel();
+        outcome
+    };
+    let (outcome, ()) = tokio::join!(encoding, publish_while_encoding(state, &mut live, &finished));
+    outcome.map_err(classify)?;
+    // What ffmpeg finished last; the video is playable from here on whatever came before.
+    publish_live(state, &mut live).await.map_err(JobError::Transient)?;
     let encoded = clock.elapsed();
 
     let Outputs { hls: out, poster: poster_path, tiles: tile_dir, .. } = outputs;
-    let (out_dir, ladder, fps, has_audio) =
-        (out.clone(), rungs.clone(), source.frame_rate_value, source.audio_stream.is_some());
+    let (out_dir, ladder, fps) = (out.clone(), rungs.clone(), source.frame_rate_value);
     let renditions = tokio::task::spawn_blocking(move || master::write(&out_dir, &ladder, fps, has_audio))
         .await
         .map_err(anyhow::Error::from)??;
@@ -237,7 +253,7 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
         state.storage.put_file(&keys::poster(id), &poster_path, "image/jpeg").await?;
         Ok::<_, JobError>(())
     };
-    let media = async { publish::renditions(&state.storage, id, &out).await.map_err(JobError::from) };
+    let media = async { publish::playlists(&state.storage, id, &out).await.map_err(JobError::from) };
     tokio::try_join!(media, previews)?;
     publish::master(&state.storage, id, &out).await?;
     tracing::info!(video_id = %id, download_s = downloaded.as_secs_f32(), probe_s = (prepared - downloaded).as_secs_f32(),
@@ -256,6 +272,36 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
         dynamic_range: source.hdr.map(|hdr| hdr.dynamic_range).unwrap_or_default(),
     };
     Ok(Published { source: summary, renditions, has_storyboard: true })
+}
+
+/// How often the live publisher looks for segments ffmpeg has finished (reading a few
+/// small local playlists: the first play waits on it).
+const LIVE_PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+/// Publishes what ffmpeg finishes until `finished` is cancelled. A failure here (storage
+/// briefly away) only delays publishing: the next round, or the job's own publishing
+/// once the run ends, catches up.
+async fn publish_while_encoding(state: &App, live: &mut LivePublisher<'_>, finished: &CancellationToken) {
+    let mut rounds = tokio::time::interval(LIVE_PUBLISH_EVERY);
+    rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = finished.cancelled() => return,
+            _ = rounds.tick() => {}
+        }
+        if let Err(e) = publish_live(state, live).await {
+            tracing::warn!(video_id = %live.video(), error = %format!("{e:#}"), "publishing while encoding failed; will try again");
+        }
+    }
+}
+
+/// One round of live publishing; the first time the master goes out, the video
+/// becomes playable (and streamers hear of it).
+async fn publish_live(state: &App, live: &mut LivePublisher<'_>) -> anyhow::Result<()> {
+    if live.publish_new().await? && videos::mark_playable(&state.db, live.video()).await? {
+        tracing::info!(video_id = %live.video(), "video playable while it is encoded");
+    }
+    Ok(())
 }
 
 /// Where a ladder run writes, inside the job's work directory, and what it reads

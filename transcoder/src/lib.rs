@@ -6,6 +6,7 @@ mod error;
 mod ffmpeg;
 mod job;
 mod ladder;
+mod live;
 mod master;
 mod poster;
 mod probe;

@@ -4,6 +4,11 @@
 //! lower profile than asked, e.g. Constrained Baseline at the `ultrafast` preset).
 //! With sound, every variant names the shared audio rendition, and its BANDWIDTH and
 //! AVERAGE-BANDWIDTH include the audio's, as a player downloads both.
+//!
+//! While the ladder is still encoding, a provisional master makes the video playable:
+//! CODECS from each rung's first segment, BANDWIDTH from the rung's rate cap and
+//! AVERAGE-BANDWIDTH from its target rate (each plus the audio's); the finished master
+//! replaces it with the measured figures.
 
 use std::path::Path;
 
@@ -11,7 +16,7 @@ use anyhow::Context;
 use m3u8_rs::{AlternativeMedia, AlternativeMediaType, MasterPlaylist, Resolution, VariantStream};
 use streambox_db::videos::Rendition;
 
-use crate::encode::AUDIO_CODEC;
+use crate::encode::{AUDIO_CODEC, AUDIO_KBPS};
 
 use crate::ladder::Rung;
 use streambox_storage::layout::{AUDIO_RENDITION, MASTER, PLAYLIST};
@@ -38,9 +43,45 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
             height: rung.height,
             bandwidth: bandwidth + audio_peak,
             average_bandwidth: average_bandwidth + audio_average,
-            codecs: if has_audio { format!("{video_codec},{AUDIO_CODEC}") } else { video_codec },
+            codecs: codecs(video_codec, has_audio),
         });
     }
+    std::fs::write(out.join(MASTER), render(&renditions, frame_rate, has_audio)?)
+        .context("writing the master playlist")?;
+    Ok(renditions)
+}
+
+/// The master for a ladder still being encoded, from what is known once every rung has
+/// its first segment (`first_segments[i]` is rung `i`'s, a path under `out`).
+pub fn provisional(
+    rungs: &[Rung],
+    first_segments: &[std::path::PathBuf],
+    frame_rate: f64,
+    has_audio: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let audio_bps = if has_audio { u64::from(AUDIO_KBPS) * 1000 } else { 0 };
+    let renditions = rungs
+        .iter()
+        .zip(first_segments)
+        .map(|(rung, first)| {
+            Ok(Rendition {
+                name: rung.name.clone(),
+                width: rung.width,
+                height: rung.height,
+                bandwidth: u64::from(rung.max_kbps()) * 1000 + audio_bps,
+                average_bandwidth: u64::from(rung.video_kbps) * 1000 + audio_bps,
+                codecs: codecs(video_codec_of(first)?, has_audio),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    render(&renditions, frame_rate, has_audio)
+}
+
+fn codecs(video_codec: String, has_audio: bool) -> String {
+    if has_audio { format!("{video_codec},{AUDIO_CODEC}") } else { video_codec }
+}
+
+fn render(renditions: &[Rendition], frame_rate: f64, has_audio: bool) -> anyhow::Result<Vec<u8>> {
     let playlist = MasterPlaylist {
         version: Some(3),
         independent_segments: true,
@@ -62,8 +103,7 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
     };
     let mut bytes = Vec::new();
     playlist.write_to(&mut bytes)?;
-    std::fs::write(out.join(MASTER), bytes).context("writing the master playlist")?;
-    Ok(renditions)
+    Ok(bytes)
 }
 
 fn audio_rendition() -> AlternativeMedia {

@@ -1,5 +1,6 @@
-//! Uploads the finished output: segments, previews and variant playlists first, the
-//! master last, so a playlist never points at an object that is not there yet.
+//! Uploads the finished output: previews and the VOD playlists (their segments are in
+//! storage already, put there by `live` as ffmpeg wrote them), and the measured master
+//! last, so a playlist never points at an object that is not there yet.
 
 use std::path::{Path, PathBuf};
 
@@ -7,16 +8,38 @@ use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use streambox_base::ids::VideoId;
 use streambox_storage::ObjectStore;
-use streambox_storage::layout::{MASTER, keys};
+use streambox_storage::layout::{MASTER, PLAYLIST, keys};
 
 const PARALLEL_UPLOADS: usize = 4;
+/// The content type of every playlist.
+pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+/// The content type of every segment.
+pub const SEGMENT_TYPE: &str = "video/mp2t";
 
-/// Every rendition under `out` (segments, then variant playlists); not the master.
-pub async fn renditions(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
-    let files = output_files(out)?.into_iter().filter(|(_, name)| name != MASTER);
-    let (playlists, media): (Vec<_>, Vec<_>) = files.partition(|(_, name)| name.ends_with(".m3u8"));
-    upload(storage, video, media).await?;
-    upload(storage, video, playlists).await
+/// Every rendition's finished playlist under `out`, published as the VOD playlist it
+/// now is (ffmpeg wrote an EVENT one, complete with its ENDLIST); not the master.
+pub async fn playlists(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
+    let playlists = output_files(out)?.into_iter().filter(|(_, name)| name.ends_with(&format!("/{PLAYLIST}")));
+    futures::stream::iter(playlists)
+        .map(|(path, relative)| async move {
+            let body = vod_playlist(&std::fs::read(&path).with_context(|| format!("reading {relative}"))?)?;
+            storage.put_bytes(&format!("{}{relative}", keys::hls_prefix(video)), body.into(), PLAYLIST_TYPE).await
+        })
+        .buffer_unordered(PARALLEL_UPLOADS)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+/// ffmpeg's finished EVENT playlist as a VOD playlist: the same segments, now final.
+fn vod_playlist(raw: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut playlist = m3u8_rs::parse_media_playlist_res(raw)
+        .map_err(|e| anyhow::anyhow!("ffmpeg wrote an unreadable playlist: {e}"))?;
+    anyhow::ensure!(playlist.end_list, "ffmpeg's playlist has no end");
+    playlist.playlist_type = Some(m3u8_rs::MediaPlaylistType::Vod);
+    let mut bytes = Vec::new();
+    playlist.write_to(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The files directly in `dir` (the storyboard) beside the renditions.
@@ -63,9 +86,26 @@ fn output_files(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
 
 fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next() {
-        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("m3u8") => PLAYLIST_TYPE,
         Some("jpg") => "image/jpeg",
         Some("vtt") => "text/vtt; charset=utf-8",
-        _ => "video/mp2t",
+        _ => SEGMENT_TYPE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_event_playlist_is_published_as_vod() {
+        let raw = b"#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:0\n\
+            #EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXTINF:6.000000,\nseg_000.ts\n\
+            #EXTINF:2.500000,\nseg_001.ts\n#EXT-X-ENDLIST\n";
+        let text = String::from_utf8(vod_playlist(raw).unwrap()).unwrap();
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && !text.contains("EVENT"), "{text}");
+        assert!(text.contains("seg_001.ts") && text.trim_end().ends_with("#EXT-X-ENDLIST"), "{text}");
+        let unfinished = &raw[..raw.len() - "#EXT-X-ENDLIST\n".len()];
+        assert!(vod_playlist(unfinished).is_err(), "a playlist ffmpeg did not finish is never published as VOD");
     }
 }

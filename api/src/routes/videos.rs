@@ -32,6 +32,10 @@ pub struct VideoView {
     description: String,
     visibility: Visibility,
     status: VideoStatus,
+    /// Whether it can be played now: true when ready, and already while `processing`
+    /// once the start of every rendition is published (its playlists then grow until
+    /// it is ready).
+    playable: bool,
     error: Option<String>,
     duration_s: Option<f64>,
     width: Option<i32>,
@@ -39,8 +43,9 @@ pub struct VideoView {
     renditions: Vec<Rendition>,
     /// What the upload turned out to be (once probed and published).
     source: Option<SourceSummary>,
-    /// Direct for public videos; unlisted and private ones play through `/playback`.
+    /// Direct for public playable videos; unlisted and private ones play through `/playback`.
     master_url: Option<String>,
+    /// Once ready (the poster is made at the end of the encode).
     poster_url: Option<String>,
     /// WebVTT thumbnails track for scrub previews.
     storyboard_url: Option<String>,
@@ -60,10 +65,12 @@ pub struct VideoView {
 
 impl From<Video> for VideoView {
     fn from(video: Video) -> Self {
-        let direct = video.status == VideoStatus::Ready && video.visibility == Visibility::Public;
+        let direct = video.is_playable() && video.visibility == Visibility::Public;
+        let ready = video.status == VideoStatus::Ready;
         Self {
             master_url: direct.then(|| urls::master(video.id)),
-            poster_url: direct.then(|| urls::poster(video.id)),
+            poster_url: (direct && ready).then(|| urls::poster(video.id)),
+            playable: video.is_playable(),
             storyboard_url: (direct && video.has_storyboard).then(|| urls::storyboard_track(video.id)),
             source: video.source.map(|s| s.0),
             progress: None,
@@ -203,7 +210,8 @@ pub async fn original(
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct Playback {
     master_url: String,
-    poster_url: String,
+    /// Once ready (the poster is made at the end of the encode).
+    poster_url: Option<String>,
     storyboard_url: Option<String>,
     /// When the token in the URLs stops working; `None` for public videos (no token).
     expires_at: Option<DateTime<Utc>>,
@@ -218,10 +226,11 @@ pub async fn playback(
     ApiPath(id): ApiPath<VideoId>,
 ) -> ApiResult<Json<Playback>> {
     let video = viewable(&state, id, viewer).await?;
-    if video.status != VideoStatus::Ready {
+    if !video.is_playable() {
         return Err(ApiError::conflict(codes::NOT_READY, "the video is not ready to play yet"));
     }
-    let (master_url, poster_url) = (urls::master(id), urls::poster(id));
+    let master_url = urls::master(id);
+    let poster_url = (video.status == VideoStatus::Ready).then(|| urls::poster(id));
     let storyboard_url = video.has_storyboard.then(|| urls::storyboard_track(id));
     if video.visibility == Visibility::Public {
         return Ok(Json(Playback { master_url, poster_url, storyboard_url, expires_at: None }));
@@ -230,7 +239,7 @@ pub async fn playback(
     let token = state.tokens.issue_playback(id, video.playback_generation, ttl)?;
     Ok(Json(Playback {
         master_url: format!("{master_url}?token={token}"),
-        poster_url: format!("{poster_url}?token={token}"),
+        poster_url: poster_url.map(|url| format!("{url}?token={token}")),
         storyboard_url: storyboard_url.map(|url| format!("{url}?token={token}")),
         expires_at: Some(Utc::now() + ttl),
     }))

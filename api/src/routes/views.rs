@@ -8,7 +8,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 use streambox_base::ids::VideoId;
-use streambox_db::videos::VideoStatus;
 use streambox_http::auth::AuthUser;
 use streambox_http::error::ApiPath;
 use streambox_http::error_codes as codes;
@@ -50,7 +49,7 @@ pub async fn record(
     headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<ViewRecorded>)> {
     let video = viewable(&state, id, viewer).await?;
-    if video.status != VideoStatus::Ready {
+    if !video.is_playable() {
         return Err(ApiError::conflict(codes::NOT_READY, "the video is not ready to play yet"));
     }
     let who = match viewer {

@@ -1,0 +1,40 @@
+//! A real browser plays a video while it is still being encoded: headless Chromium
+//! (Debian's, driven by playwright-core from tests/browser) with the dev frontend's
+//! HLS.js, against a real worker, PostgreSQL, Redis, S3 endpoint and ffmpeg.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{TestApp, make_clip};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_a_video_while_it_is_encoded_and_on_past_its_end() {
+    // The default preset: the encode takes longer than the first 8 s of playback.
+    let app = TestApp::spawn_with(&[("STREAMBOX_X264_PRESET", "veryfast")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "growing.mp4", 1280, 720, 60, true);
+    let id = app.upload_accepted(&token, &clip, "Growing").await;
+    crate::support::eventually(std::time::Duration::from_secs(120), "the video to become playable", || async {
+        let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
+        assert!(matches!(video["status"].as_str(), Some("queued" | "processing")), "seen before ready: {video}");
+        (video["playable"] == true).then_some(())
+    })
+    .await;
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play_growing.mjs");
+    let run = tokio::task::spawn_blocking({
+        let (base, token, id) = (app.base.clone(), token.clone(), id.clone());
+        move || Command::new("node").arg(script).args([&base, &id, &token]).output().expect("run node")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "the browser run failed: {stderr}");
+    let report: Value = serde_json::from_slice(run.stdout.trim_ascii()).expect("one JSON report");
+    println!("browser report: {report}");
+    assert_eq!(report["fatal"], Value::Null, "HLS.js hit a fatal error: {report}");
+    assert_eq!(report["passed8WhileProcessing"], true, "playback passed 8 s before the job finished: {report}");
+    let ready_at = report["readyAt"].as_f64().expect("the job finished while the browser played");
+    assert!(report["lastTime"].as_f64().unwrap() >= ready_at + 5.0, "it played on past the job's end: {report}");
+}

@@ -1,0 +1,177 @@
+//! Publishing while ffmpeg encodes, so a video plays within seconds of its upload:
+//! every segment ffmpeg lists goes to storage before any playlist that names it; each
+//! rendition's playlist is published as an EVENT playlist (no ENDLIST) that grows
+//! with its segments; once every rendition has a segment, a provisional master
+//! (`master::provisional`) makes the video playable. When the run ends, the job
+//! replaces these with the VOD playlists and the measured master.
+//!
+//! What an earlier attempt published is never shrunk or rewritten, so a viewer
+//! watching through a retry or a takeover loses nothing: a segment already in storage
+//! is kept (the same encode of the same source puts the same timestamps in it), and a
+//! rendition's playlist is published again only once it names more segments.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use m3u8_rs::{MediaPlaylist, MediaPlaylistType};
+use streambox_base::ids::VideoId;
+use streambox_storage::ObjectStore;
+use streambox_storage::layout::{AUDIO_RENDITION, PLAYLIST, keys};
+
+use crate::ladder::Rung;
+use crate::master;
+use crate::publish::{PLAYLIST_TYPE, SEGMENT_TYPE};
+
+const PARALLEL_UPLOADS: usize = 4;
+
+/// Publishes one run's output as it appears under `out` (one folder per rendition).
+pub struct LivePublisher<'a> {
+    storage: &'a ObjectStore,
+    video: VideoId,
+    out: PathBuf,
+    rungs: &'a [Rung],
+    frame_rate: f64,
+    has_audio: bool,
+    /// Per rendition: how many segments its published playlist names (all of them in
+    /// storage, in playlist order).
+    published: HashMap<String, usize>,
+    master_published: bool,
+}
+
+impl<'a> LivePublisher<'a> {
+    /// Starts from what earlier attempts at this video published.
+    pub async fn resume(
+        storage: &'a ObjectStore,
+        video: VideoId,
+        out: &Path,
+        rungs: &'a [Rung],
+        frame_rate: f64,
+        has_audio: bool,
+    ) -> anyhow::Result<Self> {
+        let mut publisher = Self {
+            storage,
+            video,
+            out: out.to_owned(),
+            rungs,
+            frame_rate,
+            has_audio,
+            published: HashMap::new(),
+            master_published: storage.head(&keys::master(video)).await?.is_some(),
+        };
+        for name in publisher.renditions() {
+            let published = match storage.get(&keys::rendition_file(video, &name, PLAYLIST)).await? {
+                Some(object) => {
+                    let body = object.body.collect().await.context("reading a published playlist")?.into_bytes();
+                    m3u8_rs::parse_media_playlist_res(&body).map_or(0, |p| p.segments.len())
+                }
+                None => 0,
+            };
+            publisher.published.insert(name, published);
+        }
+        Ok(publisher)
+    }
+
+    /// The video being published.
+    pub fn video(&self) -> VideoId {
+        self.video
+    }
+
+    fn renditions(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.rungs.iter().map(|r| r.name.clone()).collect();
+        if self.has_audio {
+            names.push(AUDIO_RENDITION.to_owned());
+        }
+        names
+    }
+
+    /// Publishes what ffmpeg has finished since the last call: segments, then the
+    /// playlists naming them, then (the first time every rendition has a segment) the
+    /// provisional master. Returns true when this call published the master.
+    pub async fn publish_new(&mut self) -> anyhow::Result<bool> {
+        let mut playlists = Vec::new();
+        let mut uploads = Vec::new();
+        for name in self.renditions() {
+            let Some(local) = self.local_playlist(&name) else { continue };
+            let published = self.published[&name];
+            for segment in local.segments.iter().skip(published) {
+                let key = keys::rendition_file(self.video, &name, &segment.uri);
+                uploads.push((key, self.out.join(&name).join(&segment.uri)));
+            }
+            let count = local.segments.len();
+            if count > published {
+                playlists.push((name, event_playlist(local, count)?, count));
+            }
+        }
+        let storage = self.storage;
+        futures::stream::iter(uploads)
+            .map(|(key, path)| async move { storage.put_file(&key, &path, SEGMENT_TYPE).await })
+            .buffer_unordered(PARALLEL_UPLOADS)
+            .try_collect::<Vec<()>>()
+            .await?;
+        for (name, body, count) in playlists {
+            let key = keys::rendition_file(self.video, &name, PLAYLIST);
+            self.storage.put_bytes(&key, body.into(), PLAYLIST_TYPE).await?;
+            self.published.insert(name, count);
+        }
+        if self.master_published || self.renditions().iter().any(|name| self.published[name] == 0) {
+            return Ok(false);
+        }
+        let firsts = self
+            .rungs
+            .iter()
+            .map(|rung| {
+                let local =
+                    self.local_playlist(&rung.name).ok_or_else(|| anyhow::anyhow!("{} has no playlist", rung.name))?;
+                let first = local.segments.first().ok_or_else(|| anyhow::anyhow!("{} has no segment", rung.name))?;
+                Ok(self.out.join(&rung.name).join(&first.uri))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let body = master::provisional(self.rungs, &firsts, self.frame_rate, self.has_audio)?;
+        self.storage.put_bytes(&keys::master(self.video), body.into(), PLAYLIST_TYPE).await?;
+        self.master_published = true;
+        Ok(true)
+    }
+
+    /// The playlist ffmpeg keeps for `rendition`, if it has written one yet (ffmpeg
+    /// replaces it whole, so what is read is never half of one).
+    fn local_playlist(&self, rendition: &str) -> Option<MediaPlaylist> {
+        let raw = std::fs::read(self.out.join(rendition).join(PLAYLIST)).ok()?;
+        m3u8_rs::parse_media_playlist_res(&raw).ok()
+    }
+}
+
+/// The first `count` segments of ffmpeg's playlist as an EVENT playlist: players
+/// reload it, and it only ever grows.
+fn event_playlist(local: MediaPlaylist, count: usize) -> anyhow::Result<Vec<u8>> {
+    let playlist = MediaPlaylist {
+        segments: local.segments.into_iter().take(count).collect(),
+        playlist_type: Some(MediaPlaylistType::Event),
+        end_list: false,
+        ..local
+    };
+    let mut bytes = Vec::new();
+    playlist.write_to(&mut bytes)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_playlist_names_only_finished_segments_and_has_no_end() {
+        let local = m3u8_rs::parse_media_playlist_res(
+            b"#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n\
+              #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+              #EXTINF:2.000000,\nseg_000.ts\n#EXTINF:2.000000,\nseg_001.ts\n#EXTINF:2.000000,\nseg_002.ts\n",
+        )
+        .unwrap();
+        let text = String::from_utf8(event_playlist(local, 2).unwrap()).unwrap();
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{text}");
+        assert!(text.contains("#EXT-X-TARGETDURATION:2"), "{text}");
+        assert!(text.contains("seg_001.ts") && !text.contains("seg_002.ts"), "{text}");
+        assert!(!text.contains("ENDLIST"), "{text}");
+    }
+}
