@@ -504,10 +504,13 @@ async fn redis_restarted_empty_while_a_job_runs_loses_neither_it_nor_the_queued_
 async fn an_attempt_finishing_second_leaves_the_video_the_first_one_finished() {
     let app = TestApp::spawn_with(&[("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
     let token = app.signed_in_user().await;
-    let clip = make_clip(app.dir.path(), "second.mp4", 640, 360, 10, true);
+    // Long enough that the encode is still running when the test steps in (a 10 s clip
+    // was once done before its first progress report on a loaded machine).
+    let clip = make_clip(app.dir.path(), "second.mp4", 640, 360, 60, true);
     let id = app.upload_accepted(&token, &clip, "Second").await;
     eventually(DEADLINE, "the encode to be under way", || async {
         let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
+        assert_ne!(video["status"], "ready", "the encode ended before the test stepped in: {video}");
         (video["progress"]["percent"].as_f64().unwrap_or(0.0) > 0.0).then_some(())
     })
     .await;
