@@ -186,3 +186,29 @@ async fn a_worker_killed_mid_encode_takes_no_segment_a_viewer_was_shown() {
     let (state, attempts, errors) = job_of(&app, &id).await;
     assert_eq!((state.as_str(), attempts), ("done", 2), "taken over once: {errors}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_fails_for_good_withdraws_what_it_published() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_MAX_ATTEMPTS", "1"), ("STREAMBOX_X264_PRESET", "veryfast")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "doomed.mp4", 1280, 720, 60, true);
+    let id = app.upload_accepted(&token, &clip, "Doomed").await;
+    let video = playable_while_processing(&app, &token, &id).await;
+    let master_url = app.url(video["master_url"].as_str().unwrap());
+    assert_eq!(app.http.get(&master_url).send().await.unwrap().status(), 200);
+
+    // This test's ffmpeg (its output is under this app's data directory) dies mid-encode,
+    // and the job has no attempt left.
+    let killed = Command::new("pkill")
+        .args(["-KILL", "-f", &format!("ffmpeg.*{}.*{id}", app.dir.path().display())])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "the encode was running");
+    let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "failed", "{video}");
+    assert_eq!(video["playable"], false, "{video}");
+    assert_eq!(video["master_url"], Value::Null, "{video}");
+    assert_eq!(app.http.get(&master_url).send().await.unwrap().status(), 404, "its media are gone");
+    let left = app.state.storage.list(&format!("hls/{id}/")).await.unwrap();
+    assert!(left.is_empty(), "what it published is withdrawn: {left:?}");
+}
