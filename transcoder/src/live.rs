@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use futures::{StreamExt, TryStreamExt};
 use m3u8_rs::{MediaPlaylist, MediaPlaylistType};
 use streambox_base::ids::VideoId;
 use streambox_storage::ObjectStore;
@@ -22,9 +21,7 @@ use streambox_storage::layout::{AUDIO_RENDITION, PLAYLIST, keys};
 
 use crate::ladder::Rung;
 use crate::master;
-use crate::publish::{PLAYLIST_TYPE, SEGMENT_TYPE};
-
-const PARALLEL_UPLOADS: usize = 4;
+use crate::publish::{self, PLAYLIST_TYPE};
 
 /// Publishes one run's output as it appears under `out` (one folder per rendition).
 pub struct LivePublisher<'a> {
@@ -34,6 +31,8 @@ pub struct LivePublisher<'a> {
     rungs: &'a [Rung],
     frame_rate: f64,
     has_audio: bool,
+    /// The rungs' names, and the audio's when there is sound.
+    renditions: Vec<String>,
     /// Per rendition: how many segments its published playlist names (all of them in
     /// storage, in playlist order).
     published: HashMap<String, usize>,
@@ -50,6 +49,10 @@ impl<'a> LivePublisher<'a> {
         frame_rate: f64,
         has_audio: bool,
     ) -> anyhow::Result<Self> {
+        let mut renditions: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
+        if has_audio {
+            renditions.push(AUDIO_RENDITION.to_owned());
+        }
         let mut publisher = Self {
             storage,
             video,
@@ -57,10 +60,11 @@ impl<'a> LivePublisher<'a> {
             rungs,
             frame_rate,
             has_audio,
+            renditions,
             published: HashMap::new(),
             master_published: storage.head(&keys::master(video)).await?.is_some(),
         };
-        for name in publisher.renditions() {
+        for name in publisher.renditions.clone() {
             let published = match storage.get(&keys::rendition_file(video, &name, PLAYLIST)).await? {
                 Some(object) => {
                     let body = object.body.collect().await.context("reading a published playlist")?.into_bytes();
@@ -78,44 +82,30 @@ impl<'a> LivePublisher<'a> {
         self.video
     }
 
-    fn renditions(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.rungs.iter().map(|r| r.name.clone()).collect();
-        if self.has_audio {
-            names.push(AUDIO_RENDITION.to_owned());
-        }
-        names
-    }
-
     /// Publishes what ffmpeg has finished since the last call: segments, then the
     /// playlists naming them, then (the first time every rendition has a segment) the
     /// provisional master. Returns true when this call published the master.
     pub async fn publish_new(&mut self) -> anyhow::Result<bool> {
         let mut playlists = Vec::new();
         let mut uploads = Vec::new();
-        for name in self.renditions() {
-            let Some(local) = self.local_playlist(&name) else { continue };
-            let published = self.published[&name];
+        for name in &self.renditions {
+            let Some(local) = self.local_playlist(name) else { continue };
+            let published = self.published[name];
             for segment in local.segments.iter().skip(published) {
-                let key = keys::rendition_file(self.video, &name, &segment.uri);
-                uploads.push((key, self.out.join(&name).join(&segment.uri)));
+                uploads.push((self.out.join(name).join(&segment.uri), format!("{name}/{}", segment.uri)));
             }
             let count = local.segments.len();
             if count > published {
-                playlists.push((name, event_playlist(local, count)?, count));
+                playlists.push((name.clone(), event_playlist(local, count)?, count));
             }
         }
-        let storage = self.storage;
-        futures::stream::iter(uploads)
-            .map(|(key, path)| async move { storage.put_file(&key, &path, SEGMENT_TYPE).await })
-            .buffer_unordered(PARALLEL_UPLOADS)
-            .try_collect::<Vec<()>>()
-            .await?;
+        publish::upload(self.storage, self.video, uploads).await?;
         for (name, body, count) in playlists {
             let key = keys::rendition_file(self.video, &name, PLAYLIST);
             self.storage.put_bytes(&key, body.into(), PLAYLIST_TYPE).await?;
             self.published.insert(name, count);
         }
-        if self.master_published || self.renditions().iter().any(|name| self.published[name] == 0) {
+        if self.master_published || self.renditions.iter().any(|name| self.published[name] == 0) {
             return Ok(false);
         }
         let firsts = self

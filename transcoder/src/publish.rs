@@ -13,8 +13,7 @@ use streambox_storage::layout::{MASTER, PLAYLIST, keys};
 const PARALLEL_UPLOADS: usize = 4;
 /// The content type of every playlist.
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
-/// The content type of every segment.
-pub const SEGMENT_TYPE: &str = "video/mp2t";
+const SEGMENT_TYPE: &str = "video/mp2t";
 
 /// Every rendition's finished playlist under `out`, published as the VOD playlist it
 /// now is (ffmpeg wrote an EVENT one, complete with its ENDLIST); not the master.
@@ -54,7 +53,8 @@ pub async fn master(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow
     upload(storage, video, vec![(path, MASTER.to_owned())]).await
 }
 
-async fn upload(storage: &ObjectStore, video: VideoId, files: Vec<(PathBuf, String)>) -> anyhow::Result<()> {
+/// Stores each `(path, "720p/seg_000.ts")` under the video's prefix, a few at a time.
+pub async fn upload(storage: &ObjectStore, video: VideoId, files: Vec<(PathBuf, String)>) -> anyhow::Result<()> {
     futures::stream::iter(files)
         .map(|(path, relative)| async move {
             let key = format!("{}{relative}", keys::hls_prefix(video));
