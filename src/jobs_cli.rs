@@ -5,6 +5,7 @@ use std::fmt::Write;
 use streambox_base::Config;
 use streambox_base::ids::JobId;
 use streambox_core::operator;
+use streambox_db::chunks::{self, Chunk};
 use streambox_db::jobs::{self, Job, JobState};
 use streambox_queue::JobQueue;
 
@@ -48,7 +49,8 @@ pub async fn run(config: &Config, command: JobsCommand) -> anyhow::Result<String
         }
         JobsCommand::Show { id } => {
             let job = jobs::find(&pool, id).await?.ok_or_else(|| anyhow::anyhow!("no job with id {id}"))?;
-            Ok(details(&job))
+            let parts = chunks::of_job(&pool, id).await?;
+            Ok(details(&job, &parts))
         }
         JobsCommand::Retry { id } => {
             let queue = JobQueue::connect(config).await?;
@@ -90,7 +92,7 @@ fn table(jobs: &[Job]) -> String {
     out
 }
 
-fn details(job: &Job) -> String {
+fn details(job: &Job, parts: &[Chunk]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "job       {}", job.id);
     let _ = writeln!(out, "video     {}", job.video_id);
@@ -105,6 +107,27 @@ fn details(job: &Job) -> String {
     for error in job.errors.iter() {
         let kind = if error.permanent { "permanent" } else { "transient" };
         let _ = writeln!(out, "attempt {} ({kind}, {}): {}", error.attempt, error.at, error.error);
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<4}  {:<6}  {:>17}  {:<8}  {:>8}  {:>5}  {:<40}  LAST ERROR",
+            "PART", "KIND", "SECONDS", "STATE", "ATTEMPTS", "DONE", "WORKER"
+        );
+        for part in parts {
+            let span = format!("{:.1}-{:.1}", part.start_s, part.start_s + part.duration_s);
+            let done = part.progress_percent.map(|p| format!("{p:.0}%")).unwrap_or_default();
+            let last_error = part.errors.last().map(|e| one_line(&e.error, 60)).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{:<4}  {:<6}  {span:>17}  {:<8}  {:>8}  {done:>5}  {:<40}  {last_error}",
+                part.seq,
+                format!("{:?}", part.kind).to_lowercase(),
+                part.state.as_str(),
+                format!("{}/{}", part.attempts, job.max_attempts),
+                part.worker.as_deref().unwrap_or("-"),
+            );
+        }
     }
     out
 }

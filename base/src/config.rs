@@ -65,6 +65,9 @@ pub struct TranscodeConfig {
     pub segment_seconds: u32,
     /// Seconds between keyframes; every rung shares it so players switch cleanly.
     pub gop_seconds: u32,
+    /// A source at least twice this long is encoded in chunks of about this many
+    /// seconds that any worker may take (`STREAMBOX_CHUNK_SECONDS`; 0: never chunked).
+    pub chunk_seconds: u32,
     /// How often a worker tells Redis it is alive; a silent worker's jobs are re-queued
     /// after `heartbeat * missed_heartbeats`.
     pub heartbeat: Duration,
@@ -241,6 +244,7 @@ impl Config {
                 preset: env.string("STREAMBOX_X264_PRESET", "veryfast"),
                 segment_seconds: env.parse("STREAMBOX_SEGMENT_SECONDS", "6")?,
                 gop_seconds: env.parse("STREAMBOX_GOP_SECONDS", "2")?,
+                chunk_seconds: env.parse("STREAMBOX_CHUNK_SECONDS", "60")?,
                 heartbeat: env.seconds("STREAMBOX_WORKER_HEARTBEAT_SECS", "5")?,
                 missed_heartbeats: env.parse("STREAMBOX_WORKER_MISSED_HEARTBEATS", "3")?,
                 poll_interval: Duration::from_millis(env.parse("STREAMBOX_POLL_INTERVAL_MS", "500")?),
@@ -274,6 +278,12 @@ impl Config {
             return Err(invalid(
                 "STREAMBOX_SEGMENT_SECONDS",
                 "must be a positive multiple of STREAMBOX_GOP_SECONDS so segments start on keyframes",
+            ));
+        }
+        if !t.chunk_seconds.is_multiple_of(t.segment_seconds.max(1)) {
+            return Err(invalid(
+                "STREAMBOX_CHUNK_SECONDS",
+                "must be 0 (no chunking) or a multiple of STREAMBOX_SEGMENT_SECONDS so chunks end on segment boundaries",
             ));
         }
         if !matches!(

@@ -37,7 +37,7 @@ pub async fn purge(db: &PgPool, storage: &ObjectStore, id: VideoId) -> Result<()
 /// on, the upload cannot be lost: if Redis is away now, the reconciler delivers the job
 /// once it is back, so the uploader is told it was accepted either way.
 pub async fn deliver(queue: &JobQueue, video: VideoId) {
-    if let Err(e) = queue.enqueue(TranscodeJob { video_id: video }).await {
+    if let Err(e) = queue.enqueue(TranscodeJob::new(video)).await {
         tracing::error!(error = %format!("{e:#}"), %video, "enqueue failed; the reconciler will deliver the job");
     }
 }

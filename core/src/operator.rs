@@ -30,7 +30,7 @@ impl From<sqlx::Error> for OperatorError {
 /// A dead job runs again from attempt 1 (after the cause was fixed); its video is queued.
 pub async fn retry(db: &PgPool, queue: &JobQueue, id: JobId) -> Result<Job, OperatorError> {
     let Some(job) = jobs::revive(db, id).await? else { return Err(not_dead(db, id).await) };
-    queue.enqueue(TranscodeJob { video_id: job.video_id }).await?;
+    queue.enqueue(TranscodeJob::new(job.video_id)).await?;
     tracing::info!(job = %id, "dead job retried by an operator");
     Ok(job)
 }

@@ -168,7 +168,8 @@ pub async fn begin_attempt(
         job.heartbeat_at.is_none_or(|beat| (Utc::now() - beat).to_std().is_ok_and(|silent| silent > orphan_after));
     let claimable = match job.state {
         JobState::Queued | JobState::Retrying => true,
-        JobState::Running => orphaned,
+        // A chunked job's parts are taken over one by one (`chunks::claim`), never the whole.
+        JobState::Running => orphaned && !has_chunks(&mut *tx, job.id).await?,
         JobState::Dead | JobState::Done | JobState::Discarded => false,
     };
     if !claimable {
@@ -187,6 +188,10 @@ pub async fn begin_attempt(
     .await?;
     tx.commit().await?;
     Ok(Some(Started { job, video }))
+}
+
+async fn has_chunks<'e>(db: impl PgExecutor<'e>, job: JobId) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM transcode_chunks WHERE job_id = $1)").bind(job).fetch_one(db).await
 }
 
 async fn lock_by_video(tx: &mut Transaction<'_, Postgres>, video: VideoId) -> sqlx::Result<Option<Job>> {
@@ -370,12 +375,14 @@ pub async fn dead_ids(db: &PgPool) -> sqlx::Result<Vec<JobId>> {
     sqlx::query_scalar("SELECT id FROM transcode_jobs WHERE state = 'dead' ORDER BY updated_at").fetch_all(db).await
 }
 
-/// Running jobs whose worker has been silent longer than `silent_for`.
+/// Running jobs encoded in one run whose worker has been silent longer than
+/// `silent_for` (a chunked job's parts are watched one by one: `chunks::stalled`).
 pub async fn orphaned(db: &PgPool, silent_for: Duration) -> sqlx::Result<Vec<Job>> {
     sqlx::query_as::<_, Job>(concat!(
         "SELECT ",
         job_columns!(),
-        " FROM transcode_jobs WHERE state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - $1)"
+        " FROM transcode_jobs j WHERE state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - $1)
+           AND NOT EXISTS (SELECT 1 FROM transcode_chunks c WHERE c.job_id = j.id)"
     ))
     .bind(silent_for)
     .fetch_all(db)

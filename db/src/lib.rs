@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chunks;
 pub mod comments;
 pub mod feeds;
 pub mod follows;

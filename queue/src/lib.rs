@@ -15,12 +15,31 @@ use serde::{Deserialize, Serialize};
 use streambox_base::config::{Config, TranscodeConfig};
 use streambox_base::ids::VideoId;
 
-/// One video to turn into an HLS ladder. Only the id travels: everything else is
-/// read fresh from Postgres, so a retried job always works on current state.
+/// One video to turn into an HLS ladder, or a turn at a part of a chunked one. Only
+/// ids travel: everything else is read fresh from Postgres, so a retried job always
+/// works on current state.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TranscodeJob {
-    /// The video whose stored source is transcoded.
+    /// The video whose stored source is transcoded (for a chunk delivery: the video
+    /// whose part it was pushed for).
     pub video_id: VideoId,
+    /// A chunk delivery: its worker takes the most urgent part of any chunked video
+    /// (`streambox_db::chunks::claim`), so a new video's first chunk overtakes older
+    /// videos' later ones whatever order the deliveries are in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub chunk: bool,
+}
+
+impl TranscodeJob {
+    /// The video's job: one run, or the planning of its chunks.
+    pub fn new(video_id: VideoId) -> Self {
+        Self { video_id, chunk: false }
+    }
+
+    /// A turn at a part of a chunked video.
+    pub fn chunk_of(video_id: VideoId) -> Self {
+        Self { video_id, chunk: true }
+    }
 }
 
 /// The apalis-redis backend transcode jobs are pushed to and workers consume from.
@@ -72,6 +91,19 @@ impl JobQueue {
         let video_id = job.video_id;
         self.storage.clone().push(job).await.map_err(|e| anyhow::anyhow!("enqueueing transcode of {video_id}: {e}"))?;
         tracing::info!(%video_id, "transcode job enqueued");
+        Ok(())
+    }
+
+    /// Delivers `count` chunk turns for `video`, one per part a worker may take now.
+    pub async fn enqueue_chunks(&self, video_id: VideoId, count: usize) -> anyhow::Result<()> {
+        let mut storage = self.storage.clone();
+        for _ in 0..count {
+            storage
+                .push(TranscodeJob::chunk_of(video_id))
+                .await
+                .map_err(|e| anyhow::anyhow!("enqueueing a chunk of {video_id}: {e}"))?;
+        }
+        tracing::info!(%video_id, count, "chunk deliveries enqueued");
         Ok(())
     }
 

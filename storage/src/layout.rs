@@ -98,9 +98,20 @@ pub mod keys {
         format!("thumbs/{id}/{POSTER}")
     }
 
+    /// What the parts of a chunked transcode hand to its finishing step (storyboard
+    /// tiles, the poster); never served.
+    pub fn chunk_staging_prefix(id: VideoId) -> String {
+        format!("chunks/{id}/")
+    }
+
+    /// A file under [`chunk_staging_prefix`]; `name` is the transcoder's own.
+    pub fn chunk_staging(id: VideoId, name: &str) -> String {
+        format!("{}{name}", chunk_staging_prefix(id))
+    }
+
     /// Every prefix holding objects of the video, for deletion.
-    pub fn all_prefixes(id: VideoId) -> [String; 3] {
-        [raw_prefix(id), hls_prefix(id), format!("thumbs/{id}/")]
+    pub fn all_prefixes(id: VideoId) -> [String; 4] {
+        [raw_prefix(id), hls_prefix(id), format!("thumbs/{id}/"), chunk_staging_prefix(id)]
     }
 }
 

@@ -36,7 +36,7 @@ async fn queued_video_with_source(app: &TestApp, owner: uuid::Uuid, source: Vec<
     .await
     .unwrap();
     app.state.storage.put_bytes(&format!("raw/{id}/source"), source.into(), "application/octet-stream").await.unwrap();
-    app.state.queue.enqueue(TranscodeJob { video_id: VideoId(id) }).await.unwrap();
+    app.state.queue.enqueue(TranscodeJob::new(VideoId(id))).await.unwrap();
     id
 }
 

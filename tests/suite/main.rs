@@ -8,6 +8,7 @@ mod support;
 
 mod authorization;
 mod browser;
+mod chunked;
 mod configuration;
 mod corpus;
 mod engagement;

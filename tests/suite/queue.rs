@@ -374,9 +374,9 @@ async fn the_reconciler_redelivers_jobs_redis_lost_and_deleted_videos_end_withou
     // no-op, and another job's retry waits for an hour: deliveries of other jobs waiting
     // must not hide that this one has none.
     let deleted_id: VideoId = deleted.parse().unwrap();
-    app.state.queue.enqueue(TranscodeJob { video_id: deleted_id }).await.unwrap();
+    app.state.queue.enqueue(TranscodeJob::new(deleted_id)).await.unwrap();
     let waiting = VideoId::new();
-    app.state.queue.enqueue_after(TranscodeJob { video_id: waiting }, Duration::from_secs(3600)).await.unwrap();
+    app.state.queue.enqueue_after(TranscodeJob::new(waiting), Duration::from_secs(3600)).await.unwrap();
 
     let _worker = WorkerProcess::spawn(&app, &[("STREAMBOX_RECONCILE_SECS", "1")]);
     let video = app.wait_for_status(&token, &lost, &["ready", "failed"], DEADLINE).await;
@@ -414,8 +414,8 @@ async fn the_apalis_redis_layout_we_rely_on_is_pinned() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     // apalis-redis 1.0 parks every new delivery in the scheduled set, scored by when it
     // is due (now, unless delayed); workers move due ones to the active list as they fetch.
-    app.state.queue.enqueue(TranscodeJob { video_id: video }).await.unwrap();
-    app.state.queue.enqueue_after(TranscodeJob { video_id: video }, Duration::from_secs(3600)).await.unwrap();
+    app.state.queue.enqueue(TranscodeJob::new(video)).await.unwrap();
+    app.state.queue.enqueue_after(TranscodeJob::new(video), Duration::from_secs(3600)).await.unwrap();
     let scheduled: Vec<(String, f64)> = redis.zrange_withscores(layout.scheduled_jobs_set(), 0, -1).await.unwrap();
     assert_eq!(scheduled.len(), 2, "both deliveries wait in the scheduled set");
     assert!((scheduled[0].1 - now).abs() < 60.0, "due now: {scheduled:?}");

@@ -30,6 +30,8 @@ pub fn threads_per_encoder() -> usize {
 }
 
 pub const AUDIO_CODEC: &str = "mp4a.40.2";
+/// The AAC encoder's priming: 1024 samples at the audio rendition's 48 kHz.
+const AAC_PRIMING_S: f64 = 1024.0 / 48_000.0;
 /// The shared audio rendition's AAC bit rate, in kbit/s.
 pub const AUDIO_KBPS: u32 = 128;
 
@@ -51,10 +53,27 @@ pub enum StillKind {
     Sequence,
 }
 
+/// The frames one chunk encodes, at the ladder's constant rate, and the number its
+/// first segment gets. Its timestamps stay those of the whole video (no reset at the
+/// chunk's start), so chunks play on one after another as one encode would.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameRange {
+    pub first_frame: u64,
+    /// `None`: to the end of the source.
+    pub end_frame: Option<u64>,
+    pub first_segment: u32,
+}
+
+/// The input is read from a second before the chunk: the constant-rate filter settles
+/// on the frames before it, and `trim` keeps exactly the chunk's.
+const SEEK_MARGIN_S: f64 = 1.0;
+
 /// Arguments writing each rung's playlist and segments under `out/{rung}/` (names from
-/// `streambox_storage::layout`), the same for `out/audio/` when the source has sound,
-/// and each still. An HDR source is tone-mapped (`tone_map`) before anything else sees
-/// its picture.
+/// `streambox_storage::layout`), the same for `out/audio/` when the source has sound
+/// and the whole source is encoded, and each still. With a `range`, only that chunk's
+/// picture is encoded (its audio is encoded once for the whole source: [`audio_args`]).
+/// An HDR source is tone-mapped (`tone_map`) before anything else sees its picture.
+#[allow(clippy::too_many_arguments)]
 pub fn ladder_args(
     input: &Input,
     out: &Path,
@@ -63,6 +82,7 @@ pub fn ladder_args(
     stills: &[StillOutput],
     tone_map: Option<&ToneMap>,
     settings: &EncodeSettings,
+    range: Option<FrameRange>,
 ) -> Vec<String> {
     let n = rungs.len();
     // Constant frame rate first (normalises variable-rate input), then SDR at the top
@@ -70,7 +90,15 @@ pub fn ladder_args(
     // Each smaller rung is scaled from the rung above it (rungs are largest first), so
     // the source's full-size picture is read by one scaler instead of one per rung.
     let sdr = tone_map.map(|t| format!("{},", t.filter(rungs[0].width, rungs[0].height))).unwrap_or_default();
-    let mut graph = format!("[0:v]fps={},{sdr}split={}[r0]", source.frame_rate, 1 + stills.len());
+    // After `fps`, a frame's timestamp is its number: trim keeps the chunk's frames.
+    let trim = match range {
+        Some(FrameRange { first_frame, end_frame: Some(end), .. }) => {
+            format!("trim=start_pts={first_frame}:end_pts={end},")
+        }
+        Some(FrameRange { first_frame, end_frame: None, .. }) => format!("trim=start_pts={first_frame},"),
+        None => String::new(),
+    };
+    let mut graph = format!("[0:v]fps={},{trim}{sdr}split={}[r0]", source.frame_rate, 1 + stills.len());
     graph.extend((0..stills.len()).map(|k| format!("[s{k}]")));
     for (i, rung) in rungs.iter().enumerate() {
         graph.push_str(&format!(";[r{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p", rung.width, rung.height));
@@ -84,6 +112,11 @@ pub fn ladder_args(
     }
 
     let mut args: Vec<String> = vec!["-y".into()];
+    if let Some(range) = range {
+        let seek = (range.first_frame as f64 / source.frame_rate_value - SEEK_MARGIN_S).max(0.0);
+        // The whole video's timestamps, from zero as in a one-run encode.
+        args.extend(["-copyts".into(), "-start_at_zero".into(), "-ss".into(), format!("{seek:.6}")]);
+    }
     args.extend(input.args());
     args.extend(["-filter_complex".into(), graph]);
     for (i, rung) in rungs.iter().enumerate() {
@@ -104,21 +137,29 @@ pub fn ladder_args(
             rung.level.name(),
         ]);
     }
-    if let Some(audio) = source.audio_stream {
+    let audio = source.audio_stream.filter(|_| range.is_none());
+    if let Some(audio) = audio {
         args.extend(["-map".into(), format!("0:{audio}")]);
-        args.extend(["-c:a", "aac", "-b:a", &format!("{AUDIO_KBPS}k"), "-ac", "2", "-ar", "48000"].map(String::from));
+        args.extend(audio_codec_args());
     }
-    let gop = (source.frame_rate_value * f64::from(settings.gop_seconds)).round().max(1.0) as u32;
-    let group = match source.audio_stream {
+    let gop = gop_frames(source.frame_rate_value, settings.gop_seconds);
+    let group = match audio {
         Some(_) => format!(",agroup:{AUDIO_RENDITION}"),
         None => String::new(),
     };
     let mut stream_map: Vec<String> =
         rungs.iter().enumerate().map(|(i, rung)| format!("v:{i}{group},name:{}", rung.name)).collect();
-    if source.audio_stream.is_some() {
+    if audio.is_some() {
         stream_map.push(format!("a:0{group},name:{AUDIO_RENDITION}"));
     }
     let stream_map = stream_map.join(" ");
+    if range.is_some() && source.audio_stream.is_some() {
+        // One run that encodes the sound beside the picture shifts the picture by the
+        // AAC encoder's priming (its first packet starts that much before zero), and the
+        // chunks do the same, so their timestamps are that run's.
+        args.extend(["-output_ts_offset".into(), format!("{AAC_PRIMING_S:.6}")]);
+    }
+    let first_segment = range.map_or(0, |r| r.first_segment).to_string();
     args.extend(
         [
             "-preset",
@@ -143,6 +184,8 @@ pub fn ladder_args(
             // temp_file: a segment or playlist appears under its name only once
             // complete, so the live publisher never reads half of one.
             "independent_segments+temp_file",
+            "-start_number",
+            &first_segment,
             "-hls_segment_filename",
             &out.join("%v").join(layout::SEGMENT_PATTERN).display().to_string(),
             "-var_stream_map",
@@ -161,6 +204,43 @@ pub fn ladder_args(
         }
         args.push(still.path.display().to_string());
     }
+    args
+}
+
+/// Frames between keyframes at `frame_rate`: the same in every rung and every chunk.
+pub fn gop_frames(frame_rate: f64, gop_seconds: u32) -> u32 {
+    (frame_rate * f64::from(gop_seconds)).round().max(1.0) as u32
+}
+
+fn audio_codec_args() -> Vec<String> {
+    ["-c:a", "aac", "-b:a", &format!("{AUDIO_KBPS}k"), "-ac", "2", "-ar", "48000"].map(String::from).to_vec()
+}
+
+/// Arguments encoding only the source's audio, for the whole source, into `out/audio/`
+/// exactly as the ladder run does beside its rungs (a chunked video's audio).
+pub fn audio_args(input: &Input, out: &Path, audio_stream: u32, settings: &EncodeSettings) -> Vec<String> {
+    let mut args: Vec<String> = vec!["-y".into()];
+    args.extend(input.args());
+    args.extend(["-map".into(), format!("0:{audio_stream}")]);
+    args.extend(audio_codec_args());
+    args.extend(
+        [
+            "-f",
+            "hls",
+            "-hls_time",
+            &settings.segment_seconds.to_string(),
+            "-hls_playlist_type",
+            "event",
+            "-hls_flags",
+            "independent_segments+temp_file",
+            "-hls_segment_filename",
+            &out.join("%v").join(layout::SEGMENT_PATTERN).display().to_string(),
+            "-var_stream_map",
+            &format!("a:0,name:{AUDIO_RENDITION}"),
+            &out.join("%v").join(layout::PLAYLIST).display().to_string(),
+        ]
+        .map(String::from),
+    );
     args
 }
 
@@ -196,6 +276,7 @@ mod tests {
             &[poster],
             None,
             &settings,
+            None,
         );
         assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1);
         let input = args.iter().position(|a| a == "-i").unwrap();

@@ -45,9 +45,21 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Runs ffmpeg with `args`; `on_progress` receives the output position in seconds.
-pub async fn run(args: Vec<String>, limits: Limits, mut on_progress: impl FnMut(f64)) -> Result<(), FfmpegError> {
-    tracing::debug!(args = %args.join(" "), "running ffmpeg");
+/// How far a run has come, as ffmpeg reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Position {
+    /// The output position in seconds (`N/A` reads as 0).
+    pub seconds: f64,
+    /// Frames of the first output stream written so far.
+    pub frame: u32,
+}
+
+/// Runs ffmpeg with `args`; `on_progress` receives each progress report.
+pub async fn run(args: Vec<String>, limits: Limits, mut on_progress: impl FnMut(Position)) -> Result<(), FfmpegError> {
+    // A presigned source URL grants reading the source: never logged.
+    let shown: Vec<&str> =
+        args.iter().map(|a| if a.starts_with("http") { "<source URL>" } else { a.as_str() }).collect();
+    tracing::debug!(args = %shown.join(" "), "running ffmpeg");
     let mut command = FfmpegCommand::new();
     command.args(["-hide_banner", "-nostdin"]).args(&args);
     die_with_parent(command.as_inner_mut());
@@ -79,9 +91,8 @@ pub async fn run(args: Vec<String>, limits: Limits, mut on_progress: impl FnMut(
             None => break,
             Some(FfmpegEvent::Progress(progress)) => {
                 stall_at = Instant::now() + limits.stall;
-                if let Some(seconds) = parse_time(&progress.time) {
-                    on_progress(seconds);
-                }
+                let seconds = parse_time(&progress.time).unwrap_or(0.0);
+                on_progress(Position { seconds, frame: progress.frame });
             }
             Some(FfmpegEvent::Log(level, line)) if !matches!(level, LogLevel::Info) => keep(&mut tail, line),
             Some(FfmpegEvent::Error(line)) => keep(&mut tail, line),

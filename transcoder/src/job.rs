@@ -22,10 +22,10 @@ use tokio_util::sync::CancellationToken;
 use crate::encode::{self, EncodeSettings};
 use crate::error::JobError;
 use crate::ffmpeg::{self, FfmpegError, Limits};
-use crate::live::LivePublisher;
+use crate::live::{LivePublisher, Sound};
 use crate::probe::SourceInfo;
 use crate::tone_map::ToneMap;
-use crate::{ladder, master, poster, probe, publish, storyboard};
+use crate::{ladder, master, parts, poster, probe, publish, storyboard};
 
 /// What apalis should do with the delivery after this attempt. Retries with our
 /// backoff are scheduled by us (`Ok`); apalis's own retries are the last resort when
@@ -65,13 +65,15 @@ pub async fn execute(runner: &Runner, video_id: VideoId) -> Result<(), Verdict> 
     let progress = SharedProgress::default();
     let beating = Heartbeat::start(state.clone(), &job, &runner.worker, progress.clone());
     let outcome = tokio::select! {
-        outcome = transcode(state, &video, &progress) => Some(outcome),
+        outcome = plan_or_transcode(state, &job, &video, &progress) => Some(outcome),
         () = runner.shutdown.cancelled() => None,
     };
     drop(beating);
     let recorded = match outcome {
         None => release(state, &job).await,
-        Some(Ok(published)) => finish(state, &job, &published).await,
+        // Its parts run (and record their outcomes) on their own deliveries.
+        Some(Ok(None)) => Ok(()),
+        Some(Ok(Some(published))) => finish(state, &job, &published).await,
         Some(Err(JobError::Permanent(reason))) => return give_up(state, &job, reason, true).await,
         Some(Err(JobError::Transient(e))) if attempt >= job.max_attempts => {
             return give_up(state, &job, format!("{e:#}"), false).await;
@@ -103,14 +105,14 @@ async fn retry_later(state: &App, job: &Job, error: &anyhow::Error) -> anyhow::R
     tracing::warn!(video_id = %job.video_id, attempt = job.attempts, %error, ?delay, "transcode attempt failed; will retry");
     let error = without_paths(&error, &state.config.data_dir);
     jobs::retry_later(&state.db, job, &error, Utc::now() + delay).await?;
-    state.queue.enqueue_after(TranscodeJob { video_id: job.video_id }, delay).await
+    state.queue.enqueue_after(TranscodeJob::new(job.video_id), delay).await
 }
 
 /// Shutting down: hand the job back at once instead of making it wait to be orphaned.
 async fn release(state: &App, job: &Job) -> anyhow::Result<()> {
     tracing::info!(video_id = %job.video_id, "shutting down; releasing the job");
     jobs::release(&state.db, job).await?;
-    state.queue.enqueue(TranscodeJob { video_id: job.video_id }).await
+    state.queue.enqueue(TranscodeJob::new(job.video_id)).await
 }
 
 async fn give_up(state: &App, job: &Job, error: String, permanent: bool) -> Result<(), Verdict> {
@@ -132,13 +134,13 @@ async fn give_up(state: &App, job: &Job, error: String, permanent: bool) -> Resu
 
 /// Errors are read by uploaders and operators, not only in the log: a path into the
 /// server's data directory (the job's scratch space) becomes just the file's name.
-fn without_paths(text: &str, data_dir: &Path) -> String {
+pub(crate) fn without_paths(text: &str, data_dir: &Path) -> String {
     let root = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned());
     let root = root.display().to_string();
     if !root.starts_with('/') || root.len() < 2 {
         return text.to_owned();
     }
-    let mut text = text.to_owned();
+    let mut text = without_urls(text);
     while let Some(at) = text.find(&root) {
         let start = if text[..at].ends_with("file:") { at - "file:".len() } else { at };
         let stop = |c: char| c.is_whitespace() || matches!(c, ':' | '\'' | '"' | ',' | ')' | ']');
@@ -149,15 +151,29 @@ fn without_paths(text: &str, data_dir: &Path) -> String {
     text
 }
 
+/// A URL in an error (ffmpeg names the presigned source it could not read) grants
+/// reading the source: it becomes just `source`.
+fn without_urls(text: &str) -> String {
+    let mut text = text.to_owned();
+    while let Some(at) = text.find("https://").or_else(|| text.find("http://")) {
+        let end = text[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | ')' | ']'))
+            .map_or(text.len(), |i| at + i);
+        let end = if text[..end].ends_with(':') { end - 1 } else { end };
+        text.replace_range(at..end, "source");
+    }
+    text
+}
+
 /// Exponential backoff with ±20% jitter, so failed jobs do not retry in lockstep.
-fn backoff(attempt: i32, base: Duration, max: Duration) -> Duration {
+pub(crate) fn backoff(attempt: i32, base: Duration, max: Duration) -> Duration {
     let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
     let nominal = base.saturating_mul(2u32.pow(exponent)).min(max);
     nominal.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
 /// Progress of the running ffmpeg, written by its progress callback and read by the heartbeat.
-type SharedProgress = Arc<Mutex<Progress>>;
+pub(crate) type SharedProgress = Arc<Mutex<Progress>>;
 
 /// Beats for a running job until dropped, carrying its latest progress.
 struct Heartbeat(tokio::task::JoinHandle<()>);
@@ -183,6 +199,20 @@ impl Drop for Heartbeat {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// A long source is split into parts other deliveries run (`None`); anything else is
+/// encoded here in one run.
+async fn plan_or_transcode(
+    state: &App,
+    job: &Job,
+    video: &Video,
+    progress: &SharedProgress,
+) -> Result<Option<Published>, JobError> {
+    if parts::plan(state, job, video).await? {
+        return Ok(None);
+    }
+    transcode(state, video, progress).await.map(Some)
 }
 
 async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Result<Published, JobError> {
@@ -215,14 +245,15 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let args = outputs.command(&input, &source, &rungs, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
     let has_audio = source.audio_stream.is_some();
+    let sound = if has_audio { Sound::InThisRun } else { Sound::None };
     let mut live =
-        LivePublisher::resume(&state.storage, id, &outputs.hls, &rungs, source.frame_rate_value, has_audio).await?;
+        LivePublisher::resume(&state.storage, id, &outputs.hls, &rungs, source.frame_rate_value, sound).await?;
     let started = std::time::Instant::now();
     let prepared = clock.elapsed();
     let finished = CancellationToken::new();
     let encoding = async {
         let outcome = ffmpeg::run(args, limits, |position| {
-            let done = (position / duration).clamp(0.0, 1.0);
+            let done = (position.seconds / duration).clamp(0.0, 1.0);
             let elapsed = started.elapsed().as_secs_f64();
             let eta_s = (done > 0.01).then(|| (elapsed * (1.0 - done) / done) as f32);
             *progress.lock().expect("progress lock") = Progress { percent: (done * 100.0) as f32, eta_s };
@@ -281,7 +312,7 @@ const LIVE_PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// Publishes what ffmpeg finishes until `finished` is cancelled. A failure here (storage
 /// briefly away) only delays publishing: the next round, or the job's own publishing
 /// once the run ends, catches up.
-async fn publish_while_encoding(state: &App, live: &mut LivePublisher<'_>, finished: &CancellationToken) {
+pub(crate) async fn publish_while_encoding(state: &App, live: &mut LivePublisher<'_>, finished: &CancellationToken) {
     let mut rounds = tokio::time::interval(LIVE_PUBLISH_EVERY);
     rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -297,7 +328,7 @@ async fn publish_while_encoding(state: &App, live: &mut LivePublisher<'_>, finis
 
 /// One round of live publishing; the first time the master goes out, the video
 /// becomes playable (and streamers hear of it).
-async fn publish_live(state: &App, live: &mut LivePublisher<'_>) -> anyhow::Result<()> {
+pub(crate) async fn publish_live(state: &App, live: &mut LivePublisher<'_>) -> anyhow::Result<()> {
     if live.publish_new().await? && videos::mark_playable(&state.db, live.video()).await? {
         tracing::info!(video_id = %live.video(), "video playable while it is encoded");
     }
@@ -342,12 +373,12 @@ impl Outputs {
             poster::output(duration, source.frame_rate_value, top, &self.poster),
             storyboard::tiles(duration, top.width, top.height, &self.tiles),
         ];
-        encode::ladder_args(input, &self.hls, source, rungs, &stills, self.tone_map.as_ref(), settings)
+        encode::ladder_args(input, &self.hls, source, rungs, &stills, self.tone_map.as_ref(), settings, None)
     }
 }
 
 /// Over a configured limit is the input's fault: a permanent failure saying which limit.
-fn check_limits(source: &SourceInfo, config: &TranscodeConfig) -> Result<(), JobError> {
+pub(crate) fn check_limits(source: &SourceInfo, config: &TranscodeConfig) -> Result<(), JobError> {
     let too = |what: String| Err(JobError::Permanent(what));
     if source.duration_s > config.max_duration.as_secs_f64() {
         return too(format!(
@@ -375,11 +406,15 @@ fn check_limits(source: &SourceInfo, config: &TranscodeConfig) -> Result<(), Job
 /// what the machine gives it (disk, memory, file descriptors); otherwise an ffmpeg
 /// that exits with an error on input that probed fine is looking at a corrupt or
 /// unsupported stream.
-fn classify(e: FfmpegError) -> JobError {
+pub(crate) fn classify(e: FfmpegError) -> JobError {
     match e {
         FfmpegError::Failed { tail, .. } if SERVER_SHORTAGES.iter().any(|s| tail.contains(s)) => {
             let shortage = SERVER_SHORTAGES.iter().find(|s| tail.contains(*s)).copied().unwrap_or_default();
             JobError::Transient(anyhow::anyhow!("the transcoder's machine ran short: {shortage}"))
+        }
+        FfmpegError::Failed { tail, .. } if STORAGE_FAILURES.iter().any(|s| tail.contains(s)) => {
+            let failure = STORAGE_FAILURES.iter().find(|s| tail.contains(*s)).copied().unwrap_or_default();
+            JobError::Transient(anyhow::anyhow!("reading the source from storage failed: {failure}"))
         }
         FfmpegError::Failed { tail, .. } => JobError::Permanent(format!("ffmpeg could not convert the video: {tail}")),
         other => JobError::Transient(other.into()),
@@ -390,16 +425,27 @@ fn classify(e: FfmpegError) -> JobError {
 const SERVER_SHORTAGES: [&str; 4] =
     ["No space left on device", "Disk quota exceeded", "Cannot allocate memory", "Too many open files"];
 
+/// How ffmpeg reports a source it reads from storage (a chunk) becoming unreachable
+/// midway: the storage's fault, not the input's.
+const STORAGE_FAILURES: [&str; 6] = [
+    "Connection refused",
+    "Connection reset",
+    "Connection timed out",
+    "Server returned 5",
+    "Server returned 403",
+    "Input/output error",
+];
+
 /// The longest a ladder encode may take: generous, proportional to the source.
-fn wall_clock_cap(duration_s: f64) -> Duration {
+pub(crate) fn wall_clock_cap(duration_s: f64) -> Duration {
     Duration::from_secs_f64((duration_s * 20.0).max(600.0))
 }
 
 /// A per-video scratch directory, emptied of any earlier crashed run and removed afterwards.
-struct Workdir(PathBuf);
+pub(crate) struct Workdir(PathBuf);
 
 impl Workdir {
-    async fn create(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn create(path: &Path) -> anyhow::Result<Self> {
         if tokio::fs::try_exists(path).await? {
             tokio::fs::remove_dir_all(path).await?;
         }
@@ -407,7 +453,7 @@ impl Workdir {
         Ok(Self(path.to_owned()))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -447,7 +493,7 @@ mod tests {
         let args = outputs.command(&input, &source, &rungs, &settings);
         let mut positions = Vec::new();
         let limits = Limits { stall: Duration::from_secs(120), wall_clock: Duration::from_secs(600) };
-        ffmpeg::run(args, limits, |position| positions.push(position)).await.unwrap();
+        ffmpeg::run(args, limits, |position| positions.push(position.seconds)).await.unwrap();
         (source, outputs, positions)
     }
 
@@ -511,6 +557,8 @@ mod tests {
         );
         let shown = without_paths(&error, data.path());
         assert_eq!(shown, "ffmpeg failed (exit 1): source: Invalid data | could not open '%04d.jpg'");
+        let remote = "http://127.0.0.1:9000/b/raw/1/source?X-Amz-Signature=abc: Server returned 403 Forbidden";
+        assert_eq!(without_paths(remote, data.path()), "source: Server returned 403 Forbidden");
         assert_eq!(without_paths("no paths here", data.path()), "no paths here");
     }
 

@@ -1,6 +1,8 @@
 //! The transcode worker: probe -> one ffmpeg for the whole ladder -> master
 //! playlist and poster -> publish to object storage -> mark the video ready.
 
+mod chunking;
+mod continuity;
 mod encode;
 mod error;
 mod ffmpeg;
@@ -8,10 +10,12 @@ mod job;
 mod ladder;
 mod live;
 mod master;
+mod parts;
 mod poster;
 mod probe;
 mod publish;
 mod reconcile;
+mod stitch;
 mod storyboard;
 mod tone_map;
 mod worker;

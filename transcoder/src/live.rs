@@ -23,6 +23,18 @@ use crate::ladder::Rung;
 use crate::master;
 use crate::publish::{self, PLAYLIST_TYPE};
 
+/// Where the video's sound comes from, for the live publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sound {
+    /// The video is silent.
+    None,
+    /// This run encodes it: its rendition is published like the rungs.
+    InThisRun,
+    /// Another part encodes it (a chunked video): the master waits until its playlist
+    /// is in storage.
+    Elsewhere,
+}
+
 /// Publishes one run's output as it appears under `out` (one folder per rendition).
 pub struct LivePublisher<'a> {
     storage: &'a ObjectStore,
@@ -30,8 +42,8 @@ pub struct LivePublisher<'a> {
     out: PathBuf,
     rungs: &'a [Rung],
     frame_rate: f64,
-    has_audio: bool,
-    /// The rungs' names, and the audio's when there is sound.
+    sound: Sound,
+    /// The rungs' names, and the audio's when this run encodes it.
     renditions: Vec<String>,
     /// Per rendition: how many segments its published playlist names (all of them in
     /// storage, in playlist order).
@@ -47,10 +59,10 @@ impl<'a> LivePublisher<'a> {
         out: &Path,
         rungs: &'a [Rung],
         frame_rate: f64,
-        has_audio: bool,
+        sound: Sound,
     ) -> anyhow::Result<Self> {
         let mut renditions: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
-        if has_audio {
+        if sound == Sound::InThisRun {
             renditions.push(AUDIO_RENDITION.to_owned());
         }
         let mut publisher = Self {
@@ -59,7 +71,7 @@ impl<'a> LivePublisher<'a> {
             out: out.to_owned(),
             rungs,
             frame_rate,
-            has_audio,
+            sound,
             renditions,
             published: HashMap::new(),
             master_published: storage.head(&keys::master(video)).await?.is_some(),
@@ -108,17 +120,21 @@ impl<'a> LivePublisher<'a> {
         if self.master_published || self.renditions.iter().any(|name| self.published[name] == 0) {
             return Ok(false);
         }
-        let firsts = self
+        let sound_elsewhere = keys::rendition_file(self.video, AUDIO_RENDITION, PLAYLIST);
+        if self.sound == Sound::Elsewhere && self.storage.head(&sound_elsewhere).await?.is_none() {
+            return Ok(false);
+        }
+        let codecs = self
             .rungs
             .iter()
             .map(|rung| {
                 let local =
                     self.local_playlist(&rung.name).ok_or_else(|| anyhow::anyhow!("{} has no playlist", rung.name))?;
                 let first = local.segments.first().ok_or_else(|| anyhow::anyhow!("{} has no segment", rung.name))?;
-                Ok(self.out.join(&rung.name).join(&first.uri))
+                master::video_codec_of(&self.out.join(&rung.name).join(&first.uri))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let body = master::provisional(self.rungs, &firsts, self.frame_rate, self.has_audio)?;
+        let body = master::provisional(self.rungs, &codecs, self.frame_rate, self.sound != Sound::None)?;
         self.storage.put_bytes(&keys::master(self.video), body.into(), PLAYLIST_TYPE).await?;
         self.master_published = true;
         Ok(true)
@@ -134,7 +150,7 @@ impl<'a> LivePublisher<'a> {
 
 /// The first `count` segments of ffmpeg's playlist as an EVENT playlist: players
 /// reload it, and it only ever grows.
-fn event_playlist(local: MediaPlaylist, count: usize) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn event_playlist(local: MediaPlaylist, count: usize) -> anyhow::Result<Vec<u8>> {
     let playlist = MediaPlaylist {
         segments: local.segments.into_iter().take(count).collect(),
         playlist_type: Some(MediaPlaylistType::Event),

@@ -52,29 +52,60 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
 }
 
 /// The master for a ladder still being encoded, from what is known once every rung has
-/// its first segment (`first_segments[i]` is rung `i`'s, a path under `out`).
+/// its first segment (`video_codecs[i]` is rung `i`'s, read from that segment).
 pub fn provisional(
     rungs: &[Rung],
-    first_segments: &[std::path::PathBuf],
+    video_codecs: &[String],
     frame_rate: f64,
     has_audio: bool,
 ) -> anyhow::Result<Vec<u8>> {
     let audio_bps = if has_audio { u64::from(AUDIO_KBPS) * 1000 } else { 0 };
+    let renditions: Vec<Rendition> = rungs
+        .iter()
+        .zip(video_codecs)
+        .map(|(rung, codec)| Rendition {
+            name: rung.name.clone(),
+            width: rung.width,
+            height: rung.height,
+            bandwidth: u64::from(rung.max_kbps()) * 1000 + audio_bps,
+            average_bandwidth: u64::from(rung.video_kbps) * 1000 + audio_bps,
+            codecs: codecs(codec.clone(), has_audio),
+        })
+        .collect();
+    render(&renditions, frame_rate, has_audio)
+}
+
+/// A rendition's segments, as `(bytes, seconds)`.
+pub type SegmentSizes = Vec<(u64, f64)>;
+
+/// The finished master of a chunked video, measured over each whole rung as
+/// [`write`] measures one run's: `rung_segments[i]` and `video_codecs[i]` are rung `i`'s.
+pub fn measured(
+    rungs: &[Rung],
+    rung_segments: &[SegmentSizes],
+    video_codecs: &[String],
+    audio_segments: Option<&SegmentSizes>,
+    frame_rate: f64,
+) -> anyhow::Result<(Vec<u8>, Vec<Rendition>)> {
+    let (audio_peak, audio_average) = audio_segments.map(peak_and_average).transpose()?.unwrap_or((0, 0));
+    let has_audio = audio_segments.is_some();
     let renditions = rungs
         .iter()
-        .zip(first_segments)
-        .map(|(rung, first)| {
+        .zip(rung_segments)
+        .zip(video_codecs)
+        .map(|((rung, segments), codec)| {
+            let (bandwidth, average_bandwidth) = peak_and_average(segments)?;
             Ok(Rendition {
                 name: rung.name.clone(),
                 width: rung.width,
                 height: rung.height,
-                bandwidth: u64::from(rung.max_kbps()) * 1000 + audio_bps,
-                average_bandwidth: u64::from(rung.video_kbps) * 1000 + audio_bps,
-                codecs: codecs(video_codec_of(first)?, has_audio),
+                bandwidth: bandwidth + audio_peak,
+                average_bandwidth: average_bandwidth + audio_average,
+                codecs: codecs(codec.clone(), has_audio),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    render(&renditions, frame_rate, has_audio)
+    Ok((render(&renditions, frame_rate, has_audio)?, renditions))
 }
 
 fn codecs(video_codec: String, has_audio: bool) -> String {
@@ -130,22 +161,35 @@ fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64, String)> {
         "ffmpeg wrote a playlist without segments in {}",
         rung_dir.display()
     );
+    let sizes = playlist
+        .segments
+        .iter()
+        .map(|segment| {
+            let bytes = std::fs::metadata(rung_dir.join(&segment.uri))
+                .with_context(|| format!("segment {}", segment.uri))?
+                .len();
+            Ok((bytes, f64::from(segment.duration)))
+        })
+        .collect::<anyhow::Result<SegmentSizes>>()?;
+    let (peak, average) = peak_and_average(&sizes)?;
+    Ok((peak, average, playlist.segments[0].uri.clone()))
+}
+
+/// Peak and mean bits per second over segments of `(bytes, seconds)`.
+fn peak_and_average(segments: &SegmentSizes) -> anyhow::Result<(u64, u64)> {
+    anyhow::ensure!(!segments.is_empty(), "a rendition without segments");
     let (mut peak, mut total_bits, mut total_seconds) = (0.0_f64, 0.0_f64, 0.0_f64);
-    for segment in &playlist.segments {
-        let bits = std::fs::metadata(rung_dir.join(&segment.uri))
-            .with_context(|| format!("segment {}", segment.uri))?
-            .len() as f64
-            * 8.0;
-        let seconds = f64::from(segment.duration).max(0.001);
+    for &(bytes, seconds) in segments {
+        let (bits, seconds) = (bytes as f64 * 8.0, seconds.max(0.001));
         peak = peak.max(bits / seconds);
         total_bits += bits;
         total_seconds += seconds;
     }
-    Ok((peak.ceil() as u64, (total_bits / total_seconds).ceil() as u64, playlist.segments[0].uri.clone()))
+    Ok((peak.ceil() as u64, (total_bits / total_seconds).ceil() as u64))
 }
 
 /// `avc1.PPCCLL` (RFC 6381) from the first SPS in `segment`: profile, constraint flags, level.
-fn video_codec_of(segment: &Path) -> anyhow::Result<String> {
+pub fn video_codec_of(segment: &Path) -> anyhow::Result<String> {
     let ts = std::fs::read(segment).with_context(|| format!("reading {}", segment.display()))?;
     let sps = sequence_parameter_set(&video_elementary_stream(&ts))
         .with_context(|| format!("no H.264 SPS in {}", segment.display()))?;

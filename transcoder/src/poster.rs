@@ -17,17 +17,47 @@ const CANDIDATES: u64 = 50;
 /// `CANDIDATES` frames reach `thumbnail`: one more would be "chosen" on its own at the
 /// end of the window and replace the poster.
 pub fn output(duration_s: f64, frame_rate: f64, top: &Rung, dest: &Path) -> StillOutput {
+    let (first, end) = window(duration_s, frame_rate);
+    still(first, end, top, dest)
+}
+
+/// The poster's branch of a chunk's run, if the chunk holds the start of the poster's
+/// window (`[first_frame, end_frame)` are the chunk's frames; its first is the
+/// placeholder). The window ends with the chunk if it would run past it.
+pub fn output_in_chunk(
+    duration_s: f64,
+    frame_rate: f64,
+    top: &Rung,
+    dest: &Path,
+    first_frame: u64,
+    end_frame: Option<u64>,
+) -> Option<StillOutput> {
+    let (first, end) = window(duration_s, frame_rate);
+    let holds = first >= first_frame && end_frame.is_none_or(|e| first < e);
+    holds.then(|| {
+        let end = end_frame.map_or(end, |e| end.min(e));
+        still(first - first_frame, end - first_frame, top, dest)
+    })
+}
+
+/// The frames `[first, end)` the poster is chosen from, counted from the video's start.
+fn window(duration_s: f64, frame_rate: f64) -> (u64, u64) {
     let frames = (duration_s * frame_rate).floor() as u64;
     // Early enough that the candidates exist even in short clips.
     let first = ((frames as f64 * 0.1) as u64).min(frames.saturating_sub(CANDIDATES));
-    let end = first + CANDIDATES;
+    (first, first + CANDIDATES)
+}
+
+/// The poster's branch, choosing among the frames `[first, end)` of what reaches it.
+fn still(first: u64, end: u64, top: &Rung, dest: &Path) -> StillOutput {
+    let candidates = end - first;
     let (width, height) = fit_within(top.width, top.height, 1280);
     StillOutput {
         // After the window, trim drops frames without looking at them.
         filter: format!(
             "split[poster_first][poster_window];\
              [poster_first]trim=end_frame=1,scale={width}:{height},setsar=1[poster_start];\
-             [poster_window]trim=start_frame={first}:end_frame={end},thumbnail={CANDIDATES},\
+             [poster_window]trim=start_frame={first}:end_frame={end},thumbnail={candidates},\
              scale={width}:{height},setsar=1[poster_best];\
              [poster_start][poster_best]concat=n=2:v=1:a=0"
         ),
@@ -78,6 +108,34 @@ mod tests {
         // Too short to start 10% in: the window ends with the video.
         assert_eq!(window(2.0, 30.0), "trim=start_frame=6:end_frame=56");
         assert_eq!(window(1.0, 30.0), "trim=start_frame=0:end_frame=50");
+    }
+
+    #[test]
+    fn a_chunk_makes_the_poster_only_if_it_holds_the_windows_start() {
+        let top = &crate::ladder::plan(
+            &crate::probe::SourceInfo {
+                duration_s: 600.0,
+                display_width: 1920,
+                display_height: 1080,
+                frame_rate: "30".into(),
+                frame_rate_value: 30.0,
+                native_frame_rate: 30.0,
+                audio_stream: None,
+                video_codec: "h264".into(),
+                audio_codec: None,
+                bitrate: None,
+                hdr: None,
+            },
+            &[(1080, 5000)],
+        )[0];
+        let dest = Path::new("p.jpg");
+        // The window is frames 1800..1850.
+        assert!(output_in_chunk(600.0, 30.0, top, dest, 0, Some(1800)).is_none());
+        assert!(output_in_chunk(600.0, 30.0, top, dest, 1850, None).is_none());
+        let inside = output_in_chunk(600.0, 30.0, top, dest, 1200, Some(3000)).unwrap().filter;
+        assert!(inside.contains("trim=start_frame=600:end_frame=650,thumbnail=50"), "{inside}");
+        let cut = output_in_chunk(600.0, 30.0, top, dest, 1800, Some(1820)).unwrap().filter;
+        assert!(cut.contains("trim=start_frame=0:end_frame=20,thumbnail=20"), "{cut}");
     }
 
     #[test]

@@ -37,15 +37,26 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Above this the source is treated as a high-frame-rate master and normalised down.
 const MAX_FRAME_RATE: f64 = 60.0;
 
-/// The source file as ffprobe and ffmpeg may read it: one local file, through the
-/// demuxer of the container its first bytes show. Nothing else is ever opened — not a
-/// playlist's or concat script's entries, not an image sequence, no other protocol —
-/// whatever the file turned into after it was uploaded.
+/// The source as ffprobe and ffmpeg may read it: one local file, or the stored source
+/// through a presigned URL to it (a chunk reads only its own minutes, in ranged GETs),
+/// always through the demuxer of the container its first bytes show. Nothing else is
+/// ever opened — not a playlist's or concat script's entries, not an image sequence, no
+/// other protocol — whatever the file turned into after it was uploaded.
 #[derive(Debug, Clone)]
 pub struct Input {
-    path: PathBuf,
+    location: Location,
     container: Container,
 }
+
+#[derive(Debug, Clone)]
+enum Location {
+    File(PathBuf),
+    /// A presigned GET of the stored source.
+    Url(String),
+}
+
+/// How long ffmpeg waits on one network read of a remote source before failing.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Input {
     /// Sniffs the file again (storage is not trusted to hold what the upload checked);
@@ -54,24 +65,40 @@ impl Input {
         let file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
         let mut head = Vec::with_capacity(container::NEEDED);
         file.take(container::NEEDED as u64).read_to_end(&mut head).await.context("reading the source's first bytes")?;
-        let container = Container::sniff(&head)
-            .ok_or_else(|| JobError::Permanent("The stored file is not a video container StreamBox accepts.".into()))?;
-        Ok(Self::new(path, container))
+        Ok(Self::new(path, sniff(&head)?))
+    }
+
+    /// The stored source at `url`, whose first bytes are `head`.
+    pub fn remote(url: String, head: &[u8]) -> Result<Self, JobError> {
+        Ok(Self { location: Location::Url(url), container: sniff(head)? })
     }
 
     pub(crate) fn new(path: &Path, container: Container) -> Self {
-        Self { path: path.to_owned(), container }
+        Self { location: Location::File(path.to_owned()), container }
     }
 
-    /// `-f DEMUXER -protocol_whitelist file -i file:PATH`, for ffprobe and ffmpeg alike.
+    /// `-f DEMUXER -protocol_whitelist file -i file:PATH`, for ffprobe and ffmpeg alike
+    /// (for a URL: HTTP(S) only, with a read timeout).
     pub fn args(&self) -> Vec<String> {
         let demuxer = self.container.demuxer();
-        ["-f", demuxer, "-protocol_whitelist", "file", "-i"]
-            .map(String::from)
-            .into_iter()
-            .chain([format!("file:{}", self.path.display())])
-            .collect()
+        let mut args: Vec<String> = vec!["-f".into(), demuxer.into(), "-protocol_whitelist".into()];
+        match &self.location {
+            Location::File(path) => args.extend(["file".into(), "-i".into(), format!("file:{}", path.display())]),
+            Location::Url(url) => args.extend([
+                "http,https,tcp,tls".into(),
+                "-rw_timeout".into(),
+                READ_TIMEOUT.as_micros().to_string(),
+                "-i".into(),
+                url.clone(),
+            ]),
+        }
+        args
     }
+}
+
+fn sniff(head: &[u8]) -> Result<Container, JobError> {
+    Container::sniff(head)
+        .ok_or_else(|| JobError::Permanent("The stored file is not a video container StreamBox accepts.".into()))
 }
 
 pub async fn probe(input: &Input) -> Result<SourceInfo, JobError> {

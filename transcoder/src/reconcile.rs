@@ -4,6 +4,8 @@
 //! - a running job whose worker went silent (and apalis did not hand it on) is re-delivered;
 //! - queued or retrying jobs long overdue with no delivery of their own in Redis (Redis
 //!   lost its data, or the push after the job's commit failed) are re-delivered;
+//! - a chunked video's parts nothing is moving (claimable for long, or running under a
+//!   silent worker) get deliveries, if Redis holds none for the video;
 //! - deletions that stopped halfway are finished;
 //! - uploads left incomplete past their expiry are discarded with their stored bytes,
 //!   and complete ones whose video was never made (a crash in between) are finished.
@@ -13,8 +15,8 @@ use std::time::Duration;
 use streambox_core::lifecycle;
 use streambox_core::uploads::{self, UploadLock};
 use streambox_core::{App, Core};
-use streambox_db::jobs;
 use streambox_db::videos;
+use streambox_db::{chunks, jobs};
 use streambox_queue::TranscodeJob;
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +43,7 @@ pub async fn run(state: Core, shutdown: CancellationToken) {
 pub struct Report {
     pub orphans_redelivered: usize,
     pub lost_redelivered: usize,
+    pub chunks_redelivered: usize,
     pub deletions_finished: usize,
     pub uploads_expired: usize,
     pub uploads_finished: usize,
@@ -78,7 +81,7 @@ async fn reconcile(state: &App) -> anyhow::Result<Report> {
     // apalis re-delivers a dead worker's jobs after the same silence; give it that chance first.
     for job in jobs::orphaned(&state.db, config.orphan_after() * 2).await? {
         tracing::warn!(job = %job.id, worker = ?job.worker, "running job without a live worker; re-delivering");
-        state.queue.enqueue(TranscodeJob { video_id: job.video_id }).await?;
+        state.queue.enqueue(TranscodeJob::new(job.video_id)).await?;
         report.orphans_redelivered += 1;
     }
 
@@ -89,8 +92,18 @@ async fn reconcile(state: &App) -> anyhow::Result<Report> {
         let delivered = state.queue.videos_with_deliveries().await?;
         for job in overdue.into_iter().filter(|job| !delivered.contains(&job.video_id)) {
             tracing::warn!(job = %job.id, "queued job has no delivery in Redis; re-delivering");
-            state.queue.enqueue(TranscodeJob { video_id: job.video_id }).await?;
+            state.queue.enqueue(TranscodeJob::new(job.video_id)).await?;
             report.lost_redelivered += 1;
+        }
+    }
+
+    let stalled = chunks::stalled(&state.db, grace, config.orphan_after() * 2).await?;
+    if !stalled.is_empty() {
+        let delivered = state.queue.videos_with_deliveries().await?;
+        for (video, parts) in stalled.into_iter().filter(|(video, _)| !delivered.contains(video)) {
+            tracing::warn!(%video, parts, "chunks without a delivery in Redis; re-delivering");
+            state.queue.enqueue_chunks(video, parts as usize).await?;
+            report.chunks_redelivered += parts as usize;
         }
     }
 

@@ -55,6 +55,66 @@ pub fn tiles(duration_s: f64, width: u32, height: u32, tile_dir: &Path) -> Still
     }
 }
 
+/// The tiles' branch of a chunk's run over frames `[first_frame, ..)` at `frame_rate`:
+/// each tile is the frame nearest its time in the whole video, so chunks together make
+/// the sheet one run would. The chunk's first frame is always written first, as file
+/// 0 (ffmpeg reports progress only once every output has started); the returned
+/// number is the tile the chunk's next file is (file 0 too, if its first frame is a tile).
+pub fn tiles_in_chunk(
+    duration_s: f64,
+    frame_rate: f64,
+    width: u32,
+    height: u32,
+    first_frame: u64,
+    tile_dir: &Path,
+) -> (StillOutput, TileNumbering) {
+    let layout = layout(duration_s, width, height);
+    let step = layout.interval_s * frame_rate;
+    let tile_frame = |k: u32| (f64::from(k) * step - 0.5).ceil().max(0.0) as u64;
+    let first_tile = (0..layout.tiles).find(|&k| tile_frame(k) >= first_frame).unwrap_or(layout.tiles);
+    let numbering =
+        TileNumbering { first_tile, placeholder: tile_frame(first_tile) != first_frame, tiles: layout.tiles };
+    let still = StillOutput {
+        // Frame g (of the video) is a tile when some multiple of the step lies in [g - 0.5, g + 0.5).
+        filter: format!(
+            "select='eq(n\\,0)+lt(mod(n+{first_frame}+0.5\\,{step:.6})\\,1)',scale={}:{},setsar=1",
+            layout.tile_width, layout.tile_height
+        ),
+        path: tile_dir.join(TILE_PATTERN),
+        kind: StillKind::Sequence,
+    };
+    (still, numbering)
+}
+
+/// Which tile of the sheet each file a chunk's run wrote is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileNumbering {
+    /// The tile of the first file that is one.
+    pub first_tile: u32,
+    /// Whether file 0 is only the placeholder.
+    pub placeholder: bool,
+    /// Tiles on the whole sheet.
+    pub tiles: u32,
+}
+
+impl TileNumbering {
+    /// The tile file `index` (numbered from 0 by the run) is, if it is one.
+    pub fn tile_of(&self, index: u32) -> Option<u32> {
+        let tile = if self.placeholder { index.checked_sub(1)? } else { index } + self.first_tile;
+        (tile < self.tiles).then_some(tile)
+    }
+}
+
+/// How many tiles the sheet of a video this long has.
+pub fn tile_count(duration_s: f64, width: u32, height: u32) -> u32 {
+    layout(duration_s, width, height).tiles
+}
+
+/// The name tile `k` has in the directory [`assemble`] reads.
+pub fn tile_name(k: u32) -> String {
+    format!("{k:04}.jpg")
+}
+
 /// Lays the tiles in `tile_dir` out on the sheet, `out/`[`SPRITE`].
 pub async fn assemble(
     duration_s: f64,
@@ -123,6 +183,24 @@ mod tests {
         assert!(vtt.starts_with("WEBVTT\n"));
         assert!(vtt.contains("00:00:00.000 --> 00:00:02.000\nstoryboard.jpg#xywh=0,0,160,90"));
         assert!(vtt.contains("00:00:12.000 --> 00:00:13.000\nstoryboard.jpg#xywh=960,0,160,90"));
+    }
+
+    #[test]
+    fn chunks_number_their_tiles_across_the_video() {
+        // 600 s: a tile every 6 s, 180 frames apart at 30 fps; chunks of 60 s (1800 frames).
+        let dir = Path::new("/t");
+        let (_, first) = tiles_in_chunk(600.0, 30.0, 1280, 720, 0, dir);
+        assert_eq!(first, TileNumbering { first_tile: 0, placeholder: false, tiles: 100 });
+        assert_eq!((first.tile_of(0), first.tile_of(9)), (Some(0), Some(9)));
+        let (still, second) = tiles_in_chunk(600.0, 30.0, 1280, 720, 1800, dir);
+        assert_eq!((second.first_tile, second.placeholder), (10, false));
+        assert!(still.filter.contains("mod(n+1800+0.5"), "{}", still.filter);
+        // A chunk starting between two tiles: file 0 is only its placeholder.
+        let (_, odd) = tiles_in_chunk(600.0, 30.0, 1280, 720, 1000, dir);
+        assert_eq!((odd.first_tile, odd.placeholder), (6, true));
+        assert_eq!((odd.tile_of(0), odd.tile_of(1)), (None, Some(6)));
+        let (_, last) = tiles_in_chunk(600.0, 30.0, 1280, 720, 17_999, dir);
+        assert_eq!(last.tile_of(2), None, "no tile past the sheet");
     }
 
     #[test]

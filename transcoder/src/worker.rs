@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::job::{self, Runner, Verdict};
-use crate::reconcile;
+use crate::{parts, reconcile};
 
 /// A failed consumer starts again after this, doubling up to [`RESTART_MAX`].
 const RESTART_MIN: Duration = Duration::from_secs(1);
@@ -104,7 +104,10 @@ async fn handle(job: TranscodeJob, consumer: Data<Consumer>) -> Result<(), BoxDy
     let runner = consumer.runner.clone();
     let attempt = tokio::spawn(async move {
         let _slot = slot;
-        job::execute(&runner, job.video_id).await
+        match job.chunk {
+            true => parts::execute(&runner, job.video_id).await,
+            false => job::execute(&runner, job.video_id).await,
+        }
     });
     match attempt.await? {
         Ok(()) => Ok(()),

