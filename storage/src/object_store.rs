@@ -150,6 +150,15 @@ impl ObjectStore {
         Ok(request.uri().to_owned())
     }
 
+    /// Like [`Self::presigned_get`], but at the endpoint this process itself uses (not
+    /// the public one browsers are given): for a child process of ours, such as ffmpeg
+    /// reading a chunk of a source.
+    pub async fn internal_presigned_get(&self, key: &str, ttl: Duration) -> anyhow::Result<String> {
+        let presigning = PresigningConfig::expires_in(ttl).context("presigning period")?;
+        let request = self.client.get_object().bucket(&self.bucket).key(key).presigned(presigning).await?;
+        Ok(request.uri().to_owned())
+    }
+
     /// Reachability check for /readyz.
     pub async fn check(&self) -> anyhow::Result<()> {
         self.client.head_bucket().bucket(&self.bucket).send().await.context("object storage")?;

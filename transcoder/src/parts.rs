@@ -71,7 +71,7 @@ async fn open_source(state: &App, video: VideoId, ttl: Duration) -> Result<(Inpu
         return Err(JobError::Permanent("The uploaded file is missing from storage.".into()));
     };
     let head = object.body.collect().await.context("reading the source's first bytes")?.into_bytes();
-    let url = state.storage.presigned_get(&key, ttl).await?;
+    let url = state.storage.internal_presigned_get(&key, ttl).await?;
     let input = Input::remote(url, &head)?;
     let source = probe::probe(&input).await?;
     Ok((input, source))
