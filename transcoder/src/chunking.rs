@@ -16,13 +16,16 @@ pub struct ChunkSettings {
 
 /// The parts of a source `duration_s` long at `frame_rate`, or `None` when it is
 /// encoded in one run: chunking is off, or the source is shorter than two chunks.
-/// A remainder shorter than half a chunk joins the last chunk.
+/// A remainder shorter than half a chunk joins the last chunk; a longer one is a chunk.
 pub fn plan(duration_s: f64, frame_rate: f64, has_audio: bool, settings: ChunkSettings) -> Option<Vec<NewChunk>> {
     let ChunkSettings { chunk_seconds, segment_seconds, gop_frames } = settings;
     if chunk_seconds == 0 || segment_seconds == 0 {
         return None;
     }
     let length = f64::from(chunk_seconds);
+    if duration_s < 2.0 * length {
+        return None;
+    }
     let whole = (duration_s / length).floor() as u32;
     let count = if duration_s - f64::from(whole) * length >= length / 2.0 { whole + 1 } else { whole };
     if count < 2 {
@@ -70,6 +73,7 @@ mod tests {
     #[test]
     fn short_sources_and_chunking_off_are_one_run() {
         assert!(plan(119.0, 30.0, true, SIXTY).is_none(), "under two chunks");
+        assert_eq!(plan(120.0, 30.0, true, SIXTY).map(|p| p.len()), Some(4), "two chunks, audio, finish");
         assert!(plan(3600.0, 30.0, true, ChunkSettings { chunk_seconds: 0, ..SIXTY }).is_none(), "off");
     }
 
