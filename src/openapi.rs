@@ -11,6 +11,8 @@ use axum::response::{Html, IntoResponse};
 use schemars::generate::SchemaSettings;
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
+use streambox_db::events::{self, Envelope};
+use streambox_events::signature;
 use streambox_http::error::ErrorBody;
 use streambox_http::error_codes as codes;
 use streambox_http::routes::{Access, Content, Doc, ErrorReply, RequestBody, RouteDoc, Routes, SchemaOf, schema_of};
@@ -66,6 +68,7 @@ fn build(table: &[RouteDoc]) -> Value {
                 discover and discuss them. Errors are JSON: a stable `code` and a human `message`.",
         },
         "paths": paths,
+        "webhooks": webhooks(&mut schemas),
         "components": {
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
@@ -74,6 +77,47 @@ fn build(table: &[RouteDoc]) -> Value {
             "schemas": schemas.into_components(),
         },
     })
+}
+
+/// What StreamBox POSTs to webhook endpoints: one operation per event type, its body
+/// the envelope with that type's `data`.
+fn webhooks(schemas: &mut Schemas) -> Value {
+    let envelope = schemas.response(schema_of::<Envelope>);
+    let header = |name: &str, description: &str| json!({ "name": name, "in": "header", "required": true, "description": description, "schema": { "type": "string" } });
+    let headers = [
+        header(
+            signature::HEADER,
+            "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" keyed with the endpoint's secret>`; after a \
+             secret rotation a second `v1` signed with the previous secret follows for 24 hours. Accept any `v1` \
+             that matches, and refuse a `t` more than 5 minutes from now (replays).",
+        ),
+        header("StreamBox-Event-Id", "The event's id: the same in every retry, to drop duplicates by"),
+        header("StreamBox-Event-Type", "The event's type"),
+        header("StreamBox-Delivery-Id", "This delivery (a redelivery has a new one)"),
+        header("StreamBox-Delivery-Attempt", "This attempt's number, from 1"),
+    ];
+    let mut operations = Map::new();
+    for kind in events::TYPES {
+        let data = schemas.response(kind.data);
+        let body = json!({ "allOf": [envelope, {
+            "type": "object",
+            "properties": { "type": { "const": kind.name }, "data": data },
+        }] });
+        operations.insert(
+            kind.name.to_owned(),
+            json!({ "post": {
+                "operationId": format!("event_{}", kind.name.replace('.', "_")),
+                "summary": kind.description,
+                "tags": [if kind.admin_only { "operator events" } else { "events" }],
+                "parameters": headers,
+                "requestBody": { "required": true, "content": { "application/json": { "schema": body } } },
+                "responses": {
+                    "2XX": { "description": "Received. Any other answer, or none within 10 s, is retried with backoff" },
+                },
+            } }),
+        );
+    }
+    Value::Object(operations)
 }
 
 /// The JSON Schemas of the Rust types routes read and answer, each once under

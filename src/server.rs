@@ -102,6 +102,9 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     if matches!(mode, Mode::All | Mode::Api) {
         tasks.spawn(streambox_api::view_counter::run(state.clone(), shutdown.clone()));
     }
+    if matches!(mode, Mode::All | Mode::Api | Mode::Transcoder) && state.config.events.run_sender {
+        tasks.spawn(streambox_events::run(state.core.clone(), shutdown.clone()));
+    }
     let listener =
         TcpListener::bind(state.config.bind).await.with_context(|| format!("binding {}", state.config.bind))?;
     let addr = listener.local_addr()?;

@@ -147,6 +147,28 @@ pub struct Config {
     pub transcode: TranscodeConfig,
     /// How the streamer serves playlists and segments.
     pub stream: StreamConfig,
+    /// Webhook deliveries and the event log.
+    pub events: EventsConfig,
+}
+
+/// Where events go and how hard StreamBox tries: webhook delivery, its retries and
+/// outbound safety, and how long the event log is kept.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// Whether this process sends webhook deliveries (`all`, `api` and `transcoder` modes).
+    pub run_sender: bool,
+    /// Deliveries one process sends at once.
+    pub concurrency: usize,
+    /// Backoff before retry n of a delivery is `retry_base * 2^(n-1)` (capped at an hour, ±20%).
+    pub retry_base: Duration,
+    /// A delivery is retried this long after its event, then given up and its endpoint
+    /// marked failing.
+    pub retry_window: Duration,
+    /// Deliveries may go to loopback, private and link-local addresses (self-hosted
+    /// receivers); off by default, so a webhook cannot reach inside the network.
+    pub allow_private_targets: bool,
+    /// Events, their deliveries and notifications older than this are pruned.
+    pub retention: Duration,
 }
 
 /// How the streamer serves media: its cache, access checks, CORS and segment redirects.
@@ -238,6 +260,14 @@ impl Config {
                     _ => return Err(invalid("STREAMBOX_SEGMENT_REDIRECT", "must be off, presigned, or a base URL")),
                 },
             },
+            events: EventsConfig {
+                run_sender: env.parse("STREAMBOX_RUN_WEBHOOK_SENDER", "true")?,
+                concurrency: env.parse("STREAMBOX_WEBHOOK_CONCURRENCY", "16")?,
+                retry_base: env.seconds("STREAMBOX_WEBHOOK_RETRY_BASE_SECS", "10")?,
+                retry_window: env.seconds("STREAMBOX_WEBHOOK_RETRY_WINDOW_SECS", "86400")?,
+                allow_private_targets: env.parse("STREAMBOX_WEBHOOK_ALLOW_PRIVATE", "false")?,
+                retention: Duration::from_secs(env.parse::<u64>("STREAMBOX_EVENT_RETENTION_DAYS", "30")? * 86400),
+            },
             transcode: TranscodeConfig {
                 concurrency: env.parse("STREAMBOX_TRANSCODE_CONCURRENCY", "1")?,
                 max_attempts: env.parse("STREAMBOX_MAX_ATTEMPTS", "3")?,
@@ -270,6 +300,12 @@ impl Config {
         // apalis-redis keeps worker liveness in whole seconds: below one, workers never fetch.
         if t.heartbeat < Duration::from_secs(1) || t.heartbeat.subsec_nanos() != 0 {
             return Err(invalid("STREAMBOX_WORKER_HEARTBEAT_SECS", "must be a whole number of seconds, at least 1"));
+        }
+        if self.events.concurrency == 0 {
+            return Err(invalid("STREAMBOX_WEBHOOK_CONCURRENCY", "must be at least 1"));
+        }
+        if self.events.retention.is_zero() {
+            return Err(invalid("STREAMBOX_EVENT_RETENTION_DAYS", "must be at least 1"));
         }
         if t.max_attempts == 0 {
             return Err(invalid("STREAMBOX_MAX_ATTEMPTS", "must be at least 1"));

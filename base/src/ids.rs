@@ -96,6 +96,10 @@ fn canonical(s: &str) -> Result<Uuid, InvalidId> {
 uuid_id!(VideoId);
 uuid_id!(UserId);
 uuid_id!(JobId);
+uuid_id!(EventId);
+uuid_id!(WebhookId);
+uuid_id!(DeliveryId);
+uuid_id!(NotificationId);
 
 #[cfg(test)]
 mod tests {

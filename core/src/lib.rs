@@ -7,6 +7,7 @@ mod app;
 pub mod lifecycle;
 pub mod operator;
 pub mod uploads;
+pub mod webhook_targets;
 pub mod worker_status;
 
 pub use app::{App, Core};

@@ -5,15 +5,18 @@
 
 pub mod chunks;
 pub mod comments;
+pub mod events;
 pub mod feeds;
 pub mod follows;
 pub mod history;
 pub mod jobs;
 pub mod likes;
+pub mod notifications;
 pub mod sessions;
 pub mod users;
 pub mod videos;
 pub mod views;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -60,6 +60,10 @@ codes! {
     JOB_NOT_DEAD = "job_not_dead";
     /// Nobody follows themselves.
     CANNOT_FOLLOW_SELF = "cannot_follow_self";
+    /// A webhook URL points at (or resolves to) an address inside the network.
+    WEBHOOK_TARGET_FORBIDDEN = "webhook_target_forbidden";
+    /// The account has as many webhook endpoints as it may.
+    TOO_MANY_WEBHOOKS = "too_many_webhooks";
     /// A tus PATCH's Upload-Offset is not the stored offset.
     OFFSET_MISMATCH = "offset_mismatch";
     /// Another request is writing to (or completing) this upload.

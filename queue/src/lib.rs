@@ -1,6 +1,9 @@
-//! The transcode queue on Redis (apalis-redis): the job type and how it is enqueued.
+//! The transcode queue on Redis (apalis-redis): the job type and how it is enqueued;
+//! and the webhook delivery queue beside it ([`deliveries`]).
 
 #![warn(missing_docs)]
+
+pub mod deliveries;
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -57,28 +60,31 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct JobQueue {
     storage: TranscodeStorage,
     redis: ConnectionManager,
+    client: redis::Client,
+    name: String,
 }
 
 impl JobQueue {
     /// Connects to Redis (`REDIS_URL`) and opens the queue named by `STREAMBOX_QUEUE`,
     /// with the workers' heartbeat settings; fails when Redis cannot be reached.
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let settings = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECT_TIMEOUT));
-        let redis = async {
-            redis::Client::open(config.redis_url.as_str())?.get_connection_manager_with_config(settings).await
-        }
-        .await
-        .context("connecting to Redis (REDIS_URL)")?;
+        let settings = connection_settings();
+        let client = redis::Client::open(config.redis_url.as_str()).context("REDIS_URL")?;
+        let redis =
+            client.get_connection_manager_with_config(settings).await.context("connecting to Redis (REDIS_URL)")?;
         let storage =
             RedisStorage::new(redis.clone()).with_config(storage_config(&config.queue_name, &config.transcode));
-        Ok(Self { storage, redis })
+        Ok(Self { storage, redis, client, name: config.queue_name.clone() })
     }
 
     /// The Redis connection, shared with other short-lived counters (views).
     pub fn redis(&self) -> ConnectionManager {
         self.redis.clone()
+    }
+
+    /// The webhook delivery queue of the same queue name.
+    pub fn deliveries(&self) -> deliveries::DeliveryQueue {
+        deliveries::DeliveryQueue::new(self.redis.clone(), self.client.clone(), &self.name)
     }
 
     /// The queue backend (apalis over Redis) a worker consumes from.
@@ -167,6 +173,13 @@ impl JobQueue {
         redis::cmd("PING").query_async::<String>(&mut redis).await.context("Redis")?;
         Ok(())
     }
+}
+
+/// Settings of every connection: a reply may take [`RESPONSE_TIMEOUT`].
+fn connection_settings() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
 }
 
 fn storage_config(queue: &str, transcode: &TranscodeConfig) -> apalis_redis::Config {

@@ -42,6 +42,10 @@ enum Target {
     PresignedUpload,
     /// A comment by the owner on their public video.
     Comment,
+    /// A webhook endpoint of the owner's.
+    Webhook,
+    /// A delivery to a webhook endpoint of the owner's.
+    WebhookDelivery,
     /// No placeholder; this query string appended.
     Query(&'static str),
 }
@@ -64,6 +68,9 @@ enum Body {
     NewComment,
     CommentEdit,
     Progress,
+    NewWebhook,
+    WebhookChange,
+    MarkRead,
 }
 
 struct Row {
@@ -142,6 +149,26 @@ fn table() -> Vec<Row> {
             row(post.clone(), "/api/v1/videos/{id}/comments", Video(visibility), B::NewComment, member(201)),
         ]);
     }
+    // Webhooks: creators register; an endpoint and its deliveries are its owner's (and admins').
+    let mine = [401, 404, 404, 200, 200];
+    rows.extend([
+        row(post.clone(), "/api/v1/webhooks", Nothing, B::NewWebhook, [401, 201, 403, 201, 201]),
+        row(get.clone(), "/api/v1/webhooks", Nothing, B::None, signed_in(200)),
+        row(get.clone(), "/api/v1/webhooks/{id}", Webhook, B::None, mine),
+        row(patch.clone(), "/api/v1/webhooks/{id}", Webhook, B::WebhookChange, mine),
+        row(delete.clone(), "/api/v1/webhooks/{id}", Webhook, B::None, [401, 404, 404, 204, 204]),
+        row(post.clone(), "/api/v1/webhooks/{id}/rotate-secret", Webhook, B::None, mine),
+        row(get.clone(), "/api/v1/webhooks/{id}/deliveries", Webhook, B::None, mine),
+        row(
+            post.clone(),
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            WebhookDelivery,
+            B::None,
+            [401, 404, 404, 202, 202],
+        ),
+        row(get.clone(), "/api/v1/me/notifications", Nothing, B::None, signed_in(200)),
+        row(post.clone(), "/api/v1/me/notifications/read", Nothing, B::MarkRead, signed_in(200)),
+    ]);
     // Operator endpoints: administrators only, whoever owns the video.
     let admin_only = [401, 403, 403, 403, 200];
     rows.push(row(get.clone(), "/api/v1/admin/jobs", Nothing, B::None, admin_only));
@@ -244,6 +271,36 @@ impl World {
                     .unwrap();
                 return self.app.url(&row.path.replace("{id}", &comment.to_string()));
             }
+            Target::Webhook => {
+                let hook = self.webhook().await;
+                return self.app.url(&row.path.replace("{id}", &hook));
+            }
+            Target::WebhookDelivery => {
+                let hook = self.webhook().await;
+                // A new follow of the owner: an event, and its delivery to the new endpoint.
+                sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND creator_id = $2")
+                    .bind(self.other.id)
+                    .bind(self.owner.id)
+                    .execute(self.app.db())
+                    .await
+                    .unwrap();
+                sqlx::query("INSERT INTO follows (follower_id, creator_id) VALUES ($1, $2)")
+                    .bind(self.other.id)
+                    .bind(self.owner.id)
+                    .execute(self.app.db())
+                    .await
+                    .unwrap();
+                let delivery: Uuid = sqlx::query_scalar(
+                    "SELECT d.id FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+                     WHERE d.endpoint_id = $1::uuid ORDER BY e.seq DESC LIMIT 1",
+                )
+                .bind(&hook)
+                .fetch_one(self.app.db())
+                .await
+                .unwrap();
+                let path = row.path.replace("{id}", &hook).replace("{delivery_id}", &delivery.to_string());
+                return self.app.url(&path);
+            }
             Target::Query(query) => return self.app.url(&format!("{}?{query}", row.path)),
             Target::Video(visibility) => (Some(self.app.ready_video(self.owner.id, visibility).await), None),
             Target::VideoWithToken(visibility) => {
@@ -263,6 +320,22 @@ impl World {
             Some(token) => self.app.url(&format!("{path}?token={token}")),
             None => self.app.url(&path),
         }
+    }
+
+    /// A new webhook endpoint of the owner's, subscribed to follows of them; its id.
+    /// Written directly: the table makes more than an account may register.
+    async fn webhook(&self) -> String {
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, owner_id, url, events, secret)
+             VALUES ($1, $2, 'http://127.0.0.1:9/hook', '{follow.created}', 'whsec_table')",
+        )
+        .bind(id)
+        .bind(self.owner.id)
+        .execute(self.app.db())
+        .await
+        .unwrap();
+        id.to_string()
     }
 
     async fn playback_token(&self, video: Uuid) -> String {
@@ -307,6 +380,11 @@ impl World {
             Body::NewComment => request.json(&json!({ "body": "Nice" })),
             Body::CommentEdit => request.json(&json!({ "body": "Nicer" })),
             Body::Progress => request.json(&json!({ "position_s": 1.0 })),
+            Body::NewWebhook => {
+                request.json(&json!({ "url": "http://127.0.0.1:9/table", "events": ["video.ready", "video.failed"] }))
+            }
+            Body::WebhookChange => request.json(&json!({ "events": ["video.deleted"], "enabled": false })),
+            Body::MarkRead => request.json(&json!({})),
         };
         let response = request.send().await.unwrap();
         response.status().as_u16()
@@ -315,7 +393,8 @@ impl World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_every_caller_as_the_table_says() {
-    let app = TestApp::spawn().await;
+    // Webhooks may go to 127.0.0.1 here: no public name resolves on a test machine.
+    let app = TestApp::spawn_with(&[("STREAMBOX_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
     let world = World {
         other: app.user("creator").await,
         viewer: app.user("viewer").await,

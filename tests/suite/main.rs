@@ -25,3 +25,4 @@ mod sessions;
 mod storage;
 mod streaming_http;
 mod uploads;
+mod webhooks;

@@ -7,10 +7,12 @@ mod follows;
 mod history;
 mod likes;
 mod me;
+mod notifications;
 mod pages;
 mod video_access;
 mod videos;
 mod views;
+mod webhooks;
 
 use streambox_http::error_codes as codes;
 use streambox_http::routes::{Access, Content, Doc, RequestBody, Routes, schema_of};
@@ -23,12 +25,17 @@ use self::follows::FollowState;
 use self::history::{HistoryEntry, Progress};
 use self::likes::LikeState;
 use self::me::{Me, ProfileChange};
+use self::notifications::{MarkRead, NotificationList, NotificationQuery, UnreadCount};
 use self::pages::{Page, PageQuery};
 use self::videos::{Playback, VideoChange, VideoList, VideoView};
 use self::views::ViewRecorded;
+use self::webhooks::{
+    CreatedWebhook, DeliveryList, NewWebhook, RotatedSecret, WebhookChange, WebhookList, WebhookView,
+};
 use crate::sessions::SessionTokens;
 use streambox_db::comments::Comment;
 use streambox_db::follows::Person;
+use streambox_db::webhooks::Delivery;
 
 pub fn routes() -> Routes {
     let refresh_body = RequestBody::OptionalJson(schema_of::<auth::RefreshRequest>);
@@ -83,6 +90,69 @@ pub fn routes() -> Routes {
         .doc(Doc::new("Record where playback of a video stands").signed_in().json::<Progress>().no_content("Recorded"))
         .delete("/api/v1/me/history/{id}", history::forget)
         .doc(Doc::new("Remove one video from the watch history").signed_in().no_content("Removed"))
+        .get("/api/v1/me/notifications", notifications::list)
+        .doc(
+            Doc::new("Your notifications, unread first, then newest")
+                .signed_in()
+                .query::<NotificationQuery>()
+                .ok::<NotificationList>("The notifications and how many are unread"),
+        )
+        .post("/api/v1/me/notifications/read", notifications::mark_read)
+        .doc(
+            Doc::new("Mark notifications read (the ids given, or all)")
+                .signed_in()
+                .json::<MarkRead>()
+                .ok::<UnreadCount>("How many are still unread"),
+        )
+        .post("/api/v1/webhooks", webhooks::create)
+        .doc(
+            Doc::new("Register a webhook endpoint (creators; scope all: administrators)")
+                .signed_in()
+                .json::<NewWebhook>()
+                .created::<CreatedWebhook>("The endpoint and its signing secret, shown this once")
+                .error(
+                    422,
+                    &[codes::INVALID_FIELD, codes::WEBHOOK_TARGET_FORBIDDEN],
+                    "An unknown event type, or a URL that is malformed or points inside the network",
+                )
+                .error(409, &[codes::TOO_MANY_WEBHOOKS], "The account has as many endpoints as it may"),
+        )
+        .get("/api/v1/webhooks", webhooks::list)
+        .doc(Doc::new("Your webhook endpoints").signed_in().ok::<WebhookList>("The endpoints (without secrets)"))
+        .get("/api/v1/webhooks/{id}", webhooks::get)
+        .doc(Doc::new("One webhook endpoint (owner or admin)").signed_in().ok::<WebhookView>("The endpoint"))
+        .patch("/api/v1/webhooks/{id}", webhooks::update)
+        .doc(
+            Doc::new("Change an endpoint's URL or events, or pause and resume it (owner or admin)")
+                .signed_in()
+                .json::<WebhookChange>()
+                .ok::<WebhookView>("The endpoint as changed")
+                .error(
+                    422,
+                    &[codes::INVALID_FIELD, codes::WEBHOOK_TARGET_FORBIDDEN],
+                    "An unknown event type, or a URL that is malformed or points inside the network",
+                ),
+        )
+        .delete("/api/v1/webhooks/{id}", webhooks::delete)
+        .doc(Doc::new("Delete an endpoint and its deliveries (owner or admin)").signed_in().no_content("Deleted"))
+        .post("/api/v1/webhooks/{id}/rotate-secret", webhooks::rotate_secret)
+        .doc(
+            Doc::new("Replace the signing secret; the old one also signs for 24 hours (owner or admin)")
+                .signed_in()
+                .ok::<RotatedSecret>("The new secret, shown this once"),
+        )
+        .get("/api/v1/webhooks/{id}/deliveries", webhooks::deliveries)
+        .doc(
+            Doc::new("An endpoint's recent deliveries with status code and latency (owner or admin)")
+                .signed_in()
+                .ok::<DeliveryList>("Newest first"),
+        )
+        .post("/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", webhooks::redeliver)
+        .doc(Doc::new("Send a delivery's event again (owner or admin)").signed_in().reply(
+            202,
+            "Queued as a new delivery of the same event",
+            Content::Json(schema_of::<Delivery>),
+        ))
         .get("/api/v1/creators/{id}", creators::get)
         .doc(Doc::new("A creator's public profile").ok::<CreatorProfile>("The profile and latest public videos"))
         .get("/api/v1/creators/{id}/videos", discovery::by_creator)
