@@ -682,6 +682,8 @@ impl Seaweed {
             .args(["-master.volumeSizeLimitMB=64", "-master.port", &port(), "-master.port.grpc", &port()])
             .args(["-volume.port", &port(), "-volume.port.grpc", &port(), "-filer.port", &port()])
             .args(["-filer.port.grpc", &port(), "-s3.port", &s3, "-s3.port.grpc", &port(), "-s3.port.iceberg", &port()])
+            // Newer releases also serve a Lance namespace, on a fixed port unless told: off.
+            .arg("-s3.port.lance=0")
             .arg(format!("-s3.config={}", config.display()))
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("weed.log")).unwrap())
