@@ -68,7 +68,11 @@ CREATE TABLE webhook_deliveries (
     finished_at     timestamptz
 );
 CREATE INDEX webhook_deliveries_chain ON webhook_deliveries (endpoint_id, order_key, seq) WHERE state = 'pending';
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+-- The relay reads each endpoint's pending deliveries oldest first, and counts the few
+-- that are queued or being sent.
+CREATE INDEX webhook_deliveries_queue ON webhook_deliveries (endpoint_id, seq) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_outstanding ON webhook_deliveries (endpoint_id)
+    WHERE state = 'pending' AND (lease_until IS NOT NULL OR pushed_at IS NOT NULL);
 CREATE INDEX webhook_deliveries_recent ON webhook_deliveries (endpoint_id, created_at DESC);
 CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
 
@@ -164,8 +168,14 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 
-CREATE TRIGGER videos_events AFTER INSERT OR UPDATE ON videos
+CREATE TRIGGER videos_events_insert AFTER INSERT ON videos
     FOR EACH ROW EXECUTE FUNCTION video_events();
+-- Only the columns events tell of: view-count flushes and the like pay nothing.
+CREATE TRIGGER videos_events_update AFTER UPDATE ON videos
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.playable IS DISTINCT FROM NEW.playable
+                       OR OLD.title IS DISTINCT FROM NEW.title OR OLD.description IS DISTINCT FROM NEW.description
+                       OR OLD.visibility IS DISTINCT FROM NEW.visibility)
+    EXECUTE FUNCTION video_events();
 
 CREATE FUNCTION comment_events() RETURNS trigger AS $$
 DECLARE
