@@ -282,6 +282,35 @@ async fn a_videos_life_is_delivered_in_order_signed_and_to_its_owner_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_gets_one_videos_events_one_at_a_time_in_order() {
+    let app = TestApp::spawn_with(&private_targets_allowed()).await;
+    let receiver = Receiver::start().await;
+    let owner = app.user("creator").await;
+    endpoint(&app, &owner.token, &receiver.url("slow", "slow"), &["video.updated"]).await;
+    let video = app.ready_video(owner.id, "public").await;
+    // Committed well within one delivery's 2 s: were they sent side by side, they would
+    // arrive in whatever order the receiver finished them.
+    for take in 1..=5 {
+        let renamed = app
+            .http
+            .patch(app.url(&format!("/api/v1/videos/{video}")))
+            .bearer_auth(&owner.token)
+            .json(&json!({ "title": format!("Take {take}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(renamed.status(), 200);
+    }
+    let got = receiver.wait_for("slow", 5, Duration::from_secs(60)).await;
+    let titles: Vec<String> =
+        got.iter().map(|r| r.json()["data"]["video"]["title"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(titles, ["Take 1", "Take 2", "Take 3", "Take 4", "Take 5"]);
+    for pair in got.windows(2) {
+        assert!(pair[1].at - pair[0].at >= Duration::from_millis(1900), "one at a time, each after the last answered");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_fails_twice_gets_the_event_three_times_with_the_same_id_and_growing_delays() {
     let app =
         TestApp::spawn_with(&[("STREAMBOX_WEBHOOK_ALLOW_PRIVATE", "true"), ("STREAMBOX_WEBHOOK_RETRY_BASE_SECS", "3")])
