@@ -177,6 +177,32 @@ mod tests {
         assert_eq!(a.verify("garbage").unwrap_err().status(), 401);
     }
 
+    /// `iat` and `exp` of a token, read from its payload.
+    fn lifetime(token: &str) -> (u64, u64) {
+        let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        (claims["iat"].as_u64().unwrap(), claims["exp"].as_u64().unwrap())
+    }
+
+    #[test]
+    fn tokens_expire_their_ttl_after_they_are_issued() {
+        let a = keys("a-secret-that-is-long-enough-000000", 900);
+        let (iat, exp) = lifetime(&a.issue(UserId::new(), Role::Creator, Uuid::new_v4()).unwrap().access_token);
+        assert_eq!(exp - iat, 900, "an access token lives its TTL");
+        let (iat, exp) = lifetime(&a.issue_playback(VideoId::new(), 1, Duration::from_secs(60)).unwrap());
+        assert_eq!(exp - iat, 60, "a playback token lives the TTL it is issued for");
+    }
+
+    #[test]
+    fn a_refresh_successor_is_the_same_for_the_same_token_and_unguessable_otherwise() {
+        let a = keys("a-secret-that-is-long-enough-000000", 60);
+        let b = keys("another-secret-long-enough-1111111", 60);
+        assert_eq!(a.successor_token("first"), a.successor_token("first"), "racing refreshes agree");
+        assert_ne!(a.successor_token("first"), a.successor_token("second"), "each token its own successor");
+        assert_ne!(a.successor_token("first"), b.successor_token("first"), "derived under the secret");
+        assert!(a.successor_token("first").len() >= 43, "256 bits");
+    }
+
     #[test]
     fn unsigned_tokens_are_rejected() {
         let a = keys("a-secret-that-is-long-enough-000000", 60);
