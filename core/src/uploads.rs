@@ -12,7 +12,7 @@ use crate::App;
 use crate::lifecycle;
 use streambox_base::ids::{UserId, VideoId};
 use streambox_db::jobs;
-use streambox_db::videos::{self, Description, NewVideo, Title, Video};
+use streambox_db::videos::{self, Description, NewVideo, Title, Video, Visibility};
 use streambox_storage::layout::keys;
 
 /// How an upload's bytes arrive; stored as `tus` or `presigned`, and an upload is only
@@ -39,6 +39,8 @@ pub struct Upload {
     pub title: String,
     /// The video's description, validated when the upload was created.
     pub description: String,
+    /// Who may see the video it becomes, as chosen when the upload was created.
+    pub visibility: Visibility,
     /// The declared size of the whole file, in bytes.
     pub length: i64,
     /// Bytes stored so far (the recorded parts plus the tail): the tus offset. It equals
@@ -60,7 +62,7 @@ pub struct Upload {
 
 macro_rules! columns {
     () => {
-        "id, owner_id, kind, title, description, length, stored, tail_bytes, multipart_id, assembled, \
+        "id, owner_id, kind, title, description, visibility, length, stored, tail_bytes, multipart_id, assembled, \
          created_at, expires_at"
     };
 }
@@ -75,6 +77,8 @@ pub struct NewUpload<'a> {
     pub title: &'a Title,
     /// The description the video will have.
     pub description: &'a Description,
+    /// Who may see the video it becomes.
+    pub visibility: Visibility,
     /// The declared size of the file, in bytes (above `i64::MAX` it is stored as `i64::MAX`).
     pub length: u64,
     /// When an incomplete upload is given up; see [`Upload::expires_at`].
@@ -95,8 +99,8 @@ pub struct Part {
 /// Records a new upload under a fresh id, with nothing stored yet.
 pub async fn create(db: &PgPool, new: NewUpload<'_>) -> sqlx::Result<Upload> {
     sqlx::query_as(concat!(
-        "INSERT INTO uploads (id, owner_id, kind, title, description, length, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        "INSERT INTO uploads (id, owner_id, kind, title, description, visibility, length, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
         columns!()
     ))
     .bind(VideoId::new())
@@ -104,6 +108,7 @@ pub async fn create(db: &PgPool, new: NewUpload<'_>) -> sqlx::Result<Upload> {
     .bind(new.kind)
     .bind(new.title.as_str())
     .bind(new.description.as_str())
+    .bind(new.visibility)
     .bind(i64::try_from(new.length).unwrap_or(i64::MAX))
     .bind(new.expires_at)
     .fetch_one(db)
@@ -241,6 +246,7 @@ pub async fn into_video(state: &App, upload: &Upload) -> anyhow::Result<Option<V
         owner_id: upload.owner_id,
         title: &title,
         description: &description,
+        visibility: upload.visibility,
         source_bytes: u64::try_from(upload.length).unwrap_or(0),
     };
     let video = videos::insert_queued(&mut *tx, new).await?;

@@ -33,17 +33,33 @@ pub enum VideoStatus {
     Deleted,
 }
 
-/// Who may find and watch a ready video; its owner and admins always may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, schemars::JsonSchema)]
+/// Who may find and watch a ready video; its owner and admins always may. An upload
+/// that does not choose one is public.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, schemars::JsonSchema)]
 #[sqlx(type_name = "video_visibility", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     /// Listed in feeds and search, and playable by anyone.
+    #[default]
     Public,
     /// Playable by anyone who knows its id, but never listed.
     Unlisted,
     /// Seen only by its owner and admins.
     Private,
+}
+
+impl Visibility {
+    /// The visibility a client names in text (a form field, tus metadata), spelled as in
+    /// JSON: `public`, `unlisted` or `private`; anything else is a [`ValidationError`]
+    /// naming `visibility`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "public" => Ok(Self::Public),
+            "unlisted" => Ok(Self::Unlisted),
+            "private" => Ok(Self::Private),
+            _ => Err(ValidationError { field: "visibility", problem: "must be public, unlisted or private".into() }),
+        }
+    }
 }
 
 /// One rung of the HLS ladder as published.
@@ -232,6 +248,8 @@ pub struct NewVideo<'a> {
     pub title: &'a Title,
     /// The description it starts with; may be empty.
     pub description: &'a Description,
+    /// Who may see it, chosen at upload so it is never more visible than asked for.
+    pub visibility: Visibility,
     /// The stored source's size in bytes.
     pub source_bytes: u64,
 }
@@ -239,14 +257,15 @@ pub struct NewVideo<'a> {
 /// Creates a video whose source is already stored, ready for the queue.
 pub async fn insert_queued<'e>(db: impl PgExecutor<'e>, new: NewVideo<'_>) -> sqlx::Result<Video> {
     sqlx::query_as::<_, Video>(concat!(
-        "INSERT INTO videos (id, owner_id, title, description, status, source_bytes)
-         VALUES ($1, $2, $3, $4, 'queued', $5) RETURNING ",
+        "INSERT INTO videos (id, owner_id, title, description, visibility, status, source_bytes)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6) RETURNING ",
         columns!()
     ))
     .bind(new.id)
     .bind(new.owner_id)
     .bind(new.title.as_str())
     .bind(new.description.as_str())
+    .bind(new.visibility)
     .bind(i64::try_from(new.source_bytes).unwrap_or(i64::MAX))
     .fetch_one(db)
     .await
@@ -447,5 +466,17 @@ mod tests {
         assert!(Title::parse("bad\u{0}title").is_err());
         assert!(Description::parse("line one\nline two").is_ok());
         assert!(Description::parse("bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn visibilities_parse_as_json_spells_them_and_nothing_else() {
+        for visibility in [Visibility::Public, Visibility::Unlisted, Visibility::Private] {
+            let spelled = serde_json::to_value(visibility).unwrap();
+            assert_eq!(Visibility::parse(spelled.as_str().unwrap()), Ok(visibility));
+        }
+        for raw in ["", "Private", " private", "secret"] {
+            assert_eq!(Visibility::parse(raw).unwrap_err().field, "visibility", "{raw:?}");
+        }
+        assert_eq!(Visibility::default(), Visibility::Public);
     }
 }

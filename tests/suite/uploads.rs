@@ -1,6 +1,6 @@
 //! Uploads: limits and validation, resumable (tus) uploads that survive a restart of
-//! the upload service, direct-to-storage uploads, and what an abandoned upload leaves
-//! behind (nothing).
+//! the upload service, direct-to-storage uploads, the visibility each way of uploading
+//! chooses, and what an abandoned upload leaves behind (nothing).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +12,7 @@ use futures::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, WorkerProcess, eventually, fake_video};
+use crate::support::{TestApp, WorkerProcess, eventually, fake_video, make_clip};
 
 const TUS: &str = "/api/v1/uploads/tus";
 
@@ -64,6 +64,25 @@ async fn tus_create(app: &TestApp, base: &str, token: &str, length: u64, title: 
         .send()
         .await
         .unwrap()
+}
+
+/// The upload `id` became a video private to its owner: they see it, ready, as private;
+/// anyone else is told there is no such video (a ready public one would be shown); and
+/// its `video.created` event said private.
+async fn assert_private_to_its_owner(app: &TestApp, token: &str, id: &str) {
+    let video = app.wait_for_status(token, id, &["ready", "failed"], Duration::from_secs(120)).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    assert_eq!(video["visibility"], "private", "{video}");
+    let anonymous = app.http.get(app.url(&format!("/api/v1/videos/{id}"))).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::NOT_FOUND);
+    let announced: String = sqlx::query_scalar(
+        "SELECT data #>> '{video,visibility}' FROM events WHERE type = 'video.created' AND resource_id = $1",
+    )
+    .bind(uuid::Uuid::parse_str(id).unwrap())
+    .fetch_one(app.db())
+    .await
+    .unwrap();
+    assert_eq!(announced, "private");
 }
 
 async fn tus_patch(app: &TestApp, url: &str, token: &str, offset: u64, body: Vec<u8>) -> reqwest::Response {
@@ -343,7 +362,7 @@ async fn tus_uploads_can_be_terminated_and_expire() {
 async fn a_presigned_upload_goes_straight_to_storage_and_is_checked_before_it_is_queued() {
     let app = TestApp::spawn().await;
     let token = app.signed_in_user().await;
-    let clip = std::fs::read(crate::support::make_clip(app.dir.path(), "direct.mp4", 640, 360, 3, true)).unwrap();
+    let clip = std::fs::read(make_clip(app.dir.path(), "direct.mp4", 640, 360, 3, true)).unwrap();
 
     assert_eq!(app.presign(&token, &json!({ "title": "", "size": 10 })).await.status(), 422);
     assert_eq!(app.presign(&token, &json!({ "title": "Zero", "size": 0 })).await.status(), 422);
@@ -375,6 +394,7 @@ async fn a_presigned_upload_goes_straight_to_storage_and_is_checked_before_it_is
     assert_eq!(count(&app, &format!("SELECT count(*) FROM transcode_jobs WHERE video_id = '{id}'")).await, 1);
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], Duration::from_secs(60)).await;
     assert_eq!(video["status"], "ready", "{video}");
+    assert_eq!(video["visibility"], "public", "an upload that does not choose is public");
 
     // Junk sent straight to storage is caught at completion and removed.
     let notes = b"these are my shopping notes".to_vec();
@@ -421,4 +441,107 @@ async fn a_form_upload_with_its_size_streams_into_one_write_and_the_size_must_be
     assert!(stored.body.collect().await.unwrap().into_bytes() == clip, "the source is the file");
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], Duration::from_secs(120)).await;
     assert_eq!(video["status"], "ready", "{video}");
+}
+
+#[tokio::test]
+async fn a_form_upload_creates_its_video_with_the_visibility_chosen_before_or_after_the_file() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in_user().await;
+    let clip = std::fs::read(make_clip(app.dir.path(), "chosen.mp4", 320, 240, 2, false)).unwrap();
+    let form = |title: &str| reqwest::multipart::Form::new().text("title", title.to_owned());
+    let file = |bytes: Vec<u8>| reqwest::multipart::Part::bytes(bytes).file_name("chosen.mp4");
+    let send = |form: reqwest::multipart::Form| {
+        app.http.post(app.url("/api/v1/uploads")).bearer_auth(&token).multipart(form).send()
+    };
+
+    // An invalid value before the file, or after it (once the file is stored): refused, naming the field.
+    for refused in [
+        form("Secret").text("visibility", "secret").part("file", file(fake_video())),
+        form("Secret").part("file", file(fake_video())).text("visibility", "Private"),
+    ] {
+        let refused = send(refused).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_field", "{body}");
+        assert!(body["message"].as_str().unwrap().starts_with("visibility"), "{body}");
+    }
+    let twice =
+        form("Twice").text("visibility", "private").part("file", file(fake_video())).text("visibility", "public");
+    let refused = send(twice).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(refused.json::<Value>().await.unwrap()["code"], "invalid_multipart");
+    assert_eq!(count(&app, "SELECT count(*) FROM videos").await, 0);
+    assert!(raw_objects(&app).await.is_empty());
+    assert_eq!(parts_in_progress(&app), 0);
+
+    let accepted = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let unlisted =
+        accepted(send(form("Unlisted").text("visibility", "unlisted").part("file", file(clip.clone()))).await.unwrap())
+            .await;
+    let video = app.get_json(&format!("/api/v1/videos/{unlisted}"), &token).await;
+    assert_eq!(video["visibility"], "unlisted", "{video}");
+    let private =
+        accepted(send(form("Private").part("file", file(clip)).text("visibility", "private")).await.unwrap()).await;
+    assert_private_to_its_owner(&app, &token, &private).await;
+}
+
+#[tokio::test]
+async fn a_tus_upload_keeps_the_visibility_in_its_metadata_until_its_last_byte_makes_the_video() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in_user().await;
+    let clip = std::fs::read(make_clip(app.dir.path(), "resumed.mp4", 320, 240, 2, false)).unwrap();
+    let create = |visibility: &str| {
+        app.http
+            .post(app.url(TUS))
+            .bearer_auth(&token)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", clip.len().to_string())
+            .header("upload-metadata", format!("{},visibility {}", metadata("Chosen"), STANDARD.encode(visibility)))
+            .send()
+    };
+
+    let refused = create("secret").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_field", "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("visibility"), "{body}");
+    assert_eq!(count(&app, "SELECT count(*) FROM uploads").await, 0);
+
+    let created = create("private").await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let (url, id) = (app.url(&location), location.rsplit('/').next().unwrap().to_owned());
+    let half = clip.len() / 2;
+    assert_eq!(tus_patch(&app, &url, &token, 0, clip[..half].to_vec()).await.status(), StatusCode::NO_CONTENT);
+    let rest = tus_patch(&app, &url, &token, half as u64, clip[half..].to_vec()).await;
+    assert_eq!(rest.status(), StatusCode::NO_CONTENT);
+    assert_private_to_its_owner(&app, &token, &id).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM videos").await, 1, "the refused upload made no video");
+}
+
+#[tokio::test]
+async fn a_presigned_upload_keeps_its_visibility_until_completion_makes_the_video() {
+    let app = TestApp::spawn().await;
+    let token = app.signed_in_user().await;
+    let clip = std::fs::read(make_clip(app.dir.path(), "direct.mp4", 320, 240, 2, false)).unwrap();
+
+    let refused = app.presign(&token, &json!({ "title": "Secret", "size": clip.len(), "visibility": "secret" })).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("visibility"), "{body}");
+    assert_eq!(count(&app, "SELECT count(*) FROM uploads").await, 0);
+
+    let granted = app.presign(&token, &json!({ "title": "Direct", "size": clip.len(), "visibility": "private" })).await;
+    assert_eq!(granted.status(), StatusCode::CREATED);
+    let granted: Value = granted.json().await.unwrap();
+    let id = granted["id"].as_str().unwrap().to_owned();
+    app.http.put(granted["upload_url"].as_str().unwrap()).body(clip).send().await.unwrap().error_for_status().unwrap();
+    let completed =
+        app.http.post(app.url(granted["complete_url"].as_str().unwrap())).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(completed.status(), StatusCode::ACCEPTED);
+    assert_private_to_its_owner(&app, &token, &id).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM videos").await, 1, "the refused upload made no video");
 }

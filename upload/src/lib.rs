@@ -28,7 +28,7 @@ pub fn routes() -> Routes {
         .doc(Doc::new("tus: what the server supports").no_content("Tus-Version, Tus-Extension and Tus-Max-Size"))
         .post("/api/v1/uploads/tus", tus::create)
         .doc(
-            Doc::new("tus: create a resumable upload (Upload-Length, Upload-Metadata title)")
+            Doc::new("tus: create a resumable upload (Upload-Length, Upload-Metadata title, description, visibility)")
                 .signed_in()
                 .body(RequestBody::Bytes)
                 .reply(201, "Created; Location names the upload", Content::None)
@@ -42,7 +42,7 @@ pub fn routes() -> Routes {
                 .error(
                     422,
                     &[codes::INVALID_FIELD],
-                    "Upload-Length is 0, or the metadata's title or description is invalid",
+                    "Upload-Length is 0, or the metadata's title, description or visibility is invalid",
                 ),
         )
         .head("/api/v1/uploads/tus/{id}", tus::status)
@@ -85,7 +85,7 @@ pub fn routes() -> Routes {
     let streamed = Routes::new()
         .post("/api/v1/uploads", multipart::create_upload)
         .doc(
-            Doc::new("Upload a video (multipart: title, description, file; optional Upload-Length header)")
+            Doc::new("Upload a video (multipart: title, description, visibility, file; optional Upload-Length header)")
                 .signed_in()
                 .body(RequestBody::Multipart(multipart::form_schema))
                 .reply(202, "Stored and queued for transcoding", Content::Json(schema_of::<UploadAccepted>))

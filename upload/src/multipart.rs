@@ -1,4 +1,5 @@
-//! POST /api/v1/uploads: `file`, `title` and optional `description` as multipart/form-data.
+//! POST /api/v1/uploads: `file`, `title`, optional `description` and optional `visibility`
+//! (`public` unless chosen) as multipart/form-data, in any order.
 //!
 //! The file streams to `raw/{video_id}/source` one S3 part at a time, so memory stays
 //! bounded whatever its size. A client that says the file's exact size in an
@@ -13,7 +14,7 @@ use schemars::{Schema, SchemaGenerator, json_schema};
 use streambox_base::ids::VideoId;
 use streambox_core::lifecycle;
 use streambox_db::jobs;
-use streambox_db::videos::{Description, NewVideo, Title};
+use streambox_db::videos::{Description, NewVideo, Title, Visibility};
 use streambox_http::auth::AuthUser;
 use streambox_http::byte_range;
 use streambox_http::error_codes as codes;
@@ -61,6 +62,7 @@ pub async fn create_upload(
         owner_id: user.id,
         title: &form.title,
         description: &form.description,
+        visibility: form.visibility,
         source_bytes: form.source_bytes,
     };
     let video = match jobs::create_with_video(&state.db, new, state.config.transcode.max_attempts).await {
@@ -76,13 +78,16 @@ pub async fn create_upload(
 }
 
 /// The form [`create_upload`] reads, for the API document.
-pub fn form_schema(_: &mut SchemaGenerator) -> Schema {
+pub fn form_schema(generator: &mut SchemaGenerator) -> Schema {
+    let mut visibility = generator.subschema_for::<Visibility>();
+    visibility.insert("default".into(), "public".into());
     json_schema!({
         "type": "object",
         "required": ["title", "file"],
         "properties": {
             "title": { "type": "string", "minLength": Title::RULE.min_chars, "maxLength": Title::RULE.max_chars },
             "description": { "type": "string", "maxLength": Description::RULE.max_chars },
+            "visibility": visibility,
             "file": { "type": "string", "contentMediaType": "application/octet-stream",
                 "description": "The video file; its name is never used" },
         },
@@ -92,6 +97,7 @@ pub fn form_schema(_: &mut SchemaGenerator) -> Schema {
 struct UploadForm {
     title: Title,
     description: Description,
+    visibility: Visibility,
     source_bytes: u64,
 }
 
@@ -101,7 +107,7 @@ async fn read_form(
     video_id: VideoId,
     declared: Option<u64>,
 ) -> ApiResult<UploadForm> {
-    let (mut title, mut description, mut source_bytes) = (None, None, None);
+    let (mut title, mut description, mut visibility, mut source_bytes) = (None, None, None, None);
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("file") if source_bytes.is_none() => {
@@ -111,7 +117,10 @@ async fn read_form(
             Some("description") if description.is_none() => {
                 description = Some(Description::parse(&read_text(field).await?)?);
             }
-            Some(name @ ("file" | "title" | "description")) => {
+            Some("visibility") if visibility.is_none() => {
+                visibility = Some(Visibility::parse(&read_text(field).await?)?);
+            }
+            Some(name @ ("file" | "title" | "description" | "visibility")) => {
                 return Err(ApiError::bad_request(
                     codes::INVALID_MULTIPART,
                     format!("field {name} appears more than once"),
@@ -130,6 +139,7 @@ async fn read_form(
     Ok(UploadForm {
         title: title.ok_or_else(|| ApiError::invalid_field("title", "is required"))?,
         description: description.unwrap_or(Description::parse("")?),
+        visibility: visibility.unwrap_or_default(),
         source_bytes,
     })
 }

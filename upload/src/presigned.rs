@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streambox_base::ids::VideoId;
 use streambox_core::uploads::{self, NewUpload, UploadKind, UploadLock};
-use streambox_db::videos::{self, Description, Title, VideoStatus};
+use streambox_db::videos::{self, Description, Title, VideoStatus, Visibility};
 use streambox_http::auth::AuthUser;
 use streambox_http::error::{ApiJson, ApiPath};
 use streambox_http::error_codes as codes;
@@ -35,6 +35,9 @@ pub struct PresignRequest {
     #[serde(default)]
     #[schemars(with = "Description")]
     description: String,
+    /// Who may see the video once it is made; kept with the upload until then.
+    #[serde(default)]
+    visibility: Visibility,
     /// The file's exact size in bytes; the URL accepts only that many.
     #[schemars(range(min = 1))]
     size: u64,
@@ -81,6 +84,7 @@ pub async fn create(
         kind: UploadKind::Presigned,
         title: &title,
         description: &description,
+        visibility: request.visibility,
         length: request.size,
         expires_at: Utc::now() + URL_TTL + COMPLETE_GRACE,
     };

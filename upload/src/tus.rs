@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use streambox_base::ids::VideoId;
 use streambox_core::uploads::{self, NewUpload, Upload, UploadKind, UploadLock};
-use streambox_db::videos::{self, Description, Title};
+use streambox_db::videos::{self, Description, Title, Visibility};
 use streambox_http::auth::AuthUser;
 use streambox_http::byte_range;
 use streambox_http::error::ApiPath;
@@ -66,8 +66,9 @@ pub async fn options(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// POST: creates an upload of `Upload-Length` bytes titled by `Upload-Metadata`,
-/// taking the first bytes too when they come with the request.
+/// POST: creates an upload of `Upload-Length` bytes titled by `Upload-Metadata` (which
+/// may also choose its visibility), taking the first bytes too when they come with the
+/// request.
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -95,11 +96,13 @@ pub async fn create(
     let title =
         Title::parse(metadata.title.as_deref().ok_or_else(|| ApiError::invalid_field("title", "is required"))?)?;
     let description = Description::parse(metadata.description.as_deref().unwrap_or_default())?;
+    let visibility = metadata.visibility.as_deref().map(Visibility::parse).transpose()?.unwrap_or_default();
     let new = NewUpload {
         owner_id: user.id,
         kind: UploadKind::Tus,
         title: &title,
         description: &description,
+        visibility,
         length,
         expires_at: Utc::now() + state.config.upload_expiry,
     };
@@ -224,12 +227,13 @@ async fn finished_video_bytes(state: &AppState, id: VideoId, user: &AuthUser) ->
     Ok(video.filter(|v| v.owner_id == user.id).map(|v| u64::try_from(v.source_bytes).unwrap_or(0)))
 }
 
-/// `Upload-Metadata`: comma-separated `key base64value` pairs. Only the title and
-/// description are used; a client's file name is never used for anything.
+/// `Upload-Metadata`: comma-separated `key base64value` pairs. Only the title,
+/// description and visibility are used; a client's file name is never used for anything.
 #[derive(Default)]
 struct Metadata {
     title: Option<String>,
     description: Option<String>,
+    visibility: Option<String>,
 }
 
 impl Metadata {
@@ -243,6 +247,7 @@ impl Metadata {
             let slot = match key {
                 "title" => &mut metadata.title,
                 "description" => &mut metadata.description,
+                "visibility" => &mut metadata.visibility,
                 _ => continue,
             };
             let bytes = STANDARD.decode(value.trim()).map_err(|_| invalid("values must be base64"))?;
@@ -309,12 +314,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metadata_takes_title_and_description_and_ignores_the_rest() {
-        let raw =
-            HeaderValue::from_static("filename bXkubXA0,title SG9saWRheSDwn4yK, description ,filetype dmlkZW8vbXA0");
+    fn metadata_takes_title_description_and_visibility_and_ignores_the_rest() {
+        let raw = HeaderValue::from_static(
+            "filename bXkubXA0,title SG9saWRheSDwn4yK, description ,visibility cHJpdmF0ZQ==,filetype dmlkZW8vbXA0",
+        );
         let metadata = Metadata::parse(Some(&raw)).unwrap();
         assert_eq!(metadata.title.as_deref(), Some("Holiday 🌊"));
         assert_eq!(metadata.description.as_deref(), Some(""));
+        assert_eq!(metadata.visibility.as_deref(), Some("private"));
         let bad = HeaderValue::from_static("title !!!");
         assert_eq!(Metadata::parse(Some(&bad)).err().unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
