@@ -1,184 +1,129 @@
-// StreamBox dev frontend: plain JS, no build step.
-"use strict";
+// The StreamBox web app: plain ES modules, no build step. A hash router picks the page;
+// each page builds its view from the API and returns a cleanup run when the page is left.
 
-const $ = (id) => document.getElementById(id);
-// Sessions live in httpOnly cookies set by the server: scripts never see a token.
-let me = null;
-let hls = null;
-let pollTimer = null;
+import { h, $, toast } from "./js/dom.js";
+import { session, loadMe, signOut, onSessionChange, onLive, live } from "./js/session.js";
+import * as home from "./js/pages/home.js";
+import * as watch from "./js/pages/watch.js";
+import * as studio from "./js/pages/studio.js";
+import * as creator from "./js/pages/creator.js";
+import * as history from "./js/pages/history.js";
+import * as admin from "./js/pages/admin.js";
+import * as auth from "./js/pages/auth.js";
 
-async function api(path, options = {}, retried = false) {
-  const response = await fetch(path, { credentials: "same-origin", ...options });
-  if (response.status === 401 && me && !retried) {
-    if (await refreshSession()) return api(path, options, true);
-    me = null;
-    render();
-  }
-  const body = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) throw new Error(body?.message || `request failed (${response.status})`);
-  return body;
+const routes = [
+  [/^\/?$/, home.render],
+  [/^\/search$/, home.renderSearch],
+  [/^\/watch\/([0-9a-f-]{36})$/, watch.render],
+  [/^\/studio$/, studio.render],
+  [/^\/creator\/([0-9a-f-]{36})$/, creator.render],
+  [/^\/history$/, history.render],
+  [/^\/admin$/, admin.render],
+  [/^\/signin$/, auth.renderSignIn],
+  [/^\/register$/, auth.renderRegister],
+];
+
+let cleanup = null;
+let rendering = 0;
+
+export function navigate(path) {
+  if (location.hash === `#${path}`) route();
+  else location.hash = path;
 }
 
-// Trades the refresh cookie for a new session; false when there is none.
-async function refreshSession() {
-  const response = await fetch("/api/v1/auth/refresh", { method: "POST", credentials: "same-origin" });
-  return response.ok;
+function current() {
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const [path, search = ""] = raw.split("?");
+  return { path, params: new URLSearchParams(search) };
 }
 
-function say(id, text, ok = false) {
-  $(id).textContent = text;
-  $(id).classList.toggle("ok", ok);
-}
-
-function formJson(form) {
-  return JSON.stringify(Object.fromEntries(new FormData(form)));
-}
-
-async function signIn(email, password) {
-  await api("/api/v1/auth/login", {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ email, password }),
-  });
-  await loadMe();
-}
-
-async function loadMe() {
-  try { me = await api("/api/v1/me", {}, true); } catch { me = null; }
-  if (!me && (await refreshSession())) me = await api("/api/v1/me", {}, true).catch(() => null);
-  render();
-}
-
-async function signOut() {
-  await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
-  me = null;
-  render();
-}
-
-$("login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const data = new FormData(event.target);
-  try { await signIn(data.get("email"), data.get("password")); say("auth-message", ""); }
-  catch (e) { say("auth-message", e.message); }
-});
-
-$("register-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const data = new FormData(event.target);
+async function route() {
+  const { path, params } = current();
+  const turn = ++rendering;
+  if (cleanup) { try { cleanup(); } catch { /* the page is gone anyway */ } }
+  cleanup = null;
+  const view = $("#view");
+  view.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+  const match = routes.find(([pattern]) => pattern.test(path));
+  const ctx = { navigate, params, session };
+  const page = match ? match[1] : notFound;
+  const args = match ? path.match(match[0]).slice(1) : [];
+  const root = h("div", { class: "page" });
   try {
-    await api("/api/v1/auth/register", { method: "POST", headers: { "Content-Type": "application/json" }, body: formJson(event.target) });
-    await signIn(data.get("email"), data.get("password"));
-  } catch (e) { say("auth-message", e.message); }
+    const done = await page(root, ctx, ...args);
+    if (turn !== rendering) { if (typeof done === "function") done(); return; }
+    cleanup = typeof done === "function" ? done : null;
+    view.replaceChildren(root);
+  } catch (error) {
+    if (turn !== rendering) return;
+    view.replaceChildren(h("div", { class: "page" }, h("div", { class: "error-state", role: "alert" },
+      h("h1", {}, error.status === 404 ? "Not found" : "Something went wrong"),
+      h("p", {}, error.status === 404 ? "This page or video does not exist, or is not shared with you." : error.message),
+      h("a", { href: "#/" }, "Back to the home page"))));
+  }
+  markNav(path);
+  view.focus({ preventScroll: true });
+  window.scrollTo(0, 0);
+}
+
+function notFound(root) {
+  root.append(h("div", { class: "error-state" }, h("h1", {}, "Not found"), h("a", { href: "#/" }, "Back to the home page")));
+}
+
+function markNav(path) {
+  for (const link of document.querySelectorAll("#nav a")) {
+    const target = link.getAttribute("href").slice(1);
+    link.toggleAttribute("aria-current", target === "/" ? path === "/" : path.startsWith(target));
+  }
+}
+
+function renderHeader() {
+  const me = session.me;
+  const nav = $("#nav");
+  const links = [h("a", { href: "#/" }, "Home")];
+  if (me) links.push(h("a", { href: "#/history" }, "History"));
+  if (me && me.role !== "viewer") links.push(h("a", { href: "#/studio" }, "Studio"));
+  if (me?.role === "admin") links.push(h("a", { href: "#/admin" }, "Operator"));
+  nav.replaceChildren(...links);
+  const account = $("#account");
+  if (me) {
+    account.replaceChildren(
+      h("span", { class: "whoami", title: me.email }, me.display_name, h("small", {}, ` ${me.role}`)),
+      h("span", { class: "live-mode", title: "How this page hears of changes", dataset: { mode: live.mode } }),
+      h("button", { type: "button", class: "ghost", id: "sign-out", onclick: doSignOut }, "Sign out"));
+  } else {
+    account.replaceChildren(h("a", { href: "#/signin", class: "button ghost" }, "Sign in"), h("a", { href: "#/register", class: "button" }, "Register"));
+  }
+  markNav(current().path);
+}
+
+async function doSignOut() {
+  await signOut();
+}
+
+onSessionChange(() => {
+  renderHeader();
+  // Nothing of the previous user stays on the page: every view is rebuilt.
+  $("#search-form").reset();
+  if (!session.me) toast("You are signed out.");
+  navigate(session.me ? current().path.replace(/^\/(signin|register)$/, "/") : "/");
 });
 
-$("logout").addEventListener("click", signOut);
+onLive(({ type, data }) => {
+  if (type === "mode") { const badge = $(".live-mode"); if (badge) badge.dataset.mode = data; }
+});
 
-$("upload-form").addEventListener("submit", (event) => {
+$("#search-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const form = event.target;
-  const request = new XMLHttpRequest();
-  const progress = $("upload-progress");
-  request.open("POST", "/api/v1/uploads");
-  request.upload.onprogress = (e) => { if (e.lengthComputable) progress.value = (100 * e.loaded) / e.total; };
-  request.onload = () => {
-    progress.hidden = true;
-    const body = JSON.parse(request.responseText || "{}");
-    if (request.status === 202) {
-      say("upload-message", "Uploaded. Transcoding has been queued.", true);
-      form.reset();
-      loadLibrary();
-    } else {
-      say("upload-message", body.message || `upload failed (${request.status})`);
-    }
-  };
-  request.onerror = () => { progress.hidden = true; say("upload-message", "The upload was interrupted."); };
-  progress.value = 0;
-  progress.hidden = false;
-  say("upload-message", "Uploading…", true);
-  // Title and description first, so the server has them before the file streams.
-  const file = form.file.files[0];
-  const data = new FormData();
-  data.append("title", form.title.value);
-  data.append("description", form.description.value);
-  data.append("file", file);
-  // The exact size lets the server stream the file into storage in one write.
-  request.setRequestHeader("Upload-Length", String(file.size));
-  request.send(data);
+  const q = new FormData(event.target).get("q").trim();
+  if (q) navigate(`/search?q=${encodeURIComponent(q)}`);
 });
 
-function libraryItem(video) {
-  const item = document.createElement("li");
-  const thumb = video.poster_url ? Object.assign(document.createElement("img"), { src: video.poster_url, alt: "" })
-    : Object.assign(document.createElement("div"), { className: "placeholder" });
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  const title = document.createElement("strong");
-  title.textContent = video.title;
-  const status = Object.assign(document.createElement("span"), { className: `status ${video.status}`, textContent: video.status });
-  const details = document.createElement("div");
-  details.textContent = video.duration_s ? `${video.duration_s.toFixed(1)} s · ${video.renditions.map((r) => r.name).join(" / ")}` : "";
-  meta.append(title, " ", status, details);
-  if (video.error) meta.append(Object.assign(document.createElement("div"), { className: "error", textContent: video.error }));
-  item.append(thumb, meta);
-  if (video.playable) {
-    const play = Object.assign(document.createElement("button"), { textContent: "Play" });
-    play.addEventListener("click", () => playVideo(video));
-    item.append(play);
-  }
-  return item;
-}
-
-async function loadLibrary() {
-  clearTimeout(pollTimer);
-  try {
-    const { videos } = await api("/api/v1/videos");
-    $("library").replaceChildren(...videos.map(libraryItem));
-    if (videos.some((v) => v.status === "queued" || v.status === "processing" || v.status === "uploading")) {
-      pollTimer = setTimeout(loadLibrary, 2000);
-    }
-  } catch (e) {
-    $("library").textContent = e.message;
-  }
-}
-
-async function playVideo(video) {
-  // Unlisted and private videos play through a short-lived, per-video token.
-  let playback;
-  try { playback = await api(`/api/v1/videos/${video.id}/playback`); }
-  catch (e) { alert(e.message); return; }
-  $("player-card").hidden = false;
-  $("player-title").textContent = video.title;
-  const element = $("player");
-  const quality = $("quality");
-  if (hls) { hls.destroy(); hls = null; }
-  quality.replaceChildren(new Option("Auto", "-1"));
-  if (window.Hls && Hls.isSupported()) {
-    // A video still being encoded has growing playlists: play it from its start, not
-    // from the newest segment as a live stream would.
-    hls = new Hls({ startPosition: 0 });
-    hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
-      const levels = data.levels.map((level, index) => ({ level, index })).reverse();
-      levels.forEach(({ level, index }) => quality.append(new Option(`${Math.min(level.width, level.height)}p`, String(index))));
-      element.play().catch(() => {});
-    });
-    hls.loadSource(playback.master_url);
-    hls.attachMedia(element);
-  } else if (element.canPlayType("application/vnd.apple.mpegurl")) {
-    element.src = playback.master_url;
-  }
-  element.poster = playback.poster_url || "";
-}
-
-$("quality").addEventListener("change", (event) => {
-  if (hls) hls.currentLevel = Number(event.target.value);
+window.addEventListener("hashchange", route);
+window.addEventListener("unhandledrejection", (event) => {
+  toast(event.reason?.message || "Something went wrong.", "error");
 });
 
-function render() {
-  const signedIn = Boolean(me);
-  $("auth").hidden = signedIn;
-  $("upload").hidden = !signedIn || me.role === "viewer";
-  $("logout").hidden = !signedIn;
-  $("whoami").textContent = signedIn ? `${me.display_name} (${me.role})` : "";
-  loadLibrary();
-}
-
-loadMe();
+await loadMe();
+renderHeader();
+route();

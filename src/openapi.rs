@@ -204,6 +204,11 @@ fn operation(route: &RouteDoc, schemas: &mut Schemas) -> Value {
             Content::Media(types) => {
                 response["content"] = types.iter().map(|t| (t.to_string(), json!({}))).collect::<Map<_, _>>().into();
             }
+            Content::EventStream(events) => {
+                let events = schemas.response(events);
+                response["content"] =
+                    json!({ "text/event-stream": { "schema": { "type": "string" }, "x-events": events } });
+            }
         }
         responses.insert(reply.status.to_string(), response);
     }

@@ -120,24 +120,28 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
 
 /// Every route a process in `mode` serves.
 pub fn routes(mode: Mode) -> Routes {
-    compose(mode, streambox_streamer::routes)
+    compose(mode, streambox_api::routes, streambox_streamer::routes)
 }
 
 /// `routes(mode)` with the state services need beyond `AppState` (the streamer's caches).
 fn serving_routes(mode: Mode, state: &AppState, shutdown: &CancellationToken) -> Routes {
-    compose(mode, || streambox_streamer::serving(state, shutdown.clone()))
+    compose(
+        mode,
+        || streambox_api::serving(state, shutdown.clone()),
+        || streambox_streamer::serving(state, shutdown.clone()),
+    )
 }
 
-fn compose(mode: Mode, streamer: impl FnOnce() -> Routes) -> Routes {
+fn compose(mode: Mode, api: impl FnOnce() -> Routes, streamer: impl FnOnce() -> Routes) -> Routes {
     let routes = health::routes();
     match mode {
         Mode::All => routes
-            .merge(streambox_api::routes())
+            .merge(api())
             .merge(openapi::routes())
             .merge(streambox_upload::routes())
             .merge(streamer())
             .merge(crate::frontend::routes()),
-        Mode::Api => routes.merge(streambox_api::routes()).merge(openapi::routes()),
+        Mode::Api => routes.merge(api()).merge(openapi::routes()),
         Mode::Upload => routes.merge(streambox_upload::routes()),
         Mode::Streamer => routes.merge(streamer()),
         Mode::Transcoder => routes,

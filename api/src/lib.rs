@@ -1,9 +1,10 @@
 //! The API gateway: accounts, sessions, creator profiles, video metadata, and
 //! engagement and discovery (likes, comments, history, follows, views, feeds, search).
 
+pub mod live;
 pub mod passwords;
 mod routes;
 mod sessions;
 pub mod view_counter;
 
-pub use routes::routes;
+pub use routes::{routes, serving};

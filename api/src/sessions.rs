@@ -24,6 +24,9 @@ use streambox_http::auth::{ACCESS_COOKIE, REFRESH_COOKIE};
 use streambox_http::{ApiError, ApiResult, AppState};
 use uuid::Uuid;
 
+/// The cookie that tells the web app a session exists and when its access token expires.
+pub const SESSION_MARKER_COOKIE: &str = "sb_session";
+
 /// Path the refresh cookie is sent to: nowhere but the session endpoints.
 const REFRESH_COOKIE_PATH: &str = "/api/v1/auth";
 
@@ -103,15 +106,22 @@ pub async fn end(state: &AppState, presented: Option<&str>) -> ApiResult<Respons
     if let Some(presented) = presented {
         sessions::revoke_family_of(&state.db, &digest(presented)).await?;
     }
-    let clear = [cookie(state, ACCESS_COOKIE, "", "/", 0), cookie(state, REFRESH_COOKIE, "", REFRESH_COOKIE_PATH, 0)];
+    let clear = [
+        cookie(state, ACCESS_COOKIE, "", "/", 0),
+        cookie(state, REFRESH_COOKIE, "", REFRESH_COOKIE_PATH, 0),
+        marker(state, "", 0),
+    ];
     Ok((axum::http::StatusCode::NO_CONTENT, AppendHeaders(clear.map(|c| (SET_COOKIE, c)))).into_response())
 }
 
 fn respond(state: &AppState, user: &User, family: Uuid, refresh_token: String) -> ApiResult<Response> {
     let access = state.tokens.issue(user.id, user.role, family)?;
+    let refresh_ttl = state.config.refresh_token_ttl.as_secs();
+    let access_expiry = Utc::now().timestamp().saturating_add_unsigned(access.expires_in);
     let cookies = [
         cookie(state, ACCESS_COOKIE, &access.access_token, "/", access.expires_in),
-        cookie(state, REFRESH_COOKIE, &refresh_token, REFRESH_COOKIE_PATH, state.config.refresh_token_ttl.as_secs()),
+        cookie(state, REFRESH_COOKIE, &refresh_token, REFRESH_COOKIE_PATH, refresh_ttl),
+        marker(state, &access_expiry.to_string(), refresh_ttl),
     ];
     let body = SessionTokens {
         access_token: access.access_token,
@@ -126,6 +136,15 @@ fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: u64) -
     let secure = if state.config.cookie_secure { "; Secure" } else { "" };
     let cookie = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
     HeaderValue::from_str(&cookie).expect("cookie values are URL-safe base64 and JWTs")
+}
+
+/// The one session cookie scripts may read: no secret, only when the access token
+/// expires (seconds since the epoch), so the web app knows whether it is signed in and
+/// refreshes before a request would be refused, never guessing with a 401.
+fn marker(state: &AppState, access_expiry: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.config.cookie_secure { "; Secure" } else { "" };
+    let cookie = format!("{SESSION_MARKER_COOKIE}={access_expiry}; Path=/; Max-Age={max_age}; SameSite=Lax{secure}");
+    HeaderValue::from_str(&cookie).expect("the marker is digits")
 }
 
 fn expiry(state: &AppState) -> DateTime<Utc> {

@@ -46,6 +46,15 @@ pub async fn unfollow(db: &PgPool, follower: UserId, creator: UserId) -> sqlx::R
     Ok(())
 }
 
+/// Whether `follower` follows `creator`.
+pub async fn is_following(db: &PgPool, follower: UserId, creator: UserId) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM follows WHERE follower_id = $1 AND creator_id = $2)")
+        .bind(follower)
+        .bind(creator)
+        .fetch_one(db)
+        .await
+}
+
 /// How many people follow `creator`.
 pub async fn followers_of(db: &PgPool, creator: UserId) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM follows WHERE creator_id = $1").bind(creator).fetch_one(db).await

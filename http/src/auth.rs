@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use streambox_base::ids::UserId;
 use streambox_base::role::Role;
 use streambox_db::users::{self};
+use uuid::Uuid;
 
 /// Session cookies for the browser: httpOnly, so scripts never see the tokens.
 pub const ACCESS_COOKIE: &str = "sb_access";
@@ -29,6 +30,33 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(<Session as FromRequestParts<AppState>>::from_request_parts(parts, state).await?.user)
+    }
+}
+
+/// The caller and the session their access token belongs to, for a response that lasts
+/// (a stream of updates): it must end when the token expires or the session is signed out.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    /// The signed-in user.
+    pub user: AuthUser,
+    /// The session (refresh token family) of the token.
+    pub id: Uuid,
+    /// When the access token expires, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+impl Session {
+    /// Whether the session is still signed in, by a user that still exists.
+    pub async fn is_live(&self, state: &AppState) -> sqlx::Result<bool> {
+        Ok(users::find_in_session(&state.db, self.user.id, self.id).await?.is_some())
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = presented_token(parts).ok_or_else(|| ApiError::unauthorized("an access token is required"))?;
         let claims = state.tokens.verify(token)?;
         // The role is read fresh: a deleted or demoted user, or a session signed out,
@@ -36,7 +64,7 @@ impl FromRequestParts<AppState> for AuthUser {
         let user = users::find_in_session(&state.db, claims.sub, claims.sid)
             .await?
             .ok_or_else(|| ApiError::unauthorized("the access token is invalid or expired"))?;
-        Ok(Self { id: user.id, role: user.role })
+        Ok(Self { user: AuthUser { id: user.id, role: user.role }, id: claims.sid, expires_at: claims.exp })
     }
 }
 

@@ -78,6 +78,8 @@ pub enum Content {
     Json(SchemaOf),
     /// Bytes of one of these media types (playlists, segments, images, files).
     Media(&'static [&'static str]),
+    /// A `text/event-stream` whose events are this schema's (`event` names, `data`).
+    EventStream(SchemaOf),
 }
 
 /// One documented response of a route.

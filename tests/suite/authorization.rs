@@ -167,6 +167,8 @@ fn table() -> Vec<Row> {
             [401, 404, 404, 202, 202],
         ),
         row(get.clone(), "/api/v1/me/notifications", Nothing, B::None, signed_in(200)),
+        row(get.clone(), "/api/v1/me/videos", Nothing, B::None, signed_in(200)),
+        row(get.clone(), "/api/v1/me/updates", Nothing, B::None, signed_in(200)),
         row(post.clone(), "/api/v1/me/notifications/read", Nothing, B::MarkRead, signed_in(200)),
     ]);
     // Operator endpoints: administrators only, whoever owns the video.
@@ -176,7 +178,7 @@ fn table() -> Vec<Row> {
     rows.push(row(post.clone(), "/api/v1/admin/jobs/{id}/retry", DeadJob, B::None, admin_only));
     rows.push(row(post.clone(), "/api/v1/admin/jobs/retry-dead", Nothing, B::None, admin_only));
     rows.push(row(post.clone(), "/api/v1/admin/jobs/{id}/discard", DeadJob, B::None, admin_only));
-    for path in ["/", "/app.js", "/style.css", "/vendor/hls.min.js", "/vendor/hls.js.LICENSE"] {
+    for path in web_app_files() {
         rows.push(row(get.clone(), path, Nothing, B::None, [200; 5]));
     }
     for visibility in ["public", "unlisted", "private"] {
@@ -389,6 +391,26 @@ impl World {
         let response = request.send().await.unwrap();
         response.status().as_u16()
     }
+}
+
+/// Every file of frontend-dev/ the app is made of (its notes, and the API documentation
+/// page served at /api/v1/docs, aside), as the URL path it is served at: open to everyone.
+fn web_app_files() -> Vec<&'static str> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<&'static str>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.file_name().is_some_and(|name| name != "README.md" && name != "docs.html") {
+                let relative = path.strip_prefix(root).unwrap().to_string_lossy().replace("index.html", "");
+                out.push(String::leak(format!("/{relative}")));
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("frontend-dev");
+    let mut files = Vec::new();
+    walk(&root, &root, &mut files);
+    files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -118,13 +118,23 @@ async fn browsers_get_http_only_cookies_that_work_on_their_own() {
     let login = app.login(&user.email, &user.password).await;
     let cookies: Vec<String> =
         login.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
-    assert_eq!(cookies.len(), 2, "{cookies:?}");
-    for cookie in &cookies {
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
+    for cookie in cookies.iter().filter(|c| !c.starts_with("sb_session=")) {
         assert!(
             cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"),
             "{cookie}"
         );
     }
+    // The one cookie scripts read says only when the access token expires.
+    let marker = cookies.iter().find(|c| c.starts_with("sb_session=")).expect("the session marker");
+    assert!(!marker.contains("HttpOnly") && marker.contains("SameSite=Lax") && marker.contains("Secure"), "{marker}");
+    let expiry: i64 = marker["sb_session=".len()..].split(';').next().unwrap().parse().expect("a timestamp");
+    let access_ttl = login.json::<Value>().await.unwrap()["expires_in"].as_i64().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (expiry - (now + access_ttl)).abs() <= 5,
+        "the marker is the access expiry: {expiry} vs now {now} + {access_ttl}"
+    );
     let pair = |name: &str| cookies.iter().find(|c| c.starts_with(name)).unwrap().split(';').next().unwrap().to_owned();
     let (access, refresh_cookie) = (pair("sb_access="), pair("sb_refresh="));
     assert!(cookies.iter().any(|c| c.starts_with("sb_refresh=") && c.contains("Path=/api/v1/auth")));

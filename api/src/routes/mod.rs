@@ -14,8 +14,11 @@ mod videos;
 mod views;
 mod webhooks;
 
+use axum::Extension;
+use streambox_http::AppState;
 use streambox_http::error_codes as codes;
 use streambox_http::routes::{Access, Content, Doc, RequestBody, Routes, schema_of};
+use tokio_util::sync::CancellationToken;
 
 use self::admin_jobs::{JobDetail, JobList, ListQuery, Retried};
 use self::comments::{CommentEdit, NewComment};
@@ -32,10 +35,17 @@ use self::views::ViewRecorded;
 use self::webhooks::{
     CreatedWebhook, DeliveryList, NewWebhook, RotatedSecret, WebhookChange, WebhookList, WebhookView,
 };
+use crate::live::{Hub, LiveEvent};
 use crate::sessions::SessionTokens;
 use streambox_db::comments::Comment;
 use streambox_db::follows::Person;
 use streambox_db::webhooks::Delivery;
+
+/// The routes as a server runs them: with the live-updates hub they share.
+pub fn serving(state: &AppState, shutdown: CancellationToken) -> Routes {
+    let hub = Hub::new(state.clone(), shutdown);
+    routes().map_router(|router| router.layer(Extension(hub)))
+}
 
 pub fn routes() -> Routes {
     let refresh_body = RequestBody::OptionalJson(schema_of::<auth::RefreshRequest>);
@@ -104,6 +114,21 @@ pub fn routes() -> Routes {
                 .json::<MarkRead>()
                 .ok::<UnreadCount>("How many are still unread"),
         )
+        .get("/api/v1/me/videos", videos::mine)
+        .doc(
+            Doc::new("Your videos in every state and visibility, newest first (keyset pages), with progress")
+                .signed_in()
+                .query::<PageQuery>()
+                .error(400, &[codes::INVALID_CURSOR], "The cursor is not one this server gave out")
+                .ok::<Page<VideoView>>("A page of your videos"),
+        )
+        .get("/api/v1/me/updates", crate::live::stream)
+        .doc(Doc::new("Live updates of your videos in flight (and the queue, for administrators)").signed_in().reply(
+            200,
+            "Server-Sent Events: `ready`, then `video` and (administrators) `queue` whenever they change, \
+             and `end` before the stream closes (at the access token's expiry, sign-out or shutdown)",
+            Content::EventStream(schema_of::<LiveEvent>),
+        ))
         .post("/api/v1/webhooks", webhooks::create)
         .doc(
             Doc::new("Register a webhook endpoint (creators; scope all: administrators)")
@@ -154,7 +179,11 @@ pub fn routes() -> Routes {
             Content::Json(schema_of::<Delivery>),
         ))
         .get("/api/v1/creators/{id}", creators::get)
-        .doc(Doc::new("A creator's public profile").ok::<CreatorProfile>("The profile and latest public videos"))
+        .doc(
+            Doc::new("A creator's public profile (signed in: whether you follow them)")
+                .access(Access::OptionalSignIn)
+                .ok::<CreatorProfile>("The profile, follower count and latest public videos"),
+        )
         .get("/api/v1/creators/{id}/videos", discovery::by_creator)
         .doc(
             Doc::new("A creator's public videos, newest first (keyset pages)")

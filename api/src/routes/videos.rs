@@ -8,18 +8,21 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streambox_base::ids::{UserId, VideoId};
 use streambox_core::lifecycle;
+use streambox_db::feeds::Cursor;
 use streambox_db::jobs;
 use streambox_db::likes;
+use streambox_db::studio;
 use streambox_db::videos::{
     self, Description, MetadataChange, Rendition, SourceSummary, Title, Video, VideoStatus, Visibility,
 };
 use streambox_http::auth::AuthUser;
-use streambox_http::error::{ApiJson, ApiPath};
+use streambox_http::error::{ApiJson, ApiPath, ApiQuery};
 use streambox_http::error_codes as codes;
 use streambox_http::object_response;
 use streambox_http::{ApiError, ApiResult, AppState};
 use streambox_storage::layout::{keys, urls};
 
+use super::pages::{Page, PageQuery};
 use super::video_access::{manageable, viewable};
 
 const LIST_LIMIT: i64 = 100;
@@ -133,6 +136,35 @@ pub async fn get(
 pub async fn list(State(state): State<AppState>, viewer: Option<AuthUser>) -> ApiResult<Json<VideoList>> {
     let videos = videos::list_visible(&state.db, viewer.map(|u| u.id), LIST_LIMIT).await?;
     Ok(Json(VideoList { videos: videos.into_iter().map(VideoView::from).collect() }))
+}
+
+/// The caller's own videos, every state and visibility, newest first, with the
+/// transcode progress of those queued or processing (their studio).
+#[tracing::instrument(skip_all)]
+pub async fn mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<VideoView>>> {
+    let limit = page.limit()?;
+    let videos = studio::videos_of(&state.db, user.id, page.cursor()?, limit).await?;
+    let waiting: Vec<VideoId> = videos
+        .iter()
+        .filter(|v| matches!(v.status, VideoStatus::Queued | VideoStatus::Processing))
+        .map(|v| v.id)
+        .collect();
+    let progress = if waiting.is_empty() { Vec::new() } else { studio::progress_of(&state.db, &waiting).await? };
+    let mut page = Page::of(videos, limit, Cursor::after_created, VideoView::from);
+    for view in &mut page.items {
+        if let Some(job) = progress.iter().find(|p| p.video_id == view.id) {
+            view.progress = Some(TranscodeProgress {
+                attempt: job.attempts,
+                percent: job.progress_percent.unwrap_or(0.0),
+                eta_s: job.eta_s,
+            });
+        }
+    }
+    Ok(Json(page))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
