@@ -4,6 +4,7 @@
 pub mod accounts;
 mod edge;
 mod frontend;
+mod hardening;
 pub mod jobs_cli;
 mod listener;
 pub mod memory;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use schemars::generate::SchemaSettings;
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
@@ -25,8 +25,16 @@ pub fn routes() -> Routes {
             "The document",
             Content::Json(document_schema),
         ))
-        .get("/api/v1/docs", serve_page)
+        .get("/api/v1/docs", || page("text/html; charset=utf-8", include_str!("docs/index.html")))
         .doc(Doc::new("A page to browse the API documentation").reply(200, "The page", Content::Media(&["text/html"])))
+        .get("/api/v1/docs.js", || page("text/javascript; charset=utf-8", include_str!("docs/docs.js")))
+        .doc(Doc::new("The documentation page's script").reply(200, "The script", Content::Media(&["text/javascript"])))
+        .get("/api/v1/docs.css", || page("text/css; charset=utf-8", include_str!("docs/docs.css")))
+        .doc(Doc::new("The documentation page's style sheet").reply(
+            200,
+            "The style sheet",
+            Content::Media(&["text/css"]),
+        ))
 }
 
 fn document_schema(_: &mut SchemaGenerator) -> Schema {
@@ -48,8 +56,10 @@ async fn serve_document(Extension(document): Extension<Document>) -> impl IntoRe
     ([(header::CONTENT_TYPE, "application/json")], document.0.to_vec())
 }
 
-async fn serve_page() -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "no-cache")], Html(include_str!("../frontend-dev/docs.html")))
+/// A file of the documentation page (in `src/docs/`: no inline script or style, as the
+/// page's Content-Security-Policy requires).
+async fn page(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
 }
 
 fn build(table: &[RouteDoc]) -> Value {

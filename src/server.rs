@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+use crate::hardening::Hardening;
 use crate::{edge, listener, openapi};
 
 /// Which services this process runs.
@@ -110,7 +111,8 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     let addr = listener.local_addr()?;
     // The API document describes everything a process running all services serves.
     let document = openapi::Document::of(routes(Mode::All).table());
-    let app = traced(edge::apply(serving_routes(mode, &state, &shutdown).into_router()))
+    let hardening = Hardening::new(&state.config, &endpoint);
+    let app = traced(hardening.apply(edge::apply(serving_routes(mode, &state, &shutdown).into_router())))
         .layer(Extension(document))
         .with_state(state.clone());
     tasks.spawn(listener::serve(listener, app, shutdown.clone()));

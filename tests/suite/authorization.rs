@@ -126,6 +126,8 @@ fn table() -> Vec<Row> {
         row(get.clone(), "/api/v1/users/{id}/following", Creator, B::None, [200; 5]),
         row(get.clone(), "/api/v1/openapi.json", Nothing, B::None, [200; 5]),
         row(get.clone(), "/api/v1/docs", Nothing, B::None, [200; 5]),
+        row(get.clone(), "/api/v1/docs.js", Nothing, B::None, [200; 5]),
+        row(get.clone(), "/api/v1/docs.css", Nothing, B::None, [200; 5]),
         row(get.clone(), "/api/v1/feed/latest", Nothing, B::None, [200; 5]),
         row(get.clone(), "/api/v1/feed/popular", Nothing, B::None, [200; 5]),
         row(get.clone(), "/api/v1/feed/following", Nothing, B::None, signed_in(200)),
@@ -393,15 +395,15 @@ impl World {
     }
 }
 
-/// Every file of frontend-dev/ the app is made of (its notes, and the API documentation
-/// page served at /api/v1/docs, aside), as the URL path it is served at: open to everyone.
+/// Every file of frontend-dev/ the app is made of (its notes aside), as the URL path it
+/// is served at: open to everyone.
 fn web_app_files() -> Vec<&'static str> {
     fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<&'static str>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 walk(&path, root, out);
-            } else if path.file_name().is_some_and(|name| name != "README.md" && name != "docs.html") {
+            } else if path.file_name().is_some_and(|name| name != "README.md") {
                 let relative = path.strip_prefix(root).unwrap().to_string_lossy().replace("index.html", "");
                 out.push(String::leak(format!("/{relative}")));
             }

@@ -13,6 +13,7 @@ mod configuration;
 mod corpus;
 mod engagement;
 mod faults;
+mod hardening;
 mod hostile;
 mod listings;
 mod live_updates;
