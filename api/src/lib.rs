@@ -2,6 +2,7 @@
 //! engagement and discovery (likes, comments, history, follows, views, feeds, search).
 
 pub mod live;
+mod login_throttle;
 pub mod passwords;
 mod routes;
 mod sessions;

@@ -20,7 +20,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    /// Seconds a client should wait before trying again (`Retry-After`), for outages.
+    /// Seconds a client should wait before trying again (`Retry-After`): outages, throttling.
     retry_after: Option<u32>,
 }
 
@@ -99,6 +99,11 @@ impl ApiError {
     pub fn storage(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "object storage failed");
         Self::retryable(codes::STORAGE_UNAVAILABLE, "file storage is unavailable; try again shortly")
+    }
+
+    /// 429: the client must wait `retry_after` seconds (sent as `Retry-After`).
+    pub fn too_many(code: &'static str, message: impl Into<String>, retry_after: u32) -> Self {
+        Self { retry_after: Some(retry_after.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message) }
     }
 
     /// A dependency is away for now: 503 with `Retry-After`.

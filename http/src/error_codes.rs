@@ -64,6 +64,9 @@ codes! {
     WEBHOOK_TARGET_FORBIDDEN = "webhook_target_forbidden";
     /// The account has as many webhook endpoints as it may.
     TOO_MANY_WEBHOOKS = "too_many_webhooks";
+    /// Too many failed sign-ins for this account from this address, or from this address
+    /// for any account: wait the `Retry-After` seconds.
+    LOGIN_THROTTLED = "login_throttled";
     /// A tus PATCH's Upload-Offset is not the stored offset.
     OFFSET_MISMATCH = "offset_mismatch";
     /// Another request is writing to (or completing) this upload.

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod byte_range;
+pub mod client_address;
 pub mod error;
 pub mod error_codes;
 pub mod health;

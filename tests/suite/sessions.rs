@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -202,4 +203,48 @@ async fn the_first_admin_is_created_from_the_command_line() {
     let login: Value = app.login("root@example.org", "an admin password that is long").await.json().await.unwrap();
     let (status, me) = me_status(&app, login["access_token"].as_str().unwrap()).await;
     assert_eq!((status, me["role"].as_str()), (200, Some("admin")));
+}
+
+/// Failed sign-ins slow down that account from that address, doubling the wait with each
+/// further failure; the owner signing in from elsewhere is never kept out, and a success
+/// clears the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_slow_down_that_account_from_that_address_only() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_TRUST_FORWARDED_FOR", "true")]).await;
+    let user = app.user("creator").await;
+    let attempt = |password: &'static str, from: &'static str| {
+        let request = app
+            .http
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", from)
+            .json(&json!({ "email": user.email, "password": password }));
+        async move { request.send().await.unwrap() }
+    };
+    let attacker = "203.0.113.7";
+    for _ in 0..6 {
+        assert_eq!(attempt("not the password", attacker).await.status(), 401);
+    }
+    // From here each attempt from that address waits: even the right password.
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        let throttled = attempt("correct horse battery staple", attacker).await;
+        assert_eq!(throttled.status(), 429);
+        let wait: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert_eq!(throttled.json::<Value>().await.unwrap()["code"], "login_throttled");
+        waits.push(wait);
+        // The owner, elsewhere, is not kept out.
+        assert_eq!(attempt("correct horse battery staple", "198.51.100.9").await.status(), 200);
+        // Once the wait is over, one more failure doubles it.
+        crate::support::eventually(Duration::from_secs(30), "the wait to end", || async {
+            (attempt("not the password", attacker).await.status() == 401).then_some(())
+        })
+        .await;
+    }
+    assert!(waits[0] >= 1 && waits[1] >= 2 * waits[0] - 1 && waits[2] >= 2 * waits[1] - 1, "waits double: {waits:?}");
+
+    crate::support::eventually(Duration::from_secs(30), "the last wait to end", || async {
+        (attempt("correct horse battery staple", attacker).await.status() == 200).then_some(())
+    })
+    .await;
+    assert_eq!(attempt("not the password", attacker).await.status(), 401, "a success clears the count");
 }

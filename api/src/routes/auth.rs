@@ -10,11 +10,12 @@ use streambox_base::ids::UserId;
 use streambox_base::role::Role;
 use streambox_db::users::{self, DisplayName, Email, NewUser, Password};
 use streambox_http::auth::{REFRESH_COOKIE, cookie};
+use streambox_http::client_address::ClientAddress;
 use streambox_http::error::ApiJson;
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
 
-use crate::{passwords, sessions};
+use crate::{login_throttle, passwords, sessions};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct RegisterRequest {
@@ -64,15 +65,26 @@ pub struct LoginRequest {
     password: String,
 }
 
-/// Unknown email and wrong password answer alike, in the same time.
+/// Unknown email and wrong password answer alike, in the same time; failures slow the
+/// next attempts down (see [`login_throttle`]).
 #[tracing::instrument(skip_all)]
-pub async fn login(State(state): State<AppState>, ApiJson(request): ApiJson<LoginRequest>) -> ApiResult<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let attempt = login_throttle::Attempt::new(&state, &request.email, address);
+    attempt.check(&state).await?;
     let user = match Email::parse(&request.email) {
         Ok(email) => users::find_by_email(&state.db, &email).await?,
         Err(_) => None,
     };
     let matches = passwords::verify(request.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
-    let user = user.filter(|_| matches).ok_or_else(|| ApiError::unauthorized("the email or password is incorrect"))?;
+    let Some(user) = user.filter(|_| matches) else {
+        attempt.failed(&state).await?;
+        return Err(ApiError::unauthorized("the email or password is incorrect"));
+    };
+    attempt.succeeded(&state).await?;
     sessions::start(&state, &user).await
 }
 

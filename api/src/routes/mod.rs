@@ -62,7 +62,13 @@ pub fn routes() -> Routes {
             Doc::new("Sign in: an access token (and refresh cookie)")
                 .json::<auth::LoginRequest>()
                 .ok::<SessionTokens>("Tokens; the same are set as cookies")
-                .error(401, &[codes::UNAUTHORIZED], "The email or password is incorrect"),
+                .error(401, &[codes::UNAUTHORIZED], "The email or password is incorrect")
+                .error(
+                    429,
+                    &[codes::LOGIN_THROTTLED],
+                    "Too many failed sign-ins for this account from this address (or from this address): \
+                     wait `Retry-After` seconds",
+                ),
         )
         .post("/api/v1/auth/refresh", auth::refresh)
         .doc(

@@ -1,14 +1,12 @@
 //! POST /api/v1/videos/{id}/views: a player reports that playback started.
 
-use std::net::{IpAddr, SocketAddr};
-
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 use streambox_base::ids::VideoId;
 use streambox_http::auth::AuthUser;
+use streambox_http::client_address::ClientAddress;
 use streambox_http::error::ApiPath;
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
@@ -20,25 +18,6 @@ use crate::view_counter::{self, Viewer};
 pub struct ViewRecorded {
     /// False when this viewer was already counted for the video in the last 30 minutes.
     counted: bool,
-}
-
-/// The client's address: the connection's peer, or (behind a trusted gateway) the last
-/// address of X-Forwarded-For — the one the gateway added; earlier ones are whatever the
-/// client claimed.
-pub struct ClientAddress(Option<IpAddr>);
-
-impl FromRequestParts<AppState> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let forwarded = state
-            .config
-            .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
-            .flatten();
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        Ok(Self(forwarded.or(peer)))
-    }
 }
 
 pub async fn record(

@@ -1,0 +1,112 @@
+//! Failed sign-ins slow the next attempts down: after a few failures for one account
+//! from one address, each further attempt from there waits twice as long as the last
+//! (up to 15 minutes); an address that fails for many accounts (credential stuffing) is
+//! slowed down as a whole. The account alone is never locked: a stranger failing from
+//! elsewhere cannot keep its owner out. A success clears the account's count at that
+//! address. Counts live in Redis; when Redis cannot answer, sign-in is refused (503)
+//! rather than left unthrottled.
+
+use std::net::IpAddr;
+
+use redis::Script;
+use sha2::{Digest, Sha256};
+use streambox_http::error_codes as codes;
+use streambox_http::{ApiError, ApiResult, AppState};
+
+/// Failures of one account from one address before attempts are slowed.
+const FREE_PER_ACCOUNT: u32 = 5;
+/// Failures from one address, whatever the account, before all its attempts are slowed.
+const FREE_PER_ADDRESS: u32 = 50;
+/// How long failures are remembered, and the longest wait.
+const WINDOW_SECS: u32 = 900;
+
+/// Records a failure and sets the waits it earns, atomically. KEYS: account+address
+/// count, address count, account+address wait, address wait. ARGV: free per account,
+/// free per address, window. Each wait is 2^(failures − free − 1) s, at most the window.
+const FAILED: &str = r"
+local window = tonumber(ARGV[3])
+local function fail(count_key, wait_key, free)
+  local n = redis.call('INCR', count_key)
+  redis.call('EXPIRE', count_key, window)
+  if n > free then
+    redis.call('SET', wait_key, '1', 'EX', math.min(window, 2 ^ (n - free - 1)))
+  end
+end
+fail(KEYS[1], KEYS[3], tonumber(ARGV[1]))
+fail(KEYS[2], KEYS[4], tonumber(ARGV[2]))
+return 0
+";
+
+/// One sign-in's throttle: the account (by a digest of its email) at an address.
+pub struct Attempt {
+    pair: String,
+    address: String,
+}
+
+impl Attempt {
+    pub fn new(state: &AppState, email: &str, address: Option<IpAddr>) -> Self {
+        let account = hex(&Sha256::digest(email.trim().to_lowercase().as_bytes())[..16]);
+        let address = address.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        let prefix = format!("{}:login", state.config.queue_name);
+        Self { pair: format!("{prefix}:{account}:{address}"), address: format!("{prefix}:address:{address}") }
+    }
+
+    /// 429 `login_throttled` while this account at this address, or this address, must wait.
+    pub async fn check(&self, state: &AppState) -> ApiResult<()> {
+        let mut redis = state.queue.redis();
+        let (pair, address): (i64, i64) = redis::pipe()
+            .cmd("PTTL")
+            .arg(format!("{}:wait", self.pair))
+            .cmd("PTTL")
+            .arg(format!("{}:wait", self.address))
+            .query_async(&mut redis)
+            .await
+            .map_err(unavailable)?;
+        let wait_ms = pair.max(address);
+        if wait_ms > 0 {
+            let seconds = u32::try_from((wait_ms + 999) / 1000).unwrap_or(WINDOW_SECS);
+            return Err(ApiError::too_many(
+                codes::LOGIN_THROTTLED,
+                format!("too many failed sign-ins; try again in {seconds} s"),
+                seconds,
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn failed(&self, state: &AppState) -> ApiResult<()> {
+        let mut redis = state.queue.redis();
+        Script::new(FAILED)
+            .key(format!("{}:count", self.pair))
+            .key(format!("{}:count", self.address))
+            .key(format!("{}:wait", self.pair))
+            .key(format!("{}:wait", self.address))
+            .arg(FREE_PER_ACCOUNT)
+            .arg(FREE_PER_ADDRESS)
+            .arg(WINDOW_SECS)
+            .invoke_async::<i64>(&mut redis)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub async fn succeeded(&self, state: &AppState) -> ApiResult<()> {
+        let mut redis = state.queue.redis();
+        redis::cmd("DEL")
+            .arg(format!("{}:count", self.pair))
+            .arg(format!("{}:wait", self.pair))
+            .query_async::<i64>(&mut redis)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> ApiError {
+    tracing::warn!(error = %e, "sign-in throttling: Redis did not answer");
+    ApiError::unavailable("sign-in")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
