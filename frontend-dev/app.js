@@ -32,7 +32,7 @@ export function navigate(path) {
 }
 
 function current() {
-  const raw = location.hash.replace(/^#/, "") || "/";
+  const raw = location.hash.startsWith("#/") ? location.hash.slice(1) : "/";
   const [path, search = ""] = raw.split("?");
   return { path, params: new URLSearchParams(search) };
 }
@@ -98,7 +98,11 @@ function renderHeader() {
 }
 
 async function doSignOut() {
-  await signOut();
+  try {
+    await signOut();
+  } catch (error) {
+    toast(`You may still be signed in: ${error.message}`, "error");
+  }
 }
 
 onSessionChange(() => {
@@ -119,11 +123,18 @@ $("#search-form").addEventListener("submit", (event) => {
   if (q) navigate(`/search?q=${encodeURIComponent(q)}`);
 });
 
-window.addEventListener("hashchange", route);
+// Hashes that are not app paths (the skip link's #view) are in-page anchors.
+window.addEventListener("hashchange", () => {
+  if (location.hash === "" || location.hash.startsWith("#/")) route();
+});
 window.addEventListener("unhandledrejection", (event) => {
   toast(event.reason?.message || "Something went wrong.", "error");
 });
 
-await loadMe();
+try {
+  await loadMe();
+} catch (error) {
+  toast(`Could not load your account: ${error.message}`, "error");
+}
 renderHeader();
 route();

@@ -102,16 +102,24 @@ async fn live_successor(
 }
 
 /// Revokes the family of `presented` (if it is one of ours) and clears the cookies.
+/// The cookies are cleared whatever happens: when the database cannot revoke the family,
+/// the answer is the error (the session may still work elsewhere), still with the cookies
+/// cleared, so this browser is signed out either way.
 pub async fn end(state: &AppState, presented: Option<&str>) -> ApiResult<Response> {
-    if let Some(presented) = presented {
-        sessions::revoke_family_of(&state.db, &digest(presented)).await?;
-    }
+    let revoked = match presented {
+        Some(presented) => sessions::revoke_family_of(&state.db, &digest(presented)).await.map(|_| ()),
+        None => Ok(()),
+    };
     let clear = [
         cookie(state, ACCESS_COOKIE, "", "/", 0),
         cookie(state, REFRESH_COOKIE, "", REFRESH_COOKIE_PATH, 0),
         marker(state, "", 0),
     ];
-    Ok((axum::http::StatusCode::NO_CONTENT, AppendHeaders(clear.map(|c| (SET_COOKIE, c)))).into_response())
+    let answer = match revoked {
+        Ok(()) => axum::http::StatusCode::NO_CONTENT.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    };
+    Ok((AppendHeaders(clear.map(|c| (SET_COOKIE, c))), answer).into_response())
 }
 
 fn respond(state: &AppState, user: &User, family: Uuid, refresh_token: String) -> ApiResult<Response> {

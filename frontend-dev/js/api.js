@@ -21,11 +21,12 @@ export function accessExpiry() {
 
 export const hasSession = () => accessExpiry() !== null;
 
-// Trades the refresh cookie for new session cookies; false when there is no session.
+// Trades the refresh cookie for new session cookies: "ok"; "refused" when the session is
+// over (signed out, expired, revoked); "unavailable" when the server could not say.
 export function refreshSession() {
   refreshing ??= fetch("/api/v1/auth/refresh", { method: "POST", credentials: "same-origin" })
-    .then((response) => response.ok)
-    .catch(() => false)
+    .then((response) => (response.ok ? "ok" : response.status === 401 ? "refused" : "unavailable"))
+    .catch(() => "unavailable")
     .finally(() => { refreshing = null; });
   return refreshing;
 }
@@ -47,7 +48,7 @@ export async function api(path, { method = "GET", json, body, headers = {}, retr
   } catch {
     throw new ApiError(0, "network", "The server could not be reached. Check your connection and try again.");
   }
-  if (response.status === 401 && retry && !path.startsWith("/api/v1/auth/") && (await refreshSession())) {
+  if (response.status === 401 && retry && !path.startsWith("/api/v1/auth/") && (await refreshSession()) === "ok") {
     return api(path, { method, json, body, headers, retry: false });
   }
   if (response.status === 204) return null;

@@ -1,9 +1,13 @@
 // Small DOM helpers: build elements, format numbers and times, show messages.
 
-// h("button", { class: "primary", onclick: fn, dataset: { id } }, "Label", child...)
+const NEVER = new Set(["innerHTML", "outerHTML", "srcdoc"]);
+
+// h("button", { class: "primary", onclick: fn, dataset: { id } }, "Label", child...).
+// Text is always text: markup properties and string event handlers are refused.
 export function h(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props || {})) {
+    if (NEVER.has(key) || (key.startsWith("on") && typeof value !== "function")) throw new Error(`h(): ${key} is not allowed`);
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") node.className = value;
     else if (key === "dataset") Object.assign(node.dataset, value);

@@ -17,7 +17,10 @@ export function parseStoryboard(text, base) {
     const target = lines[timing + 1].trim();
     const [file, fragment = ""] = target.split("#xywh=");
     const [x, y, w, hgt] = fragment.split(",").map(Number);
-    cues.push({ start, end, url: new URL(file, base).href, x, y, w, hgt });
+    const url = new URL(file, base);
+    // Sprites come from where the track does, never from elsewhere.
+    if (url.origin !== new URL(base).origin) continue;
+    cues.push({ start, end, url: url.href, x, y, w, hgt });
   }
   return cues;
 }
@@ -158,7 +161,7 @@ export class Player {
     if (cue) {
       Object.assign(thumb.style, {
         width: `${cue.w}px`, height: `${cue.hgt}px`,
-        backgroundImage: `url("${cue.url}")`, backgroundPosition: `-${cue.x}px -${cue.y}px`,
+        backgroundImage: `url(${JSON.stringify(cue.url)})`, backgroundPosition: `-${cue.x}px -${cue.y}px`,
       });
       thumb.dataset.src = cue.url;
       thumb.hidden = false;

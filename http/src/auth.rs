@@ -47,9 +47,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Whether the session is still signed in, by a user that still exists.
-    pub async fn is_live(&self, state: &AppState) -> sqlx::Result<bool> {
-        Ok(users::find_in_session(&state.db, self.user.id, self.id).await?.is_some())
+    /// The user's role now, or `None` once the session is signed out or the user gone.
+    pub async fn current_role(&self, state: &AppState) -> sqlx::Result<Option<Role>> {
+        Ok(users::find_in_session(&state.db, self.user.id, self.id).await?.map(|u| u.role))
     }
 }
 

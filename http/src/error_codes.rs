@@ -67,6 +67,8 @@ codes! {
     /// Too many failed sign-ins for this account from this address, or from this address
     /// for any account: wait the `Retry-After` seconds.
     LOGIN_THROTTLED = "login_throttled";
+    /// The account has as many live-update streams open as it may: close one.
+    TOO_MANY_STREAMS = "too_many_streams";
     /// A tus PATCH's Upload-Offset is not the stored offset.
     OFFSET_MISMATCH = "offset_mismatch";
     /// Another request is writing to (or completing) this upload.

@@ -140,3 +140,27 @@ async fn a_stream_ends_when_its_access_token_expires() {
     let anonymous = app.http.get(app.url("/api/v1/me/updates")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_may_hold_only_a_few_streams_and_a_closed_one_frees_its_place() {
+    let app = TestApp::spawn().await;
+    let user = app.user("creator").await;
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        open.push(Updates::open(&app, &user).await);
+    }
+    let ninth = app.http.get(app.url("/api/v1/me/updates")).bearer_auth(&user.token).send().await.unwrap();
+    assert_eq!(ninth.status(), 429);
+    assert!(ninth.headers().contains_key("retry-after"));
+    assert_eq!(ninth.json::<Value>().await.unwrap()["code"], "too_many_streams");
+    let other = app.user("creator").await;
+    Updates::open(&app, &other).await;
+
+    // The server notices a closed stream at its next write (a keep-alive at the latest).
+    drop(open.pop());
+    crate::support::eventually(Duration::from_secs(60), "the closed stream's place", || async {
+        let again = app.http.get(app.url("/api/v1/me/updates")).bearer_auth(&user.token).send().await.unwrap();
+        (again.status() == 200).then_some(())
+    })
+    .await;
+}

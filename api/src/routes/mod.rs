@@ -129,12 +129,17 @@ pub fn routes() -> Routes {
                 .ok::<Page<VideoView>>("A page of your videos"),
         )
         .get("/api/v1/me/updates", crate::live::stream)
-        .doc(Doc::new("Live updates of your videos in flight (and the queue, for administrators)").signed_in().reply(
-            200,
-            "Server-Sent Events: `ready`, then `video` and (administrators) `queue` whenever they change, \
+        .doc(
+            Doc::new("Live updates of your videos in flight (and the queue, for administrators)")
+                .signed_in()
+                .reply(
+                    200,
+                    "Server-Sent Events: `ready`, then `video` and (administrators) `queue` whenever they change, \
              and `end` before the stream closes (at the access token's expiry, sign-out or shutdown)",
-            Content::EventStream(schema_of::<LiveEvent>),
-        ))
+                    Content::EventStream(schema_of::<LiveEvent>),
+                )
+                .error(429, &[codes::TOO_MANY_STREAMS], "The account has as many streams open as it may"),
+        )
         .post("/api/v1/webhooks", webhooks::create)
         .doc(
             Doc::new("Register a webhook endpoint (creators; scope all: administrators)")

@@ -62,11 +62,20 @@ export async function render(root, { session, params, navigate }) {
   const editing = params.get("edit");
   if (editing && rows.has(editing)) rows.get(editing).edit();
 
-  const stop = onLive(({ type, data }) => {
+  const stop = onLive(async ({ type, data }) => {
+    // The stream reconnected: what ended meanwhile was not told.
+    if (type === "resync") return reload();
     if (type !== "video") return;
     const row = rows.get(data.id);
-    if (row) row.update(data);
-    else if (data.status !== "deleted") reload();
+    if (row) return row.update(data);
+    if (data.status === "deleted" || reloading) return;
+    // A video not on the page (an upload from another tab, say): add its row alone.
+    const video = await get(`/api/v1/videos/${data.id}`).catch(() => null);
+    if (!video || rows.has(video.id) || video.owner_id !== me.id) return;
+    const added = libraryRow(video, { onDelete: () => rows.delete(video.id) });
+    rows.set(video.id, added);
+    library.querySelector(".empty")?.remove();
+    library.prepend(added.element);
   });
   return () => { stop(); upload.abort(); };
 }

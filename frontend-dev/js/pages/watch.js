@@ -16,15 +16,30 @@ export async function render(root, { params, session }, id) {
   let player = null;
   const stage = h("div", { class: "stage" });
 
-  async function mountPlayer() {
-    const playback = await get(`/api/v1/videos/${id}/playback`);
-    player = new Player(playback, { videoId: id, resumeAt, signedIn: Boolean(me) });
-    player.element.addEventListener("playerror", (e) => toast(`Playback failed (${e.detail}). Try reloading the page.`, "error"));
-    stage.replaceChildren(player.element);
-    if (resumeAt) stage.append(h("p", { class: "sub" }, `Resuming from ${duration(resumeAt)}.`));
+  let mounting = null;
+  let left = false;
+  // Mounts the player once, however many times it is asked for.
+  function mountPlayer() {
+    mounting ??= (async () => {
+      const playback = await get(`/api/v1/videos/${id}/playback`);
+      if (left) return;
+      player = new Player(playback, { videoId: id, resumeAt, signedIn: Boolean(me) });
+      player.element.addEventListener("playerror", (e) => toast(`Playback failed (${e.detail}). Try reloading the page.`, "error"));
+      stage.replaceChildren(player.element);
+      if (resumeAt) stage.append(h("p", { class: "sub" }, `Resuming from ${duration(resumeAt)}.`));
+    })().catch((error) => {
+      mounting = null;
+      toast(`The video could not be started: ${error.message}`, "error");
+    });
+    return mounting;
   }
 
   const unsubscribe = [];
+  const cleanup = () => {
+    left = true;
+    for (const stop of unsubscribe) stop();
+    if (player) { player.signedIn = Boolean(session.me); player.destroy(); }
+  };
   if (video.playable) {
     await mountPlayer();
   } else {
@@ -33,9 +48,15 @@ export async function render(root, { params, session }, id) {
     show({ status: video.status, percent: video.progress?.percent, eta_s: video.progress?.eta_s, error: video.error });
     stage.replaceChildren(h("div", { class: "not-ready" }, h("p", {}, "This video is not ready to play yet."), line));
     unsubscribe.push(onLive(async ({ type, data }) => {
-      if (type !== "video" || data.id !== id) return;
+      if (type === "resync" && !player) {
+        const now = await get(`/api/v1/videos/${id}`).catch(() => null);
+        if (now) data = { ...now, percent: now.progress?.percent, eta_s: now.progress?.eta_s };
+        else return;
+      } else if (type !== "video" || data.id !== id) {
+        return;
+      }
       show(data);
-      if (data.playable && !player) await mountPlayer().catch(() => {});
+      if (data.playable && !player) await mountPlayer();
     }));
   }
 
@@ -54,8 +75,8 @@ export async function render(root, { params, session }, id) {
       h("a", { href: `#/studio?edit=${id}`, class: "button ghost" }, "Edit in Studio"))
     : null;
 
-  root.append(
-    h("div", { class: "watch" },
+  try {
+    root.append(h("div", { class: "watch" },
       stage,
       h("h1", { class: "video-title" }, video.title),
       h("div", { class: "video-stats" }, h("span", { class: "views" }, count(video.views, "view")), " · ", h("span", {}, ago(video.created_at)),
@@ -64,11 +85,11 @@ export async function render(root, { params, session }, id) {
       creatorBox,
       video.description ? h("p", { class: "description" }, video.description) : null,
       await comments(id, video, me)));
-
-  return () => {
-    for (const stop of unsubscribe) stop();
-    if (player) { player.signedIn = Boolean(session.me); player.destroy(); }
-  };
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
+  return cleanup;
 }
 
 function creatorLine(creator, me) {
