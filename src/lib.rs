@@ -9,4 +9,5 @@ pub mod jobs_cli;
 mod listener;
 pub mod memory;
 pub mod openapi;
+mod rate_limit;
 pub mod server;

@@ -331,6 +331,7 @@ fn errors(route: &RouteDoc) -> Vec<ErrorAnswer> {
         ),
         Access::Anyone | Access::OptionalSignIn => {}
     }
+    add(429, &[codes::RATE_LIMITED], "Over a rate limit: wait the Retry-After seconds");
     add(414, &[codes::URI_TOO_LONG], "The URI is longer than 8 KiB");
     add(431, &[codes::HEADERS_TOO_LARGE], "More than 100 header fields, or over 32 KiB of them");
     add(500, &[codes::INTERNAL], "An unexpected server error; its cause is logged, never answered");

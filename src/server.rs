@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::hardening::Hardening;
-use crate::{edge, listener, openapi};
+use crate::{edge, listener, openapi, rate_limit};
 
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,9 +112,8 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     // The API document describes everything a process running all services serves.
     let document = openapi::Document::of(routes(Mode::All).table());
     let hardening = Hardening::new(&state.config, &endpoint);
-    let app = traced(hardening.apply(edge::apply(serving_routes(mode, &state, &shutdown).into_router())))
-        .layer(Extension(document))
-        .with_state(state.clone());
+    let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown).into_router(), &state);
+    let app = traced(hardening.apply(edge::apply(limited))).layer(Extension(document)).with_state(state.clone());
     tasks.spawn(listener::serve(listener, app, shutdown.clone()));
     tracing::info!(?mode, %addr, "streambox listening");
     Ok(Running { addr, state, tasks, shutdown })

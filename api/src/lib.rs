@@ -1,8 +1,8 @@
 //! The API gateway: accounts, sessions, creator profiles, video metadata, and
 //! engagement and discovery (likes, comments, history, follows, views, feeds, search).
 
+mod auth_throttle;
 pub mod live;
-mod login_throttle;
 pub mod passwords;
 mod routes;
 mod sessions;

@@ -4,6 +4,9 @@
 //!
 //! Anonymous viewers are told apart by a hash of their address and user agent with a
 //! salt that changes daily (shared by all processes through Redis): no address is stored.
+//! One address counts as at most [`ANONYMOUS_PER_ADDRESS`] anonymous viewers of a video
+//! per window (a household behind one router), so rotating the user agent cannot
+//! inflate a count; IPv6 addresses count by their /64, which one subscriber holds whole.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -15,11 +18,14 @@ use sha2::{Digest, Sha256};
 use streambox_base::ids::{UserId, VideoId};
 use streambox_db::views;
 use streambox_http::AppState;
+use streambox_http::client_address::network_of;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// One view per viewer per video in this window.
 const WINDOW: Duration = Duration::from_secs(30 * 60);
+/// Anonymous viewers of one video counted per address (or IPv6 /64) per window.
+const ANONYMOUS_PER_ADDRESS: i64 = 3;
 
 pub enum Viewer {
     User(UserId),
@@ -33,13 +39,14 @@ fn key(state: &AppState, what: &str) -> String {
 /// Counts a view unless this viewer was counted for this video within the window.
 pub async fn count(state: &AppState, video: VideoId, viewer: &Viewer) -> anyhow::Result<bool> {
     let mut redis = state.queue.redis();
-    let who = match viewer {
-        Viewer::User(id) => format!("u:{id}"),
+    let (who, network) = match viewer {
+        Viewer::User(id) => (format!("u:{id}"), None),
         Viewer::Anonymous { address, user_agent } => {
             let salt = daily_salt(state).await?;
-            let address = address.map(|a| a.to_string()).unwrap_or_default();
-            let digest = Sha256::digest(format!("{salt}\n{address}\n{user_agent}"));
-            format!("a:{}", hex(&digest[..16]))
+            let network = address.map(network_of).unwrap_or_default();
+            let digest = Sha256::digest(format!("{salt}\n{network}\n{user_agent}"));
+            let network_digest = Sha256::digest(format!("{salt}\n{network}"));
+            (format!("a:{}", hex(&digest[..16])), Some(hex(&network_digest[..16])))
         }
     };
     let seen = key(state, &format!("seen:{video}:{who}"));
@@ -54,6 +61,20 @@ pub async fn count(state: &AppState, video: VideoId, viewer: &Viewer) -> anyhow:
         .context("recording a view")?;
     if first.is_none() {
         return Ok(false);
+    }
+    if let Some(network) = network {
+        let from = key(state, &format!("from:{video}:{network}"));
+        let (viewers, _): (i64, bool) = redis::pipe()
+            .incr(&from, 1)
+            .cmd("EXPIRE")
+            .arg(&from)
+            .arg(WINDOW.as_secs())
+            .query_async(&mut redis)
+            .await
+            .context("counting an address's viewers")?;
+        if viewers > ANONYMOUS_PER_ADDRESS {
+            return Ok(false);
+        }
     }
     let _: i64 = redis.hincr(key(state, "pending"), video.to_string(), 1).await.context("counting a view")?;
     Ok(true)

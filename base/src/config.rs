@@ -143,6 +143,10 @@ pub struct Config {
     /// Take the viewer's address from X-Forwarded-For (behind the gateway) rather
     /// than from the connection.
     pub trust_forwarded_for: bool,
+    /// Accounts one address (IPv6: one /64) may register per hour; more get 429.
+    pub registrations_per_hour: u32,
+    /// Token-bucket rate limits per request class (`STREAMBOX_RATE_LIMIT_*`).
+    pub rate_limits: RateLimits,
     /// Encoding and the transcode workers.
     pub transcode: TranscodeConfig,
     /// How the streamer serves playlists and segments.
@@ -197,6 +201,72 @@ pub enum SegmentRedirect {
     Base(String),
 }
 
+/// The rate limits of each request class, for each client address and each signed-in
+/// account (and for everyone together on sign-in and registration).
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// Whether limits apply at all (`STREAMBOX_RATE_LIMITS`).
+    pub enabled: bool,
+    /// Sign-in, registration, refresh and sign-out.
+    pub auth: Rate,
+    /// Sign-in and registration of everyone together (their password hashing is costly).
+    pub auth_everyone: Rate,
+    /// Uploads: multipart, tus (each PATCH), presigned.
+    pub upload: Rate,
+    /// Comments, likes and follows (writes).
+    pub social: Rate,
+    /// Reported views.
+    pub view: Rate,
+    /// Search.
+    pub search: Rate,
+    /// Playlists, segments, posters and storyboards: wide, against floods only.
+    pub media: Rate,
+    /// The rest of the API.
+    pub api: Rate,
+}
+
+/// A token bucket: `capacity` requests at once, refilled at `capacity` per `period`.
+/// Written `N/s`, `N/min` or `N/h`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// The most requests at once, and how many the period refills.
+    pub capacity: u32,
+    /// How long a refill of the whole bucket takes.
+    pub period: Duration,
+}
+
+impl Rate {
+    /// Tokens refilled per millisecond.
+    pub fn per_ms(&self) -> f64 {
+        f64::from(self.capacity) / self.period.as_secs_f64() / 1000.0
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let (count, unit) = raw.trim().split_once('/').ok_or("expected N/s, N/min or N/h")?;
+        let capacity: u32 = count.trim().parse().map_err(|e| format!("{count:?}: {e}"))?;
+        let period = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "min" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            other => return Err(format!("unknown period {other:?}: use s, min or h")),
+        };
+        if capacity == 0 {
+            return Err("a rate must allow at least one request".into());
+        }
+        Ok(Self { capacity, period })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}s", self.capacity, self.period.as_secs())
+    }
+}
+
 /// A setting is invalid or missing: which variable, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {name}: {problem}")]
@@ -242,6 +312,18 @@ impl Config {
             view_flush: env.seconds("STREAMBOX_VIEW_FLUSH_SECS", "10")?,
             popular_refresh: env.seconds("STREAMBOX_POPULAR_REFRESH_SECS", "300")?,
             trust_forwarded_for: env.parse("STREAMBOX_TRUST_FORWARDED_FOR", "false")?,
+            registrations_per_hour: env.parse("STREAMBOX_REGISTRATIONS_PER_HOUR", "10")?,
+            rate_limits: RateLimits {
+                enabled: env.parse("STREAMBOX_RATE_LIMITS", "true")?,
+                auth: env.parse("STREAMBOX_RATE_LIMIT_AUTH", "30/min")?,
+                auth_everyone: env.parse("STREAMBOX_RATE_LIMIT_AUTH_EVERYONE", "1200/min")?,
+                upload: env.parse("STREAMBOX_RATE_LIMIT_UPLOAD", "600/min")?,
+                social: env.parse("STREAMBOX_RATE_LIMIT_SOCIAL", "60/min")?,
+                view: env.parse("STREAMBOX_RATE_LIMIT_VIEW", "120/min")?,
+                search: env.parse("STREAMBOX_RATE_LIMIT_SEARCH", "60/min")?,
+                media: env.parse("STREAMBOX_RATE_LIMIT_MEDIA", "6000/min")?,
+                api: env.parse("STREAMBOX_RATE_LIMIT_API", "1200/min")?,
+            },
             stream: StreamConfig {
                 cache_bytes: env.parse("STREAMBOX_STREAM_CACHE_BYTES", "268435456")?,
                 cache_max_object: env.parse("STREAMBOX_STREAM_CACHE_MAX_OBJECT_BYTES", "16777216")?,

@@ -57,7 +57,8 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = presented_token(parts).ok_or_else(|| ApiError::unauthorized("an access token is required"))?;
+        let token =
+            presented_token(&parts.headers).ok_or_else(|| ApiError::unauthorized("an access token is required"))?;
         let claims = state.tokens.verify(token)?;
         // The role is read fresh: a deleted or demoted user, or a session signed out,
         // loses access at once.
@@ -73,7 +74,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
-        if parts.headers.contains_key(AUTHORIZATION) || presented_token(parts).is_some() {
+        if parts.headers.contains_key(AUTHORIZATION) || presented_token(&parts.headers).is_some() {
             <Self as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
         } else {
             Ok(None)
@@ -107,13 +108,13 @@ impl FromRequestParts<AppState> for AdminUser {
 }
 
 /// The access token from `Authorization: Bearer` or, for browsers, the session cookie.
-fn presented_token(parts: &Parts) -> Option<&str> {
-    match parts.headers.get(AUTHORIZATION) {
+pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    match headers.get(AUTHORIZATION) {
         Some(value) => {
             let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
         }
-        None => cookie(&parts.headers, ACCESS_COOKIE),
+        None => cookie(headers, ACCESS_COOKIE),
     }
 }
 

@@ -26,3 +26,31 @@ impl FromRequestParts<AppState> for ClientAddress {
         Ok(Self(forwarded.or(peer)))
     }
 }
+
+/// The address, or for IPv6 its /64: what one subscriber holds.
+pub fn network_of(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::network_of;
+
+    #[test]
+    fn ipv6_viewers_count_by_their_64_and_mapped_ipv4_by_its_address() {
+        let one = network_of("2001:db8:1:2:aaaa::1".parse().unwrap());
+        assert_eq!(one, network_of("2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap()));
+        assert_ne!(one, network_of("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(network_of("::ffff:203.0.113.9".parse().unwrap()), "203.0.113.9");
+        assert_ne!(network_of("203.0.113.9".parse().unwrap()), network_of("203.0.113.10".parse().unwrap()));
+    }
+}

@@ -67,6 +67,12 @@ codes! {
     /// Too many failed sign-ins for this account from this address, or from this address
     /// for any account: wait the `Retry-After` seconds.
     LOGIN_THROTTLED = "login_throttled";
+    /// Too many accounts were registered from this address this hour: wait the
+    /// `Retry-After` seconds.
+    REGISTRATION_THROTTLED = "registration_throttled";
+    /// Over a rate limit of this kind of request (for the address, the account, or
+    /// everyone): wait the `Retry-After` seconds. `RateLimit-*` headers say how close.
+    RATE_LIMITED = "rate_limited";
     /// The account has as many live-update streams open as it may: close one.
     TOO_MANY_STREAMS = "too_many_streams";
     /// A tus PATCH's Upload-Offset is not the stored offset.

@@ -258,6 +258,29 @@ async fn follows_build_the_following_feed_and_lists() {
     assert_eq!(call(&app, Method::GET, "/api/v1/feed/following", None, None).await.0, 401);
 }
 
+/// Rotating the user agent does not make one address many viewers: it counts as at most
+/// three (a household behind one router); another address counts on its own.
+#[tokio::test]
+async fn one_address_cannot_inflate_views_by_rotating_its_user_agent() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_TRUST_FORWARDED_FOR", "true")]).await;
+    let (owner, _) = app.quick_user("creator", "Owner").await;
+    let target = video(&app, owner, "public", "Target", "", 0.0).await;
+    let record = |agent: String, from: &'static str| {
+        let request = app
+            .http
+            .post(app.url(&format!("/api/v1/videos/{target}/views")))
+            .header("user-agent", agent)
+            .header("x-forwarded-for", from);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap()["counted"].as_bool().unwrap() }
+    };
+    let mut counted = 0;
+    for n in 0..50 {
+        counted += usize::from(record(format!("agent {n}"), "203.0.113.5").await);
+    }
+    assert_eq!(counted, 3, "fifty user agents from one address are three viewers at most");
+    assert!(record("agent 0".into(), "198.51.100.20").await, "another address is another viewer");
+}
+
 #[tokio::test]
 async fn views_count_once_per_viewer_per_window_and_reach_postgres_in_batches() {
     let app =

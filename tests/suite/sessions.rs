@@ -248,3 +248,28 @@ async fn failed_sign_ins_slow_down_that_account_from_that_address_only() {
     .await;
     assert_eq!(attempt("not the password", attacker).await.status(), 401, "a success clears the count");
 }
+
+/// One address may register only so many accounts an hour; another address is not held back.
+#[tokio::test]
+async fn one_address_registers_only_so_many_accounts_an_hour() {
+    let app =
+        TestApp::spawn_with(&[("STREAMBOX_REGISTRATIONS_PER_HOUR", "3"), ("STREAMBOX_TRUST_FORWARDED_FOR", "true")])
+            .await;
+    let register = |n: u32, from: &'static str| {
+        let request = app.http.post(app.url("/api/v1/auth/register")).header("x-forwarded-for", from).json(&json!({
+            "email": format!("farm-{n}-{}@example.org", uuid::Uuid::new_v4().simple()),
+            "password": "a long enough password",
+            "display_name": "Farmed",
+        }));
+        async move { request.send().await.unwrap() }
+    };
+    for n in 0..3 {
+        assert_eq!(register(n, "203.0.113.40").await.status(), 201);
+    }
+    let refused = register(3, "203.0.113.40").await;
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "{wait}");
+    assert_eq!(refused.json::<Value>().await.unwrap()["code"], "registration_throttled");
+    assert_eq!(register(4, "198.51.100.40").await.status(), 201, "another address registers");
+}

@@ -15,8 +15,13 @@ use crate::support::{TestApp, eventually, make_clip};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_creator_a_viewer_and_an_operator_use_the_web_app() {
     // Progress is written with each heartbeat: one a second shows it rise on a short clip.
-    let app =
-        TestApp::spawn_with(&[("STREAMBOX_LADDER", "360:800,240:400"), ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1")]).await;
+    // The default rate limits apply: using the app never meets them.
+    let app = TestApp::spawn_with(&[
+        ("STREAMBOX_LADDER", "360:800,240:400"),
+        ("STREAMBOX_WORKER_HEARTBEAT_SECS", "1"),
+        ("STREAMBOX_RATE_LIMITS", "true"),
+    ])
+    .await;
     let admin = app.user("admin").await;
     let dead_job = app.dead_job(admin.id).await;
     let clip = make_clip(app.dir.path(), "walkthrough.mp4", 640, 360, 40, true);

@@ -15,7 +15,7 @@ use streambox_http::error::ApiJson;
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
 
-use crate::{login_throttle, passwords, sessions};
+use crate::{auth_throttle, passwords, sessions};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct RegisterRequest {
@@ -38,8 +38,10 @@ pub struct RegisteredUser {
 #[tracing::instrument(skip_all)]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisteredUser>)> {
+    auth_throttle::registration(&state, address).await?;
     let email = Email::parse(&request.email)?;
     let display_name = DisplayName::parse(&request.display_name)?;
     let password_hash = passwords::hash(Password::parse(request.password)?).await?;
@@ -66,14 +68,14 @@ pub struct LoginRequest {
 }
 
 /// Unknown email and wrong password answer alike, in the same time; failures slow the
-/// next attempts down (see [`login_throttle`]).
+/// next attempts down (see [`auth_throttle`]).
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let attempt = login_throttle::Attempt::new(&state, &request.email, address);
+    let attempt = auth_throttle::Attempt::new(&state, &request.email, address);
     attempt.check(&state).await?;
     let user = match Email::parse(&request.email) {
         Ok(email) => users::find_by_email(&state.db, &email).await?,

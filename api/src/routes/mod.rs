@@ -55,7 +55,12 @@ pub fn routes() -> Routes {
             Doc::new("Create an account")
                 .json::<auth::RegisterRequest>()
                 .created::<auth::RegisteredUser>("The new account")
-                .error(409, &[codes::EMAIL_TAKEN], "The email is taken"),
+                .error(409, &[codes::EMAIL_TAKEN], "The email is taken")
+                .error(
+                    429,
+                    &[codes::REGISTRATION_THROTTLED],
+                    "Too many accounts were registered from this address this hour",
+                ),
         )
         .post("/api/v1/auth/login", auth::login)
         .doc(

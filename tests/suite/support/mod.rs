@@ -21,7 +21,7 @@ fn postgres_server() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
@@ -93,6 +93,10 @@ impl TestApp {
             ("STREAMBOX_POLL_INTERVAL_MS", "100".into()),
             ("STREAMBOX_X264_PRESET", "ultrafast".into()),
             ("STREAMBOX_JWT_SECRET", TEST_JWT_SECRET.into()),
+            // Tests register many accounts from 127.0.0.1; sessions.rs tests the limit.
+            ("STREAMBOX_REGISTRATIONS_PER_HOUR", "10000".into()),
+            // Rate limits are tested on their own (rate_limits.rs) and in the browser walk.
+            ("STREAMBOX_RATE_LIMITS", "false".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -1,4 +1,6 @@
-//! Failed sign-ins slow the next attempts down: after a few failures for one account
+//! Throttles on the account routes, kept in Redis. Registrations: at most
+//! `STREAMBOX_REGISTRATIONS_PER_HOUR` per address (IPv6: per /64). Sign-ins: failed ones
+//! slow the next attempts down: after a few failures for one account
 //! from one address, each further attempt from there waits twice as long as the last
 //! (up to 15 minutes); an address that fails for many accounts (credential stuffing) is
 //! slowed down as a whole. The account alone is never locked: a stranger failing from
@@ -102,9 +104,36 @@ impl Attempt {
     }
 }
 
+/// Counts a registration from `address` in its hour: 429 `registration_throttled` past
+/// the limit, with `Retry-After` until the hour that began with the first one ends.
+pub async fn registration(state: &AppState, address: Option<IpAddr>) -> ApiResult<()> {
+    let network = address.map_or_else(|| "unknown".to_owned(), streambox_http::client_address::network_of);
+    let key = format!("{}:register:{network}", state.config.queue_name);
+    let mut redis = state.queue.redis();
+    let (count, ttl): (u32, i64) =
+        Script::new(COUNTED).key(&key).arg(3600).invoke_async(&mut redis).await.map_err(unavailable)?;
+    if count > state.config.registrations_per_hour {
+        let seconds = u32::try_from(ttl.max(1)).unwrap_or(3600);
+        return Err(ApiError::too_many(
+            codes::REGISTRATION_THROTTLED,
+            format!("too many accounts were registered from this address; try again in {seconds} s"),
+            seconds,
+        ));
+    }
+    Ok(())
+}
+
+/// Counts one more in a window that starts with the first; answers the count and the
+/// seconds the window has left.
+const COUNTED: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end
+return {n, redis.call('TTL', KEYS[1])}
+";
+
 fn unavailable(e: redis::RedisError) -> ApiError {
-    tracing::warn!(error = %e, "sign-in throttling: Redis did not answer");
-    ApiError::unavailable("sign-in")
+    tracing::warn!(error = %e, "account throttling: Redis did not answer");
+    ApiError::unavailable("signing in and registering")
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,0 +1,96 @@
+//! Rate limits: token buckets per request class, for each address and each account, with
+//! `RateLimit-*` headers and 429 `rate_limited` past them; the app and health checks
+//! are never limited, and a Redis outage never locks readers out.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{SwitchableProxy, TestApp, eventually, redis_url};
+
+fn header(response: &reqwest::Response, name: &str) -> Option<u64> {
+    response.headers().get(name).map(|v| v.to_str().unwrap().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_address_and_account_has_its_own_bucket_per_class() {
+    let app = TestApp::spawn_with(&[
+        ("STREAMBOX_RATE_LIMITS", "true"),
+        ("STREAMBOX_RATE_LIMIT_SEARCH", "3/min"),
+        ("STREAMBOX_TRUST_FORWARDED_FOR", "true"),
+    ])
+    .await;
+    let search = |from: &'static str, token: Option<&str>| {
+        let mut request = app.http.get(app.url("/api/v1/search?q=cats")).header("x-forwarded-for", from);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    for left in [2, 1, 0] {
+        let allowed = search("203.0.113.1", None).await;
+        assert_eq!(allowed.status(), 200);
+        assert_eq!(header(&allowed, "ratelimit-limit"), Some(3));
+        assert_eq!(header(&allowed, "ratelimit-remaining"), Some(left));
+        assert!(header(&allowed, "ratelimit-reset").unwrap() <= 60);
+    }
+    let refused = search("203.0.113.1", None).await;
+    assert_eq!(refused.status(), 429);
+    let wait = header(&refused, "retry-after").unwrap();
+    assert!((1..=20).contains(&wait), "a token is back within a third of a minute: {wait}");
+    assert_eq!(header(&refused, "ratelimit-remaining"), Some(0));
+    assert_eq!(refused.json::<Value>().await.unwrap()["code"], "rate_limited");
+
+    // Another class, and another address, draw from other buckets.
+    assert_eq!(
+        app.http
+            .get(app.url("/api/v1/feed/latest"))
+            .header("x-forwarded-for", "203.0.113.1")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(search("203.0.113.2", None).await.status(), 200);
+
+    // An account's bucket follows it from address to address.
+    let user = app.user("viewer").await;
+    for n in 0..3 {
+        let from = ["198.51.100.1", "198.51.100.2", "198.51.100.3"][n];
+        assert_eq!(search(from, Some(&user.token)).await.status(), 200);
+    }
+    assert_eq!(search("198.51.100.4", Some(&user.token)).await.status(), 429, "the account's bucket is empty");
+
+    // The app's files and the health checks are never limited.
+    for _ in 0..5 {
+        for path in ["/", "/healthz", "/api/v1/docs"] {
+            let page = app.http.get(app.url(path)).header("x-forwarded-for", "203.0.113.1").send().await.unwrap();
+            assert!(page.status().is_success(), "{path}");
+            assert!(page.headers().get("ratelimit-limit").is_none(), "{path} is not limited");
+        }
+    }
+}
+
+/// Redis away: reads go on unlimited; signing in waits for Redis (503), never unlimited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_readers_go_on_and_sign_in_is_refused() {
+    let redis = SwitchableProxy::start(&redis_url().replace("redis://", "http://")).await;
+    let redis_through_proxy = redis.url.replace("http://", "redis://");
+    let app = TestApp::spawn_with(&[("STREAMBOX_RATE_LIMITS", "true"), ("REDIS_URL", &redis_through_proxy)]).await;
+    let user = app.user("creator").await;
+    redis.set_up(false);
+    eventually(Duration::from_secs(30), "sign-in to be refused without Redis", || async {
+        let login = app.login(&user.email, &user.password).await;
+        (login.status() == 503).then_some(())
+    })
+    .await;
+    let read = app.http.get(app.url("/api/v1/feed/latest")).send().await.unwrap();
+    assert_eq!(read.status(), 200, "reads go on");
+    assert!(read.headers().get("ratelimit-limit").is_none(), "unlimited while Redis is away");
+    redis.set_up(true);
+    eventually(Duration::from_secs(30), "sign-in to work again", || async {
+        (app.login(&user.email, &user.password).await.status() == 200).then_some(())
+    })
+    .await;
+}
