@@ -10,4 +10,5 @@ mod listener;
 pub mod memory;
 pub mod openapi;
 mod rate_limit;
+mod request_id;
 pub mod server;

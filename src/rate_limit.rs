@@ -6,9 +6,9 @@
 //! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`; a request over a limit
 //! gets 429 `rate_limited` with `Retry-After`. The media class is wide enough that a
 //! player never meets it: it stops floods, not viewers. The app's static files and the
-//! health checks are not limited. When Redis cannot answer within a moment, reads go
-//! through and sign-in and registration are refused (503), as is every other write
-//! going through: a Redis outage never locks viewers out.
+//! health checks are not limited. When Redis cannot answer within a moment, sign-in and
+//! registration are refused (503) and every other request goes on unlimited: a Redis
+//! outage never locks viewers out, and never leaves passwords unthrottled.
 
 use std::time::Duration;
 
@@ -25,6 +25,8 @@ use streambox_http::{ApiError, AppState};
 
 /// The longest a request waits on Redis for its limits before going on without them.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+static DRAW_SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(DRAW));
 
 /// What a request is, for its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +48,9 @@ impl Class {
             Self::Media
         } else if !path.starts_with("/api/") || path == "/api/v1/docs" || path.starts_with("/api/v1/docs.") {
             return None;
-        } else if path.starts_with("/api/v1/auth/") {
+        } else if path == "/api/v1/auth/login" || path == "/api/v1/auth/register" {
+            // Refresh and sign-out are the rest of the API: a whole office refreshing
+            // behind one address, or signing out during a Redis outage, is never held up.
             Self::Auth
         } else if path.starts_with("/api/v1/uploads") {
             Self::Upload
@@ -192,8 +196,7 @@ struct Drawn {
 }
 
 async fn draw(state: &AppState, buckets: &[Bucket]) -> redis::RedisResult<Drawn> {
-    let script = Script::new(DRAW);
-    let mut invocation = script.prepare_invoke();
+    let mut invocation = DRAW_SCRIPT.prepare_invoke();
     for bucket in buckets {
         invocation.key(&bucket.key).arg(bucket.rate.capacity).arg(bucket.rate.per_ms());
     }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::hardening::Hardening;
-use crate::{edge, listener, openapi, rate_limit};
+use crate::{edge, listener, openapi, rate_limit, request_id};
 
 /// Which services this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,7 +113,9 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     let document = openapi::Document::of(routes(Mode::All).table());
     let hardening = Hardening::new(&state.config, &endpoint);
     let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown).into_router(), &state);
-    let app = traced(hardening.apply(edge::apply(limited))).layer(Extension(document)).with_state(state.clone());
+    let app = traced(hardening.apply(edge::apply(limited)), state.config.trust_forwarded_for)
+        .layer(Extension(document))
+        .with_state(state.clone());
     tasks.spawn(listener::serve(listener, app, shutdown.clone()));
     tracing::info!(?mode, %addr, "streambox listening");
     Ok(Running { addr, state, tasks, shutdown })
@@ -150,14 +152,17 @@ fn compose(mode: Mode, api: impl FnOnce() -> Routes, streamer: impl FnOnce() -> 
 }
 
 /// Request spans name the method and path only: query strings can carry playback tokens.
-fn traced(router: Router<AppState>) -> Router<AppState> {
-    router.layer(
+/// Each carries the request's id (see [`request_id`]).
+fn traced(router: Router<AppState>, trust_gateway: bool) -> Router<AppState> {
+    let traced = router.layer(
         TraceLayer::new_for_http()
             .make_span_with(|request: &Request<Body>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                let id = request.headers().get(&request_id::HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
             })
             .on_request(()),
-    )
+    );
+    request_id::apply(traced, trust_gateway)
 }
 
 /// In `all` mode without a configured secret: one generated at first start and kept

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use redis::Script;
 use sha2::{Digest, Sha256};
+use streambox_http::client_address::network_of;
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
 
@@ -48,7 +49,7 @@ pub struct Attempt {
 impl Attempt {
     pub fn new(state: &AppState, email: &str, address: Option<IpAddr>) -> Self {
         let account = hex(&Sha256::digest(email.trim().to_lowercase().as_bytes())[..16]);
-        let address = address.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        let address = address.map_or_else(|| "unknown".to_owned(), network_of);
         let prefix = format!("{}:login", state.config.queue_name);
         Self { pair: format!("{prefix}:{account}:{address}"), address: format!("{prefix}:address:{address}") }
     }
@@ -56,14 +57,15 @@ impl Attempt {
     /// 429 `login_throttled` while this account at this address, or this address, must wait.
     pub async fn check(&self, state: &AppState) -> ApiResult<()> {
         let mut redis = state.queue.redis();
-        let (pair, address): (i64, i64) = redis::pipe()
-            .cmd("PTTL")
-            .arg(format!("{}:wait", self.pair))
-            .cmd("PTTL")
-            .arg(format!("{}:wait", self.address))
-            .query_async(&mut redis)
-            .await
-            .map_err(unavailable)?;
+        let (pair, address): (i64, i64) = bounded(
+            redis::pipe()
+                .cmd("PTTL")
+                .arg(format!("{}:wait", self.pair))
+                .cmd("PTTL")
+                .arg(format!("{}:wait", self.address))
+                .query_async(&mut redis),
+        )
+        .await?;
         let wait_ms = pair.max(address);
         if wait_ms > 0 {
             let seconds = u32::try_from((wait_ms + 999) / 1000).unwrap_or(WINDOW_SECS);
@@ -78,28 +80,29 @@ impl Attempt {
 
     pub async fn failed(&self, state: &AppState) -> ApiResult<()> {
         let mut redis = state.queue.redis();
-        Script::new(FAILED)
+        let script = Script::new(FAILED);
+        let mut invocation = script.prepare_invoke();
+        invocation
             .key(format!("{}:count", self.pair))
             .key(format!("{}:count", self.address))
             .key(format!("{}:wait", self.pair))
             .key(format!("{}:wait", self.address))
             .arg(FREE_PER_ACCOUNT)
             .arg(FREE_PER_ADDRESS)
-            .arg(WINDOW_SECS)
-            .invoke_async::<i64>(&mut redis)
-            .await
-            .map_err(unavailable)?;
+            .arg(WINDOW_SECS);
+        bounded(invocation.invoke_async::<i64>(&mut redis)).await?;
         Ok(())
     }
 
     pub async fn succeeded(&self, state: &AppState) -> ApiResult<()> {
         let mut redis = state.queue.redis();
-        redis::cmd("DEL")
-            .arg(format!("{}:count", self.pair))
-            .arg(format!("{}:wait", self.pair))
-            .query_async::<i64>(&mut redis)
-            .await
-            .map_err(unavailable)?;
+        bounded(
+            redis::cmd("DEL")
+                .arg(format!("{}:count", self.pair))
+                .arg(format!("{}:wait", self.pair))
+                .query_async::<i64>(&mut redis),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -107,11 +110,13 @@ impl Attempt {
 /// Counts a registration from `address` in its hour: 429 `registration_throttled` past
 /// the limit, with `Retry-After` until the hour that began with the first one ends.
 pub async fn registration(state: &AppState, address: Option<IpAddr>) -> ApiResult<()> {
-    let network = address.map_or_else(|| "unknown".to_owned(), streambox_http::client_address::network_of);
+    let network = address.map_or_else(|| "unknown".to_owned(), network_of);
     let key = format!("{}:register:{network}", state.config.queue_name);
     let mut redis = state.queue.redis();
-    let (count, ttl): (u32, i64) =
-        Script::new(COUNTED).key(&key).arg(3600).invoke_async(&mut redis).await.map_err(unavailable)?;
+    let script = Script::new(COUNTED);
+    let mut invocation = script.prepare_invoke();
+    invocation.key(&key).arg(3600);
+    let (count, ttl): (u32, i64) = bounded(invocation.invoke_async(&mut redis)).await?;
     if count > state.config.registrations_per_hour {
         let seconds = u32::try_from(ttl.max(1)).unwrap_or(3600);
         return Err(ApiError::too_many(
@@ -131,7 +136,18 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end
 return {n, redis.call('TTL', KEYS[1])}
 ";
 
-fn unavailable(e: redis::RedisError) -> ApiError {
+/// The longest a throttle waits on Redis before refusing (503).
+const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `call` within [`REDIS_TIMEOUT`], its Redis error or timeout as 503.
+async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> ApiResult<T> {
+    match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+        Ok(result) => result.map_err(unavailable),
+        Err(_) => Err(unavailable("timed out")),
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %e, "account throttling: Redis did not answer");
     ApiError::unavailable("signing in and registering")
 }

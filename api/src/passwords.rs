@@ -1,15 +1,39 @@
-//! Password hashes: argon2id, computed off the async threads.
+//! Password hashes: argon2id, computed off the async threads, a few at a time: each
+//! takes 19 MiB and a core for a moment, so a flood of sign-ins waits its turn (and is
+//! told to come back, 503, after [`QUEUE_WAIT`]) instead of exhausting memory.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use streambox_db::users::Password;
 
+/// The longest a hash waits for its turn.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Hashes computed at once: two per core.
+static TURNS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    tokio::sync::Semaphore::new(2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+});
+
+/// Every hash waited [`QUEUE_WAIT`] for its turn: the server is busy hashing.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing is busy")]
+pub struct Busy;
+
+async fn turn() -> anyhow::Result<tokio::sync::SemaphorePermit<'static>> {
+    match tokio::time::timeout(QUEUE_WAIT, TURNS.acquire()).await {
+        Ok(permit) => Ok(permit?),
+        Err(_) => Err(Busy.into()),
+    }
+}
+
 /// argon2id with the library defaults (19 MiB, 2 passes, 1 lane: OWASP's recommendation).
 /// CPU-heavy, so it runs off the async threads.
 pub async fn hash(password: Password) -> anyhow::Result<String> {
+    let _turn = turn().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.expose().as_bytes())
@@ -30,12 +54,22 @@ static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
 
 /// Checks `password` against `stored` (or the decoy when there is no account).
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    let _turn = turn().await?;
     tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
         let hash = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
         Ok(Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
     })
     .await?
+}
+
+/// 503 when hashing is busy, else an internal error.
+pub fn api_error(e: anyhow::Error) -> streambox_http::ApiError {
+    if e.is::<Busy>() {
+        streambox_http::ApiError::unavailable("signing in")
+    } else {
+        streambox_http::ApiError::internal(e)
+    }
 }
 
 #[cfg(test)]

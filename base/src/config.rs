@@ -207,7 +207,7 @@ pub enum SegmentRedirect {
 pub struct RateLimits {
     /// Whether limits apply at all (`STREAMBOX_RATE_LIMITS`).
     pub enabled: bool,
-    /// Sign-in, registration, refresh and sign-out.
+    /// Sign-in and registration.
     pub auth: Rate,
     /// Sign-in and registration of everyone together (their password hashing is costly).
     pub auth_everyone: Rate,
@@ -316,7 +316,7 @@ impl Config {
             rate_limits: RateLimits {
                 enabled: env.parse("STREAMBOX_RATE_LIMITS", "true")?,
                 auth: env.parse("STREAMBOX_RATE_LIMIT_AUTH", "30/min")?,
-                auth_everyone: env.parse("STREAMBOX_RATE_LIMIT_AUTH_EVERYONE", "1200/min")?,
+                auth_everyone: env.parse("STREAMBOX_RATE_LIMIT_AUTH_EVERYONE", "50/s")?,
                 upload: env.parse("STREAMBOX_RATE_LIMIT_UPLOAD", "600/min")?,
                 social: env.parse("STREAMBOX_RATE_LIMIT_SOCIAL", "60/min")?,
                 view: env.parse("STREAMBOX_RATE_LIMIT_VIEW", "120/min")?,

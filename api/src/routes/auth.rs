@@ -44,7 +44,7 @@ pub async fn register(
     auth_throttle::registration(&state, address).await?;
     let email = Email::parse(&request.email)?;
     let display_name = DisplayName::parse(&request.display_name)?;
-    let password_hash = passwords::hash(Password::parse(request.password)?).await?;
+    let password_hash = passwords::hash(Password::parse(request.password)?).await.map_err(passwords::api_error)?;
     let new = NewUser {
         email: &email,
         password_hash: &password_hash,
@@ -81,7 +81,9 @@ pub async fn login(
         Ok(email) => users::find_by_email(&state.db, &email).await?,
         Err(_) => None,
     };
-    let matches = passwords::verify(request.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let matches = passwords::verify(request.password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await
+        .map_err(passwords::api_error)?;
     let Some(user) = user.filter(|_| matches) else {
         attempt.failed(&state).await?;
         return Err(ApiError::unauthorized("the email or password is incorrect"));
