@@ -3,7 +3,9 @@
 //! slow the next attempts down: after a few failures for one account
 //! from one address, each further attempt from there waits twice as long as the last
 //! (up to 15 minutes); an address that fails for many accounts (credential stuffing) is
-//! slowed down as a whole. The account alone is never locked: a stranger failing from
+//! slowed down as a whole, but never for more than a minute at a time, so one bad actor
+//! behind a shared address (an office, a carrier's NAT) cannot keep everyone else there
+//! out for long. The account alone is never locked: a stranger failing from
 //! elsewhere cannot keep its owner out. A success clears the account's count at that
 //! address. Counts live in Redis; when Redis cannot answer, sign-in is refused (503)
 //! rather than left unthrottled.
@@ -20,23 +22,26 @@ use streambox_http::{ApiError, ApiResult, AppState};
 const FREE_PER_ACCOUNT: u32 = 5;
 /// Failures from one address, whatever the account, before all its attempts are slowed.
 const FREE_PER_ADDRESS: u32 = 50;
-/// How long failures are remembered, and the longest wait.
+/// How long failures are remembered, and the longest wait of an account at an address.
 const WINDOW_SECS: u32 = 900;
+/// The longest wait of a whole address.
+const ADDRESS_WAIT_SECS: u32 = 60;
 
 /// Records a failure and sets the waits it earns, atomically. KEYS: account+address
 /// count, address count, account+address wait, address wait. ARGV: free per account,
-/// free per address, window. Each wait is 2^(failures − free − 1) s, at most the window.
+/// free per address, window, longest address wait. Each wait is 2^(failures − free − 1)
+/// s, at most the window (an account at an address) or a minute (an address).
 const FAILED: &str = r"
 local window = tonumber(ARGV[3])
-local function fail(count_key, wait_key, free)
+local function fail(count_key, wait_key, free, longest)
   local n = redis.call('INCR', count_key)
   redis.call('EXPIRE', count_key, window)
   if n > free then
-    redis.call('SET', wait_key, '1', 'EX', math.min(window, 2 ^ (n - free - 1)))
+    redis.call('SET', wait_key, '1', 'EX', math.min(longest, 2 ^ (n - free - 1)))
   end
 end
-fail(KEYS[1], KEYS[3], tonumber(ARGV[1]))
-fail(KEYS[2], KEYS[4], tonumber(ARGV[2]))
+fail(KEYS[1], KEYS[3], tonumber(ARGV[1]), window)
+fail(KEYS[2], KEYS[4], tonumber(ARGV[2]), tonumber(ARGV[4]))
 return 0
 ";
 
@@ -89,7 +94,8 @@ impl Attempt {
             .key(format!("{}:wait", self.address))
             .arg(FREE_PER_ACCOUNT)
             .arg(FREE_PER_ADDRESS)
-            .arg(WINDOW_SECS);
+            .arg(WINDOW_SECS)
+            .arg(ADDRESS_WAIT_SECS);
         bounded(invocation.invoke_async::<i64>(&mut redis)).await?;
         Ok(())
     }

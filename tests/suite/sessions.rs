@@ -273,3 +273,33 @@ async fn one_address_registers_only_so_many_accounts_an_hour() {
     assert_eq!(refused.json::<Value>().await.unwrap()["code"], "registration_throttled");
     assert_eq!(register(4, "198.51.100.40").await.status(), 201, "another address registers");
 }
+
+/// Failures for many accounts from one address (credential stuffing) slow that whole
+/// address down, even for an account without failures; other addresses are not held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_for_many_accounts_slow_the_whole_address_and_no_other() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_TRUST_FORWARDED_FOR", "true")]).await;
+    let user = app.user("creator").await;
+    let attempt = |email: String, password: &'static str, from: &'static str| {
+        let request = app
+            .http
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", from)
+            .json(&json!({ "email": email, "password": password }));
+        async move { request.send().await.unwrap() }
+    };
+    let stuffer = "203.0.113.99";
+    for batch in 0..26 {
+        let guesses = (0..2).map(|n| attempt(format!("victim-{batch}-{n}@example.org"), "leaked password", stuffer));
+        for guess in futures::future::join_all(guesses).await {
+            assert_eq!(guess.status(), 401);
+        }
+    }
+    // 52 failures: past the 50 an address has before all its attempts wait.
+    let held = attempt(user.email.clone(), "correct horse battery staple", stuffer).await;
+    assert_eq!(held.status(), 429);
+    let wait: u64 = held.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "the 51st and 52nd failures earn 1 s and 2 s: {wait}");
+    let elsewhere = attempt(user.email.clone(), "correct horse battery staple", "198.51.100.99").await;
+    assert_eq!(elsewhere.status(), 200, "another address is not held back");
+}
