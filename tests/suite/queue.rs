@@ -429,3 +429,34 @@ async fn the_apalis_redis_layout_we_rely_on_is_pinned() {
     let delivered = app.state.queue.videos_with_deliveries().await.unwrap();
     assert_eq!(delivered, std::collections::HashSet::from([video]), "payloads are the job as JSON");
 }
+
+/// "Retry all dead jobs" queues every dead job again (and only those): each runs once
+/// more, and, their sources still broken, fails a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrying_every_dead_job_runs_each_of_them_again() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("admin").await;
+    let dead = [app.dead_job(admin.id).await, app.dead_job(admin.id).await];
+    let retried: Value = app
+        .http
+        .post(app.url("/api/v1/admin/jobs/retry-dead"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(retried["retried"], 2, "{retried}");
+    for job in dead {
+        eventually(Duration::from_secs(120), "the retried job's second failure", || async {
+            let errors: i32 = sqlx::query_scalar("SELECT jsonb_array_length(errors) FROM transcode_jobs WHERE id = $1")
+                .bind(job)
+                .fetch_one(app.db())
+                .await
+                .unwrap();
+            (errors >= 2).then_some(())
+        })
+        .await;
+    }
+}
