@@ -13,13 +13,14 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use redis::Script;
 use streambox_base::config::{Rate, RateLimits};
 use streambox_http::auth::presented_token;
+use streambox_http::client_address::{ClientAddress, network_of};
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, AppState};
 
@@ -213,13 +214,8 @@ async fn draw(state: &AppState, buckets: &[Bucket]) -> redis::RedisResult<Drawn>
 /// The client's address as the view counter and throttles see it (the gateway's
 /// `X-Forwarded-For` entry only when trusted), IPv6 by its /64.
 fn address_of(state: &AppState, request: &Request) -> String {
-    let forwarded = state
-        .config
-        .trust_forwarded_for
-        .then(|| request.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
-        .flatten();
-    let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    forwarded.or(peer).map_or_else(|| "unknown".to_owned(), streambox_http::client_address::network_of)
+    let ClientAddress(address) = ClientAddress::of(state, request.headers(), request.extensions());
+    address.map_or_else(|| "unknown".to_owned(), network_of)
 }
 
 /// The signed-in account, from a valid access token (not checked against the session:

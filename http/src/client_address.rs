@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 
 use crate::AppState;
 
@@ -17,13 +18,21 @@ impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(state, &parts.headers, &parts.extensions))
+    }
+}
+
+impl ClientAddress {
+    /// The address of a request with these headers and extensions (for middleware,
+    /// which has the request rather than its parts).
+    pub fn of(state: &AppState, headers: &HeaderMap, extensions: &Extensions) -> Self {
         let forwarded = state
             .config
             .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
+            .then(|| headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
             .flatten();
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        Ok(Self(forwarded.or(peer)))
+        let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Self(forwarded.or(peer))
     }
 }
 
