@@ -3,6 +3,8 @@
 
 mod auth_throttle;
 pub mod live;
+mod oidc;
+mod oidc_pending;
 pub mod passwords;
 mod routes;
 mod sessions;

@@ -98,6 +98,11 @@ fn table() -> Vec<Row> {
         // An access token is not a refresh token.
         row(post.clone(), "/api/v1/auth/refresh", Nothing, B::None, [401; 5]),
         row(post.clone(), "/api/v1/auth/logout", Nothing, B::None, [204; 5]),
+        // Single sign-on is off here (tests/suite/oidc.rs runs it against a provider):
+        // anyone may ask whether it is on; its routes are not there.
+        row(get.clone(), "/api/v1/auth/oidc", Nothing, B::None, [200; 5]),
+        row(get.clone(), "/api/v1/auth/oidc/start", Nothing, B::None, [404; 5]),
+        row(get.clone(), "/api/v1/auth/oidc/callback", Query("code=c&state=s"), B::None, [404; 5]),
         row(get.clone(), "/api/v1/me", Nothing, B::None, [401, 200, 200, 200, 200]),
         row(patch.clone(), "/api/v1/me", Nothing, B::Profile, [401, 200, 200, 200, 200]),
         row(get.clone(), "/api/v1/creators/{id}", Creator, B::None, [200; 5]),

@@ -1,0 +1,69 @@
+// A real OpenID provider (oidc-provider, a certified implementation) for tests/suite/oidc.rs,
+// on a free 127.0.0.1 port over plain http. One confidential client (code flow, PKCE S256
+// required); whoever signs in is the account in $OIDC_ACCOUNT_FILE at that moment
+// ({"sub", "email", "email_verified", "name"}), so a test chooses the person; login and
+// consent need no one at a keyboard. Writes its issuer URL to $OIDC_ISSUER_FILE once it listens.
+import http from 'node:http';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import Provider from 'oidc-provider';
+
+const { OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URI, OIDC_ACCOUNT_FILE, OIDC_ISSUER_FILE } = process.env;
+const SCOPE = 'openid email profile';
+
+const account = () => JSON.parse(readFileSync(OIDC_ACCOUNT_FILE, 'utf8'));
+
+const server = http.createServer();
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const issuer = `http://127.0.0.1:${server.address().port}`;
+
+const provider = new Provider(issuer, {
+  clients: [{
+    client_id: OIDC_CLIENT_ID,
+    client_secret: OIDC_CLIENT_SECRET,
+    redirect_uris: [OIDC_REDIRECT_URI],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+  }],
+  pkce: { required: () => true },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  features: { devInteractions: { enabled: false } },
+  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  cookies: { keys: ['streambox-oidc-tests'] },
+  findAccount: (ctx, sub) => ({
+    accountId: sub,
+    claims: () => {
+      const person = account();
+      return { sub, email: person.email, email_verified: person.email_verified, name: person.name };
+    },
+  }),
+  // Consent is given at once: the test's person always agrees.
+  loadExistingGrant: async (ctx) => {
+    const grant = new ctx.oidc.provider.Grant({
+      clientId: ctx.oidc.client.clientId,
+      accountId: ctx.oidc.session.accountId,
+    });
+    grant.addOIDCScope(SCOPE);
+    await grant.save();
+    return grant;
+  },
+});
+
+// The login prompt signs in the account of the file, with no form.
+const interactions = /^\/interaction\/[^/]+$/;
+const serve = provider.callback();
+server.on('request', async (req, res) => {
+  if (req.method !== 'GET' || !interactions.test(req.url)) {
+    serve(req, res);
+    return;
+  }
+  try {
+    await provider.interactionFinished(req, res, { login: { accountId: account().sub } }, { mergeWithLastSubmission: false });
+  } catch (error) {
+    res.statusCode = 500;
+    res.end(String(error));
+  }
+});
+
+// Written whole (a rename), so the test never reads half of it.
+writeFileSync(`${OIDC_ISSUER_FILE}.part`, issuer);
+renameSync(`${OIDC_ISSUER_FILE}.part`, OIDC_ISSUER_FILE);
