@@ -250,7 +250,7 @@ async fn a_verified_email_links_the_existing_account_and_an_unverified_one_reach
 }
 
 #[tokio::test]
-async fn the_callback_refuses_a_state_that_is_tampered_unknown_reused_or_from_another_browser() {
+async fn the_callback_refuses_a_state_that_is_tampered_unknown_reused_expired_or_from_another_browser() {
     let (app, provider) = app_with_provider().await;
     provider.sign_in_as("person-3", "grace@example.org", true, "Grace");
     let refused = "/#/signin?error=invalid_oidc_state";
@@ -275,6 +275,23 @@ async fn the_callback_refuses_a_state_that_is_tampered_unknown_reused_or_from_an
     let replay = Browser::new();
     assert_eq!(replay.finish(&callback).await, refused);
     assert_eq!(browser.finish(&callback).await, refused);
+
+    // A sign-in is kept ten minutes, then forgotten.
+    let late = browser.to_callback(&app, None, |url| url).await;
+    let state = late.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let key = format!("{}:oidc:{state}", app.queue_name);
+    let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut redis).await.unwrap();
+    assert!((590..=600).contains(&ttl), "{ttl}");
+    let _: () = redis::cmd("PEXPIRE").arg(&key).arg(1).query_async(&mut redis).await.unwrap();
+    eventually(Duration::from_secs(5), "the sign-in to expire", || {
+        let mut redis = redis.clone();
+        let key = key.clone();
+        async move { (!redis::cmd("EXISTS").arg(&key).query_async::<bool>(&mut redis).await.unwrap()).then_some(()) }
+    })
+    .await;
+    assert_eq!(browser.finish(&late).await, refused);
 
     // A callback carried to another browser signs nobody in there.
     let victim = Browser::new();
