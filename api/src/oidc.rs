@@ -14,7 +14,8 @@ use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetada
 use openidconnect::{
     AsyncHttpClient, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, DiscoveryError,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse, UserInfoError,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    TokenResponse, UserInfoError,
 };
 use streambox_base::config::OidcConfig;
 
@@ -121,7 +122,7 @@ impl Provider {
     /// Exchanges `code` with the verifier of its sign-in and verifies the ID token
     /// against the sign-in's `nonce`.
     pub async fn exchange(&self, code: String, pkce_verifier: String, nonce: String) -> Result<Person, OidcError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let answer = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|e| OidcError::Unavailable(format!("no token endpoint: {e}")))?
@@ -133,7 +134,16 @@ impl Provider {
                 other => OidcError::Unavailable(format!("token endpoint: {}", chain(&other))),
             })?;
         let id_token = answer.id_token().ok_or_else(|| OidcError::Token("the provider sent no ID token".into()))?;
-        let claims = id_token.claims(&client.id_token_verifier(), &Nonce::new(nonce)).map_err(|e| match e {
+        let nonce = Nonce::new(nonce);
+        let mut verified = id_token.claims(&client.id_token_verifier(), &nonce);
+        if let Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) = verified
+        {
+            // The provider may have rotated its keys since they were fetched: fetch once more.
+            *self.discovered.lock().await = None;
+            client = self.client().await?;
+            verified = id_token.claims(&client.id_token_verifier(), &nonce);
+        }
+        let claims = verified.map_err(|e| match e {
             ClaimsVerificationError::InvalidNonce(why) => OidcError::Nonce(why),
             other => OidcError::Token(other.to_string()),
         })?;
