@@ -24,13 +24,18 @@ const CLIENT_SECRET: &str = "a-client-secret-of-the-tests";
 struct Provider {
     issuer: String,
     account_file: PathBuf,
-    _process: tokio::process::Child,
+    process: tokio::process::Child,
     _dir: TempDir,
 }
 
 impl Provider {
     /// Starts a provider whose one client sends people back to `redirect_uri`.
     async fn start(redirect_uri: &str) -> Self {
+        Self::start_on(redirect_uri, 0).await
+    }
+
+    /// Starts a provider on `port` (0: any free one).
+    async fn start_on(redirect_uri: &str, port: u16) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let account_file = dir.path().join("account.json");
         std::fs::write(&account_file, "{}").unwrap();
@@ -43,6 +48,7 @@ impl Provider {
             .env("OIDC_REDIRECT_URI", redirect_uri)
             .env("OIDC_ACCOUNT_FILE", &account_file)
             .env("OIDC_ISSUER_FILE", &issuer_file)
+            .env("OIDC_PORT", port.to_string())
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
@@ -59,7 +65,12 @@ impl Provider {
         })
         .await;
         assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
-        Self { issuer, account_file, _process: process, _dir: dir }
+        Self { issuer, account_file, process, _dir: dir }
+    }
+
+    /// Stops the provider, and waits until it has.
+    async fn stop(mut self) {
+        self.process.kill().await.unwrap();
     }
 
     /// Whoever signs in next is this person.
@@ -321,6 +332,25 @@ async fn an_id_token_carrying_another_nonce_is_refused() {
     assert_eq!(browser.finish(&callback).await, "/#/signin?error=invalid_oidc_nonce");
     assert_eq!(browser.me(&app).await.status(), 401);
     assert_eq!(accounts_with_email(&app, "linus@example.org").await, 0);
+}
+
+#[tokio::test]
+async fn a_token_signed_with_a_key_rotated_in_since_discovery_is_checked_against_the_new_keys() {
+    let (app, provider) = app_with_provider().await;
+    provider.sign_in_as("person-6", "barbara@example.org", true, "Barbara");
+    assert_eq!(Browser::new().sign_in(&app, None).await, "/#/");
+
+    // The same provider comes back with a new signing key while the app still has the old
+    // key set; the new key is found on a second look.
+    let issuer = Url::parse(&provider.issuer).unwrap();
+    let callback = app.url("/api/v1/auth/oidc/callback");
+    provider.stop().await;
+    let provider = Provider::start_on(&callback, issuer.port().unwrap()).await;
+    assert_eq!(provider.issuer, issuer.as_str().trim_end_matches('/'));
+    provider.sign_in_as("person-6", "barbara@example.org", true, "Barbara");
+    let browser = Browser::new();
+    assert_eq!(browser.sign_in(&app, None).await, "/#/");
+    assert_eq!(browser.me(&app).await.status(), 200);
 }
 
 #[tokio::test]
