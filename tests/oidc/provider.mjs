@@ -3,26 +3,38 @@
 // required); whoever signs in is the account in $OIDC_ACCOUNT_FILE at that moment
 // ({"sub", "email", "email_verified", "name"}), so a test chooses the person; login and
 // consent need no one at a keyboard. Listens on $OIDC_PORT (default: any free port) and
-// writes its issuer URL to $OIDC_ISSUER_FILE once it does.
+// writes its issuer URL (http://$OIDC_ISSUER_HOST:port, default host 127.0.0.1) to
+// $OIDC_ISSUER_FILE once it does.
 import http from 'node:http';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 
-const { OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URI, OIDC_ACCOUNT_FILE, OIDC_ISSUER_FILE, OIDC_PORT } = process.env;
+const {
+  OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URI, OIDC_ACCOUNT_FILE, OIDC_ISSUER_FILE, OIDC_PORT,
+  OIDC_ISSUER_HOST = '127.0.0.1', OIDC_KEY_FILE,
+} = process.env;
 const SCOPE = 'openid email profile';
 
 const account = () => JSON.parse(readFileSync(OIDC_ACCOUNT_FILE, 'utf8'));
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(Number(OIDC_PORT || 0), '127.0.0.1', resolve));
-const issuer = `http://127.0.0.1:${server.address().port}`;
+const issuer = `http://${OIDC_ISSUER_HOST}:${server.address().port}`;
 
-// A signing key of this run's own: a provider started again has rotated its keys.
-const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+// A signing key of this run's own (a provider started again has rotated its keys), or
+// the one kept in $OIDC_KEY_FILE when that is set.
+const newKey = () => ({
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid: randomUUID(),
+  use: 'sig',
+  alg: 'RS256',
+});
+const signingKey = OIDC_KEY_FILE && existsSync(OIDC_KEY_FILE) ? JSON.parse(readFileSync(OIDC_KEY_FILE, 'utf8')) : newKey();
+if (OIDC_KEY_FILE) writeFileSync(OIDC_KEY_FILE, JSON.stringify(signingKey));
 
 const provider = new Provider(issuer, {
-  jwks: { keys: [{ ...signingKey, kid: randomUUID(), use: 'sig', alg: 'RS256' }] },
+  jwks: { keys: [signingKey] },
   clients: [{
     client_id: OIDC_CLIENT_ID,
     client_secret: OIDC_CLIENT_SECRET,

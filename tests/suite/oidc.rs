@@ -31,11 +31,12 @@ struct Provider {
 impl Provider {
     /// Starts a provider whose one client sends people back to `redirect_uri`.
     async fn start(redirect_uri: &str) -> Self {
-        Self::start_on(redirect_uri, 0).await
+        Self::start_on(redirect_uri, 0, &[]).await
     }
 
-    /// Starts a provider on `port` (0: any free one).
-    async fn start_on(redirect_uri: &str, port: u16) -> Self {
+    /// Starts a provider on `port` (0: any free one) with `settings` (`OIDC_ISSUER_HOST`,
+    /// `OIDC_KEY_FILE`: see tests/oidc/provider.mjs).
+    async fn start_on(redirect_uri: &str, port: u16, settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let account_file = dir.path().join("account.json");
         std::fs::write(&account_file, "{}").unwrap();
@@ -49,6 +50,7 @@ impl Provider {
             .env("OIDC_ACCOUNT_FILE", &account_file)
             .env("OIDC_ISSUER_FILE", &issuer_file)
             .env("OIDC_PORT", port.to_string())
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
@@ -64,7 +66,7 @@ impl Provider {
             std::future::ready(std::fs::read_to_string(&issuer_file).ok())
         })
         .await;
-        assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer}");
+        assert!(issuer.starts_with("http://"), "{issuer}");
         Self { issuer, account_file, process, _dir: dir }
     }
 
@@ -345,12 +347,38 @@ async fn a_token_signed_with_a_key_rotated_in_since_discovery_is_checked_against
     let issuer = Url::parse(&provider.issuer).unwrap();
     let callback = app.url("/api/v1/auth/oidc/callback");
     provider.stop().await;
-    let provider = Provider::start_on(&callback, issuer.port().unwrap()).await;
+    let provider = Provider::start_on(&callback, issuer.port().unwrap(), &[]).await;
     assert_eq!(provider.issuer, issuer.as_str().trim_end_matches('/'));
     provider.sign_in_as("person-6", "barbara@example.org", true, "Barbara");
     let browser = Browser::new();
     assert_eq!(browser.sign_in(&app, None).await, "/#/");
     assert_eq!(browser.me(&app).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_id_token_from_another_issuer_is_refused() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("key.json");
+    let key_file = key_file.to_str().unwrap();
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/api/v1/auth/oidc/callback");
+    let provider = Provider::start_on(&callback, 0, &[("OIDC_KEY_FILE", key_file)]).await;
+    let app = app_for(port, &provider.issuer, &callback).await;
+    provider.sign_in_as("person-7", "eve@example.org", true, "Eve");
+    assert_eq!(Browser::new().sign_in(&app, None).await, "/#/");
+
+    // At the same address, with the same key, a provider calling itself something else:
+    // its tokens are well signed, for this client, and not from the configured issuer.
+    let provider_port = Url::parse(&provider.issuer).unwrap().port().unwrap();
+    provider.stop().await;
+    let impostor =
+        Provider::start_on(&callback, provider_port, &[("OIDC_KEY_FILE", key_file), ("OIDC_ISSUER_HOST", "localhost")])
+            .await;
+    assert_eq!(impostor.issuer, format!("http://localhost:{provider_port}"));
+    impostor.sign_in_as("person-7", "eve@example.org", true, "Eve");
+    let browser = Browser::new();
+    assert_eq!(browser.sign_in(&app, None).await, "/#/signin?error=invalid_oidc_token");
+    assert_eq!(browser.me(&app).await.status(), 401);
 }
 
 #[tokio::test]
