@@ -147,6 +147,8 @@ pub struct Config {
     pub registrations_per_hour: u32,
     /// Token-bucket rate limits per request class (`STREAMBOX_RATE_LIMIT_*`).
     pub rate_limits: RateLimits,
+    /// Each user's default limits on uploading, storing and queueing (`STREAMBOX_QUOTA_*`).
+    pub quotas: Quotas,
     /// Encoding and the transcode workers.
     pub transcode: TranscodeConfig,
     /// How the streamer serves playlists and segments.
@@ -223,6 +225,35 @@ pub struct RateLimits {
     pub media: Rate,
     /// The rest of the API.
     pub api: Rate,
+}
+
+/// Per-user limits, `None` where unlimited (written `-1`). An admin may override each
+/// for one user; admins themselves are unlimited unless overridden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// Bytes a user may upload in any 24 hours, deleted videos included.
+    pub upload_bytes_per_day: Option<u64>,
+    /// Bytes of source files a user may keep (their videos and uploads in progress).
+    pub stored_bytes: Option<u64>,
+    /// Videos a user may have uploading, waiting or transcoding at once.
+    pub queued_videos: Option<u32>,
+}
+
+/// A quota setting: a number, or `-1` for unlimited.
+struct Limit<T>(Option<T>);
+
+impl<T: FromStr> FromStr for Limit<T>
+where
+    T::Err: fmt::Display,
+{
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw.trim() {
+            "-1" => Ok(Self(None)),
+            n => n.parse().map(|n| Self(Some(n))).map_err(|e| format!("{e} (a number, or -1 for unlimited)")),
+        }
+    }
 }
 
 /// A token bucket: `capacity` requests at once, refilled at `capacity` per `period`.
@@ -323,6 +354,11 @@ impl Config {
                 search: env.parse("STREAMBOX_RATE_LIMIT_SEARCH", "60/min")?,
                 media: env.parse("STREAMBOX_RATE_LIMIT_MEDIA", "6000/min")?,
                 api: env.parse("STREAMBOX_RATE_LIMIT_API", "1200/min")?,
+            },
+            quotas: Quotas {
+                upload_bytes_per_day: env.parse::<Limit<u64>>("STREAMBOX_QUOTA_UPLOAD_BYTES_PER_DAY", "53687091200")?.0,
+                stored_bytes: env.parse::<Limit<u64>>("STREAMBOX_QUOTA_STORED_BYTES", "536870912000")?.0,
+                queued_videos: env.parse::<Limit<u32>>("STREAMBOX_QUOTA_QUEUED_VIDEOS", "20")?.0,
             },
             stream: StreamConfig {
                 cache_bytes: env.parse("STREAMBOX_STREAM_CACHE_BYTES", "268435456")?,
@@ -517,6 +553,21 @@ mod tests {
             let err = Config::from_vars(&vars(&[("STREAMBOX_LADDER", bad)])).unwrap_err();
             assert_eq!(err.name, "STREAMBOX_LADDER", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn quotas_are_numbers_or_unlimited() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.quotas.queued_videos, Some(20));
+        let config = Config::from_vars(&vars(&[
+            ("STREAMBOX_QUOTA_STORED_BYTES", "-1"),
+            ("STREAMBOX_QUOTA_UPLOAD_BYTES_PER_DAY", "1000"),
+        ]))
+        .unwrap();
+        assert_eq!(config.quotas.stored_bytes, None);
+        assert_eq!(config.quotas.upload_bytes_per_day, Some(1000));
+        let err = Config::from_vars(&vars(&[("STREAMBOX_QUOTA_QUEUED_VIDEOS", "-2")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_QUOTA_QUEUED_VIDEOS");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod likes;
 pub mod live;
 pub mod notifications;
+pub mod quotas;
 pub mod sessions;
 pub mod studio;
 pub mod users;

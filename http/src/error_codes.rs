@@ -93,6 +93,12 @@ codes! {
     TOO_LARGE = "too_large";
     /// The object storage cannot take a file this large in one PUT.
     TOO_LARGE_FOR_ONE_PUT = "too_large_for_one_put";
+    /// The upload would take the uploader past the bytes they may upload in 24 hours.
+    UPLOAD_QUOTA_EXCEEDED = "upload_quota_exceeded";
+    /// The upload would take the uploader past the bytes of sources they may keep.
+    STORAGE_QUOTA_EXCEEDED = "storage_quota_exceeded";
+    /// The uploader has as many videos uploading, waiting or transcoding as they may.
+    QUEUE_QUOTA_EXCEEDED = "queue_quota_exceeded";
     /// The range asked for is outside the file.
     RANGE_NOT_SATISFIABLE = "range_not_satisfiable";
     /// The URI is longer than 8 KiB.

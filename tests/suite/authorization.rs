@@ -71,6 +71,7 @@ enum Body {
     NewWebhook,
     WebhookChange,
     MarkRead,
+    QuotaOverride,
 }
 
 struct Row {
@@ -170,6 +171,7 @@ fn table() -> Vec<Row> {
         ),
         row(get.clone(), "/api/v1/me/notifications", Nothing, B::None, signed_in(200)),
         row(get.clone(), "/api/v1/me/videos", Nothing, B::None, signed_in(200)),
+        row(get.clone(), "/api/v1/me/quota", Nothing, B::None, signed_in(200)),
         row(get.clone(), "/api/v1/me/updates", Nothing, B::None, signed_in(200)),
         row(post.clone(), "/api/v1/me/notifications/read", Nothing, B::MarkRead, signed_in(200)),
     ]);
@@ -180,6 +182,8 @@ fn table() -> Vec<Row> {
     rows.push(row(post.clone(), "/api/v1/admin/jobs/{id}/retry", DeadJob, B::None, admin_only));
     rows.push(row(post.clone(), "/api/v1/admin/jobs/retry-dead", Nothing, B::None, admin_only));
     rows.push(row(post.clone(), "/api/v1/admin/jobs/{id}/discard", DeadJob, B::None, admin_only));
+    rows.push(row(get.clone(), "/api/v1/admin/users/{id}/quota", Creator, B::None, admin_only));
+    rows.push(row(Method::PUT, "/api/v1/admin/users/{id}/quota", Creator, B::QuotaOverride, admin_only));
     for path in web_app_files() {
         rows.push(row(get.clone(), path, Nothing, B::None, [200; 5]));
     }
@@ -389,6 +393,7 @@ impl World {
             }
             Body::WebhookChange => request.json(&json!({ "events": ["video.deleted"], "enabled": false })),
             Body::MarkRead => request.json(&json!({})),
+            Body::QuotaOverride => request.json(&json!({ "queued_videos": 50 })),
         };
         let response = request.send().await.unwrap();
         response.status().as_u16()

@@ -22,6 +22,7 @@ mod pipeline;
 mod playable;
 mod playback_access;
 mod queue;
+mod quotas;
 mod rate_limits;
 mod reconciler;
 mod sessions;

@@ -4,6 +4,7 @@
 
 mod multipart;
 mod presigned;
+mod quota;
 mod receive;
 mod tus;
 
@@ -38,7 +39,12 @@ pub fn routes() -> Routes {
                     "Upload-Length is missing or malformed, or a deferred length was asked for",
                 )
                 .error(412, &[codes::UNSUPPORTED_TUS_VERSION], "Tus-Resumable is not a supported version")
-                .error(413, &[codes::TOO_LARGE], "Upload-Length is over the upload limit")
+                .error(
+                    413,
+                    &[codes::TOO_LARGE, codes::UPLOAD_QUOTA_EXCEEDED, codes::STORAGE_QUOTA_EXCEEDED],
+                    "Upload-Length is over the upload limit, or over what the uploader's quotas leave",
+                )
+                .error(429, &[codes::QUEUE_QUOTA_EXCEEDED], "The uploader has as many videos in the queue as they may")
                 .error(
                     422,
                     &[codes::INVALID_FIELD],
@@ -94,7 +100,12 @@ pub fn routes() -> Routes {
                     &[codes::INVALID_MULTIPART, codes::INVALID_HEADER, codes::INCOMPLETE_BODY],
                     "The form is malformed, repeats a field or has an unexpected one; Upload-Length is malformed",
                 )
-                .error(413, &[codes::INVALID_MULTIPART], "The file is over the upload limit")
+                .error(
+                    413,
+                    &[codes::INVALID_MULTIPART, codes::UPLOAD_QUOTA_EXCEEDED, codes::STORAGE_QUOTA_EXCEEDED],
+                    "The file is over the upload limit, or over what the uploader's quotas leave",
+                )
+                .error(429, &[codes::QUEUE_QUOTA_EXCEEDED], "The uploader has as many videos in the queue as they may")
                 .error(
                     415,
                     &[codes::NOT_A_VIDEO, codes::INVALID_MULTIPART],
@@ -119,9 +130,11 @@ pub fn routes() -> Routes {
                 .created::<presigned::PresignedUpload>("Where and how to PUT the file")
                 .error(
                     413,
-                    &[codes::TOO_LARGE_FOR_ONE_PUT],
-                    "The size is over the upload limit, or more than object storage takes in one PUT",
-                ),
+                    &[codes::TOO_LARGE_FOR_ONE_PUT, codes::UPLOAD_QUOTA_EXCEEDED, codes::STORAGE_QUOTA_EXCEEDED],
+                    "The size is over the upload limit, more than object storage takes in one PUT, \
+                     or over what the uploader's quotas leave",
+                )
+                .error(429, &[codes::QUEUE_QUOTA_EXCEEDED], "The uploader has as many videos in the queue as they may"),
         )
         .post("/api/v1/uploads/{id}/complete", presigned::complete)
         .doc(

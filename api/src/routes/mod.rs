@@ -9,6 +9,7 @@ mod likes;
 mod me;
 mod notifications;
 mod pages;
+mod quotas;
 mod video_access;
 mod videos;
 mod views;
@@ -96,6 +97,12 @@ pub fn routes() -> Routes {
                 .signed_in()
                 .json::<ProfileChange>()
                 .ok::<Me>("The account as changed"),
+        )
+        .get("/api/v1/me/quota", quotas::mine)
+        .doc(
+            Doc::new("Your upload quotas and what you use of them")
+                .signed_in()
+                .ok::<quotas::QuotaReport>("Limits (null where unlimited), admin overrides and usage"),
         )
         .get("/api/v1/me/history", history::list)
         .doc(
@@ -332,6 +339,19 @@ pub fn routes() -> Routes {
         .doc(Doc::new("Edit a comment (its author)").signed_in().json::<CommentEdit>().ok::<Comment>("The comment"))
         .delete("/api/v1/comments/{id}", comments::delete)
         .doc(Doc::new("Delete a comment (author, video owner or admin)").signed_in().no_content("Deleted"))
+        .get("/api/v1/admin/users/{id}/quota", quotas::get)
+        .doc(
+            Doc::new("A user's upload quotas and usage")
+                .access(Access::Admin)
+                .ok::<quotas::QuotaReport>("Limits (null where unlimited), overrides and usage"),
+        )
+        .put("/api/v1/admin/users/{id}/quota", quotas::set)
+        .doc(
+            Doc::new("Override a user's quotas (null: the default; -1: unlimited)")
+                .access(Access::Admin)
+                .json::<streambox_db::quotas::Overrides>()
+                .ok::<quotas::QuotaReport>("The quotas as they now apply"),
+        )
         .get("/api/v1/admin/jobs", admin_jobs::list)
         .doc(
             Doc::new("Transcode jobs, filtered by state")
