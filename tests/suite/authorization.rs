@@ -94,6 +94,7 @@ fn table() -> Vec<Row> {
     let mut rows = vec![
         row(get.clone(), "/healthz", Nothing, B::None, [200; 5]),
         row(get.clone(), "/readyz", Nothing, B::None, [200; 5]),
+        row(get.clone(), "/metrics", Nothing, B::None, [200; 5]),
         row(post.clone(), "/api/v1/auth/register", Nothing, B::Register, [201; 5]),
         row(post.clone(), "/api/v1/auth/login", Nothing, B::Login, [200; 5]),
         // An access token is not a refresh token.

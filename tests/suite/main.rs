@@ -17,6 +17,7 @@ mod hardening;
 mod hostile;
 mod listings;
 mod live_updates;
+mod metrics;
 mod openapi;
 mod pipeline;
 mod playable;

@@ -2,6 +2,7 @@
 //! resumable (tus) uploads, and direct-to-storage uploads completed here — each
 //! becomes a video with a transcode job on the queue only once it is whole.
 
+mod measure;
 mod multipart;
 mod presigned;
 mod quota;

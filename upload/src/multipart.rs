@@ -23,6 +23,7 @@ use streambox_http::{ApiError, ApiResult, AppState};
 use streambox_storage::StreamingUpload;
 use streambox_storage::layout::keys;
 
+use crate::measure::Receiving;
 use crate::receive::{not_a_video, too_large};
 use crate::{UploadAccepted, quota};
 use streambox_storage::container::{self, Container};
@@ -167,9 +168,13 @@ async fn store_source(
     // file that is not one reaches storage.
     let mut head = Some(Vec::with_capacity(container::NEEDED));
     let mut upload = state.storage.streaming_upload(keys::source(video_id), "application/octet-stream", declared);
+    let receiving = Receiving::start(&state.metrics, "multipart");
     let written = loop {
         let chunk = match field.chunk().await {
-            Ok(Some(chunk)) => Some(chunk),
+            Ok(Some(chunk)) => {
+                receiving.received(chunk.len());
+                Some(chunk)
+            }
             Ok(None) => None,
             Err(e) => break Err(multipart_error(e)),
         };
