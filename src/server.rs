@@ -8,6 +8,7 @@ use anyhow::Context;
 use axum::body::Body;
 use axum::http::Request;
 use axum::{Extension, Router};
+use streambox_api::mail::Outbox;
 use streambox_base::Config;
 use streambox_base::config::Secret;
 use streambox_core::{App, Core};
@@ -112,7 +113,9 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     // The API document describes everything a process running all services serves.
     let document = openapi::Document::of(routes(Mode::All).table());
     let hardening = Hardening::new(&state.config, &endpoint);
-    let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown).into_router(), &state);
+    let public_url = state.config.mail.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let outbox = Outbox::new(&state.config.mail, public_url, mode == Mode::All)?;
+    let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown, outbox).into_router(), &state);
     let app = traced(hardening.apply(edge::apply(limited)), state.config.trust_forwarded_for)
         .layer(Extension(document))
         .with_state(state.clone());
@@ -126,11 +129,12 @@ pub fn routes(mode: Mode) -> Routes {
     compose(mode, streambox_api::routes, streambox_streamer::routes)
 }
 
-/// `routes(mode)` with the state services need beyond `AppState` (the streamer's caches).
-fn serving_routes(mode: Mode, state: &AppState, shutdown: &CancellationToken) -> Routes {
+/// `routes(mode)` with the state services need beyond `AppState` (the streamer's caches,
+/// the API's outbox).
+fn serving_routes(mode: Mode, state: &AppState, shutdown: &CancellationToken, outbox: Outbox) -> Routes {
     compose(
         mode,
-        || streambox_api::serving(state, shutdown.clone()),
+        || streambox_api::serving(state, shutdown.clone(), outbox),
         || streambox_streamer::serving(state, shutdown.clone()),
     )
 }

@@ -18,6 +18,8 @@ pub struct Me {
     display_name: String,
     bio: String,
     role: Role,
+    /// Whether the address is verified (a mailed link was followed).
+    email_verified: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -29,6 +31,7 @@ impl From<User> for Me {
             display_name: user.display_name,
             bio: user.bio,
             role: user.role,
+            email_verified: user.email_verified_at.is_some(),
             created_at: user.created_at,
         }
     }
