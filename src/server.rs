@@ -115,6 +115,9 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     let hardening = Hardening::new(&state.config, &endpoint);
     let public_url = state.config.mail.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let outbox = Outbox::new(&state.config.mail, public_url, mode == Mode::All)?;
+    if mode == Mode::Api && state.config.mail.smtp_url.is_none() {
+        tracing::warn!("STREAMBOX_SMTP_URL is not set: verification and password-reset mail cannot be sent");
+    }
     let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown, outbox).into_router(), &state);
     let app = traced(hardening.apply(edge::apply(limited)), state.config.trust_forwarded_for)
         .layer(Extension(document))
