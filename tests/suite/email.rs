@@ -3,7 +3,8 @@
 //! the verification mail arrives and its link verifies once; expired and made-up links
 //! are refused; an unverified account cannot upload while verification is required; a
 //! password reset revokes every session and the old password; asking for a reset
-//! answers alike whether or not the address has an account.
+//! answers alike whether or not the address has an account. The web app's pages for the
+//! links are walked in headless Chromium (tests/browser/mailed_links.mjs).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -342,4 +343,40 @@ async fn registration_does_not_wait_for_a_mail_server_that_never_answers() {
     let user = registered.expect("registration answered while the mail server hung");
     assert_eq!(me(&app, &user.token).await.1["email_verified"], false);
     held.abort();
+}
+
+/// Runs tests/browser/mailed_links.mjs with `args`; its report.
+async fn browse(args: Vec<String>) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/mailed_links.mjs");
+    let run = Command::new("node").arg(script).args(args).output().await.expect("run node");
+    assert!(run.status.success(), "the browser run failed: {}", String::from_utf8_lossy(&run.stderr));
+    let report: Value = serde_json::from_slice(run.stdout.trim_ascii()).expect("one JSON report");
+    assert_eq!(report["fatal"], Value::Null, "the browser run stopped: {report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_verifies_the_address_and_resets_the_password_from_the_mailed_links() {
+    let mailbox = Mailbox::start().await;
+    let app = spawn_with_mail(&mailbox).await;
+    let user = app.user("creator").await;
+    let (verify_link, _) = link_of(&mailbox.first_to(&user.email).await, "verify");
+
+    let seen =
+        browse(vec!["verify".into(), app.base.clone(), user.email.clone(), user.password.clone(), verify_link]).await;
+    assert!(seen["noticeBefore"].as_str().unwrap().contains("not verified yet"), "{seen}");
+    assert!(seen["verified"].as_str().unwrap().contains("is verified"), "{seen}");
+    assert_eq!(seen["noticesAfter"], 0, "the Studio no longer asks: {seen}");
+    assert!(seen["secondUse"].as_str().unwrap().contains("used already"), "{seen}");
+    assert!(seen["resetAsked"].as_str().unwrap().contains("a link is on its way"), "{seen}");
+    assert_eq!(me(&app, &user.token).await.1["email_verified"], true);
+
+    let (reset_link, _) = link_of(&mailbox.nth_to(&user.email, 2).await, "reset");
+    let new_password = "a passphrase chosen in the browser";
+    let seen =
+        browse(vec!["reset".into(), app.base.clone(), user.email.clone(), new_password.into(), reset_link]).await;
+    assert_eq!(seen["signedIn"], true, "{seen}");
+    assert_eq!(app.login(&user.email, &user.password).await.status(), 401, "the old password is refused");
+    assert_eq!(me(&app, &user.token).await.0, 401, "the session from before the reset is revoked");
 }
