@@ -149,7 +149,8 @@ async fn the_verification_mail_arrives_and_its_link_verifies_once_and_only_once(
     let mailbox = Mailbox::start().await;
     let app = spawn_with_mail(&mailbox).await;
     let user = app.user("creator").await;
-    assert_eq!(me(&app, &user.token).await.1["email_verified"], false);
+    let account = me(&app, &user.token).await.1;
+    assert_eq!((&account["email_verified"], &account["email_verification_required"]), (&json!(false), &json!(true)));
 
     let mail = mailbox.first_to(&user.email).await;
     assert_eq!(mail["subject"], "Confirm your email address");
@@ -365,7 +366,7 @@ async fn the_web_app_verifies_the_address_and_resets_the_password_from_the_maile
 
     let seen =
         browse(vec!["verify".into(), app.base.clone(), user.email.clone(), user.password.clone(), verify_link]).await;
-    assert!(seen["noticeBefore"].as_str().unwrap().contains("not verified yet"), "{seen}");
+    assert!(seen["noticeBefore"].as_str().unwrap().contains("Verify your email address to upload"), "{seen}");
     assert!(seen["verified"].as_str().unwrap().contains("is verified"), "{seen}");
     assert_eq!(seen["noticesAfter"], 0, "the Studio no longer asks: {seen}");
     assert!(seen["secondUse"].as_str().unwrap().contains("used already"), "{seen}");

@@ -23,9 +23,9 @@ export async function render(root, { session, params, navigate }) {
   const upload = uploadForm(async () => { await reload(); });
   const quota = h("p", { class: "sub quota", "aria-label": "Your quotas" });
   root.append(h("h1", {}, "Studio"));
-  if (me.email_verified === false) {
+  if (me.email_verification_required && !me.email_verified) {
     root.append(h("p", { class: "notice", role: "status" },
-      "Your email address is not verified yet: follow the link we mailed you (uploads may need it). ",
+      "Verify your email address to upload: follow the link we mailed you. ",
       h("a", { href: "#/verify" }, "Send a new link")));
   }
   root.append(upload.element, quota, h("section", { class: "card" }, h("h2", {}, "Your videos"), library));
