@@ -60,6 +60,7 @@ async fn issue(state: &AppState, user: &User, purpose: Purpose, ttl: std::time::
         tracing::info!(user = %user.id, ?purpose, "mail not sent: as many were sent this hour as may be");
         return Ok(None);
     }
+    email_links::forget_old(&state.db, user.id).await?;
     let token = random_tokens::new();
     let expires_at = Utc::now() + ttl;
     email_links::insert(&state.db, &random_tokens::digest(&token), user.id, purpose, &user.email, expires_at).await?;

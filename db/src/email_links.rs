@@ -51,6 +51,21 @@ impl EmailLink {
     }
 }
 
+/// How long a link is kept past its expiry (so following it says "expired", not
+/// "unknown"); then [`forget_old`] deletes it.
+pub const KEPT_PAST_EXPIRY_DAYS: i32 = 7;
+
+/// Deletes `user`'s links that expired over [`KEPT_PAST_EXPIRY_DAYS`] ago, so an
+/// account's links do not pile up.
+pub async fn forget_old<'e>(db: impl PgExecutor<'e>, user: UserId) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM email_links WHERE user_id = $1 AND expires_at < now() - make_interval(days => $2)")
+        .bind(user)
+        .bind(KEPT_PAST_EXPIRY_DAYS)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Records a link for `user`, mailed to `email`, by its token's hash.
 pub async fn insert<'e>(
     db: impl PgExecutor<'e>,

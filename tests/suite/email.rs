@@ -310,7 +310,7 @@ async fn asking_for_a_reset_answers_alike_whether_or_not_the_address_has_an_acco
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_account_is_sent_a_few_links_an_hour_however_often_it_asks() {
+async fn an_account_is_sent_a_few_links_an_hour_and_its_long_expired_ones_are_forgotten() {
     let mailbox = Mailbox::start().await;
     let app = spawn_with_mail(&mailbox).await;
     let user = app.user("creator").await;
@@ -325,6 +325,20 @@ async fn an_account_is_sent_a_few_links_an_hour_however_often_it_asks() {
         .unwrap();
     assert_eq!(links, 3, "registration's link and two more, then none this hour");
     mailbox.nth_to(&user.email, 3).await;
+
+    // Links long past their expiry go when the account is next sent one.
+    sqlx::query("UPDATE email_links SET expires_at = now() - interval '8 days' WHERE user_id = $1")
+        .bind(user.id)
+        .execute(app.db())
+        .await
+        .unwrap();
+    assert_eq!(post(&app, "/api/v1/auth/password-reset", json!({ "email": user.email })).await.0, 202);
+    let kept: Vec<String> = sqlx::query_scalar("SELECT purpose FROM email_links WHERE user_id = $1")
+        .bind(user.id)
+        .fetch_all(app.db())
+        .await
+        .unwrap();
+    assert_eq!(kept, ["reset_password"], "only the new link is left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
