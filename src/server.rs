@@ -8,6 +8,7 @@ use anyhow::Context;
 use axum::body::Body;
 use axum::http::Request;
 use axum::{Extension, Router, middleware};
+use streambox_api::mail::Outbox;
 use streambox_base::Config;
 use streambox_base::config::Secret;
 use streambox_base::metrics::Metrics;
@@ -114,7 +115,12 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     // The API document describes everything a process running all services serves.
     let document = openapi::Document::of(routes(Mode::All).table());
     let hardening = Hardening::new(&state.config, &endpoint);
-    let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown).into_router(), &state);
+    let public_url = state.config.mail.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let outbox = Outbox::new(&state.config.mail, public_url, mode == Mode::All)?;
+    if mode == Mode::Api && state.config.mail.smtp_url.is_none() {
+        tracing::warn!("STREAMBOX_SMTP_URL is not set: verification and password-reset mail cannot be sent");
+    }
+    let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown, outbox).into_router(), &state);
     let app = traced(hardening.apply(edge::apply(limited)), state.config.trust_forwarded_for)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::measure))
         .layer(Extension(document))
@@ -135,11 +141,12 @@ pub fn routes(mode: Mode) -> Routes {
     compose(mode, streambox_api::routes, streambox_streamer::routes)
 }
 
-/// `routes(mode)` with the state services need beyond `AppState` (the streamer's caches).
-fn serving_routes(mode: Mode, state: &AppState, shutdown: &CancellationToken) -> Routes {
+/// `routes(mode)` with the state services need beyond `AppState` (the streamer's caches,
+/// the API's outbox).
+fn serving_routes(mode: Mode, state: &AppState, shutdown: &CancellationToken, outbox: Outbox) -> Routes {
     compose(
         mode,
-        || streambox_api::serving(state, shutdown.clone()),
+        || streambox_api::serving(state, shutdown.clone(), outbox),
         || streambox_streamer::serving(state, shutdown.clone()),
     )
 }

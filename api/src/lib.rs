@@ -2,8 +2,11 @@
 //! engagement and discovery (likes, comments, history, follows, views, feeds, search).
 
 mod auth_throttle;
+mod email_links;
 pub mod live;
+pub mod mail;
 pub mod passwords;
+mod random_tokens;
 mod routes;
 mod sessions;
 pub mod view_counter;

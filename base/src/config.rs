@@ -159,6 +159,30 @@ pub struct Config {
     pub stream: StreamConfig,
     /// Webhook deliveries and the event log.
     pub events: EventsConfig,
+    /// Mail to account holders: verification and password-reset links.
+    pub mail: MailConfig,
+}
+
+/// How StreamBox mails account holders (verification and password-reset links), and
+/// whether an unverified address may upload.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://` or `smtps://` URL of the server mail is sent through, with any
+    /// credentials in it (`STREAMBOX_SMTP_URL`); `None`: no mail is sent (in `all`
+    /// mode each link is logged instead, for local use).
+    pub smtp_url: Option<Secret>,
+    /// The `From` of every mail (`STREAMBOX_MAIL_FROM`).
+    pub from: String,
+    /// Where people reach the web app, the base of every mailed link
+    /// (`STREAMBOX_PUBLIC_URL`); `None`: `http://` and the address the server listens on.
+    pub public_url: Option<String>,
+    /// Whether an account must verify its address before it uploads
+    /// (`STREAMBOX_REQUIRE_VERIFIED_EMAIL`; default: whether SMTP is configured).
+    pub require_verified_email: bool,
+    /// How long a verification link works (default 48 hours).
+    pub verification_ttl: Duration,
+    /// How long a password-reset link works (default 1 hour).
+    pub reset_ttl: Duration,
 }
 
 /// Where events go and how hard StreamBox tries: webhook delivery, its retries and
@@ -395,6 +419,18 @@ impl Config {
                 allow_private_targets: env.parse("STREAMBOX_WEBHOOK_ALLOW_PRIVATE", "false")?,
                 retention: Duration::from_secs(env.parse::<u64>("STREAMBOX_EVENT_RETENTION_DAYS", "30")? * 86400),
             },
+            mail: {
+                let smtp_url = env.optional("STREAMBOX_SMTP_URL").map(Secret::new);
+                let required_by_default = if smtp_url.is_some() { "true" } else { "false" };
+                MailConfig {
+                    require_verified_email: env.parse("STREAMBOX_REQUIRE_VERIFIED_EMAIL", required_by_default)?,
+                    smtp_url,
+                    from: env.string("STREAMBOX_MAIL_FROM", "StreamBox <streambox@localhost>"),
+                    public_url: env.optional("STREAMBOX_PUBLIC_URL").map(|url| url.trim_end_matches('/').to_owned()),
+                    verification_ttl: env.seconds("STREAMBOX_EMAIL_VERIFICATION_TTL_SECS", "172800")?,
+                    reset_ttl: env.seconds("STREAMBOX_PASSWORD_RESET_TTL_SECS", "3600")?,
+                }
+            },
             transcode: TranscodeConfig {
                 concurrency: env.parse("STREAMBOX_TRANSCODE_CONCURRENCY", "1")?,
                 max_attempts: env.parse("STREAMBOX_MAX_ATTEMPTS", "3")?,
@@ -459,6 +495,24 @@ impl Config {
             return Err(invalid(
                 "STREAMBOX_DEFAULT_ROLE",
                 "must be creator or viewer; create admins with `streambox user create --admin`",
+            ));
+        }
+        if self
+            .mail
+            .smtp_url
+            .as_ref()
+            .is_some_and(|url| !(url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://")))
+        {
+            return Err(invalid("STREAMBOX_SMTP_URL", "must be an smtp:// or smtps:// URL"));
+        }
+        if self.mail.public_url.as_ref().is_some_and(|url| !(url.starts_with("https://") || url.starts_with("http://")))
+        {
+            return Err(invalid("STREAMBOX_PUBLIC_URL", "must be an http:// or https:// URL"));
+        }
+        if !self.mail.from.contains('@') {
+            return Err(invalid(
+                "STREAMBOX_MAIL_FROM",
+                "must be an address, `Name <name@example.org>` or `name@example.org`",
             ));
         }
         if self.jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
@@ -580,8 +634,36 @@ mod tests {
     }
 
     #[test]
+    fn verified_email_is_required_by_default_only_when_mail_can_be_sent() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert!(!config.mail.require_verified_email);
+        let config = Config::from_vars(&vars(&[("STREAMBOX_SMTP_URL", "smtp://127.0.0.1:25")])).unwrap();
+        assert!(config.mail.require_verified_email);
+        let config = Config::from_vars(&vars(&[
+            ("STREAMBOX_SMTP_URL", "smtp://127.0.0.1:25"),
+            ("STREAMBOX_REQUIRE_VERIFIED_EMAIL", "false"),
+        ]))
+        .unwrap();
+        assert!(!config.mail.require_verified_email);
+        for (name, bad) in [
+            ("STREAMBOX_SMTP_URL", "mail.example.org"),
+            ("STREAMBOX_PUBLIC_URL", "example.org"),
+            ("STREAMBOX_MAIL_FROM", "nobody"),
+            ("STREAMBOX_REQUIRE_VERIFIED_EMAIL", "sometimes"),
+            ("STREAMBOX_PASSWORD_RESET_TTL_SECS", "0"),
+        ] {
+            assert_eq!(Config::from_vars(&vars(&[(name, bad)])).unwrap_err().name, name, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn secrets_do_not_print() {
-        let config = Config::from_vars(&vars(&[("S3_SECRET_KEY", "hunter2-hunter2")])).unwrap();
+        let config = Config::from_vars(&vars(&[
+            ("S3_SECRET_KEY", "hunter2-hunter2"),
+            ("STREAMBOX_SMTP_URL", "smtps://mailer:hunter3-hunter3@mail.example.org"),
+        ]))
+        .unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!format!("{config:?}").contains("hunter3"));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod chunks;
 pub mod comments;
+pub mod email_links;
 pub mod events;
 pub mod feeds;
 pub mod follows;

@@ -54,6 +54,18 @@ codes! {
     REQUEST_TIMEOUT = "request_timeout";
     /// An account with this email exists.
     EMAIL_TAKEN = "email_taken";
+    /// The account's email address is not verified yet, and uploading needs it: follow
+    /// the link mailed at registration, or ask for a new one.
+    EMAIL_NOT_VERIFIED = "email_not_verified";
+    /// The emailed link's token is not one this server mailed (mistyped or cut short).
+    EMAIL_LINK_INVALID = "email_link_invalid";
+    /// The emailed link was followed already; each works once.
+    EMAIL_LINK_USED = "email_link_used";
+    /// The emailed link has expired; ask for a new one.
+    EMAIL_LINK_EXPIRED = "email_link_expired";
+    /// Too many mails were asked for from this address this hour: wait the
+    /// `Retry-After` seconds.
+    EMAIL_THROTTLED = "email_throttled";
     /// The video is not ready to play yet.
     NOT_READY = "not_ready";
     /// Only a dead job can be retried or discarded.

@@ -56,6 +56,11 @@ enum Body {
     None,
     Register,
     Login,
+    /// A token no link was mailed with.
+    LinkToken,
+    MailRequest,
+    /// A new password with a token no link was mailed with.
+    PasswordReset,
     Profile,
     Rename,
     Upload,
@@ -100,6 +105,11 @@ fn table() -> Vec<Row> {
         // An access token is not a refresh token.
         row(post.clone(), "/api/v1/auth/refresh", Nothing, B::None, [401; 5]),
         row(post.clone(), "/api/v1/auth/logout", Nothing, B::None, [204; 5]),
+        // Mailed links: a made-up token is refused; asking for mail is taken from anyone.
+        row(post.clone(), "/api/v1/auth/verify-email", Nothing, B::LinkToken, [400; 5]),
+        row(post.clone(), "/api/v1/auth/verify-email/resend", Nothing, B::MailRequest, [202; 5]),
+        row(post.clone(), "/api/v1/auth/password-reset", Nothing, B::MailRequest, [202; 5]),
+        row(post.clone(), "/api/v1/auth/password-reset/complete", Nothing, B::PasswordReset, [400; 5]),
         row(get.clone(), "/api/v1/me", Nothing, B::None, [401, 200, 200, 200, 200]),
         row(patch.clone(), "/api/v1/me", Nothing, B::Profile, [401, 200, 200, 200, 200]),
         row(get.clone(), "/api/v1/creators/{id}", Creator, B::None, [200; 5]),
@@ -367,6 +377,11 @@ impl World {
                 "display_name": "New",
             })),
             Body::Login => request.json(&json!({ "email": self.other.email, "password": self.other.password })),
+            Body::LinkToken => request.json(&json!({ "token": "made-up" })),
+            Body::MailRequest => request.json(&json!({ "email": self.other.email })),
+            Body::PasswordReset => {
+                request.json(&json!({ "token": "made-up", "password": "a new long enough password" }))
+            }
             Body::Profile => request.json(&json!({ "bio": "Films about trains." })),
             Body::Rename => request.json(&json!({ "title": "Renamed" })),
             // One buffered body (not a stream), so a rejection before the body is read

@@ -11,6 +11,7 @@ mod browser;
 mod chunked;
 mod configuration;
 mod corpus;
+mod email;
 mod engagement;
 mod faults;
 mod hardening;

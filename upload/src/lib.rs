@@ -2,6 +2,7 @@
 //! resumable (tus) uploads, and direct-to-storage uploads completed here — each
 //! becomes a video with a transcode job on the queue only once it is whole.
 
+mod admission;
 mod measure;
 mod multipart;
 mod presigned;
@@ -24,6 +25,9 @@ pub struct UploadAccepted {
     status: VideoStatus,
 }
 
+/// When an upload is refused for an unverified address, as the API document says it.
+const UNVERIFIED: &str = "The account's email address is not verified and STREAMBOX_REQUIRE_VERIFIED_EMAIL is on";
+
 pub fn routes() -> Routes {
     let resumable = Routes::new()
         .options("/api/v1/uploads/tus", tus::options)
@@ -32,6 +36,7 @@ pub fn routes() -> Routes {
         .doc(
             Doc::new("tus: create a resumable upload (Upload-Length, Upload-Metadata title, description, visibility)")
                 .signed_in()
+                .error(403, &[codes::EMAIL_NOT_VERIFIED], UNVERIFIED)
                 .body(RequestBody::Bytes)
                 .reply(201, "Created; Location names the upload", Content::None)
                 .error(
@@ -94,6 +99,7 @@ pub fn routes() -> Routes {
         .doc(
             Doc::new("Upload a video (multipart: title, description, visibility, file; optional Upload-Length header)")
                 .signed_in()
+                .error(403, &[codes::EMAIL_NOT_VERIFIED], UNVERIFIED)
                 .body(RequestBody::Multipart(multipart::form_schema))
                 .reply(202, "Stored and queued for transcoding", Content::Json(schema_of::<UploadAccepted>))
                 .error(
@@ -127,6 +133,7 @@ pub fn routes() -> Routes {
         .doc(
             Doc::new("Start a direct-to-storage upload: a presigned PUT URL")
                 .signed_in()
+                .error(403, &[codes::EMAIL_NOT_VERIFIED], UNVERIFIED)
                 .json::<presigned::PresignRequest>()
                 .created::<presigned::PresignedUpload>("Where and how to PUT the file")
                 .error(

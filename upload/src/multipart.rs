@@ -25,7 +25,7 @@ use streambox_storage::layout::keys;
 
 use crate::measure::Receiving;
 use crate::receive::{not_a_video, too_large};
-use crate::{UploadAccepted, quota};
+use crate::{UploadAccepted, admission, quota};
 use streambox_storage::container::{self, Container};
 
 /// Text fields are small; anything larger is not a title.
@@ -38,9 +38,7 @@ pub async fn create_upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<UploadAccepted>)> {
-    if !user.role.can_upload() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "only creators can upload videos"));
-    }
+    admission::may_upload(&state, &user)?;
     let max = state.config.max_upload_bytes;
     if content_length(&headers).is_some_and(|len| len > max) {
         return Err(too_large(max));

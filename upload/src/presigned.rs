@@ -21,7 +21,7 @@ use streambox_storage::SINGLE_PUT_MAX;
 use streambox_storage::layout::keys;
 
 use crate::receive::{not_a_video, too_large};
-use crate::{UploadAccepted, quota};
+use crate::{UploadAccepted, admission, quota};
 use streambox_storage::container::{self, Container};
 
 /// How long the PUT URL works; the upload is forgotten an hour after that.
@@ -61,9 +61,7 @@ pub async fn create(
     user: AuthUser,
     ApiJson(request): ApiJson<PresignRequest>,
 ) -> ApiResult<(StatusCode, Json<PresignedUpload>)> {
-    if !user.role.can_upload() {
-        return Err(ApiError::forbidden("only creators can upload videos"));
-    }
+    admission::may_upload(&state, &user)?;
     let title = Title::parse(&request.title)?;
     let description = Description::parse(&request.description)?;
     if request.size == 0 {

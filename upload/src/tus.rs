@@ -24,7 +24,7 @@ use streambox_http::error::ApiPath;
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
 
-use crate::{quota, receive};
+use crate::{admission, quota, receive};
 
 pub const VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
@@ -76,9 +76,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    if !user.role.can_upload() {
-        return Err(ApiError::forbidden("only creators can upload videos"));
-    }
+    admission::may_upload(&state, &user)?;
     if headers.contains_key("upload-defer-length") {
         return Err(ApiError::bad_request(
             codes::UNSUPPORTED,

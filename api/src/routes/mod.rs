@@ -3,6 +3,7 @@ mod auth;
 mod comments;
 mod creators;
 mod discovery;
+mod email;
 mod follows;
 mod history;
 mod likes;
@@ -37,16 +38,24 @@ use self::webhooks::{
     CreatedWebhook, DeliveryList, NewWebhook, RotatedSecret, WebhookChange, WebhookList, WebhookView,
 };
 use crate::live::{Hub, LiveEvent};
+use crate::mail::Outbox;
 use crate::sessions::SessionTokens;
 use streambox_db::comments::Comment;
 use streambox_db::follows::Person;
 use streambox_db::webhooks::Delivery;
 
-/// The routes as a server runs them: with the live-updates hub they share.
-pub fn serving(state: &AppState, shutdown: CancellationToken) -> Routes {
+/// The routes as a server runs them: with the live-updates hub they share, and the
+/// outbox their mail goes to.
+pub fn serving(state: &AppState, shutdown: CancellationToken, outbox: Outbox) -> Routes {
     let hub = Hub::new(state.clone(), shutdown);
-    routes().map_router(|router| router.layer(Extension(hub)))
+    routes().map_router(|router| router.layer(Extension(hub)).layer(Extension(outbox)))
 }
+
+/// What the mailed-link routes answer, as the API document says it.
+const LINK_INVALID: &str = "The token is not one of a mailed link of this kind";
+const LINK_GONE: &str = "The link was used already, or has expired";
+const MAIL_ACCEPTED: &str = "Taken: if the address has an account (that needs it), a link is on its way";
+const MAIL_THROTTLED: &str = "Too many mails were asked for from this address this hour: wait `Retry-After` seconds";
 
 pub fn routes() -> Routes {
     let refresh_body = RequestBody::OptionalJson(schema_of::<auth::RefreshRequest>);
@@ -55,7 +64,7 @@ pub fn routes() -> Routes {
         .doc(
             Doc::new("Create an account")
                 .json::<auth::RegisterRequest>()
-                .created::<auth::RegisteredUser>("The new account")
+                .created::<auth::RegisteredUser>("The new account; a link to verify its address is mailed to it")
                 .error(409, &[codes::EMAIL_TAKEN], "The email is taken")
                 .error(
                     429,
@@ -88,6 +97,36 @@ pub fn routes() -> Routes {
             Doc::new("Sign out: revoke the refresh token and the session's access tokens")
                 .body(refresh_body)
                 .no_content("Signed out; the cookies are cleared"),
+        )
+        .post("/api/v1/auth/verify-email", email::verify)
+        .doc(
+            Doc::new("Verify an account's email address with the token of the link mailed to it")
+                .json::<email::LinkToken>()
+                .no_content("Verified")
+                .error(400, &[codes::EMAIL_LINK_INVALID], LINK_INVALID)
+                .error(410, &[codes::EMAIL_LINK_USED, codes::EMAIL_LINK_EXPIRED], LINK_GONE),
+        )
+        .post("/api/v1/auth/verify-email/resend", email::resend_verification)
+        .doc(
+            Doc::new("Mail the verification link again (answered alike whether or not the address has an account)")
+                .json::<email::MailRequest>()
+                .reply(202, MAIL_ACCEPTED, Content::None)
+                .error(429, &[codes::EMAIL_THROTTLED], MAIL_THROTTLED),
+        )
+        .post("/api/v1/auth/password-reset", email::request_reset)
+        .doc(
+            Doc::new("Mail a password-reset link (answered alike whether or not the address has an account)")
+                .json::<email::MailRequest>()
+                .reply(202, MAIL_ACCEPTED, Content::None)
+                .error(429, &[codes::EMAIL_THROTTLED], MAIL_THROTTLED),
+        )
+        .post("/api/v1/auth/password-reset/complete", email::reset_password)
+        .doc(
+            Doc::new("Set a new password with the token of a reset link; signs out every session of the account")
+                .json::<email::PasswordReset>()
+                .no_content("The password is changed and every session revoked")
+                .error(400, &[codes::EMAIL_LINK_INVALID], LINK_INVALID)
+                .error(410, &[codes::EMAIL_LINK_USED, codes::EMAIL_LINK_EXPIRED], LINK_GONE),
         )
         .get("/api/v1/me", me::get)
         .doc(Doc::new("The signed-in account").signed_in().ok::<Me>("The account"))

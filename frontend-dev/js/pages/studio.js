@@ -22,7 +22,13 @@ export async function render(root, { session, params, navigate }) {
   const rows = new Map();
   const upload = uploadForm(async () => { await reload(); });
   const quota = h("p", { class: "sub quota", "aria-label": "Your quotas" });
-  root.append(h("h1", {}, "Studio"), upload.element, quota, h("section", { class: "card" }, h("h2", {}, "Your videos"), library));
+  root.append(h("h1", {}, "Studio"));
+  if (me.email_verification_required && !me.email_verified) {
+    root.append(h("p", { class: "notice", role: "status" },
+      "Verify your email address to upload: follow the link we mailed you. ",
+      h("a", { href: "#/verify" }, "Send a new link")));
+  }
+  root.append(upload.element, quota, h("section", { class: "card" }, h("h2", {}, "Your videos"), library));
   showQuota(quota);
 
   // One reload at a time: an upload's end and the stream's first word of its video can
