@@ -21,6 +21,9 @@ const routes = [
   [/^\/admin$/, admin.render],
   [/^\/signin$/, auth.renderSignIn],
   [/^\/register$/, auth.renderRegister],
+  [/^\/verify$/, auth.renderVerify],
+  [/^\/forgot$/, auth.renderForgot],
+  [/^\/reset$/, auth.renderReset],
 ];
 
 let cleanup = null;

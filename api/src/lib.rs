@@ -2,10 +2,13 @@
 //! engagement and discovery (likes, comments, history, follows, views, feeds, search).
 
 mod auth_throttle;
+mod email_links;
 pub mod live;
+pub mod mail;
 mod oidc;
 mod oidc_pending;
 pub mod passwords;
+mod random_tokens;
 mod routes;
 mod sessions;
 pub mod view_counter;

@@ -7,13 +7,11 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use streambox_http::auth::cookie;
 use streambox_http::{ApiError, ApiResult, AppState};
+
+use crate::random_tokens;
 
 /// The cookie naming the browser a sign-in was started in.
 pub const BROWSER_COOKIE: &str = "sb_oidc";
@@ -42,11 +40,7 @@ pub struct Pending {
 pub fn browser_of(headers: &HeaderMap) -> String {
     match cookie(headers, BROWSER_COOKIE).filter(|v| well_formed(v)) {
         Some(value) => value.to_owned(),
-        None => {
-            let mut bytes = [0u8; 32];
-            rand::rng().fill_bytes(&mut bytes);
-            URL_SAFE_NO_PAD.encode(bytes)
-        }
+        None => random_tokens::new(),
     }
 }
 
@@ -104,7 +98,7 @@ fn well_formed(token: &str) -> bool {
 }
 
 fn digest(value: &str) -> String {
-    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    random_tokens::digest(value).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> ApiResult<T> {

@@ -10,12 +10,8 @@
 use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Json, Redirect, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use streambox_base::ids::UserId;
 use streambox_db::sessions;
@@ -23,6 +19,8 @@ use streambox_db::users::{self, User};
 use streambox_http::auth::{ACCESS_COOKIE, REFRESH_COOKIE};
 use streambox_http::{ApiError, ApiResult, AppState};
 use uuid::Uuid;
+
+use crate::random_tokens::{self, digest};
 
 /// The cookie that tells the web app a session exists and when its access token expires.
 pub const SESSION_MARKER_COOKIE: &str = "sb_session";
@@ -181,18 +179,7 @@ fn expiry(state: &AppState) -> DateTime<Utc> {
 }
 
 async fn insert_refresh(db: &PgPool, user: UserId, family: Uuid, expires_at: DateTime<Utc>) -> ApiResult<String> {
-    let token = new_token();
+    let token = random_tokens::new();
     sessions::insert(db, &digest(&token), user, family, expires_at).await?;
     Ok(token)
-}
-
-/// 256 random bits, URL-safe.
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn digest(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
 }

@@ -147,12 +147,20 @@ pub struct Config {
     pub registrations_per_hour: u32,
     /// Token-bucket rate limits per request class (`STREAMBOX_RATE_LIMIT_*`).
     pub rate_limits: RateLimits,
+    /// Each user's default limits on uploading, storing and queueing (`STREAMBOX_QUOTA_*`).
+    pub quotas: Quotas,
+    /// Whether Prometheus metrics are recorded and served at `/metrics` (`STREAMBOX_METRICS`).
+    pub metrics: bool,
+    /// Where `/metrics` is served instead of the service's own port (`STREAMBOX_METRICS_BIND`).
+    pub metrics_bind: Option<SocketAddr>,
     /// Encoding and the transcode workers.
     pub transcode: TranscodeConfig,
     /// How the streamer serves playlists and segments.
     pub stream: StreamConfig,
     /// Webhook deliveries and the event log.
     pub events: EventsConfig,
+    /// Mail to account holders: verification and password-reset links.
+    pub mail: MailConfig,
     /// Single sign-on through an OpenID provider; `None` (no `STREAMBOX_OIDC_ISSUER`): off.
     pub oidc: Option<OidcConfig>,
 }
@@ -170,6 +178,28 @@ pub struct OidcConfig {
     pub redirect_url: String,
     /// The provider's name on the sign-in button ("Google").
     pub name: String,
+}
+
+/// How StreamBox mails account holders (verification and password-reset links), and
+/// whether an unverified address may upload.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://` or `smtps://` URL of the server mail is sent through, with any
+    /// credentials in it (`STREAMBOX_SMTP_URL`); `None`: no mail is sent (in `all`
+    /// mode each link is logged instead, for local use).
+    pub smtp_url: Option<Secret>,
+    /// The `From` of every mail (`STREAMBOX_MAIL_FROM`).
+    pub from: String,
+    /// Where people reach the web app, the base of every mailed link
+    /// (`STREAMBOX_PUBLIC_URL`); `None`: `http://` and the address the server listens on.
+    pub public_url: Option<String>,
+    /// Whether an account must verify its address before it uploads
+    /// (`STREAMBOX_REQUIRE_VERIFIED_EMAIL`; default: whether SMTP is configured).
+    pub require_verified_email: bool,
+    /// How long a verification link works (default 48 hours).
+    pub verification_ttl: Duration,
+    /// How long a password-reset link works (default 1 hour).
+    pub reset_ttl: Duration,
 }
 
 /// Where events go and how hard StreamBox tries: webhook delivery, its retries and
@@ -240,6 +270,35 @@ pub struct RateLimits {
     pub media: Rate,
     /// The rest of the API.
     pub api: Rate,
+}
+
+/// Per-user limits, `None` where unlimited (written `-1`). An admin may override each
+/// for one user; admins themselves are unlimited unless overridden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// Bytes a user may upload in any 24 hours, deleted videos included.
+    pub upload_bytes_per_day: Option<u64>,
+    /// Bytes of source files a user may keep (their videos and uploads in progress).
+    pub stored_bytes: Option<u64>,
+    /// Videos a user may have uploading, waiting or transcoding at once.
+    pub queued_videos: Option<u32>,
+}
+
+/// A quota setting: a number, or `-1` for unlimited.
+struct Limit<T>(Option<T>);
+
+impl<T: FromStr> FromStr for Limit<T>
+where
+    T::Err: fmt::Display,
+{
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw.trim() {
+            "-1" => Ok(Self(None)),
+            n => n.parse().map(|n| Self(Some(n))).map_err(|e| format!("{e} (a number, or -1 for unlimited)")),
+        }
+    }
 }
 
 /// A token bucket: `capacity` requests at once, refilled at `capacity` per `period`.
@@ -341,6 +400,16 @@ impl Config {
                 media: env.parse("STREAMBOX_RATE_LIMIT_MEDIA", "6000/min")?,
                 api: env.parse("STREAMBOX_RATE_LIMIT_API", "1200/min")?,
             },
+            quotas: Quotas {
+                upload_bytes_per_day: env.parse::<Limit<u64>>("STREAMBOX_QUOTA_UPLOAD_BYTES_PER_DAY", "53687091200")?.0,
+                stored_bytes: env.parse::<Limit<u64>>("STREAMBOX_QUOTA_STORED_BYTES", "536870912000")?.0,
+                queued_videos: env.parse::<Limit<u32>>("STREAMBOX_QUOTA_QUEUED_VIDEOS", "20")?.0,
+            },
+            metrics: env.parse("STREAMBOX_METRICS", "true")?,
+            metrics_bind: env
+                .optional("STREAMBOX_METRICS_BIND")
+                .map(|raw| raw.parse().map_err(|e| invalid("STREAMBOX_METRICS_BIND", &format!("{raw:?}: {e}"))))
+                .transpose()?,
             stream: StreamConfig {
                 cache_bytes: env.parse("STREAMBOX_STREAM_CACHE_BYTES", "268435456")?,
                 cache_max_object: env.parse("STREAMBOX_STREAM_CACHE_MAX_OBJECT_BYTES", "16777216")?,
@@ -366,6 +435,18 @@ impl Config {
                 retry_window: env.seconds("STREAMBOX_WEBHOOK_RETRY_WINDOW_SECS", "86400")?,
                 allow_private_targets: env.parse("STREAMBOX_WEBHOOK_ALLOW_PRIVATE", "false")?,
                 retention: Duration::from_secs(env.parse::<u64>("STREAMBOX_EVENT_RETENTION_DAYS", "30")? * 86400),
+            },
+            mail: {
+                let smtp_url = env.optional("STREAMBOX_SMTP_URL").map(Secret::new);
+                let required_by_default = if smtp_url.is_some() { "true" } else { "false" };
+                MailConfig {
+                    require_verified_email: env.parse("STREAMBOX_REQUIRE_VERIFIED_EMAIL", required_by_default)?,
+                    smtp_url,
+                    from: env.string("STREAMBOX_MAIL_FROM", "StreamBox <streambox@localhost>"),
+                    public_url: env.optional("STREAMBOX_PUBLIC_URL").map(|url| url.trim_end_matches('/').to_owned()),
+                    verification_ttl: env.seconds("STREAMBOX_EMAIL_VERIFICATION_TTL_SECS", "172800")?,
+                    reset_ttl: env.seconds("STREAMBOX_PASSWORD_RESET_TTL_SECS", "3600")?,
+                }
             },
             oidc: oidc(&env)?,
             transcode: TranscodeConfig {
@@ -432,6 +513,24 @@ impl Config {
             return Err(invalid(
                 "STREAMBOX_DEFAULT_ROLE",
                 "must be creator or viewer; create admins with `streambox user create --admin`",
+            ));
+        }
+        if self
+            .mail
+            .smtp_url
+            .as_ref()
+            .is_some_and(|url| !(url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://")))
+        {
+            return Err(invalid("STREAMBOX_SMTP_URL", "must be an smtp:// or smtps:// URL"));
+        }
+        if self.mail.public_url.as_ref().is_some_and(|url| !(url.starts_with("https://") || url.starts_with("http://")))
+        {
+            return Err(invalid("STREAMBOX_PUBLIC_URL", "must be an http:// or https:// URL"));
+        }
+        if !self.mail.from.contains('@') {
+            return Err(invalid(
+                "STREAMBOX_MAIL_FROM",
+                "must be an address, `Name <name@example.org>` or `name@example.org`",
             ));
         }
         if self.jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
@@ -582,9 +681,48 @@ mod tests {
     }
 
     #[test]
+    fn quotas_are_numbers_or_unlimited() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.quotas.queued_videos, Some(20));
+        let config = Config::from_vars(&vars(&[
+            ("STREAMBOX_QUOTA_STORED_BYTES", "-1"),
+            ("STREAMBOX_QUOTA_UPLOAD_BYTES_PER_DAY", "1000"),
+        ]))
+        .unwrap();
+        assert_eq!(config.quotas.stored_bytes, None);
+        assert_eq!(config.quotas.upload_bytes_per_day, Some(1000));
+        let err = Config::from_vars(&vars(&[("STREAMBOX_QUOTA_QUEUED_VIDEOS", "-2")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_QUOTA_QUEUED_VIDEOS");
+    }
+
+    #[test]
+    fn verified_email_is_required_by_default_only_when_mail_can_be_sent() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert!(!config.mail.require_verified_email);
+        let config = Config::from_vars(&vars(&[("STREAMBOX_SMTP_URL", "smtp://127.0.0.1:25")])).unwrap();
+        assert!(config.mail.require_verified_email);
+        let config = Config::from_vars(&vars(&[
+            ("STREAMBOX_SMTP_URL", "smtp://127.0.0.1:25"),
+            ("STREAMBOX_REQUIRE_VERIFIED_EMAIL", "false"),
+        ]))
+        .unwrap();
+        assert!(!config.mail.require_verified_email);
+        for (name, bad) in [
+            ("STREAMBOX_SMTP_URL", "mail.example.org"),
+            ("STREAMBOX_PUBLIC_URL", "example.org"),
+            ("STREAMBOX_MAIL_FROM", "nobody"),
+            ("STREAMBOX_REQUIRE_VERIFIED_EMAIL", "sometimes"),
+            ("STREAMBOX_PASSWORD_RESET_TTL_SECS", "0"),
+        ] {
+            assert_eq!(Config::from_vars(&vars(&[(name, bad)])).unwrap_err().name, name, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let config = Config::from_vars(&vars(&[
             ("S3_SECRET_KEY", "hunter2-hunter2"),
+            ("STREAMBOX_SMTP_URL", "smtps://mailer:hunter3-hunter3@mail.example.org"),
             ("STREAMBOX_OIDC_ISSUER", "https://accounts.google.com"),
             ("STREAMBOX_OIDC_CLIENT_ID", "client"),
             ("STREAMBOX_OIDC_CLIENT_SECRET", "oidc-hunter3"),

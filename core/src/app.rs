@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 use streambox_base::Config;
+use streambox_base::metrics::Metrics;
 use streambox_queue::JobQueue;
 use streambox_storage::ObjectStore;
 
@@ -23,6 +24,8 @@ pub struct App {
     pub queue: JobQueue,
     /// Whether this process's transcode worker is consuming, for the readiness check.
     pub worker: WorkerStatus,
+    /// What the process counts and measures, served at `/metrics`.
+    pub metrics: Metrics,
 }
 
 /// A cheap, cloneable handle on the shared [`App`].

@@ -6,6 +6,7 @@
 mod app;
 pub mod lifecycle;
 pub mod operator;
+pub mod quotas;
 pub mod uploads;
 pub mod webhook_targets;
 pub mod worker_status;

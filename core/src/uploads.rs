@@ -11,8 +11,8 @@ use sqlx::{FromRow, PgPool};
 use crate::App;
 use crate::lifecycle;
 use streambox_base::ids::{UserId, VideoId};
-use streambox_db::jobs;
 use streambox_db::videos::{self, Description, NewVideo, Title, Video, Visibility};
+use streambox_db::{jobs, quotas};
 use streambox_storage::layout::keys;
 
 /// How an upload's bytes arrive; stored as `tus` or `presigned`, and an upload is only
@@ -67,8 +67,10 @@ macro_rules! columns {
     };
 }
 
-/// What [`create`] records for a new upload; its id is made there.
+/// What [`create`] records for a new upload.
 pub struct NewUpload<'a> {
+    /// A fresh id (the video's, once it is one), under which its quota charge is made.
+    pub id: VideoId,
     /// The uploading user.
     pub owner_id: UserId,
     /// The protocol its bytes will arrive by.
@@ -96,14 +98,14 @@ pub struct Part {
     pub size: i64,
 }
 
-/// Records a new upload under a fresh id, with nothing stored yet.
+/// Records a new upload, with nothing stored yet.
 pub async fn create(db: &PgPool, new: NewUpload<'_>) -> sqlx::Result<Upload> {
     sqlx::query_as(concat!(
         "INSERT INTO uploads (id, owner_id, kind, title, description, visibility, length, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
         columns!()
     ))
-    .bind(VideoId::new())
+    .bind(new.id)
     .bind(new.owner_id)
     .bind(new.kind)
     .bind(new.title.as_str())
@@ -217,14 +219,20 @@ pub async fn stranded(db: &PgPool, older_than: std::time::Duration) -> sqlx::Res
     .await
 }
 
-/// Forgets an upload and everything it stored: the multipart upload, tail and source.
-/// The caller holds its [`UploadLock`].
+/// Forgets an upload and everything it stored: the multipart upload, tail and source;
+/// its quota charge is settled. The caller holds its [`UploadLock`].
 pub async fn discard(state: &App, upload: &Upload) -> anyhow::Result<()> {
     if let Some(multipart_id) = &upload.multipart_id {
         state.storage.abort_multipart(&keys::source(upload.id), multipart_id).await?;
     }
     state.storage.delete_prefix(&keys::raw_prefix(upload.id)).await?;
-    sqlx::query("DELETE FROM uploads WHERE id = $1").bind(upload.id).execute(&state.db).await?;
+    let mut tx = state.db.begin().await?;
+    sqlx::query("DELETE FROM uploads WHERE id = $1").bind(upload.id).execute(&mut *tx).await?;
+    // A resumable upload is charged what it stored; a direct one its declared size,
+    // since what was PUT to storage is not known.
+    let charged = (upload.kind == UploadKind::Tus).then(|| u64::try_from(upload.stored).unwrap_or(0));
+    quotas::settle(&mut *tx, upload.id, charged).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -250,6 +258,7 @@ pub async fn into_video(state: &App, upload: &Upload) -> anyhow::Result<Option<V
         source_bytes: u64::try_from(upload.length).unwrap_or(0),
     };
     let video = videos::insert_queued(&mut *tx, new).await?;
+    quotas::settle(&mut *tx, video.id, None).await?;
     jobs::insert_queued(&mut *tx, video.id, state.config.transcode.max_attempts).await?;
     tx.commit().await?;
     if let Err(e) = state.storage.delete(&keys::upload_tail(upload.id)).await {

@@ -17,7 +17,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::jobs::{AttemptError, Job};
 use crate::videos::Video;
-use streambox_base::ids::{JobId, VideoId};
+use streambox_base::ids::{JobId, UserId, VideoId};
 
 /// What a part encodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, schemars::JsonSchema)]
@@ -237,26 +237,31 @@ pub struct Claimed {
 
 /// Claims the most urgent part any worker may take: queued, retrying and due, or
 /// running under a worker silent longer than `orphan_after`. Finishing steps come
-/// first (a video about to be ready), then every video's first parts (its first
-/// chunk and its audio: what makes it playable), then later chunks by when a viewer
-/// who started at upload would reach them. `None` when there is nothing to take.
+/// first (a video about to be ready), then the parts of the uploaders with the fewest
+/// parts running (so one uploader's long videos cannot take every worker), then every
+/// video's first parts (its first chunk and its audio: what makes it playable), then
+/// the uploader served longest ago, then later chunks by when a viewer who started at
+/// upload would reach them. `None` when there is nothing to take.
 pub async fn claim(db: &PgPool, worker: &str, orphan_after: Duration) -> sqlx::Result<Option<Claimed>> {
     let mut tx = db.begin().await?;
-    let picked: Option<(JobId, i32)> = sqlx::query_as(concat!(
-        "SELECT c.job_id, c.seq FROM transcode_chunks c JOIN transcode_jobs j ON j.id = c.job_id
+    let picked: Option<(JobId, i32, UserId)> = sqlx::query_as(concat!(
+        "SELECT c.job_id, c.seq, v.owner_id FROM transcode_chunks c JOIN transcode_jobs j ON j.id = c.job_id
+         JOIN videos v ON v.id = j.video_id
+         LEFT JOIN transcode_load l ON l.owner_id = v.owner_id
+         LEFT JOIN transcode_turns t ON t.owner_id = v.owner_id
          WHERE j.state = 'running'
            AND (c.state = 'queued' OR (c.state = 'retrying' AND c.run_after <= now())
                 OR (c.state = 'running' AND (c.heartbeat_at IS NULL OR c.heartbeat_at < now() - $1)))
            AND ",
         finish_ready!(),
-        " ORDER BY c.kind = 'finish' DESC, (c.kind = 'video' AND c.first_frame > 0),
-                  j.created_at + make_interval(secs => c.start_s), c.seq
+        " ORDER BY c.kind = 'finish' DESC, coalesce(l.running, 0), (c.kind = 'video' AND c.first_frame > 0),
+                  t.last_started_at NULLS FIRST, j.created_at + make_interval(secs => c.start_s), c.seq
          LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
     ))
     .bind(orphan_after)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((job_id, seq)) = picked else { return Ok(None) };
+    let Some((job_id, seq, owner)) = picked else { return Ok(None) };
     let chunk = sqlx::query_as::<_, Chunk>(concat!(
         "UPDATE transcode_chunks SET state = 'running', attempts = attempts + 1, worker = $3, heartbeat_at = now(),
                 started_at = now(), run_after = NULL, progress_percent = 0, updated_at = now()
@@ -268,6 +273,7 @@ pub async fn claim(db: &PgPool, worker: &str, orphan_after: Duration) -> sqlx::R
     .bind(worker)
     .fetch_one(&mut *tx)
     .await?;
+    crate::jobs::take_turn(&mut *tx, owner).await?;
     tx.commit().await?;
     let Some(job) = crate::jobs::find(db, job_id).await? else { return Ok(None) };
     let Some(video) = crate::videos::find(db, job.video_id).await? else { return Ok(None) };

@@ -15,7 +15,7 @@ use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
 use crate::videos::{NewVideo, Published, Video};
-use streambox_base::ids::{JobId, VideoId};
+use streambox_base::ids::{JobId, UserId, VideoId};
 
 /// Where a job stands in the lifecycle above.
 #[derive(
@@ -123,9 +123,11 @@ macro_rules! job_columns {
     };
 }
 
-/// Creates a queued video (its source already stored) with its job.
+/// Creates a queued video (its source already stored) with its job, and settles its
+/// upload's quota charge to the source's size.
 pub async fn create_with_video(db: &PgPool, new: NewVideo<'_>, max_attempts: u32) -> sqlx::Result<(Video, Job)> {
     let mut tx = db.begin().await?;
+    crate::quotas::settle(&mut *tx, new.id, Some(new.source_bytes)).await?;
     let video = crate::videos::insert_queued(&mut *tx, new).await?;
     let job = insert_queued(&mut *tx, video.id, max_attempts).await?;
     tx.commit().await?;
@@ -153,28 +155,41 @@ pub struct Started {
     pub video: Video,
 }
 
-/// Claims the job of `video` for `worker`: a queued or retrying job, or a running one
-/// whose worker has been silent longer than `orphan_after` (it died). `None` for
-/// everything else — finished, dead, deleted, or running elsewhere (a duplicate delivery).
+/// Claims a job for `worker`, on the delivery of `delivered`'s. Deliveries are turns, not
+/// assignments: the job taken is the one whose uploader is served least — fewest
+/// transcodes running, then the longest since one started — so one uploader's backlog
+/// never holds up another's upload for more than the jobs already running. Within an
+/// uploader, oldest first. A job may be taken when queued, retrying and due (the
+/// delivered one also before its due time, which its delivery waited for), or running
+/// under a worker silent longer than `orphan_after` (it died; a chunked job's parts
+/// are taken over one by one instead, by `chunks::claim`). `None` when there is none:
+/// every job is finished, running or locked by another claim.
 pub async fn begin_attempt(
     db: &PgPool,
-    video: VideoId,
+    delivered: VideoId,
     worker: &str,
     orphan_after: Duration,
 ) -> sqlx::Result<Option<Started>> {
     let mut tx = db.begin().await?;
-    let Some(job) = lock_by_video(&mut tx, video).await? else { return Ok(None) };
-    let orphaned =
-        job.heartbeat_at.is_none_or(|beat| (Utc::now() - beat).to_std().is_ok_and(|silent| silent > orphan_after));
-    let claimable = match job.state {
-        JobState::Queued | JobState::Retrying => true,
-        // A chunked job's parts are taken over one by one (`chunks::claim`), never the whole.
-        JobState::Running => orphaned && !has_chunks(&mut *tx, job.id).await?,
-        JobState::Dead | JobState::Done | JobState::Discarded => false,
-    };
-    if !claimable {
-        return Ok(None);
-    }
+    let picked: Option<(JobId, VideoId, UserId)> = sqlx::query_as(
+        "SELECT j.id, j.video_id, v.owner_id
+         FROM transcode_jobs j
+         JOIN videos v ON v.id = j.video_id
+         LEFT JOIN transcode_load l ON l.owner_id = v.owner_id
+         LEFT JOIN transcode_turns t ON t.owner_id = v.owner_id
+         WHERE j.state IN ('queued', 'retrying', 'running') AND v.status IN ('queued', 'processing')
+           AND (j.state = 'queued'
+                OR (j.state = 'retrying' AND (j.run_after IS NULL OR j.run_after <= now() OR j.video_id = $1))
+                OR (j.state = 'running' AND (j.heartbeat_at IS NULL OR j.heartbeat_at < now() - $2)
+                    AND NOT EXISTS (SELECT 1 FROM transcode_chunks c WHERE c.job_id = j.id)))
+         ORDER BY coalesce(l.running, 0), t.last_started_at NULLS FIRST, j.created_at, j.id
+         LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+    )
+    .bind(delivered)
+    .bind(orphan_after)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((job, video, owner)) = picked else { return Ok(None) };
     let Some(video) = crate::videos::start_processing(&mut *tx, video).await? else { return Ok(None) };
     let job = sqlx::query_as::<_, Job>(concat!(
         "UPDATE transcode_jobs SET state = 'running', attempts = attempts + 1, worker = $2, heartbeat_at = now(),
@@ -182,23 +197,25 @@ pub async fn begin_attempt(
          WHERE id = $1 RETURNING ",
         job_columns!()
     ))
-    .bind(job.id)
+    .bind(job)
     .bind(worker)
     .fetch_one(&mut *tx)
     .await?;
+    take_turn(&mut *tx, owner).await?;
     tx.commit().await?;
     Ok(Some(Started { job, video }))
 }
 
-async fn has_chunks<'e>(db: impl PgExecutor<'e>, job: JobId) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM transcode_chunks WHERE job_id = $1)").bind(job).fetch_one(db).await
-}
-
-async fn lock_by_video(tx: &mut Transaction<'_, Postgres>, video: VideoId) -> sqlx::Result<Option<Job>> {
-    sqlx::query_as::<_, Job>(concat!("SELECT ", job_columns!(), " FROM transcode_jobs WHERE video_id = $1 FOR UPDATE"))
-        .bind(video)
-        .fetch_optional(&mut **tx)
-        .await
+/// Records that `owner` was just served: the next turn goes to other uploaders first.
+pub(crate) async fn take_turn<'e>(db: impl PgExecutor<'e>, owner: UserId) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO transcode_turns (owner_id, last_started_at) VALUES ($1, clock_timestamp())
+         ON CONFLICT (owner_id) DO UPDATE SET last_started_at = EXCLUDED.last_started_at",
+    )
+    .bind(owner)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// How far the running attempt has come.
@@ -337,6 +354,17 @@ pub async fn counts(db: &PgPool) -> sqlx::Result<BTreeMap<JobState, i64>> {
     let mut counts: BTreeMap<JobState, i64> = JobState::ALL.into_iter().map(|s| (s, 0)).collect();
     counts.extend(rows);
     Ok(counts)
+}
+
+/// How long the job waiting longest for a worker (queued, or retrying and due) has
+/// waited, in seconds; `None` when none waits.
+pub async fn oldest_waiting_s(db: &PgPool) -> sqlx::Result<Option<f64>> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM now() - min(CASE WHEN state = 'queued' THEN updated_at ELSE run_after END))::float8
+         FROM transcode_jobs WHERE state = 'queued' OR (state = 'retrying' AND run_after <= now())",
+    )
+    .fetch_one(db)
+    .await
 }
 
 /// dead -> queued with a fresh count of attempts (its error history is kept);

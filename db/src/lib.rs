@@ -5,6 +5,7 @@
 
 pub mod chunks;
 pub mod comments;
+pub mod email_links;
 pub mod events;
 pub mod feeds;
 pub mod follows;
@@ -14,6 +15,7 @@ pub mod jobs;
 pub mod likes;
 pub mod live;
 pub mod notifications;
+pub mod quotas;
 pub mod sessions;
 pub mod studio;
 pub mod users;

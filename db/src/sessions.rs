@@ -98,3 +98,13 @@ pub async fn insert<'e>(
     .await?;
     Ok(())
 }
+
+/// Revokes every live token of every family of `user`: all their sessions end, and the
+/// access tokens issued to them stop working.
+pub async fn revoke_user<'e>(db: impl PgExecutor<'e>, user: UserId) -> sqlx::Result<()> {
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(user)
+        .execute(db)
+        .await?;
+    Ok(())
+}

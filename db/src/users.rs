@@ -1,7 +1,7 @@
 //! Accounts: validated emails, passwords and names, and their SQL.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use streambox_base::ids::UserId;
 use streambox_base::role::Role;
@@ -99,6 +99,15 @@ pub struct User {
     pub role: Role,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// When its owner followed a verification link mailed to `email`; `None` until then.
+    pub email_verified_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// Whether the owner has shown they receive mail at the account's address.
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
 }
 
 /// The stored password hash of an account that has no password (made through single
@@ -115,20 +124,24 @@ pub struct NewUser<'a> {
     pub display_name: &'a DisplayName,
     /// What the account may do.
     pub role: Role,
+    /// Whether the address counts as verified from the start (an operator's account).
+    pub email_verified: bool,
 }
 
 /// `Ok(None)` when the email is taken.
-pub async fn insert<'e>(db: impl sqlx::PgExecutor<'e>, new: NewUser<'_>) -> sqlx::Result<Option<User>> {
+pub async fn insert<'e>(db: impl PgExecutor<'e>, new: NewUser<'_>) -> sqlx::Result<Option<User>> {
     sqlx::query_as::<_, User>(
-        "INSERT INTO users (id, email, password_hash, display_name, role) VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO users (id, email, password_hash, display_name, role, email_verified_at)
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)
          ON CONFLICT (email) DO NOTHING
-         RETURNING id, email, password_hash, display_name, bio, role, created_at",
+         RETURNING id, email, password_hash, display_name, bio, role, created_at, email_verified_at",
     )
     .bind(UserId::new())
     .bind(new.email.as_str())
     .bind(new.password_hash)
     .bind(new.display_name.as_str())
     .bind(new.role)
+    .bind(new.email_verified)
     .fetch_optional(db)
     .await
 }
@@ -136,7 +149,7 @@ pub async fn insert<'e>(db: impl sqlx::PgExecutor<'e>, new: NewUser<'_>) -> sqlx
 /// The account signed in with `email`, if there is one.
 pub async fn find_by_email(db: &PgPool, email: &Email) -> sqlx::Result<Option<User>> {
     sqlx::query_as::<_, User>(
-        "SELECT id, email, password_hash, display_name, bio, role, created_at FROM users WHERE email = $1",
+        "SELECT id, email, password_hash, display_name, bio, role, created_at, email_verified_at FROM users WHERE email = $1",
     )
     .bind(email.as_str())
     .fetch_optional(db)
@@ -193,7 +206,7 @@ pub async fn update_profile(
 ) -> sqlx::Result<Option<User>> {
     sqlx::query_as::<_, User>(
         "UPDATE users SET display_name = COALESCE($2, display_name), bio = COALESCE($3, bio), updated_at = now()
-         WHERE id = $1 RETURNING id, email, password_hash, display_name, bio, role, created_at",
+         WHERE id = $1 RETURNING id, email, password_hash, display_name, bio, role, created_at, email_verified_at",
     )
     .bind(id)
     .bind(display_name.map(DisplayName::as_str))
@@ -205,7 +218,7 @@ pub async fn update_profile(
 /// The account with this id, if there is one.
 pub async fn find(db: &PgPool, id: UserId) -> sqlx::Result<Option<User>> {
     sqlx::query_as::<_, User>(
-        "SELECT id, email, password_hash, display_name, bio, role, created_at FROM users WHERE id = $1",
+        "SELECT id, email, password_hash, display_name, bio, role, created_at, email_verified_at FROM users WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)
@@ -216,7 +229,7 @@ pub async fn find(db: &PgPool, id: UserId) -> sqlx::Result<Option<User>> {
 /// to — has been revoked (signed out, or a refresh token replayed).
 pub async fn find_in_session(db: &PgPool, id: UserId, session: uuid::Uuid) -> sqlx::Result<Option<User>> {
     sqlx::query_as::<_, User>(
-        "SELECT id, email, password_hash, display_name, bio, role, created_at FROM users
+        "SELECT id, email, password_hash, display_name, bio, role, created_at, email_verified_at FROM users
          WHERE id = $1
            AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $2 AND revoked_at IS NOT NULL)",
     )
@@ -224,6 +237,29 @@ pub async fn find_in_session(db: &PgPool, id: UserId, session: uuid::Uuid) -> sq
     .bind(session)
     .fetch_optional(db)
     .await
+}
+
+/// Marks `id`'s address verified, if it is still `email` (the address the link went to).
+pub async fn mark_email_verified<'e>(db: impl PgExecutor<'e>, id: UserId, email: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET email_verified_at = now(), updated_at = now()
+         WHERE id = $1 AND email = $2 AND email_verified_at IS NULL",
+    )
+    .bind(id)
+    .bind(email)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Replaces `id`'s password hash.
+pub async fn set_password_hash<'e>(db: impl PgExecutor<'e>, id: UserId, password_hash: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -92,6 +92,13 @@ async fn send(core: Core, client: Arc<Client>, id: DeliveryId, _slot: OwnedSemap
     ];
     let answer = client.post(&claimed.url, &headers, body).await;
     let outcome = Outcome { status: answer.status, latency: answer.latency, error: answer.error.as_deref() };
+    let retry_at = answer.error.as_ref().and_then(|_| retry_at(&claimed, &core.config.events));
+    let counted = match (&answer.error, retry_at) {
+        (None, _) => "delivered",
+        (Some(_), Some(_)) => "retrying",
+        (Some(_), None) => "failed",
+    };
+    core.metrics.counter("streambox_webhook_deliveries_total", &[("outcome", counted)]).increment(1);
     let recorded = match &answer.error {
         None => {
             tracing::info!(delivery_id = %id, event_type = %claimed.event_type, endpoint_id = %claimed.endpoint_id,
@@ -99,7 +106,6 @@ async fn send(core: Core, client: Arc<Client>, id: DeliveryId, _slot: OwnedSemap
             webhooks::delivered(&core.db, &claimed, &outcome).await
         }
         Some(error) => {
-            let retry_at = retry_at(&claimed, &core.config.events);
             tracing::warn!(delivery_id = %id, event_type = %claimed.event_type, endpoint_id = %claimed.endpoint_id,
                 attempt = claimed.attempts, %error, ?retry_at, "webhook delivery failed");
             webhooks::attempt_failed(&core.db, &claimed, &outcome, retry_at).await

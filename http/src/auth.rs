@@ -24,6 +24,8 @@ pub struct AuthUser {
     pub id: UserId,
     /// Their role as stored now, not as it was when the token was issued.
     pub role: Role,
+    /// Whether their email address is verified, as stored now.
+    pub email_verified: bool,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -65,7 +67,11 @@ impl FromRequestParts<AppState> for Session {
         let user = users::find_in_session(&state.db, claims.sub, claims.sid)
             .await?
             .ok_or_else(|| ApiError::unauthorized("the access token is invalid or expired"))?;
-        Ok(Self { user: AuthUser { id: user.id, role: user.role }, id: claims.sid, expires_at: claims.exp })
+        Ok(Self {
+            user: AuthUser { id: user.id, role: user.role, email_verified: user.email_verified() },
+            id: claims.sid,
+            expires_at: claims.exp,
+        })
     }
 }
 

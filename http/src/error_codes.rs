@@ -54,6 +54,18 @@ codes! {
     REQUEST_TIMEOUT = "request_timeout";
     /// An account with this email exists.
     EMAIL_TAKEN = "email_taken";
+    /// The account's email address is not verified yet, and uploading needs it: follow
+    /// the link mailed at registration, or ask for a new one.
+    EMAIL_NOT_VERIFIED = "email_not_verified";
+    /// The emailed link's token is not one this server mailed (mistyped or cut short).
+    EMAIL_LINK_INVALID = "email_link_invalid";
+    /// The emailed link was followed already; each works once.
+    EMAIL_LINK_USED = "email_link_used";
+    /// The emailed link has expired; ask for a new one.
+    EMAIL_LINK_EXPIRED = "email_link_expired";
+    /// Too many mails were asked for from this address this hour: wait the
+    /// `Retry-After` seconds.
+    EMAIL_THROTTLED = "email_throttled";
     /// The video is not ready to play yet.
     NOT_READY = "not_ready";
     /// Only a dead job can be retried or discarded.
@@ -107,6 +119,12 @@ codes! {
     TOO_LARGE = "too_large";
     /// The object storage cannot take a file this large in one PUT.
     TOO_LARGE_FOR_ONE_PUT = "too_large_for_one_put";
+    /// The upload would take the uploader past the bytes they may upload in 24 hours.
+    UPLOAD_QUOTA_EXCEEDED = "upload_quota_exceeded";
+    /// The upload would take the uploader past the bytes of sources they may keep.
+    STORAGE_QUOTA_EXCEEDED = "storage_quota_exceeded";
+    /// The uploader has as many videos uploading, waiting or transcoding as they may.
+    QUEUE_QUOTA_EXCEEDED = "queue_quota_exceeded";
     /// The range asked for is outside the file.
     RANGE_NOT_SATISFIABLE = "range_not_satisfiable";
     /// The URI is longer than 8 KiB.

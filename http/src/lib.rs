@@ -10,6 +10,7 @@ pub mod client_address;
 pub mod error;
 pub mod error_codes;
 pub mod health;
+pub mod metrics;
 pub mod object_response;
 pub mod routes;
 mod state;

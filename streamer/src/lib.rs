@@ -10,7 +10,11 @@ mod playlist_tokens;
 mod serve;
 
 use axum::Extension;
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use metrics::Counter;
 use streambox_base::config::StreamConfig;
 use streambox_http::AppState;
 use streambox_http::error_codes as codes;
@@ -57,7 +61,24 @@ fn media(summary: &'static str, types: &'static [&'static str]) -> Doc {
 pub fn serving(state: &AppState, shutdown: CancellationToken) -> Routes {
     let streamer = Streamer::start(state, shutdown);
     let config = &state.config.stream;
-    routes().map_router(|router| router.layer(Extension(streamer)).layer(compression()).layer(cors(config)))
+    let sent = state.metrics.counter("streambox_stream_bytes_total", &[]);
+    routes().map_router(|router| {
+        router
+            .layer(middleware::from_fn(move |request: Request, next: Next| count_sent(sent.clone(), request, next)))
+            .layer(Extension(streamer))
+            .layer(compression())
+            .layer(cors(config))
+    })
+}
+
+/// Counts the bytes of each media body sent (those whose length is known up front).
+async fn count_sent(sent: Counter, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let length = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(length) = length {
+        sent.increment(length);
+    }
+    response
 }
 
 /// Playlists and tracks are text and compress well; media does not.

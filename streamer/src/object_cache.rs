@@ -1,6 +1,6 @@
 //! A bounded in-memory cache of hot objects (playlists, segments, posters), least
 //! recently used out first, by bytes. Concurrent misses for one key share a single
-//! storage fetch.
+//! storage fetch. Hits, misses, shared fetches and bytes held are counted for `/metrics`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -9,6 +9,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use metrics::{Counter, Gauge};
+use streambox_base::metrics::Metrics;
 use streambox_storage::ObjectStore;
 
 /// An object held whole in memory.
@@ -36,6 +38,15 @@ pub struct ObjectCache {
     max_object: u64,
     entries: Mutex<Entries>,
     inflight: Mutex<HashMap<String, Fetch>>,
+    counted: Counted,
+}
+
+/// The cache's figures in `/metrics`.
+struct Counted {
+    hits: Counter,
+    misses: Counter,
+    coalesced: Counter,
+    bytes: Gauge,
 }
 
 #[derive(Default)]
@@ -82,32 +93,50 @@ impl Entries {
 }
 
 impl ObjectCache {
-    pub fn new(storage: ObjectStore, capacity: u64, max_object: u64) -> Self {
+    pub fn new(storage: ObjectStore, capacity: u64, max_object: u64, metrics: &Metrics) -> Self {
+        let counted = Counted {
+            hits: metrics.counter("streambox_stream_cache_hits_total", &[]),
+            misses: metrics.counter("streambox_stream_cache_misses_total", &[]),
+            coalesced: metrics.counter("streambox_stream_cache_coalesced_total", &[]),
+            bytes: metrics.gauge("streambox_stream_cache_bytes", &[]),
+        };
         Self {
             storage,
             capacity,
             max_object: max_object.min(capacity),
             entries: Mutex::default(),
             inflight: Mutex::default(),
+            counted,
         }
     }
 
     pub async fn get(&self, key: &str) -> anyhow::Result<Lookup> {
         if let Some(object) = self.entries.lock().expect("cache lock").touch(key) {
+            self.counted.hits.increment(1);
             return Ok(Lookup::Found(object));
         }
         let fetch = {
             let mut inflight = self.inflight.lock().expect("inflight lock");
-            inflight
-                .entry(key.to_owned())
-                .or_insert_with(|| fetch(self.storage.clone(), key.to_owned(), self.max_object))
-                .clone()
+            match inflight.get(key) {
+                Some(under_way) => {
+                    self.counted.coalesced.increment(1);
+                    under_way.clone()
+                }
+                None => {
+                    self.counted.misses.increment(1);
+                    let started = fetch(self.storage.clone(), key.to_owned(), self.max_object);
+                    inflight.insert(key.to_owned(), started.clone());
+                    started
+                }
+            }
         };
         let fetched = fetch.await;
         self.inflight.lock().expect("inflight lock").remove(key);
         let lookup = fetched.map_err(|e| anyhow::anyhow!("{e:#}"))?;
         if let Lookup::Found(object) = &lookup {
-            self.entries.lock().expect("cache lock").insert(key.to_owned(), object.clone(), self.capacity);
+            let mut entries = self.entries.lock().expect("cache lock");
+            entries.insert(key.to_owned(), object.clone(), self.capacity);
+            self.counted.bytes.set(entries.bytes as f64);
         }
         Ok(lookup)
     }
@@ -119,6 +148,7 @@ impl ObjectCache {
         for key in keys {
             entries.remove(&key);
         }
+        self.counted.bytes.set(entries.bytes as f64);
     }
 
     #[cfg(test)]
@@ -174,7 +204,7 @@ mod tests {
             secret_key: streambox_base::config::Secret::new("s"),
             region: "us-east-1".into(),
         };
-        let cache = ObjectCache::new(ObjectStore::new(&config, "http://127.0.0.1:9"), 1000, 1000);
+        let cache = ObjectCache::new(ObjectStore::new(&config, "http://127.0.0.1:9"), 1000, 1000, &Metrics::new(false));
         cache.entries.lock().unwrap().insert("hls/a/1".into(), object(10), 1000);
         cache.entries.lock().unwrap().insert("hls/b/1".into(), object(10), 1000);
         cache.forget_prefix("hls/a/");

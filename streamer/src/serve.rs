@@ -44,7 +44,12 @@ pub struct Streamer {
 impl Streamer {
     pub fn start(state: &AppState, shutdown: CancellationToken) -> Arc<Self> {
         let config = &state.config.stream;
-        let objects = Arc::new(ObjectCache::new(state.storage.clone(), config.cache_bytes, config.cache_max_object));
+        let objects = Arc::new(ObjectCache::new(
+            state.storage.clone(),
+            config.cache_bytes,
+            config.cache_max_object,
+            &state.metrics,
+        ));
         let access = Arc::new(AccessCache::new(config.access_ttl));
         tokio::spawn(access::listen_for_changes(state.clone(), access.clone(), objects.clone(), shutdown));
         Arc::new(Self { objects, access })

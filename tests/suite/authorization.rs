@@ -56,6 +56,11 @@ enum Body {
     None,
     Register,
     Login,
+    /// A token no link was mailed with.
+    LinkToken,
+    MailRequest,
+    /// A new password with a token no link was mailed with.
+    PasswordReset,
     Profile,
     Rename,
     Upload,
@@ -71,6 +76,7 @@ enum Body {
     NewWebhook,
     WebhookChange,
     MarkRead,
+    QuotaOverride,
 }
 
 struct Row {
@@ -93,11 +99,17 @@ fn table() -> Vec<Row> {
     let mut rows = vec![
         row(get.clone(), "/healthz", Nothing, B::None, [200; 5]),
         row(get.clone(), "/readyz", Nothing, B::None, [200; 5]),
+        row(get.clone(), "/metrics", Nothing, B::None, [200; 5]),
         row(post.clone(), "/api/v1/auth/register", Nothing, B::Register, [201; 5]),
         row(post.clone(), "/api/v1/auth/login", Nothing, B::Login, [200; 5]),
         // An access token is not a refresh token.
         row(post.clone(), "/api/v1/auth/refresh", Nothing, B::None, [401; 5]),
         row(post.clone(), "/api/v1/auth/logout", Nothing, B::None, [204; 5]),
+        // Mailed links: a made-up token is refused; asking for mail is taken from anyone.
+        row(post.clone(), "/api/v1/auth/verify-email", Nothing, B::LinkToken, [400; 5]),
+        row(post.clone(), "/api/v1/auth/verify-email/resend", Nothing, B::MailRequest, [202; 5]),
+        row(post.clone(), "/api/v1/auth/password-reset", Nothing, B::MailRequest, [202; 5]),
+        row(post.clone(), "/api/v1/auth/password-reset/complete", Nothing, B::PasswordReset, [400; 5]),
         // Single sign-on is off here (tests/suite/oidc.rs runs it against a provider):
         // anyone may ask whether it is on; its routes are not there.
         row(get.clone(), "/api/v1/auth/oidc", Nothing, B::None, [200; 5]),
@@ -175,6 +187,7 @@ fn table() -> Vec<Row> {
         ),
         row(get.clone(), "/api/v1/me/notifications", Nothing, B::None, signed_in(200)),
         row(get.clone(), "/api/v1/me/videos", Nothing, B::None, signed_in(200)),
+        row(get.clone(), "/api/v1/me/quota", Nothing, B::None, signed_in(200)),
         row(get.clone(), "/api/v1/me/updates", Nothing, B::None, signed_in(200)),
         row(post.clone(), "/api/v1/me/notifications/read", Nothing, B::MarkRead, signed_in(200)),
     ]);
@@ -185,6 +198,8 @@ fn table() -> Vec<Row> {
     rows.push(row(post.clone(), "/api/v1/admin/jobs/{id}/retry", DeadJob, B::None, admin_only));
     rows.push(row(post.clone(), "/api/v1/admin/jobs/retry-dead", Nothing, B::None, admin_only));
     rows.push(row(post.clone(), "/api/v1/admin/jobs/{id}/discard", DeadJob, B::None, admin_only));
+    rows.push(row(get.clone(), "/api/v1/admin/users/{id}/quota", Creator, B::None, admin_only));
+    rows.push(row(Method::PUT, "/api/v1/admin/users/{id}/quota", Creator, B::QuotaOverride, admin_only));
     for path in web_app_files() {
         rows.push(row(get.clone(), path, Nothing, B::None, [200; 5]));
     }
@@ -367,6 +382,11 @@ impl World {
                 "display_name": "New",
             })),
             Body::Login => request.json(&json!({ "email": self.other.email, "password": self.other.password })),
+            Body::LinkToken => request.json(&json!({ "token": "made-up" })),
+            Body::MailRequest => request.json(&json!({ "email": self.other.email })),
+            Body::PasswordReset => {
+                request.json(&json!({ "token": "made-up", "password": "a new long enough password" }))
+            }
             Body::Profile => request.json(&json!({ "bio": "Films about trains." })),
             Body::Rename => request.json(&json!({ "title": "Renamed" })),
             // One buffered body (not a stream), so a rejection before the body is read
@@ -394,6 +414,7 @@ impl World {
             }
             Body::WebhookChange => request.json(&json!({ "events": ["video.deleted"], "enabled": false })),
             Body::MarkRead => request.json(&json!({})),
+            Body::QuotaOverride => request.json(&json!({ "queued_videos": 50 })),
         };
         let response = request.send().await.unwrap();
         response.status().as_u16()

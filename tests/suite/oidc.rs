@@ -221,6 +221,8 @@ async fn a_first_sign_in_creates_an_account_whose_session_works_and_the_next_one
     assert_eq!(me["email"], "ada@example.org");
     assert_eq!(me["display_name"], "Ada Lovelace");
     assert_eq!(me["role"], "creator");
+    // The provider verified the address: nothing asks for it again here.
+    assert_eq!(me["email_verified"], true);
     let id = me["id"].as_str().unwrap().to_owned();
     assert_eq!(identities_of(&app, &id).await, [(provider.issuer.clone(), "person-1".to_owned())]);
 
@@ -243,6 +245,11 @@ async fn a_first_sign_in_creates_an_account_whose_session_works_and_the_next_one
 async fn a_verified_email_links_the_existing_account_and_an_unverified_one_reaches_no_account() {
     let (app, provider) = app_with_provider().await;
     let existing = app.user("creator").await;
+    sqlx::query("UPDATE users SET email_verified_at = now() WHERE id = $1")
+        .bind(existing.id)
+        .execute(app.db())
+        .await
+        .unwrap();
 
     provider.sign_in_as("person-2", &existing.email, false, "Someone");
     let browser = Browser::new();
@@ -258,8 +265,34 @@ async fn a_verified_email_links_the_existing_account_and_an_unverified_one_reach
     let me: Value = browser.me(&app).await.json().await.unwrap();
     assert_eq!(me["id"], existing.id.to_string());
     assert_eq!(identities_of(&app, &existing.id.to_string()).await, [(provider.issuer.clone(), "person-2".to_owned())]);
-    // Linking took nothing away: the password still works.
+    // Linking took nothing away: the password and the sessions still work.
     assert_eq!(app.login(&existing.email, &existing.password).await.status(), 200);
+    let me = app.http.get(app.url("/api/v1/me")).bearer_auth(&existing.token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+}
+
+#[tokio::test]
+async fn an_account_whose_address_was_never_verified_here_is_claimed_by_the_provider_verified_owner() {
+    let (app, provider) = app_with_provider().await;
+    // Someone registered the address without showing it is theirs, and chose the password.
+    let squatter = app.user("creator").await;
+
+    provider.sign_in_as("person-8", &squatter.email, true, "Owner");
+    let owner = Browser::new();
+    assert_eq!(owner.sign_in(&app, None).await, "/#/");
+    let me: Value = owner.me(&app).await.json().await.unwrap();
+    assert_eq!(me["id"], squatter.id.to_string());
+    let verified: bool = sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1")
+        .bind(squatter.id)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert!(verified);
+    // The password and sessions of whoever registered it are done with.
+    assert_eq!(app.login(&squatter.email, &squatter.password).await.status(), 401);
+    let theirs = app.http.get(app.url("/api/v1/me")).bearer_auth(&squatter.token).send().await.unwrap();
+    assert_eq!(theirs.status(), 401);
+    assert_eq!(owner.me(&app).await.status(), 200);
 }
 
 #[tokio::test]

@@ -460,3 +460,91 @@ async fn retrying_every_dead_job_runs_each_of_them_again() {
         .await;
     }
 }
+
+/// The queue is fair between uploaders: with one user's 20 videos queued first, another
+/// user's single upload is the next to start once the job running is done, not the 21st.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_uploaders_video_starts_within_one_job_of_a_twenty_video_backlog() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
+    let busy = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "short.mp4", 320, 180, 1, true);
+    for n in 0..20 {
+        app.upload_accepted(&busy, &clip, &format!("Backlog {n}")).await;
+    }
+    let other = app.signed_in_user().await;
+    let single = app.upload_accepted(&other, &clip, "Just one").await;
+
+    let _worker = WorkerProcess::spawn(&app, &[]).ready().await;
+    let video = app.wait_for_status(&other, &single, &["ready", "failed"], DEADLINE).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let started_before: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM transcode_jobs
+         WHERE started_at < (SELECT started_at FROM transcode_jobs WHERE video_id = $1::uuid)",
+    )
+    .bind(&single)
+    .fetch_one(app.db())
+    .await
+    .unwrap();
+    assert!(started_before <= 1, "{started_before} of the backlog's jobs started before the other uploader's");
+}
+
+/// Parts of chunked videos are shared between uploaders too: one whose part is running
+/// waits while another has none running, even when its own videos' first parts are older.
+#[tokio::test]
+async fn an_uploader_with_no_part_running_gets_the_next_part_before_one_with_many_videos() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_RUN_WORKER", "false")]).await;
+    let (busy, _) = app.quick_user("creator", "Busy").await;
+    let (other, _) = app.quick_user("creator", "Other").await;
+    let chunked_video = |owner: uuid::Uuid, age_s: i32, first_running: bool| {
+        let db = app.db().clone();
+        async move {
+            let (video, job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+            sqlx::query(
+                "INSERT INTO videos (id, owner_id, title, status, source_bytes, created_at)
+                 VALUES ($1, $2, 'Long', 'processing', 10, now() - make_interval(secs => $3))",
+            )
+            .bind(video)
+            .bind(owner)
+            .bind(f64::from(age_s))
+            .execute(&db)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO transcode_jobs (id, video_id, state, attempts, max_attempts, worker, heartbeat_at, created_at)
+                 VALUES ($1, $2, 'running', 1, 3, 'planner', now(), now() - make_interval(secs => $3))",
+            )
+            .bind(job)
+            .bind(video)
+            .bind(f64::from(age_s))
+            .execute(&db)
+            .await
+            .unwrap();
+            for seq in 0..3 {
+                let running = first_running && seq == 0;
+                sqlx::query(
+                    "INSERT INTO transcode_chunks (job_id, seq, kind, first_frame, start_s, duration_s, state, worker, heartbeat_at)
+                     VALUES ($1, $2, 'video', $2 * 1800, $2 * 60, 60, $3::chunk_state, $4, $5)",
+                )
+                .bind(job)
+                .bind(seq)
+                .bind(if running { "running" } else { "queued" })
+                .bind(running.then_some("worker-a"))
+                .bind(running.then(chrono::Utc::now))
+                .execute(&db)
+                .await
+                .unwrap();
+            }
+            video
+        }
+    };
+    // The busy uploader's three videos came first; one of their parts is running.
+    chunked_video(busy, 300, true).await;
+    chunked_video(busy, 200, false).await;
+    chunked_video(busy, 100, false).await;
+    let others = chunked_video(other, 10, false).await;
+
+    let orphan_after = app.state.config.transcode.orphan_after();
+    let claimed = streambox_db::chunks::claim(app.db(), "worker-b", orphan_after).await.unwrap().expect("a part");
+    assert_eq!(claimed.video.id.0, others, "the uploader with no part running goes first");
+    assert_eq!(claimed.chunk.seq, 0, "with the first part of its video");
+}

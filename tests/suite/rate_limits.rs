@@ -1,12 +1,12 @@
 //! Rate limits: token buckets per request class, for each address and each account, with
 //! `RateLimit-*` headers and 429 `rate_limited` past them; the app and health checks
-//! are never limited, and a Redis outage never locks readers out.
+//! are never limited, processes share the buckets, and a Redis outage never locks readers out.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{SwitchableProxy, TestApp, eventually, redis_url};
+use crate::support::{SwitchableProxy, TestApp, WorkerProcess, eventually, redis_url};
 
 fn header(response: &reqwest::Response, name: &str) -> Option<u64> {
     response.headers().get(name).map(|v| v.to_str().unwrap().parse().unwrap())
@@ -70,6 +70,42 @@ async fn each_address_and_account_has_its_own_bucket_per_class() {
             assert!(page.headers().get("ratelimit-limit").is_none(), "{path} is not limited");
         }
     }
+}
+
+/// Two processes of one deployment draw from one bucket in Redis, and a client refused
+/// is served again once the Retry-After it was given has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_share_one_bucket_and_a_refused_client_is_served_after_retry_after() {
+    let limits = [("STREAMBOX_RATE_LIMITS", "true"), ("STREAMBOX_RATE_LIMIT_SEARCH", "4/s")];
+    let app = TestApp::spawn_with(&limits).await;
+    let other = WorkerProcess::spawn_mode(&app, "api", &limits).ready().await;
+    let search = |base: &str| {
+        let request = app.http.get(format!("{base}/api/v1/search?q=cats"));
+        async move { request.send().await.unwrap() }
+    };
+    // Four tokens in all, whichever process answers: the fifth request is refused by either.
+    let mut remaining = Vec::new();
+    for base in [&app.base, &other.base, &app.base, &other.base] {
+        let allowed = search(base).await;
+        assert_eq!(allowed.status(), 200);
+        remaining.push(header(&allowed, "ratelimit-remaining").unwrap());
+    }
+    // Refills (one every 250 ms) may come between requests; without sharing, each
+    // process's own bucket would show 3, 3, 2, 2.
+    assert!(remaining.windows(2).all(|w| w[1] <= w[0]) && remaining[3] <= 1, "one bucket: {remaining:?}");
+    let refused = loop {
+        let answer = search(if remaining.len() % 2 == 0 { &app.base } else { &other.base }).await;
+        if answer.status() == 429 {
+            break answer;
+        }
+        remaining.push(header(&answer, "ratelimit-remaining").unwrap());
+        assert!(remaining.len() < 12, "the shared bucket never ran dry: {remaining:?}");
+    };
+    let wait = header(&refused, "retry-after").unwrap();
+    assert!((1..=2).contains(&wait), "a token is back within a second: {wait}");
+    // Waiting what the answer said is what a client is told to do.
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    assert_eq!(search(&other.base).await.status(), 200, "served again after Retry-After");
 }
 
 /// Redis away: reads go on unlimited; signing in waits for Redis (503), never unlimited.

@@ -25,7 +25,7 @@ use crate::ffmpeg::{self, FfmpegError, Limits};
 use crate::live::{LivePublisher, Sound};
 use crate::probe::SourceInfo;
 use crate::tone_map::ToneMap;
-use crate::{ladder, master, parts, poster, probe, publish, storyboard};
+use crate::{ladder, master, measure, parts, poster, probe, publish, storyboard};
 
 /// What apalis should do with the delivery after this attempt. Retries with our
 /// backoff are scheduled by us (`Ok`); apalis's own retries are the last resort when
@@ -85,6 +85,7 @@ pub async fn execute(runner: &Runner, video_id: VideoId) -> Result<(), Verdict> 
 
 async fn finish(state: &App, job: &Job, published: &Published) -> anyhow::Result<()> {
     if jobs::complete(&state.db, job, published).await? {
+        measure::transcoded(&state.metrics, job.started_at, published);
         tracing::info!(video_id = %job.video_id, "video ready");
     } else if videos::find(&state.db, job.video_id).await?.is_some() {
         // Another attempt (one that outlived its heartbeats) finished it first: what is
@@ -105,6 +106,7 @@ async fn retry_later(state: &App, job: &Job, error: &anyhow::Error) -> anyhow::R
     tracing::warn!(video_id = %job.video_id, attempt = job.attempts, %error, ?delay, "transcode attempt failed; will retry");
     let error = without_paths(&error, &state.config.data_dir);
     jobs::retry_later(&state.db, job, &error, Utc::now() + delay).await?;
+    measure::retried(&state.metrics);
     state.queue.enqueue_after(TranscodeJob::new(job.video_id), delay).await
 }
 
@@ -124,6 +126,7 @@ async fn give_up(state: &App, job: &Job, error: String, permanent: bool) -> Resu
     };
     tracing::warn!(video_id = %job.video_id, %reason, "transcode failed for good");
     jobs::bury(&state.db, job, &error, permanent, &reason).await.map_err(|e| Verdict::Retry(e.into()))?;
+    measure::failed(&state.metrics, permanent);
     // What was published while it encoded is withdrawn: a failed video plays nothing
     // (the streamer already refuses it; this frees the storage).
     if let Err(e) = state.storage.delete_prefix(&keys::hls_prefix(job.video_id)).await {

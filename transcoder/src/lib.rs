@@ -10,6 +10,7 @@ mod job;
 mod ladder;
 mod live;
 mod master;
+mod measure;
 mod parts;
 mod poster;
 mod probe;

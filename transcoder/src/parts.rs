@@ -27,7 +27,7 @@ use crate::ladder::{self, Rung};
 use crate::live::{LivePublisher, Sound};
 use crate::probe::{self, Input, SourceInfo};
 use crate::stitch::{self, Parts};
-use crate::{continuity, master, poster, publish, storyboard};
+use crate::{continuity, master, measure, poster, publish, storyboard};
 
 /// How long the presigned URL a planning probe reads the source with stays valid.
 const PROBE_URL_TTL: Duration = Duration::from_secs(600);
@@ -375,6 +375,8 @@ async fn finish(
     };
     if jobs::complete(&state.db, job, &published).await? {
         chunks::finished(&state.db, chunk).await?;
+        measure::part_done(&state.metrics, chunk.kind);
+        measure::transcoded(&state.metrics, job.started_at, &published);
         tracing::info!(video_id = %video, "video ready");
         if let Err(e) = stitch::remove_staging(&state.storage, video, source.duration_s, &rungs[0]).await {
             tracing::warn!(video_id = %video, error = %format!("{e:#}"), "could not remove the chunks' staging");
@@ -408,6 +410,7 @@ async fn complete(
         stitch::publish_progress(&state.storage, video, &Parts::new(&completion.chunks), rungs, frame_rate).await;
     let finish = completion.finish;
     completion.tx.commit().await?;
+    measure::part_done(&state.metrics, chunk.kind);
     tracing::info!(video_id = %video, part = %describe(chunk), "chunk done");
     match published {
         Ok(true) if videos::mark_playable(&state.db, video).await? => {
@@ -426,6 +429,7 @@ async fn retry_later(state: &App, chunk: &Chunk, video: VideoId, error: &anyhow:
     let error = job::without_paths(&format!("{error:#}"), &state.config.data_dir);
     tracing::warn!(video_id = %video, part = %describe(chunk), attempt = chunk.attempts, %error, ?delay, "chunk failed; will retry");
     chunks::retry_later(&state.db, chunk, &error, Utc::now() + delay).await?;
+    measure::retried(&state.metrics);
     state.queue.enqueue_after(TranscodeJob::chunk_of(video), delay).await
 }
 
@@ -454,6 +458,7 @@ async fn give_up(state: &App, job: &Job, chunk: &Chunk, error: String, permanent
     if let Err(e) = recorded.await {
         return Verdict::Retry(e.into());
     }
+    measure::failed(&state.metrics, permanent);
     match state.storage.list(&keys::hls_prefix(job.video_id)).await {
         Ok(listed) => {
             for key in listed.iter().filter(|key| key.ends_with(".m3u8")) {

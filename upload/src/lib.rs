@@ -2,8 +2,11 @@
 //! resumable (tus) uploads, and direct-to-storage uploads completed here — each
 //! becomes a video with a transcode job on the queue only once it is whole.
 
+mod admission;
+mod measure;
 mod multipart;
 mod presigned;
+mod quota;
 mod receive;
 mod tus;
 
@@ -22,6 +25,9 @@ pub struct UploadAccepted {
     status: VideoStatus,
 }
 
+/// When an upload is refused for an unverified address, as the API document says it.
+const UNVERIFIED: &str = "The account's email address is not verified and STREAMBOX_REQUIRE_VERIFIED_EMAIL is on";
+
 pub fn routes() -> Routes {
     let resumable = Routes::new()
         .options("/api/v1/uploads/tus", tus::options)
@@ -30,6 +36,7 @@ pub fn routes() -> Routes {
         .doc(
             Doc::new("tus: create a resumable upload (Upload-Length, Upload-Metadata title, description, visibility)")
                 .signed_in()
+                .error(403, &[codes::EMAIL_NOT_VERIFIED], UNVERIFIED)
                 .body(RequestBody::Bytes)
                 .reply(201, "Created; Location names the upload", Content::None)
                 .error(
@@ -38,7 +45,12 @@ pub fn routes() -> Routes {
                     "Upload-Length is missing or malformed, or a deferred length was asked for",
                 )
                 .error(412, &[codes::UNSUPPORTED_TUS_VERSION], "Tus-Resumable is not a supported version")
-                .error(413, &[codes::TOO_LARGE], "Upload-Length is over the upload limit")
+                .error(
+                    413,
+                    &[codes::TOO_LARGE, codes::UPLOAD_QUOTA_EXCEEDED, codes::STORAGE_QUOTA_EXCEEDED],
+                    "Upload-Length is over the upload limit, or over what the uploader's quotas leave",
+                )
+                .error(429, &[codes::QUEUE_QUOTA_EXCEEDED], "The uploader has as many videos in the queue as they may")
                 .error(
                     422,
                     &[codes::INVALID_FIELD],
@@ -87,6 +99,7 @@ pub fn routes() -> Routes {
         .doc(
             Doc::new("Upload a video (multipart: title, description, visibility, file; optional Upload-Length header)")
                 .signed_in()
+                .error(403, &[codes::EMAIL_NOT_VERIFIED], UNVERIFIED)
                 .body(RequestBody::Multipart(multipart::form_schema))
                 .reply(202, "Stored and queued for transcoding", Content::Json(schema_of::<UploadAccepted>))
                 .error(
@@ -94,7 +107,12 @@ pub fn routes() -> Routes {
                     &[codes::INVALID_MULTIPART, codes::INVALID_HEADER, codes::INCOMPLETE_BODY],
                     "The form is malformed, repeats a field or has an unexpected one; Upload-Length is malformed",
                 )
-                .error(413, &[codes::INVALID_MULTIPART], "The file is over the upload limit")
+                .error(
+                    413,
+                    &[codes::INVALID_MULTIPART, codes::UPLOAD_QUOTA_EXCEEDED, codes::STORAGE_QUOTA_EXCEEDED],
+                    "The file is over the upload limit, or over what the uploader's quotas leave",
+                )
+                .error(429, &[codes::QUEUE_QUOTA_EXCEEDED], "The uploader has as many videos in the queue as they may")
                 .error(
                     415,
                     &[codes::NOT_A_VIDEO, codes::INVALID_MULTIPART],
@@ -115,13 +133,16 @@ pub fn routes() -> Routes {
         .doc(
             Doc::new("Start a direct-to-storage upload: a presigned PUT URL")
                 .signed_in()
+                .error(403, &[codes::EMAIL_NOT_VERIFIED], UNVERIFIED)
                 .json::<presigned::PresignRequest>()
                 .created::<presigned::PresignedUpload>("Where and how to PUT the file")
                 .error(
                     413,
-                    &[codes::TOO_LARGE_FOR_ONE_PUT],
-                    "The size is over the upload limit, or more than object storage takes in one PUT",
-                ),
+                    &[codes::TOO_LARGE_FOR_ONE_PUT, codes::UPLOAD_QUOTA_EXCEEDED, codes::STORAGE_QUOTA_EXCEEDED],
+                    "The size is over the upload limit, more than object storage takes in one PUT, \
+                     or over what the uploader's quotas leave",
+                )
+                .error(429, &[codes::QUEUE_QUOTA_EXCEEDED], "The uploader has as many videos in the queue as they may"),
         )
         .post("/api/v1/uploads/{id}/complete", presigned::complete)
         .doc(

@@ -14,6 +14,7 @@ use schemars::{Schema, SchemaGenerator, json_schema};
 use streambox_base::ids::VideoId;
 use streambox_core::lifecycle;
 use streambox_db::jobs;
+use streambox_db::quotas::{Grant, Wanted};
 use streambox_db::videos::{Description, NewVideo, Title, Visibility};
 use streambox_http::auth::AuthUser;
 use streambox_http::byte_range;
@@ -22,8 +23,9 @@ use streambox_http::{ApiError, ApiResult, AppState};
 use streambox_storage::StreamingUpload;
 use streambox_storage::layout::keys;
 
-use crate::UploadAccepted;
+use crate::measure::Receiving;
 use crate::receive::{not_a_video, too_large};
+use crate::{UploadAccepted, admission, quota};
 use streambox_storage::container::{self, Container};
 
 /// Text fields are small; anything larger is not a title.
@@ -36,9 +38,7 @@ pub async fn create_upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<UploadAccepted>)> {
-    if !user.role.can_upload() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, "only creators can upload videos"));
-    }
+    admission::may_upload(&state, &user)?;
     let max = state.config.max_upload_bytes;
     if content_length(&headers).is_some_and(|len| len > max) {
         return Err(too_large(max));
@@ -50,10 +50,18 @@ pub async fn create_upload(
     let mut multipart = multipart.map_err(|r| ApiError::new(r.status(), codes::INVALID_MULTIPART, r.body_text()))?;
 
     let video_id = VideoId::new();
-    let form = match read_form(&state, &mut multipart, video_id, declared).await {
+    // The form around the file makes the body a little larger than the file: a size
+    // known only from Content-Length is an upper bound.
+    let wanted = match declared {
+        Some(len) => Wanted::Exactly(len),
+        None => Wanted::UpTo(content_length(&headers).unwrap_or(max).min(max)),
+    };
+    let grant = quota::admit(&state, &user, video_id, wanted).await?;
+    let form = match read_form(&state, &mut multipart, video_id, declared, grant).await {
         Ok(form) => form,
         Err(e) => {
             discard_source(&state, video_id).await;
+            quota::release(&state, video_id, 0).await;
             return Err(e);
         }
     };
@@ -69,6 +77,7 @@ pub async fn create_upload(
         Ok((video, _job)) => video,
         Err(e) => {
             discard_source(&state, video_id).await;
+            quota::release(&state, video_id, 0).await;
             return Err(e.into());
         }
     };
@@ -106,12 +115,13 @@ async fn read_form(
     multipart: &mut Multipart,
     video_id: VideoId,
     declared: Option<u64>,
+    grant: Grant,
 ) -> ApiResult<UploadForm> {
     let (mut title, mut description, mut visibility, mut source_bytes) = (None, None, None, None);
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("file") if source_bytes.is_none() => {
-                source_bytes = Some(store_source(state, field, video_id, declared).await?)
+                source_bytes = Some(store_source(state, field, video_id, declared, grant).await?)
             }
             Some("title") if title.is_none() => title = Some(Title::parse(&read_text(field).await?)?),
             Some("description") if description.is_none() => {
@@ -149,15 +159,20 @@ async fn store_source(
     mut field: Field<'_>,
     video_id: VideoId,
     declared: Option<u64>,
+    grant: Grant,
 ) -> ApiResult<u64> {
     let max = state.config.max_upload_bytes;
     // The first bytes are held back until they show a video container: nothing of a
     // file that is not one reaches storage.
     let mut head = Some(Vec::with_capacity(container::NEEDED));
     let mut upload = state.storage.streaming_upload(keys::source(video_id), "application/octet-stream", declared);
+    let receiving = Receiving::start(&state.metrics, "multipart");
     let written = loop {
         let chunk = match field.chunk().await {
-            Ok(Some(chunk)) => Some(chunk),
+            Ok(Some(chunk)) => {
+                receiving.received(chunk.len());
+                Some(chunk)
+            }
             Ok(None) => None,
             Err(e) => break Err(multipart_error(e)),
         };
@@ -183,6 +198,9 @@ async fn store_source(
         }
         if declared.is_some_and(|len| after > len) {
             break Err(size_mismatch(declared, after));
+        }
+        if after > grant.bytes {
+            break Err(grant.past.map_or_else(|| too_large(max), quota::refused));
         }
         if let Err(e) = upload.write(pending).await {
             break Err(ApiError::storage(format_args!("{e:#}")));

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use streambox_base::ids::VideoId;
 use streambox_core::uploads::{self, NewUpload, UploadKind, UploadLock};
+use streambox_db::quotas::Wanted;
 use streambox_db::videos::{self, Description, Title, VideoStatus, Visibility};
 use streambox_http::auth::AuthUser;
 use streambox_http::error::{ApiJson, ApiPath};
@@ -19,8 +20,8 @@ use streambox_http::{ApiError, ApiResult, AppState};
 use streambox_storage::SINGLE_PUT_MAX;
 use streambox_storage::layout::keys;
 
-use crate::UploadAccepted;
 use crate::receive::{not_a_video, too_large};
+use crate::{UploadAccepted, admission, quota};
 use streambox_storage::container::{self, Container};
 
 /// How long the PUT URL works; the upload is forgotten an hour after that.
@@ -60,9 +61,7 @@ pub async fn create(
     user: AuthUser,
     ApiJson(request): ApiJson<PresignRequest>,
 ) -> ApiResult<(StatusCode, Json<PresignedUpload>)> {
-    if !user.role.can_upload() {
-        return Err(ApiError::forbidden("only creators can upload videos"));
-    }
+    admission::may_upload(&state, &user)?;
     let title = Title::parse(&request.title)?;
     let description = Description::parse(&request.description)?;
     if request.size == 0 {
@@ -79,7 +78,10 @@ pub async fn create(
             format!("storage takes at most {SINGLE_PUT_MAX} bytes in one PUT; upload larger files with tus"),
         ));
     }
+    let id = VideoId::new();
+    quota::admit(&state, &user, id, Wanted::Exactly(request.size)).await?;
     let new = NewUpload {
+        id,
         owner_id: user.id,
         kind: UploadKind::Presigned,
         title: &title,
@@ -88,7 +90,7 @@ pub async fn create(
         length: request.size,
         expires_at: Utc::now() + URL_TTL + COMPLETE_GRACE,
     };
-    let upload = uploads::create(&state.db, new).await?;
+    let upload = quota::recorded(&state, id, uploads::create(&state.db, new).await).await?;
     let url = state
         .storage
         .presigned_put(&keys::presigned_incoming(upload.id), request.size, URL_TTL)

@@ -17,6 +17,8 @@ use streambox_storage::layout::keys;
 
 use streambox_storage::container::{self, Container};
 
+use crate::measure::Receiving;
+
 /// Appends `body` at the upload's stored offset; returns the new offset. Runs to the
 /// end on its own task, so a client that disconnects still has what it sent stored.
 pub async fn append(state: AppState, upload: Upload, lock: UploadLock, body: Body) -> ApiResult<u64> {
@@ -72,6 +74,7 @@ impl Appender {
 
     async fn run(mut self, body: Body) -> ApiResult<u64> {
         let mut stream = body.into_data_stream();
+        let receiving = Receiving::start(&self.state.metrics, "tus");
         let outcome = loop {
             let chunk = match stream.next().await {
                 None => break Ok(()),
@@ -88,6 +91,7 @@ impl Appender {
                     format!("the upload is {} bytes long; this request goes past its end", self.length()),
                 ));
             }
+            receiving.received(chunk.len());
             self.buffer.extend_from_slice(&chunk);
             self.check_content(false).await?;
             while self.buffer.len() >= PART_SIZE {

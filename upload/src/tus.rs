@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use streambox_base::ids::VideoId;
 use streambox_core::uploads::{self, NewUpload, Upload, UploadKind, UploadLock};
+use streambox_db::quotas::Wanted;
 use streambox_db::videos::{self, Description, Title, Visibility};
 use streambox_http::auth::AuthUser;
 use streambox_http::byte_range;
@@ -23,7 +24,7 @@ use streambox_http::error::ApiPath;
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
 
-use crate::receive;
+use crate::{admission, quota, receive};
 
 pub const VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
@@ -75,9 +76,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    if !user.role.can_upload() {
-        return Err(ApiError::forbidden("only creators can upload videos"));
-    }
+    admission::may_upload(&state, &user)?;
     if headers.contains_key("upload-defer-length") {
         return Err(ApiError::bad_request(
             codes::UNSUPPORTED,
@@ -97,7 +96,10 @@ pub async fn create(
         Title::parse(metadata.title.as_deref().ok_or_else(|| ApiError::invalid_field("title", "is required"))?)?;
     let description = Description::parse(metadata.description.as_deref().unwrap_or_default())?;
     let visibility = metadata.visibility.as_deref().map(Visibility::parse).transpose()?.unwrap_or_default();
+    let id = VideoId::new();
+    quota::admit(&state, &user, id, Wanted::Exactly(length)).await?;
     let new = NewUpload {
+        id,
         owner_id: user.id,
         kind: UploadKind::Tus,
         title: &title,
@@ -106,7 +108,7 @@ pub async fn create(
         length,
         expires_at: Utc::now() + state.config.upload_expiry,
     };
-    let upload = uploads::create(&state.db, new).await?;
+    let upload = quota::recorded(&state, id, uploads::create(&state.db, new).await).await?;
     tracing::info!(upload = %upload.id, length, "resumable upload created");
 
     let mut response = StatusCode::CREATED.into_response();

@@ -1,9 +1,9 @@
 //! Registration, login, token refresh and logout.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use streambox_base::ids::UserId;
@@ -15,7 +15,8 @@ use streambox_http::error::ApiJson;
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
 
-use crate::{auth_throttle, passwords, sessions};
+use crate::mail::Outbox;
+use crate::{auth_throttle, email_links, passwords, sessions};
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct RegisterRequest {
@@ -33,11 +34,16 @@ pub struct RegisteredUser {
     email: String,
     display_name: String,
     role: Role,
+    /// Always `false` at first: a link to verify it is mailed to the address.
+    email_verified: bool,
 }
 
+/// Creates the account and mails it a link that verifies its address (in the
+/// background: a mail server that is down or slow never fails or slows registration).
 #[tracing::instrument(skip_all)]
 pub async fn register(
     State(state): State<AppState>,
+    Extension(outbox): Extension<Outbox>,
     ClientAddress(address): ClientAddress,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisteredUser>)> {
@@ -50,14 +56,25 @@ pub async fn register(
         password_hash: &password_hash,
         display_name: &display_name,
         role: state.config.default_role,
+        email_verified: false,
     };
     let user = users::insert(&state.db, new)
         .await?
         .ok_or_else(|| ApiError::conflict(codes::EMAIL_TAKEN, "an account with this email already exists"))?;
     tracing::info!(user = %user.id, "account registered");
+    // The account exists whatever happens to its mail; another link can be asked for.
+    if let Err(e) = email_links::send_verification(&state, &outbox, &user).await {
+        tracing::warn!(user = %user.id, error = ?e, "verification link not issued");
+    }
     Ok((
         StatusCode::CREATED,
-        Json(RegisteredUser { id: user.id, email: user.email, display_name: user.display_name, role: user.role }),
+        Json(RegisteredUser {
+            id: user.id,
+            email_verified: user.email_verified(),
+            email: user.email,
+            display_name: user.display_name,
+            role: user.role,
+        }),
     ))
 }
 

@@ -18,17 +18,24 @@ pub struct Me {
     display_name: String,
     bio: String,
     role: Role,
+    /// Whether the address is verified (a mailed link was followed).
+    email_verified: bool,
+    /// Whether this server lets only accounts with a verified address upload
+    /// (`STREAMBOX_REQUIRE_VERIFIED_EMAIL`).
+    email_verification_required: bool,
     created_at: DateTime<Utc>,
 }
 
-impl From<User> for Me {
-    fn from(user: User) -> Self {
+impl Me {
+    fn of(user: User, state: &AppState) -> Self {
         Self {
             id: user.id,
             email: user.email,
             display_name: user.display_name,
             bio: user.bio,
             role: user.role,
+            email_verified: user.email_verified_at.is_some(),
+            email_verification_required: state.config.mail.require_verified_email,
             created_at: user.created_at,
         }
     }
@@ -38,7 +45,7 @@ impl From<User> for Me {
 pub async fn get(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Me>> {
     let user =
         users::find(&state.db, user.id).await?.ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
-    Ok(Json(user.into()))
+    Ok(Json(Me::of(user, &state)))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -61,5 +68,5 @@ pub async fn update(
     let user = users::update_profile(&state.db, user.id, display_name.as_ref(), bio.as_ref())
         .await?
         .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
-    Ok(Json(user.into()))
+    Ok(Json(Me::of(user, &state)))
 }

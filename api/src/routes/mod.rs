@@ -3,6 +3,7 @@ mod auth;
 mod comments;
 mod creators;
 mod discovery;
+mod email;
 mod follows;
 mod history;
 mod likes;
@@ -10,6 +11,7 @@ mod me;
 mod notifications;
 mod oidc;
 mod pages;
+mod quotas;
 mod video_access;
 mod videos;
 mod views;
@@ -40,18 +42,26 @@ use self::webhooks::{
     CreatedWebhook, DeliveryList, NewWebhook, RotatedSecret, WebhookChange, WebhookList, WebhookView,
 };
 use crate::live::{Hub, LiveEvent};
+use crate::mail::Outbox;
 use crate::oidc::Provider;
 use crate::sessions::SessionTokens;
 use streambox_db::comments::Comment;
 use streambox_db::follows::Person;
 use streambox_db::webhooks::Delivery;
 
-/// The routes as a server runs them: with the live-updates hub they share.
-pub fn serving(state: &AppState, shutdown: CancellationToken) -> Routes {
+/// The routes as a server runs them: with the live-updates hub they share, the outbox
+/// their mail goes to, and the OpenID provider of single sign-on (if configured).
+pub fn serving(state: &AppState, shutdown: CancellationToken, outbox: Outbox) -> Routes {
     let hub = Hub::new(state.clone(), shutdown);
     let sso = SingleSignOn(state.config.oidc.clone().map(|config| Arc::new(Provider::new(config))));
-    routes().map_router(|router| router.layer(Extension(hub)).layer(Extension(sso)))
+    routes().map_router(|router| router.layer(Extension(hub)).layer(Extension(outbox)).layer(Extension(sso)))
 }
+
+/// What the mailed-link routes answer, as the API document says it.
+const LINK_INVALID: &str = "The token is not one of a mailed link of this kind";
+const LINK_GONE: &str = "The link was used already, or has expired";
+const MAIL_ACCEPTED: &str = "Taken: if the address has an account (that needs it), a link is on its way";
+const MAIL_THROTTLED: &str = "Too many mails were asked for from this address this hour: wait `Retry-After` seconds";
 
 pub fn routes() -> Routes {
     let refresh_body = RequestBody::OptionalJson(schema_of::<auth::RefreshRequest>);
@@ -60,7 +70,7 @@ pub fn routes() -> Routes {
         .doc(
             Doc::new("Create an account")
                 .json::<auth::RegisterRequest>()
-                .created::<auth::RegisteredUser>("The new account")
+                .created::<auth::RegisteredUser>("The new account; a link to verify its address is mailed to it")
                 .error(409, &[codes::EMAIL_TAKEN], "The email is taken")
                 .error(
                     429,
@@ -124,6 +134,36 @@ pub fn routes() -> Routes {
                 )
                 .error(404, &[codes::NOT_FOUND], "Single sign-on is not configured"),
         )
+        .post("/api/v1/auth/verify-email", email::verify)
+        .doc(
+            Doc::new("Verify an account's email address with the token of the link mailed to it")
+                .json::<email::LinkToken>()
+                .no_content("Verified")
+                .error(400, &[codes::EMAIL_LINK_INVALID], LINK_INVALID)
+                .error(410, &[codes::EMAIL_LINK_USED, codes::EMAIL_LINK_EXPIRED], LINK_GONE),
+        )
+        .post("/api/v1/auth/verify-email/resend", email::resend_verification)
+        .doc(
+            Doc::new("Mail the verification link again (answered alike whether or not the address has an account)")
+                .json::<email::MailRequest>()
+                .reply(202, MAIL_ACCEPTED, Content::None)
+                .error(429, &[codes::EMAIL_THROTTLED], MAIL_THROTTLED),
+        )
+        .post("/api/v1/auth/password-reset", email::request_reset)
+        .doc(
+            Doc::new("Mail a password-reset link (answered alike whether or not the address has an account)")
+                .json::<email::MailRequest>()
+                .reply(202, MAIL_ACCEPTED, Content::None)
+                .error(429, &[codes::EMAIL_THROTTLED], MAIL_THROTTLED),
+        )
+        .post("/api/v1/auth/password-reset/complete", email::reset_password)
+        .doc(
+            Doc::new("Set a new password with the token of a reset link; signs out every session of the account")
+                .json::<email::PasswordReset>()
+                .no_content("The password is changed and every session revoked")
+                .error(400, &[codes::EMAIL_LINK_INVALID], LINK_INVALID)
+                .error(410, &[codes::EMAIL_LINK_USED, codes::EMAIL_LINK_EXPIRED], LINK_GONE),
+        )
         .get("/api/v1/me", me::get)
         .doc(Doc::new("The signed-in account").signed_in().ok::<Me>("The account"))
         .patch("/api/v1/me", me::update)
@@ -132,6 +172,12 @@ pub fn routes() -> Routes {
                 .signed_in()
                 .json::<ProfileChange>()
                 .ok::<Me>("The account as changed"),
+        )
+        .get("/api/v1/me/quota", quotas::mine)
+        .doc(
+            Doc::new("Your upload quotas and what you use of them")
+                .signed_in()
+                .ok::<quotas::QuotaReport>("Limits (null where unlimited), admin overrides and usage"),
         )
         .get("/api/v1/me/history", history::list)
         .doc(
@@ -368,6 +414,19 @@ pub fn routes() -> Routes {
         .doc(Doc::new("Edit a comment (its author)").signed_in().json::<CommentEdit>().ok::<Comment>("The comment"))
         .delete("/api/v1/comments/{id}", comments::delete)
         .doc(Doc::new("Delete a comment (author, video owner or admin)").signed_in().no_content("Deleted"))
+        .get("/api/v1/admin/users/{id}/quota", quotas::get)
+        .doc(
+            Doc::new("A user's upload quotas and usage")
+                .access(Access::Admin)
+                .ok::<quotas::QuotaReport>("Limits (null where unlimited), overrides and usage"),
+        )
+        .put("/api/v1/admin/users/{id}/quota", quotas::set)
+        .doc(
+            Doc::new("Override a user's quotas (null: the default; -1: unlimited)")
+                .access(Access::Admin)
+                .json::<streambox_db::quotas::Overrides>()
+                .ok::<quotas::QuotaReport>("The quotas as they now apply"),
+        )
         .get("/api/v1/admin/jobs", admin_jobs::list)
         .doc(
             Doc::new("Transcode jobs, filtered by state")

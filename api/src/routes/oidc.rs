@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Json, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use streambox_db::identities;
+use streambox_db::sessions as stored_sessions;
 use streambox_db::users::{self, DisplayName, Email, NO_PASSWORD, NewUser, User};
 use streambox_http::error::ApiQuery;
 use streambox_http::error_codes as codes;
@@ -143,7 +144,7 @@ async fn account_for(state: &AppState, provider: &Provider, person: Person) -> A
             || ApiError::bad_request(codes::OIDC_EMAIL_UNVERIFIED, "the provider has not verified your email address"),
         )?;
     if let Some(user) = users::find_by_email(&state.db, &email).await? {
-        if identities::link(&state.db, &user, issuer, &person.subject).await? {
+        if link_by_email(state, &user, issuer, &person.subject).await? {
             tracing::info!(user = %user.id, "account linked to its OpenID identity by verified email");
             return Ok(user);
         }
@@ -154,6 +155,7 @@ async fn account_for(state: &AppState, provider: &Provider, person: Person) -> A
             password_hash: NO_PASSWORD,
             display_name: &display_name,
             role: state.config.default_role,
+            email_verified: true,
         };
         if let Some(user) = identities::insert_user(&state.db, new, issuer, &person.subject).await? {
             tracing::info!(user = %user.id, "account created through single sign-on");
@@ -164,6 +166,25 @@ async fn account_for(state: &AppState, provider: &Provider, person: Person) -> A
     identities::find_user(&state.db, issuer, &person.subject)
         .await?
         .ok_or_else(|| ApiError::unavailable("single sign-on"))
+}
+
+/// Links `subject` to `user`, the account of their verified email. An account whose
+/// address was never verified here was possibly registered by someone else, who set its
+/// password: the provider has shown the address is this person's, so the address is
+/// verified now, and that password and every session of the account are done with.
+async fn link_by_email(state: &AppState, user: &User, issuer: &str, subject: &str) -> ApiResult<bool> {
+    let mut tx = state.db.begin().await?;
+    if !identities::link(&mut *tx, user, issuer, subject).await? {
+        return Ok(false);
+    }
+    if !user.email_verified() {
+        users::mark_email_verified(&mut *tx, user.id, &user.email).await?;
+        users::set_password_hash(&mut *tx, user.id, NO_PASSWORD).await?;
+        stored_sessions::revoke_user(&mut *tx, user.id).await?;
+        tracing::info!(user = %user.id, "unverified account claimed through single sign-on: password and sessions revoked");
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The profile's name, else the email's local part: what others see until the person

@@ -1,9 +1,11 @@
-// Sign in (with a password, or through the configured OpenID provider) and register.
-// The forms are built fresh each time, so nothing typed by one person is left for the next.
+// Sign in (with a password, or through the configured OpenID provider), register, and
+// the pages of mailed links: verify an address, ask for a password reset, choose a new
+// password. The forms are built fresh each time, so nothing typed by one person is left
+// for the next.
 
 import { h } from "../dom.js";
-import { api } from "../api.js";
-import { signIn, register } from "../session.js";
+import { api, post } from "../api.js";
+import { signIn, register, loadMe, session } from "../session.js";
 
 function form(title, inputs, submitLabel, action, footer) {
   const message = h("p", { class: "message", role: "alert" });
@@ -49,7 +51,8 @@ export async function renderSignIn(root, { session, navigate, params }) {
     h("label", {}, "Email", h("input", { name: "email", type: "email", autocomplete: "username", required: true })),
     h("label", {}, "Password", h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
   ], "Sign in", (data) => signIn(data.get("email"), data.get("password")),
-  h("p", { class: "sub" }, "No account yet? ", h("a", { href: "#/register" }, "Register"))));
+  h("p", { class: "sub" }, "No account yet? ", h("a", { href: "#/register" }, "Register"),
+    " · ", h("a", { href: "#/forgot" }, "Forgot your password?"))));
   const sso = await singleSignOn();
   if (sso) root.querySelector(".auth-form").after(sso);
   root.querySelector("input").focus();
@@ -63,5 +66,58 @@ export function renderRegister(root, { session, navigate }) {
     h("label", {}, "Password (at least 10 characters)", h("input", { name: "password", type: "password", autocomplete: "new-password", minlength: 10, required: true })),
   ], "Register", (data) => register(data.get("display_name"), data.get("email"), data.get("password")),
   h("p", { class: "sub" }, "Have an account? ", h("a", { href: "#/signin" }, "Sign in"))));
+  root.querySelector("input").focus();
+}
+
+// The link mailed at registration: #/verify?token=… — the token goes to the API once.
+export async function renderVerify(root, { params }) {
+  const card = h("section", { class: "card narrow" }, h("h1", {}, "Verify your email address"));
+  root.append(card);
+  if (!params.get("token")) {
+    card.append(h("p", {}, "Open the link we mailed you, or ask for a new one."), resendForm());
+    return;
+  }
+  try {
+    await post("/api/v1/auth/verify-email", { token: params.get("token") || "" });
+    if (session.me) await loadMe();
+    card.append(h("p", { role: "status" }, "Your email address is verified. You can upload videos now."),
+      h("a", { href: session.me ? "#/studio" : "#/signin", class: "button" }, session.me ? "Go to the Studio" : "Sign in"));
+  } catch (error) {
+    card.append(h("p", { class: "message", role: "alert" }, error.message), resendForm());
+  }
+}
+
+// Asks for the verification link again; the answer is the same for any address.
+function resendForm() {
+  const sent = h("p", { role: "status" });
+  const element = form("Send a new link", [
+    h("label", {}, "Email", h("input", { name: "email", type: "email", autocomplete: "username", required: true, value: session.me?.email || "" })),
+  ], "Send", async (data) => {
+    await post("/api/v1/auth/verify-email/resend", { email: data.get("email") });
+    sent.textContent = "If that address has an account still to verify, a new link is on its way.";
+  }, sent);
+  return element;
+}
+
+export function renderForgot(root) {
+  const sent = h("p", { role: "status" });
+  root.append(form("Reset your password", [
+    h("p", { class: "sub" }, "We mail you a link to choose a new password."),
+    h("label", {}, "Email", h("input", { name: "email", type: "email", autocomplete: "username", required: true })),
+  ], "Send the link", async (data) => {
+    await post("/api/v1/auth/password-reset", { email: data.get("email") });
+    sent.textContent = "If that address has an account, a link is on its way. It works once, for an hour.";
+  }, sent));
+  root.querySelector("input").focus();
+}
+
+// The link mailed for a reset: #/reset?token=… — a new password signs out every device.
+export function renderReset(root, { params, navigate }) {
+  root.append(form("Choose a new password", [
+    h("label", {}, "New password (at least 10 characters)", h("input", { name: "password", type: "password", autocomplete: "new-password", minlength: 10, required: true })),
+  ], "Set the password", async (data) => {
+    await post("/api/v1/auth/password-reset/complete", { token: params.get("token") || "", password: data.get("password") });
+    navigate("/signin");
+  }, h("p", { class: "sub" }, "Setting a new password signs you out everywhere. ", h("a", { href: "#/forgot" }, "Ask for a new link"))));
   root.querySelector("input").focus();
 }

@@ -21,7 +21,15 @@ export async function render(root, { session, params, navigate }) {
   const library = h("ul", { class: "library", "aria-label": "Your videos" });
   const rows = new Map();
   const upload = uploadForm(async () => { await reload(); });
-  root.append(h("h1", {}, "Studio"), upload.element, h("section", { class: "card" }, h("h2", {}, "Your videos"), library));
+  const quota = h("p", { class: "sub quota", "aria-label": "Your quotas" });
+  root.append(h("h1", {}, "Studio"));
+  if (me.email_verification_required && !me.email_verified) {
+    root.append(h("p", { class: "notice", role: "status" },
+      "Verify your email address to upload: follow the link we mailed you. ",
+      h("a", { href: "#/verify" }, "Send a new link")));
+  }
+  root.append(upload.element, quota, h("section", { class: "card" }, h("h2", {}, "Your videos"), library));
+  showQuota(quota);
 
   // One reload at a time: an upload's end and the stream's first word of its video can
   // both ask for one; a request during a reload runs once more after it.
@@ -35,6 +43,7 @@ export async function render(root, { session, params, navigate }) {
         rows.clear();
         library.replaceChildren();
         await loadPage(null);
+        showQuota(quota);
       } while (again);
     })().finally(() => { reloading = null; });
     return reloading;
@@ -78,6 +87,26 @@ export async function render(root, { session, params, navigate }) {
     library.prepend(added.element);
   });
   return () => { stop(); upload.abort(); };
+}
+
+/** What the account has used of its quotas; nothing where a limit is off. */
+async function showQuota(element) {
+  const report = await get("/api/v1/me/quota").catch(() => null);
+  if (!report) return;
+  const { limits, usage } = report;
+  const parts = [];
+  if (limits.upload_bytes_per_day !== null) parts.push(`${size(usage.uploaded_today)} of ${size(limits.upload_bytes_per_day)} uploaded in the last 24 hours`);
+  if (limits.stored_bytes !== null) parts.push(`${size(usage.stored_bytes)} of ${size(limits.stored_bytes)} stored`);
+  if (limits.queued_videos !== null) parts.push(`${usage.queued_videos} of ${limits.queued_videos} videos in the queue`);
+  element.textContent = parts.join(" · ");
+}
+
+function size(bytes) {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return unit === 0 ? `${value} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function libraryRow(video, { onDelete }) {

@@ -97,6 +97,8 @@ impl TestApp {
             ("STREAMBOX_REGISTRATIONS_PER_HOUR", "10000".into()),
             // Rate limits are tested on their own (rate_limits.rs) and in the browser walk.
             ("STREAMBOX_RATE_LIMITS", "false".into()),
+            // Tests queue many videos per user; quotas.rs tests the quotas.
+            ("STREAMBOX_QUOTA_QUEUED_VIDEOS", "-1".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
