@@ -9,6 +9,7 @@ mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use streambox_base::telemetry::{self, LogFormat};
@@ -85,4 +86,30 @@ async fn json_log_lines_parse_and_carry_the_request_id_the_answer_shows() {
     );
     // An id that is not sane is replaced even then.
     assert_ne!(register(&gateway, &"x".repeat(65)).await, "x".repeat(65));
+
+    // Every line a transcode logs names its job and video.
+    let token = app.signed_in_user().await;
+    let clip = support::make_clip(app.dir.path(), "logged.mp4", 320, 180, 1, true);
+    let video = app.upload_accepted(&token, &clip, "Logged").await;
+    let done = app.wait_for_status(&token, &video, &["ready", "failed"], Duration::from_secs(180)).await;
+    assert_eq!(done["status"], "ready", "{done}");
+    let job_lines: Vec<Value> = captured
+        .lines()
+        .into_iter()
+        .filter(|line| {
+            let target = line["target"].as_str().unwrap_or_default();
+            target.starts_with("streambox_transcoder::")
+                && !target.ends_with("::worker")
+                && !target.ends_with("::reconcile")
+                && line["fields"]["message"] != "no transcode to run for this delivery"
+        })
+        .collect();
+    assert!(job_lines.iter().any(|line| line["fields"]["message"] == "video ready"), "{job_lines:?}");
+    for line in &job_lines {
+        let spans = line["spans"].as_array().cloned().unwrap_or_default();
+        assert!(
+            spans.iter().any(|span| span["video_id"] == video.as_str() && span["job"].is_string()),
+            "a worker line without its job and video: {line}"
+        );
+    }
 }

@@ -92,10 +92,16 @@ const CATALOGUE: &[(&str, Kind, Option<Unit>, &str)] = &[
     ),
     ("streambox_db_connections", Kind::Gauge, None, "PostgreSQL pool connections, by state (idle, in_use)"),
     (
-        "streambox_redis_up",
+        "streambox_dependency_up",
         Kind::Gauge,
         None,
-        "1 when Redis answered a PING within half a second at the last scrape, else 0",
+        "1 when the dependency (postgres, redis, object_storage, transcode_worker) passed its readiness check at the last scrape",
+    ),
+    (
+        "streambox_ready",
+        Kind::Gauge,
+        None,
+        "1 when every readiness check passed at the last scrape (what /readyz answers 200 for)",
     ),
 ];
 
@@ -173,6 +179,11 @@ impl Metrics {
     pub fn render(&self) -> Option<String> {
         self.0.as_ref().map(|registry| registry.handle.render())
     }
+}
+
+/// The name of every metric StreamBox exports (histograms add `_bucket`, `_sum`, `_count`).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    CATALOGUE.iter().map(|&(name, ..)| name)
 }
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, None);

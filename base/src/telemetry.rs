@@ -42,10 +42,11 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,aws=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(writer);
-    // A second call (tests) keeps the first subscriber.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    // A second call (tests) keeps the first subscriber. JSON lines name the module that
+    // logged them (`target`), for filtering; text lines stay short.
     let _ = match format {
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).with_ansi(false).try_init(),
-        LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        LogFormat::Text => builder.with_target(false).with_ansi(ansi).try_init(),
     };
 }

@@ -2,6 +2,7 @@
 //! answer, and a process's transcode worker is consuming the queue).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -58,16 +59,8 @@ async fn healthz() -> Json<Liveness> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let (db, redis, storage) = tokio::join!(
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db),
-        state.queue.check(),
-        state.storage.check(),
-    );
-    let mut checks = vec![("postgres", db.is_ok()), ("redis", redis.is_ok()), ("object_storage", storage.is_ok())];
+    let checks = checks(&state).await;
     // The reason stays in the worker's log: readiness is public.
-    if let Some(consuming) = state.worker.get() {
-        checks.push(("transcode_worker", consuming.is_ok()));
-    }
     for (name, ok) in &checks {
         if !ok {
             tracing::warn!(dependency = name, "readiness check failed");
@@ -81,4 +74,26 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         .collect();
     let readiness = Readiness { status: if ready { ReadyState::Ready } else { ReadyState::Unavailable }, checks };
     (status, Json(readiness))
+}
+
+/// How long one dependency may take to answer a readiness check.
+const CHECK_WAIT: Duration = Duration::from_secs(2);
+
+/// Each dependency the process needs, and whether it answered within [`CHECK_WAIT`]:
+/// `postgres`, `redis`, `object_storage`, and in processes that run one, `transcode_worker`.
+pub async fn checks(state: &AppState) -> Vec<(&'static str, bool)> {
+    let answered = |outcome: Result<bool, tokio::time::error::Elapsed>| outcome.unwrap_or(false);
+    let (db, redis, storage) = tokio::join!(
+        tokio::time::timeout(CHECK_WAIT, async {
+            sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db).await.is_ok()
+        }),
+        tokio::time::timeout(CHECK_WAIT, async { state.queue.check().await.is_ok() }),
+        tokio::time::timeout(CHECK_WAIT, async { state.storage.check().await.is_ok() }),
+    );
+    let mut checks =
+        vec![("postgres", answered(db)), ("redis", answered(redis)), ("object_storage", answered(storage))];
+    if let Some(consuming) = state.worker.get() {
+        checks.push(("transcode_worker", consuming.is_ok()));
+    }
+    checks
 }

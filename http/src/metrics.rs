@@ -2,7 +2,7 @@
 //! route template, method and status class. Queue, pool and Redis figures are read when
 //! scraped; everything else is counted where it happens (`streambox_base::metrics`).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
@@ -10,13 +10,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use streambox_db::jobs;
 
-use crate::AppState;
 use crate::routes::{Content, Doc, Routes};
+use crate::{AppState, health};
 
 /// The exposition's media type, as Prometheus asks for it.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
-/// A scrape does not wait longer than this for Redis to answer.
-const REDIS_WAIT: Duration = Duration::from_millis(500);
 
 /// `GET /metrics`, for a service's router (or the metrics listener of its own).
 pub fn routes() -> Routes {
@@ -53,7 +51,8 @@ async fn exposition(State(state): State<AppState>) -> Response {
 }
 
 /// The figures read at each scrape: jobs per state and the oldest wait, the database
-/// pool, and whether Redis answers. A figure that cannot be read keeps its last value.
+/// pool, and the readiness checks (each dependency, and all of them). A figure that
+/// cannot be read keeps its last value.
 async fn refresh(state: &AppState) {
     let metrics = &state.metrics;
     match jobs::counts(&state.db).await {
@@ -71,8 +70,12 @@ async fn refresh(state: &AppState) {
     let idle = state.db.num_idle() as f64;
     metrics.gauge("streambox_db_connections", &[("state", "idle")]).set(idle);
     metrics.gauge("streambox_db_connections", &[("state", "in_use")]).set(f64::from(state.db.size()) - idle);
-    let redis = tokio::time::timeout(REDIS_WAIT, state.queue.check()).await;
-    metrics.gauge("streambox_redis_up", &[]).set(if matches!(redis, Ok(Ok(()))) { 1.0 } else { 0.0 });
+    let checks = health::checks(state).await;
+    for (dependency, up) in &checks {
+        metrics.gauge("streambox_dependency_up", &[("dependency", dependency)]).set(f64::from(u8::from(*up)));
+    }
+    let ready = checks.iter().all(|(_, up)| *up);
+    metrics.gauge("streambox_ready", &[]).set(f64::from(u8::from(ready)));
 }
 
 /// Middleware: counts and times every request under its route's template (never its

@@ -19,6 +19,7 @@ mod hostile;
 mod listings;
 mod live_updates;
 mod metrics;
+mod monitoring;
 mod oidc;
 mod openapi;
 mod pipeline;

@@ -87,7 +87,9 @@ async fn metrics_follow_an_upload_a_transcode_segment_requests_and_a_failure() {
     assert!(value(&after, "streambox_stream_cache_misses_total") >= 1.0, "{after}");
     assert!(value(&after, "streambox_stream_cache_bytes") > 0.0);
     assert!(value(&after, "streambox_stream_bytes_total") >= segment_bytes, "{after}");
-    assert_eq!(value(&after, "streambox_redis_up"), 1.0);
+    assert_eq!(value(&after, "streambox_dependency_up{dependency=\"redis\"}"), 1.0);
+    assert_eq!(value(&after, "streambox_dependency_up{dependency=\"transcode_worker\"}"), 1.0);
+    assert_eq!(value(&after, "streambox_ready"), 1.0);
     assert!(value(&after, "streambox_db_connections{state=\"idle\"}") >= 1.0);
     assert!(!after.contains(&id) && !after.contains(&broken), "no series names a video");
 

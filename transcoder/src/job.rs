@@ -18,6 +18,7 @@ use streambox_db::videos::{self, Published, SourceSummary, Video};
 use streambox_queue::TranscodeJob;
 use streambox_storage::layout::{self, keys};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::encode::{self, EncodeSettings};
 use crate::error::JobError;
@@ -46,18 +47,26 @@ pub struct Runner {
     pub shutdown: CancellationToken,
 }
 
-/// Runs one attempt of the job for `video_id`. `Ok` also covers "nothing to do": the
-/// video was deleted, the job is finished, or another worker is running it.
-pub async fn execute(runner: &Runner, video_id: VideoId) -> Result<(), Verdict> {
+/// Runs one attempt of the job the delivery of `delivered`'s gives this worker a turn
+/// at (the fairest waiting job, see `jobs::begin_attempt`). `Ok` also covers "nothing
+/// to do": every job is finished, running elsewhere, or deleted. Every line the attempt
+/// logs carries its job and video ids.
+pub async fn execute(runner: &Runner, delivered: VideoId) -> Result<(), Verdict> {
     let state = &runner.state;
     let config = &state.config.transcode;
-    let started = jobs::begin_attempt(&state.db, video_id, &runner.worker, config.orphan_after()).await;
+    let started = jobs::begin_attempt(&state.db, delivered, &runner.worker, config.orphan_after()).await;
     let Some(Started { job, video }) = started.map_err(|e| Verdict::Retry(e.into()))? else {
-        tracing::info!(%video_id, "no transcode to run for this delivery");
+        tracing::info!(delivered = %delivered, "no transcode to run for this delivery");
         return Ok(());
     };
+    let span = tracing::info_span!("job", job = %job.id, video_id = %job.video_id);
+    attempt(runner, job, video).instrument(span).await
+}
+
+async fn attempt(runner: &Runner, job: Job, video: Video) -> Result<(), Verdict> {
+    let state = &runner.state;
     let attempt = job.attempts;
-    tracing::info!(%video_id, job = %job.id, attempt, max_attempts = job.max_attempts, "transcode started");
+    tracing::info!(attempt, max_attempts = job.max_attempts, "transcode started");
     if attempt > job.max_attempts {
         return give_up(state, &job, "no attempts left".into(), false).await;
     }
@@ -185,16 +194,19 @@ impl Heartbeat {
     fn start(state: Core, job: &Job, worker: &str, progress: SharedProgress) -> Self {
         let (id, worker) = (job.id, worker.to_owned());
         let every = state.config.transcode.heartbeat;
-        Self(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            loop {
-                ticks.tick().await;
-                let current = *progress.lock().expect("progress lock");
-                if let Err(e) = jobs::heartbeat(&state.db, id, &worker, current).await {
-                    tracing::warn!(error = %e, "job heartbeat failed");
+        Self(tokio::spawn(
+            async move {
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    ticks.tick().await;
+                    let current = *progress.lock().expect("progress lock");
+                    if let Err(e) = jobs::heartbeat(&state.db, id, &worker, current).await {
+                        tracing::warn!(error = %e, "job heartbeat failed");
+                    }
                 }
             }
-        }))
+            .in_current_span(),
+        ))
     }
 }
 

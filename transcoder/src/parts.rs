@@ -17,6 +17,7 @@ use streambox_queue::TranscodeJob;
 use streambox_storage::container;
 use streambox_storage::layout::{AUDIO_RENDITION, PLAYLIST, POSTER, keys};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::chunking::{self, ChunkSettings};
 use crate::encode::{self, EncodeSettings, FrameRange};
@@ -104,7 +105,8 @@ pub async fn execute(runner: &Runner, delivered_for: VideoId) -> Result<(), Verd
         return Ok(());
     };
     loop {
-        match run_claimed(runner, &claimed).await? {
+        let span = tracing::info_span!("part", job = %claimed.job.id, video_id = %claimed.video.id, part = %describe(&claimed.chunk));
+        match run_claimed(runner, &claimed).instrument(span).await? {
             Some(finish) => claimed = Claimed { chunk: finish, ..claimed },
             None => return Ok(()),
         }
@@ -492,16 +494,19 @@ impl Heartbeat {
     fn start(state: Core, chunk: &Chunk, worker: &str, progress: SharedProgress) -> Self {
         let (chunk, worker) = (chunk.clone(), worker.to_owned());
         let every = state.config.transcode.heartbeat;
-        Self(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            loop {
-                ticks.tick().await;
-                let current = progress.lock().expect("progress lock").percent;
-                if let Err(e) = chunks::heartbeat(&state.db, &chunk, &worker, current).await {
-                    tracing::warn!(error = %e, "chunk heartbeat failed");
+        Self(tokio::spawn(
+            async move {
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    ticks.tick().await;
+                    let current = progress.lock().expect("progress lock").percent;
+                    if let Err(e) = chunks::heartbeat(&state.db, &chunk, &worker, current).await {
+                        tracing::warn!(error = %e, "chunk heartbeat failed");
+                    }
                 }
             }
-        }))
+            .in_current_span(),
+        ))
     }
 }
 
