@@ -86,3 +86,10 @@ ensure_browser() { # Debian's Chromium and playwright-core, used by tests/suite/
   log "installing playwright-core (tests/browser)"
   npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 }
+
+ensure_oidc_provider() { # oidc-provider (npm, a certified OpenID provider), used by tests/suite/oidc.rs
+  command -v npm >/dev/null || apt_install nodejs npm
+  [ -d tests/oidc/node_modules/oidc-provider ] && return
+  log "installing oidc-provider (tests/oidc)"
+  npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+}

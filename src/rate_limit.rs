@@ -50,10 +50,11 @@ impl Class {
         } else if !path.starts_with("/api/") || path == "/api/v1/docs" || path.starts_with("/api/v1/docs.") {
             return None;
         } else if path.starts_with("/api/v1/auth/") && !matches!(path, "/api/v1/auth/refresh" | "/api/v1/auth/logout") {
-            // Sign-in, registration and the mailed links (asking for them, following
-            // them). Refresh and sign-out are the rest of the API: a whole office
-            // refreshing behind one address, or signing out during a Redis outage, is
-            // never held up.
+            // Sign-in (with a password or through single sign-on, which creates accounts
+            // and costs a round trip to the provider), registration and the mailed links
+            // (asking for them, following them). Refresh and sign-out are the rest of the
+            // API: a whole office refreshing behind one address, or signing out during a
+            // Redis outage, is never held up.
             Self::Auth
         } else if path.starts_with("/api/v1/uploads") {
             Self::Upload

@@ -5,6 +5,8 @@ mod auth_throttle;
 mod email_links;
 pub mod live;
 pub mod mail;
+mod oidc;
+mod oidc_pending;
 pub mod passwords;
 mod random_tokens;
 mod routes;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use streambox_db::users::Password;
+use streambox_db::users::{NO_PASSWORD, Password};
 
 /// The longest a hash waits for its turn.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
@@ -52,13 +52,17 @@ static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
         .to_string()
 });
 
-/// Checks `password` against `stored` (or the decoy when there is no account).
+/// Checks `password` against `stored` (or the decoy when there is no account). An
+/// account without a password ([`NO_PASSWORD`], made through single sign-on) matches
+/// nothing, after the same work as a wrong password.
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
     let _turn = turn().await?;
     tokio::task::spawn_blocking(move || {
-        let stored = stored.unwrap_or_else(|| DECOY_HASH.clone());
+        let usable = stored.filter(|s| s != NO_PASSWORD);
+        let has_password = usable.is_some();
+        let stored = usable.unwrap_or_else(|| DECOY_HASH.clone());
         let hash = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        Ok(Argon2::default().verify_password(password.as_bytes(), &hash).is_ok() && has_password)
     })
     .await?
 }

@@ -9,7 +9,7 @@
 
 use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
-use axum::response::{AppendHeaders, IntoResponse, Json, Response};
+use axum::response::{AppendHeaders, IntoResponse, Json, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -46,6 +46,16 @@ pub async fn start(state: &AppState, user: &User) -> ApiResult<Response> {
     let family = Uuid::new_v4();
     let refresh = insert_refresh(&state.db, user.id, family, expiry(state)).await?;
     respond(state, user, family, refresh)
+}
+
+/// Starts a new token family for `user` in a browser sent back from single sign-on:
+/// the same cookies as [`start`], with a redirect (303) to `location` instead of the
+/// tokens in a body.
+pub async fn start_and_redirect(state: &AppState, user: &User, location: &str) -> ApiResult<Response> {
+    let family = Uuid::new_v4();
+    let refresh = insert_refresh(&state.db, user.id, family, expiry(state)).await?;
+    let (cookies, _) = issue(state, user, family, refresh)?;
+    Ok((AppendHeaders(cookies.map(|c| (SET_COOKIE, c))), Redirect::to(location)).into_response())
 }
 
 /// Exchanges a refresh token for a new pair. Every failure is the same 401.
@@ -121,6 +131,17 @@ pub async fn end(state: &AppState, presented: Option<&str>) -> ApiResult<Respons
 }
 
 fn respond(state: &AppState, user: &User, family: Uuid, refresh_token: String) -> ApiResult<Response> {
+    let (cookies, body) = issue(state, user, family, refresh_token)?;
+    Ok((AppendHeaders(cookies.map(|c| (SET_COOKIE, c))), Json(body)).into_response())
+}
+
+/// An access token for `user` in `family`, with the session cookies carrying it and `refresh_token`.
+fn issue(
+    state: &AppState,
+    user: &User,
+    family: Uuid,
+    refresh_token: String,
+) -> ApiResult<([HeaderValue; 3], SessionTokens)> {
     let access = state.tokens.issue(user.id, user.role, family)?;
     let refresh_ttl = state.config.refresh_token_ttl.as_secs();
     let access_expiry = Utc::now().timestamp().saturating_add_unsigned(access.expires_in);
@@ -135,7 +156,7 @@ fn respond(state: &AppState, user: &User, family: Uuid, refresh_token: String) -
         expires_in: access.expires_in,
         refresh_token,
     };
-    Ok((AppendHeaders(cookies.map(|c| (SET_COOKIE, c))), Json(body)).into_response())
+    Ok((cookies, body))
 }
 
 fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {

@@ -161,6 +161,23 @@ pub struct Config {
     pub events: EventsConfig,
     /// Mail to account holders: verification and password-reset links.
     pub mail: MailConfig,
+    /// Single sign-on through an OpenID provider; `None` (no `STREAMBOX_OIDC_ISSUER`): off.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// The OpenID provider people may sign in with (`STREAMBOX_OIDC_*`).
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// The issuer identifier; its discovery document must name exactly this issuer.
+    pub issuer: String,
+    /// This application's client id at the provider.
+    pub client_id: String,
+    /// The client secret the provider gave out with the id.
+    pub client_secret: Secret,
+    /// The callback URL registered at the provider (`…/api/v1/auth/oidc/callback`).
+    pub redirect_url: String,
+    /// The provider's name on the sign-in button ("Google").
+    pub name: String,
 }
 
 /// How StreamBox mails account holders (verification and password-reset links), and
@@ -431,6 +448,7 @@ impl Config {
                     reset_ttl: env.seconds("STREAMBOX_PASSWORD_RESET_TTL_SECS", "3600")?,
                 }
             },
+            oidc: oidc(&env)?,
             transcode: TranscodeConfig {
                 concurrency: env.parse("STREAMBOX_TRANSCODE_CONCURRENCY", "1")?,
                 max_attempts: env.parse("STREAMBOX_MAX_ATTEMPTS", "3")?,
@@ -527,6 +545,50 @@ impl Config {
             .as_ref()
             .ok_or_else(|| invalid("STREAMBOX_JWT_SECRET", "is required when services run separately"))
     }
+}
+
+/// Single sign-on is on when an issuer is set; then the client's id, secret and
+/// callback are required too.
+fn oidc(env: &Vars) -> Result<Option<OidcConfig>, ConfigError> {
+    let Some(issuer) = env.optional("STREAMBOX_OIDC_ISSUER") else {
+        return match ["STREAMBOX_OIDC_CLIENT_ID", "STREAMBOX_OIDC_CLIENT_SECRET", "STREAMBOX_OIDC_REDIRECT_URL"]
+            .into_iter()
+            .find(|name| env.optional(name).is_some())
+        {
+            Some(name) => {
+                Err(ConfigError { name: "STREAMBOX_OIDC_ISSUER", problem: format!("is required when {name} is set") })
+            }
+            None => Ok(None),
+        };
+    };
+    let required = |name: &'static str| {
+        env.optional(name).ok_or_else(|| invalid(name, "is required when STREAMBOX_OIDC_ISSUER is set"))
+    };
+    let config = OidcConfig {
+        issuer: web_url("STREAMBOX_OIDC_ISSUER", &issuer)?,
+        client_id: required("STREAMBOX_OIDC_CLIENT_ID")?,
+        client_secret: Secret::new(required("STREAMBOX_OIDC_CLIENT_SECRET")?),
+        redirect_url: web_url("STREAMBOX_OIDC_REDIRECT_URL", &required("STREAMBOX_OIDC_REDIRECT_URL")?)?,
+        name: env.string("STREAMBOX_OIDC_NAME", "single sign-on"),
+    };
+    if config.name.chars().count() > 40 {
+        return Err(invalid("STREAMBOX_OIDC_NAME", "must be at most 40 characters"));
+    }
+    Ok(Some(config))
+}
+
+/// An absolute URL with no fragment: `https`, or plain `http` to this machine only
+/// (tokens and codes never cross a network in the clear).
+fn web_url(name: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(raw).map_err(|e| ConfigError { name, problem: format!("{raw:?} is not a URL: {e}") })?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    if !(url.scheme() == "https" || url.scheme() == "http" && loopback) {
+        return Err(invalid(name, "must be an https URL (plain http only to 127.0.0.1, ::1 or localhost)"));
+    }
+    if url.fragment().is_some() || url.host_str().is_none() {
+        return Err(invalid(name, "must be an absolute URL with a host and no #fragment"));
+    }
+    Ok(raw.to_owned())
 }
 
 /// `"1080:5000,720:2800,480:1400"`: short side in pixels and video kbit/s per rung.
@@ -661,9 +723,41 @@ mod tests {
         let config = Config::from_vars(&vars(&[
             ("S3_SECRET_KEY", "hunter2-hunter2"),
             ("STREAMBOX_SMTP_URL", "smtps://mailer:hunter3-hunter3@mail.example.org"),
+            ("STREAMBOX_OIDC_ISSUER", "https://accounts.google.com"),
+            ("STREAMBOX_OIDC_CLIENT_ID", "client"),
+            ("STREAMBOX_OIDC_CLIENT_SECRET", "oidc-hunter3"),
+            ("STREAMBOX_OIDC_REDIRECT_URL", "https://videos.example/api/v1/auth/oidc/callback"),
         ]))
         .unwrap();
-        assert!(!format!("{config:?}").contains("hunter2"));
-        assert!(!format!("{config:?}").contains("hunter3"));
+        assert!(config.oidc.is_some());
+        assert!(!format!("{config:?}").contains("hunter"));
+    }
+
+    #[test]
+    fn single_sign_on_is_off_unless_an_issuer_is_set_and_then_needs_its_client() {
+        assert!(Config::from_vars(&vars(&[])).unwrap().oidc.is_none());
+        let err = Config::from_vars(&vars(&[("STREAMBOX_OIDC_CLIENT_ID", "client")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_OIDC_ISSUER");
+        let issuer = ("STREAMBOX_OIDC_ISSUER", "https://accounts.google.com");
+        let err = Config::from_vars(&vars(&[issuer])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_OIDC_CLIENT_ID");
+        let complete = [
+            issuer,
+            ("STREAMBOX_OIDC_CLIENT_ID", "client"),
+            ("STREAMBOX_OIDC_CLIENT_SECRET", "secret"),
+            ("STREAMBOX_OIDC_REDIRECT_URL", "https://videos.example/api/v1/auth/oidc/callback"),
+        ];
+        for (name, bad) in [
+            ("STREAMBOX_OIDC_ISSUER", "http://accounts.example"),
+            ("STREAMBOX_OIDC_ISSUER", "not a url"),
+            ("STREAMBOX_OIDC_REDIRECT_URL", "https://videos.example/callback#here"),
+        ] {
+            let mut settings = vars(&complete);
+            settings.insert(name.to_owned(), bad.to_owned());
+            assert_eq!(Config::from_vars(&settings).unwrap_err().name, name, "{bad:?}");
+        }
+        let mut local = vars(&complete);
+        local.insert("STREAMBOX_OIDC_ISSUER".into(), "http://127.0.0.1:9000".into());
+        assert_eq!(Config::from_vars(&local).unwrap().oidc.unwrap().issuer, "http://127.0.0.1:9000");
     }
 }

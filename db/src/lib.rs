@@ -10,6 +10,7 @@ pub mod events;
 pub mod feeds;
 pub mod follows;
 pub mod history;
+pub mod identities;
 pub mod jobs;
 pub mod likes;
 pub mod live;

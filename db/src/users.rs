@@ -110,6 +110,10 @@ impl User {
     }
 }
 
+/// The stored password hash of an account that has no password (made through single
+/// sign-on): not a PHC string, so no password verifies against it.
+pub const NO_PASSWORD: &str = "!";
+
 /// An account to create, its fields already validated and its password hashed.
 pub struct NewUser<'a> {
     /// The sign-in address; [`insert`] refuses one that is taken.
@@ -125,7 +129,7 @@ pub struct NewUser<'a> {
 }
 
 /// `Ok(None)` when the email is taken.
-pub async fn insert(db: &PgPool, new: NewUser<'_>) -> sqlx::Result<Option<User>> {
+pub async fn insert<'e>(db: impl PgExecutor<'e>, new: NewUser<'_>) -> sqlx::Result<Option<User>> {
     sqlx::query_as::<_, User>(
         "INSERT INTO users (id, email, password_hash, display_name, role, email_verified_at)
          VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)

@@ -79,6 +79,20 @@ codes! {
     /// Too many failed sign-ins for this account from this address, or from this address
     /// for any account: wait the `Retry-After` seconds.
     LOGIN_THROTTLED = "login_throttled";
+    /// The single sign-on callback names no sign-in this browser started: its `state` is
+    /// unknown, expired, already used, or from another browser. Start again.
+    INVALID_OIDC_STATE = "invalid_oidc_state";
+    /// The provider's ID token carries another nonce than the sign-in it ends (a replayed
+    /// or substituted token): refused.
+    INVALID_OIDC_NONCE = "invalid_oidc_nonce";
+    /// The provider sent no ID token, or one that fails verification (signature, issuer,
+    /// audience or expiry): refused.
+    INVALID_OIDC_TOKEN = "invalid_oidc_token";
+    /// The OpenID provider refused the sign-in: the person declined, or the code was refused.
+    OIDC_DENIED = "oidc_denied";
+    /// The provider vouches for no email address of this person (none shared, or not
+    /// verified): no account is linked or created for them.
+    OIDC_EMAIL_UNVERIFIED = "oidc_email_unverified";
     /// Too many accounts were registered from this address this hour: wait the
     /// `Retry-After` seconds.
     REGISTRATION_THROTTLED = "registration_throttled";

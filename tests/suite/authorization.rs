@@ -110,6 +110,11 @@ fn table() -> Vec<Row> {
         row(post.clone(), "/api/v1/auth/verify-email/resend", Nothing, B::MailRequest, [202; 5]),
         row(post.clone(), "/api/v1/auth/password-reset", Nothing, B::MailRequest, [202; 5]),
         row(post.clone(), "/api/v1/auth/password-reset/complete", Nothing, B::PasswordReset, [400; 5]),
+        // Single sign-on is off here (tests/suite/oidc.rs runs it against a provider):
+        // anyone may ask whether it is on; its routes are not there.
+        row(get.clone(), "/api/v1/auth/oidc", Nothing, B::None, [200; 5]),
+        row(get.clone(), "/api/v1/auth/oidc/start", Nothing, B::None, [404; 5]),
+        row(get.clone(), "/api/v1/auth/oidc/callback", Query("code=c&state=s"), B::None, [404; 5]),
         row(get.clone(), "/api/v1/me", Nothing, B::None, [401, 200, 200, 200, 200]),
         row(patch.clone(), "/api/v1/me", Nothing, B::Profile, [401, 200, 200, 200, 200]),
         row(get.clone(), "/api/v1/creators/{id}", Creator, B::None, [200; 5]),

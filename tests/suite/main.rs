@@ -20,6 +20,7 @@ mod listings;
 mod live_updates;
 mod metrics;
 mod monitoring;
+mod oidc;
 mod openapi;
 mod pipeline;
 mod playable;

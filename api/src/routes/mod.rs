@@ -9,12 +9,15 @@ mod history;
 mod likes;
 mod me;
 mod notifications;
+mod oidc;
 mod pages;
 mod quotas;
 mod video_access;
 mod videos;
 mod views;
 mod webhooks;
+
+use std::sync::Arc;
 
 use axum::Extension;
 use streambox_http::AppState;
@@ -31,6 +34,7 @@ use self::history::{HistoryEntry, Progress};
 use self::likes::LikeState;
 use self::me::{Me, ProfileChange};
 use self::notifications::{MarkRead, NotificationList, NotificationQuery, UnreadCount};
+use self::oidc::SingleSignOn;
 use self::pages::{Page, PageQuery};
 use self::videos::{Playback, VideoChange, VideoList, VideoView};
 use self::views::ViewRecorded;
@@ -39,16 +43,18 @@ use self::webhooks::{
 };
 use crate::live::{Hub, LiveEvent};
 use crate::mail::Outbox;
+use crate::oidc::Provider;
 use crate::sessions::SessionTokens;
 use streambox_db::comments::Comment;
 use streambox_db::follows::Person;
 use streambox_db::webhooks::Delivery;
 
-/// The routes as a server runs them: with the live-updates hub they share, and the
-/// outbox their mail goes to.
+/// The routes as a server runs them: with the live-updates hub they share, the outbox
+/// their mail goes to, and the OpenID provider of single sign-on (if configured).
 pub fn serving(state: &AppState, shutdown: CancellationToken, outbox: Outbox) -> Routes {
     let hub = Hub::new(state.clone(), shutdown);
-    routes().map_router(|router| router.layer(Extension(hub)).layer(Extension(outbox)))
+    let sso = SingleSignOn(state.config.oidc.clone().map(|config| Arc::new(Provider::new(config))));
+    routes().map_router(|router| router.layer(Extension(hub)).layer(Extension(outbox)).layer(Extension(sso)))
 }
 
 /// What the mailed-link routes answer, as the API document says it.
@@ -97,6 +103,36 @@ pub fn routes() -> Routes {
             Doc::new("Sign out: revoke the refresh token and the session's access tokens")
                 .body(refresh_body)
                 .no_content("Signed out; the cookies are cleared"),
+        )
+        .get("/api/v1/auth/oidc", oidc::info)
+        .doc(
+            Doc::new("Whether single sign-on is on, and the provider's name")
+                .ok::<oidc::SsoInfo>("What the sign-in page offers"),
+        )
+        .get("/api/v1/auth/oidc/start", oidc::start)
+        .doc(
+            Doc::new("Single sign-on: send the browser to the OpenID provider")
+                .query::<oidc::StartQuery>()
+                .reply(302, "To the provider's authorization endpoint; sets the `sb_oidc` cookie", Content::None)
+                .error(404, &[codes::NOT_FOUND], "Single sign-on is not configured")
+                .error(
+                    503,
+                    &[codes::UNAVAILABLE],
+                    "The provider cannot be reached or its discovery document is unusable",
+                ),
+        )
+        .get("/api/v1/auth/oidc/callback", oidc::callback)
+        .doc(
+            Doc::new("Single sign-on: where the provider sends the browser back")
+                .query::<oidc::CallbackQuery>()
+                .reply(
+                    303,
+                    "Signed in (the session cookies are set) to the sign-in's return path; or not, to \
+                     `/#/signin?error=CODE` with one of invalid_oidc_state, invalid_oidc_nonce, \
+                     invalid_oidc_token, oidc_denied, oidc_email_unverified, unavailable",
+                    Content::None,
+                )
+                .error(404, &[codes::NOT_FOUND], "Single sign-on is not configured"),
         )
         .post("/api/v1/auth/verify-email", email::verify)
         .doc(

@@ -1,9 +1,10 @@
-// Sign in, register, and the pages of mailed links: verify an address, ask for a
-// password reset, choose a new password. The forms are built fresh each time, so
-// nothing typed by one person is left for the next.
+// Sign in (with a password, or through the configured OpenID provider), register, and
+// the pages of mailed links: verify an address, ask for a password reset, choose a new
+// password. The forms are built fresh each time, so nothing typed by one person is left
+// for the next.
 
 import { h } from "../dom.js";
-import { post } from "../api.js";
+import { api, post } from "../api.js";
 import { signIn, register, loadMe, session } from "../session.js";
 
 function form(title, inputs, submitLabel, action, footer) {
@@ -24,14 +25,36 @@ function form(title, inputs, submitLabel, action, footer) {
   return h("section", { class: "card narrow" }, h("h1", {}, title), element, footer);
 }
 
-export function renderSignIn(root, { session, navigate }) {
+// What a failed single sign-on (the server sends the browser to #/signin?error=CODE) means.
+const SSO_ERRORS = {
+  invalid_oidc_state: "That sign-in expired or was started in another browser. Please try again.",
+  invalid_oidc_nonce: "The provider's answer was not for this sign-in. Please try again.",
+  invalid_oidc_token: "The provider's answer could not be verified. Please try again.",
+  oidc_denied: "The sign-in was cancelled or refused at the provider.",
+  oidc_email_unverified: "Your provider has not verified your email address, so it cannot sign you in here. Verify it there, or sign in with your password.",
+  unavailable: "The sign-in provider cannot be reached right now. Try again in a moment.",
+};
+
+// The "Sign in with …" button when single sign-on is configured; nothing when it is
+// off or the server cannot say.
+async function singleSignOn() {
+  const sso = await api("/api/v1/auth/oidc").catch(() => null);
+  if (!sso?.enabled) return null;
+  return h("p", { class: "sso" }, h("a", { href: "/api/v1/auth/oidc/start?return_to=%2F%23%2F", class: "button ghost" }, `Sign in with ${sso.name}`));
+}
+
+export async function renderSignIn(root, { session, navigate, params }) {
   if (session.me) { navigate("/"); return; }
+  const failed = params.get("error");
   root.append(form("Sign in", [
+    ...(failed ? [h("p", { class: "message", role: "alert" }, SSO_ERRORS[failed] || "Single sign-on failed. Please try again.")] : []),
     h("label", {}, "Email", h("input", { name: "email", type: "email", autocomplete: "username", required: true })),
     h("label", {}, "Password", h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
   ], "Sign in", (data) => signIn(data.get("email"), data.get("password")),
   h("p", { class: "sub" }, "No account yet? ", h("a", { href: "#/register" }, "Register"),
     " · ", h("a", { href: "#/forgot" }, "Forgot your password?"))));
+  const sso = await singleSignOn();
+  if (sso) root.querySelector(".auth-form").after(sso);
   root.querySelector("input").focus();
 }
 
