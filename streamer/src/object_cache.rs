@@ -194,6 +194,15 @@ mod tests {
         assert_eq!(entries.bytes, 50, "replacing an entry replaces its size");
     }
 
+    #[test]
+    fn a_cache_filled_exactly_to_capacity_keeps_everything() {
+        let mut entries = Entries::default();
+        entries.insert("a".into(), object(60), 100);
+        entries.insert("b".into(), object(40), 100);
+        assert!(entries.touch("a").is_some() && entries.touch("b").is_some(), "100 of 100 bytes fit");
+        assert_eq!(entries.bytes, 100);
+    }
+
     #[tokio::test]
     async fn forgetting_a_prefix_drops_its_objects() {
         let config = streambox_base::config::S3Config {
