@@ -11,11 +11,14 @@ use crate::App;
 /// Admins upload without limits unless an admin set some for them.
 const UNLIMITED: Quotas = Quotas { upload_bytes_per_day: None, stored_bytes: None, queued_videos: None };
 
-/// The limits that apply to `user`: their overrides over the configured defaults
-/// (over no limits for an admin).
+/// The limits that apply to `user`: their overrides over the defaults for `role`.
 pub async fn limits(state: &App, user: UserId, role: Role) -> sqlx::Result<Quotas> {
-    let defaults = if role == Role::Admin { UNLIMITED } else { state.config.quotas };
-    Ok(quotas::overrides(&state.db, user).await?.apply(defaults))
+    Ok(quotas::overrides(&state.db, user).await?.apply(defaults(state, role)))
+}
+
+/// The limits of a user with `role` and no overrides: the configured ones, or none for an admin.
+pub fn defaults(state: &App, role: Role) -> Quotas {
+    if role == Role::Admin { UNLIMITED } else { state.config.quotas }
 }
 
 /// Charges upload `upload` to `user` and answers what it may store, or why it may

@@ -116,9 +116,10 @@ async fn role_of(state: &AppState, id: UserId) -> ApiResult<Role> {
 }
 
 async fn report(state: &AppState, user: UserId, role: Role) -> ApiResult<QuotaReport> {
+    let overrides = quotas::overrides(&state.db, user).await?;
     Ok(QuotaReport {
-        limits: limits::limits(state, user, role).await?.into(),
-        overrides: quotas::overrides(&state.db, user).await?.into(),
+        limits: overrides.apply(limits::defaults(state, role)).into(),
+        overrides: overrides.into(),
         usage: quotas::usage(&state.db, user).await?,
     })
 }
