@@ -90,6 +90,12 @@ const CATALOGUE: &[(&str, Kind, Option<Unit>, &str)] = &[
         None,
         "Webhook delivery attempts, by outcome (delivered, retrying, failed)",
     ),
+    (
+        "streambox_rate_limit_decisions_total",
+        Kind::Counter,
+        None,
+        "Rate-limited requests, by what decided (lease: this process's leased tokens; redis: a draw; unreachable: Redis did not answer) and outcome (allowed, refused)",
+    ),
     ("streambox_db_connections", Kind::Gauge, None, "PostgreSQL pool connections, by state (idle, in_use)"),
     (
         "streambox_dependency_up",

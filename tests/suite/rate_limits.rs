@@ -2,7 +2,7 @@
 //! `RateLimit-*` headers and 429 `rate_limited` past them; the app and health checks
 //! are never limited, processes share the buckets, and a Redis outage never locks readers out.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -106,6 +106,48 @@ async fn processes_share_one_bucket_and_a_refused_client_is_served_after_retry_a
     // Waiting what the answer said is what a client is told to do.
     tokio::time::sleep(Duration::from_secs(wait)).await;
     assert_eq!(search(&other.base).await.status(), 200, "served again after Retry-After");
+}
+
+/// A flood on a wide bucket is served mostly from the tokens each process leases, yet two
+/// processes together never serve more than the bucket holds (plus what it refilled), nor
+/// hold back tokens that a client could have had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_draws_leases_from_redis_yet_never_gets_past_the_shared_bucket() {
+    const CAPACITY: u32 = 640;
+    let limits = [("STREAMBOX_RATE_LIMITS", "true"), ("STREAMBOX_RATE_LIMIT_API", "640/h")];
+    let app = TestApp::spawn_with(&limits).await;
+    let other = WorkerProcess::spawn_mode(&app, "api", &limits).ready().await;
+    let started = Instant::now();
+    let (mut allowed, mut refused_in_a_row, mut sent) = (0_u32, 0, 0);
+    while refused_in_a_row < 10 {
+        let base = if sent % 2 == 0 { &app.base } else { &other.base };
+        let answer = app.http.get(format!("{base}/api/v1/feed/latest")).send().await.unwrap();
+        sent += 1;
+        match answer.status().as_u16() {
+            200 => (allowed, refused_in_a_row) = (allowed + 1, 0),
+            429 => refused_in_a_row += 1,
+            other => panic!("unexpected {other}"),
+        }
+        assert!(sent < 2 * CAPACITY, "the bucket never ran dry");
+    }
+    let refilled = (started.elapsed().as_secs_f64() * f64::from(CAPACITY) / 3600.0).ceil() as u32;
+    assert!(
+        (CAPACITY..=CAPACITY + refilled).contains(&allowed),
+        "{allowed} allowed from a bucket of {CAPACITY} that refilled {refilled} meanwhile"
+    );
+    let mut by_redis = 0.0;
+    let mut by_lease = 0.0;
+    for base in [&app.base, &other.base] {
+        let text = app.http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        let series = |decided: &str| {
+            let name = format!("streambox_rate_limit_decisions_total{{decided_by=\"{decided}\",outcome=\"allowed\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(&name)).map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+        };
+        by_redis += series("redis");
+        by_lease += series("lease");
+    }
+    assert_eq!(by_redis + by_lease, f64::from(allowed), "every allowed request is counted once");
+    assert!(by_redis * 4.0 < f64::from(allowed), "{by_redis} of {allowed} requests drew from Redis");
 }
 
 /// Redis away: reads go on unlimited; signing in waits for Redis (503), never unlimited.

@@ -205,6 +205,21 @@ async fn the_first_admin_is_created_from_the_command_line() {
     assert_eq!((status, me["role"].as_str()), (200, Some("admin")));
 }
 
+/// A password sign-in as if from `from` (the app must trust `X-Forwarded-For`).
+fn sign_in_from(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    from: &str,
+) -> impl Future<Output = reqwest::Response> + use<> {
+    let request = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", from)
+        .json(&json!({ "email": email, "password": password }));
+    async move { request.send().await.unwrap() }
+}
+
 /// Failed sign-ins slow down that account from that address, doubling the wait with each
 /// further failure; the owner signing in from elsewhere is never kept out, and a success
 /// clears the count.
@@ -212,14 +227,7 @@ async fn the_first_admin_is_created_from_the_command_line() {
 async fn failed_sign_ins_slow_down_that_account_from_that_address_only() {
     let app = TestApp::spawn_with(&[("STREAMBOX_TRUST_FORWARDED_FOR", "true")]).await;
     let user = app.user("creator").await;
-    let attempt = |password: &'static str, from: &'static str| {
-        let request = app
-            .http
-            .post(app.url("/api/v1/auth/login"))
-            .header("x-forwarded-for", from)
-            .json(&json!({ "email": user.email, "password": password }));
-        async move { request.send().await.unwrap() }
-    };
+    let attempt = |password: &'static str, from: &'static str| sign_in_from(&app, &user.email, password, from);
     let attacker = "203.0.113.7";
     for _ in 0..6 {
         assert_eq!(attempt("not the password", attacker).await.status(), 401);
@@ -247,6 +255,32 @@ async fn failed_sign_ins_slow_down_that_account_from_that_address_only() {
     })
     .await;
     assert_eq!(attempt("not the password", attacker).await.status(), 401, "a success clears the count");
+}
+
+/// A burst of 300 wrong passwords for one account from one address: only the first few
+/// are even checked, the 301st (the right password) is refused, and the same account from
+/// another address still gets its own tries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_failed_sign_ins_refuse_the_next_but_not_the_owner_elsewhere() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_TRUST_FORWARDED_FOR", "true")]).await;
+    let user = app.user("creator").await;
+    let attempt = |password: &'static str, from: &'static str| sign_in_from(&app, &user.email, password, from);
+    let attacker = "203.0.113.66";
+    let mut answers = std::collections::BTreeMap::<u16, u32>::new();
+    for _ in 0..300 {
+        *answers.entry(attempt("not the password", attacker).await.status().as_u16()).or_default() += 1;
+    }
+    let checked = answers.get(&401).copied().unwrap_or_default();
+    // Five free failures, then one each time the doubling wait (1 s, 2 s, 4 s, ...) ends.
+    assert!(checked <= 12 && answers.get(&429).copied().unwrap_or_default() == 300 - checked, "{answers:?}");
+    let the_301st = attempt("correct horse battery staple", attacker).await;
+    assert_eq!(the_301st.status(), 429, "the right password is refused from there too");
+    assert_eq!(the_301st.json::<Value>().await.unwrap()["code"], "login_throttled");
+    let elsewhere = "198.51.100.66";
+    for _ in 0..5 {
+        assert_eq!(attempt("not the password", elsewhere).await.status(), 401, "checked, not throttled");
+    }
+    assert_eq!(attempt("correct horse battery staple", elsewhere).await.status(), 200);
 }
 
 /// One address may register only so many accounts an hour; another address is not held back.
@@ -280,14 +314,8 @@ async fn one_address_registers_only_so_many_accounts_an_hour() {
 async fn failures_for_many_accounts_slow_the_whole_address_and_no_other() {
     let app = TestApp::spawn_with(&[("STREAMBOX_TRUST_FORWARDED_FOR", "true")]).await;
     let user = app.user("creator").await;
-    let attempt = |email: String, password: &'static str, from: &'static str| {
-        let request = app
-            .http
-            .post(app.url("/api/v1/auth/login"))
-            .header("x-forwarded-for", from)
-            .json(&json!({ "email": email, "password": password }));
-        async move { request.send().await.unwrap() }
-    };
+    let attempt =
+        |email: String, password: &'static str, from: &'static str| sign_in_from(&app, &email, password, from);
     let stuffer = "203.0.113.99";
     for batch in 0..26 {
         let guesses = (0..2).map(|n| attempt(format!("victim-{batch}-{n}@example.org"), "leaked password", stuffer));

@@ -9,25 +9,35 @@
 //! health checks are not limited. When Redis cannot answer within a moment, sign-in and
 //! registration are refused (503) and every other request goes on unlimited: a Redis
 //! outage never locks viewers out, and never leaves passwords unthrottled.
+//!
+//! The buckets live in Redis (`script`), shared by every process; each process leases
+//! tokens of a busy bucket a few at a time (`leases`), so a flood costs Redis a round trip
+//! per lease rather than per request.
 
-use std::time::Duration;
+mod leases;
+mod script;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use redis::Script;
+use metrics::Counter;
 use streambox_base::config::{Rate, RateLimits};
+use streambox_base::metrics::Metrics;
 use streambox_http::auth::presented_token;
 use streambox_http::client_address::{ClientAddress, network_of};
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, AppState};
 
+use self::leases::{Bucket, Decision, Headroom, Leases};
+use self::script::Drawn;
+
 /// The longest a request waits on Redis for its limits before going on without them.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
-
-static DRAW_SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(DRAW));
 
 /// What a request is, for its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,52 +104,46 @@ impl Class {
     }
 }
 
-/// Draws one token from every bucket (KEYS) or from none. ARGV: per key, its capacity
-/// and its refill in tokens per millisecond. Answers {allowed, tokens left in the
-/// tightest bucket, that bucket's index (1-based), milliseconds until a token is back
-/// in every bucket (when refused) or until the tightest bucket is full (when allowed)}.
-const DRAW: &str = r"
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local tokens, wait, tightest = {}, 0, 1
-for i = 1, #KEYS do
-  local capacity, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  local stored = redis.call('HMGET', KEYS[i], 't', 'at')
-  local t = tonumber(stored[1]) or capacity
-  local at = tonumber(stored[2]) or now
-  t = math.min(capacity, t + math.max(0, now - at) * rate)
-  tokens[i] = t
-  if t < 1 then wait = math.max(wait, math.ceil((1 - t) / rate)) end
-end
-if wait > 0 then
-  for i = 2, #KEYS do if tokens[i] < tokens[tightest] then tightest = i end end
-  return {0, 0, tightest, wait}
-end
-for i = 1, #KEYS do
-  local capacity, rate = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  tokens[i] = tokens[i] - 1
-  redis.call('HSET', KEYS[i], 't', tostring(tokens[i]), 'at', now)
-  redis.call('PEXPIRE', KEYS[i], math.ceil(capacity / rate))
-  if tokens[i] < tokens[tightest] then tightest = i end
-end
-local capacity, rate = tonumber(ARGV[2 * tightest - 1]), tonumber(ARGV[2 * tightest])
-return {1, math.floor(tokens[tightest]), tightest, math.ceil((capacity - tokens[tightest]) / rate)}
-";
-
 /// `router` with the limits in front of every route (when on).
 pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     if !state.config.rate_limits.enabled {
         return router;
     }
-    router.layer(middleware::from_fn_with_state(state.clone(), limit))
+    let limiter = Limiter { leases: Leases::default(), decisions: Decisions::new(&state.metrics) };
+    router.layer(middleware::from_fn_with_state((state.clone(), Arc::new(limiter)), limit))
 }
 
-struct Bucket {
-    key: String,
-    rate: Rate,
+/// One process's limiter: its leases and what it counts.
+struct Limiter {
+    leases: Leases,
+    decisions: Decisions,
 }
 
-async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// `streambox_rate_limit_decisions_total`, per what decided and whether it allowed.
+struct Decisions([Counter; 6]);
+
+#[derive(Clone, Copy)]
+enum DecidedBy {
+    Lease,
+    Redis,
+    Unreachable,
+}
+
+impl Decisions {
+    fn new(metrics: &Metrics) -> Self {
+        Self(std::array::from_fn(|i| {
+            let by = ["lease", "redis", "unreachable"][i / 2];
+            let outcome = ["allowed", "refused"][i % 2];
+            metrics.counter("streambox_rate_limit_decisions_total", &[("decided_by", by), ("outcome", outcome)])
+        }))
+    }
+
+    fn count(&self, by: DecidedBy, allowed: bool) {
+        self.0[by as usize * 2 + usize::from(!allowed)].increment(1);
+    }
+}
+
+async fn limit(State((state, limiter)): State<(AppState, Arc<Limiter>)>, request: Request, next: Next) -> Response {
     let Some(class) = Class::of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
@@ -153,65 +157,69 @@ async fn limit(State(state): State<AppState>, request: Request, next: Next) -> R
     if class == Class::Auth {
         buckets.push(Bucket { key: format!("{prefix}:everyone"), rate: limits.auth_everyone });
     }
-    let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let drawn = match tokio::time::timeout(REDIS_TIMEOUT, draw(&state, &buckets)).await {
-        Ok(Ok(drawn)) => drawn,
-        failed => {
-            let why = match failed {
-                Ok(Err(e)) => e.to_string(),
-                _ => "timed out".to_owned(),
-            };
-            tracing::warn!(error = %why, "rate limits: Redis did not answer");
-            // Viewers and readers go on; signing in and registering wait for Redis.
-            if class == Class::Auth && writes {
-                return ApiError::unavailable("signing in and registering").into_response();
+    let (leases, decisions) = (&limiter.leases, &limiter.decisions);
+    let headroom = match leases.take(&buckets, Instant::now()) {
+        Decision::Served(headroom) => {
+            decisions.count(DecidedBy::Lease, true);
+            headroom
+        }
+        Decision::Refused { headroom, wait } => {
+            decisions.count(DecidedBy::Lease, false);
+            return refused(class, &headroom, wait);
+        }
+        Decision::Draw(pending) => {
+            match tokio::time::timeout(REDIS_TIMEOUT, script::draw(&state, &pending.draws)).await {
+                Ok(Ok(drawn)) => {
+                    let headroom = leases.settle(&buckets, &pending, &drawn, Instant::now());
+                    let allowed = matches!(drawn, Drawn::Granted(_));
+                    decisions.count(DecidedBy::Redis, allowed);
+                    if !allowed {
+                        return refused(class, &headroom, Duration::from_secs(headroom.reset_secs));
+                    }
+                    headroom
+                }
+                failed => {
+                    leases.release(&buckets, &pending);
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".to_owned(),
+                    };
+                    tracing::warn!(error = %why, "rate limits: Redis did not answer");
+                    // Viewers and readers go on; signing in and registering wait for Redis.
+                    let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+                    let allowed = !(class == Class::Auth && writes);
+                    decisions.count(DecidedBy::Unreachable, allowed);
+                    if !allowed {
+                        return ApiError::unavailable("signing in and registering").into_response();
+                    }
+                    return next.run(request).await;
+                }
             }
-            return next.run(request).await;
         }
     };
-    let tightest = &buckets[drawn.tightest];
-    let headers = |response: &mut Response| {
-        let headers = response.headers_mut();
-        headers.insert("ratelimit-limit", HeaderValue::from(tightest.rate.capacity));
-        headers.insert("ratelimit-remaining", HeaderValue::from(drawn.remaining));
-        headers.insert("ratelimit-reset", HeaderValue::from(drawn.wait_ms.div_ceil(1000)));
-    };
-    if !drawn.allowed {
-        let seconds = u32::try_from(drawn.wait_ms.div_ceil(1000)).unwrap_or(u32::MAX);
-        let mut refused = ApiError::too_many(
-            codes::RATE_LIMITED,
-            format!("too many {} requests; try again in {seconds} s", class.name()),
-            seconds,
-        )
-        .into_response();
-        headers(&mut refused);
-        return refused;
-    }
     let mut response = next.run(request).await;
-    headers(&mut response);
+    add_headers(&mut response, &headroom);
     response
 }
 
-struct Drawn {
-    allowed: bool,
-    remaining: u64,
-    tightest: usize,
-    wait_ms: u64,
+/// 429 `rate_limited`, with when to come back.
+fn refused(class: Class, headroom: &Headroom, wait: Duration) -> Response {
+    let seconds = u32::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u32::MAX);
+    let mut refused = ApiError::too_many(
+        codes::RATE_LIMITED,
+        format!("too many {} requests; try again in {seconds} s", class.name()),
+        seconds,
+    )
+    .into_response();
+    add_headers(&mut refused, headroom);
+    refused
 }
 
-async fn draw(state: &AppState, buckets: &[Bucket]) -> redis::RedisResult<Drawn> {
-    let mut invocation = DRAW_SCRIPT.prepare_invoke();
-    for bucket in buckets {
-        invocation.key(&bucket.key).arg(bucket.rate.capacity).arg(bucket.rate.per_ms());
-    }
-    let (allowed, remaining, tightest, wait_ms): (i64, i64, i64, i64) =
-        invocation.invoke_async(&mut state.queue.redis()).await?;
-    Ok(Drawn {
-        allowed: allowed == 1,
-        remaining: u64::try_from(remaining).unwrap_or_default(),
-        tightest: usize::try_from(tightest - 1).unwrap_or_default().min(buckets.len() - 1),
-        wait_ms: u64::try_from(wait_ms).unwrap_or_default(),
-    })
+fn add_headers(response: &mut Response, headroom: &Headroom) {
+    let headers = response.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(headroom.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(headroom.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(headroom.reset_secs));
 }
 
 /// The client's address as the view counter and throttles see it (the gateway's
