@@ -46,6 +46,8 @@ try {
   }, [email, password]);
   if (login !== 200) throw new Error(`sign-in answered ${login}`);
   await page.goto(`${base}/#/studio/analytics/${videoId}?days=7`);
+  // A fresh load, so the app starts signed in.
+  await page.reload();
   await page.waitForSelector('[data-chart="views"] svg rect.bar', { state: "attached", timeout: 30_000 });
   report.chart = await page.evaluate(() => {
     const bars = (name) => [...document.querySelectorAll(`[data-chart="${name}"] svg rect.bar`)]
@@ -53,7 +55,7 @@ try {
     return { views: bars("views"), watch: bars("watch"), totals: document.querySelector('[aria-label="Totals"]')?.innerText };
   });
 } catch (error) {
-  report.fatal = String(error);
+  report.fatal = `${error} (at ${browser.contexts()[0]?.pages()[0]?.url()})`;
 } finally {
   await browser.close();
 }
