@@ -45,9 +45,9 @@ try {
     return response.status;
   }, [email, password]);
   if (login !== 200) throw new Error(`sign-in answered ${login}`);
+  // A fresh load (not a change of the hash), so the app starts signed in.
+  await page.goto("about:blank");
   await page.goto(`${base}/#/studio/analytics/${videoId}?days=7`);
-  // A fresh load, so the app starts signed in.
-  await page.reload();
   await page.waitForSelector('[data-chart="views"] svg rect.bar', { state: "attached", timeout: 30_000 });
   report.chart = await page.evaluate(() => {
     const bars = (name) => [...document.querySelectorAll(`[data-chart="${name}"] svg rect.bar`)]
