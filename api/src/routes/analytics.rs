@@ -96,7 +96,7 @@ impl Heartbeat {
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct BeatTaken {
     /// False when nothing of the beat counts: one address counts as at most three
-    /// anonymous viewers of a video, and a playback id belongs to the viewer who began it.
+    /// anonymous viewers of a video.
     counted: bool,
     /// Playing time credited: at most what was claimed, and at most the time since this
     /// viewer's previous beat of the video (a viewer's first beat starts the clock).
