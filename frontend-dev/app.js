@@ -6,6 +6,7 @@ import { session, loadMe, signOut, onSessionChange, onLive, live } from "./js/se
 import * as home from "./js/pages/home.js";
 import * as watch from "./js/pages/watch.js";
 import * as studio from "./js/pages/studio.js";
+import * as analytics from "./js/pages/analytics.js";
 import * as creator from "./js/pages/creator.js";
 import * as history from "./js/pages/history.js";
 import * as admin from "./js/pages/admin.js";
@@ -16,6 +17,7 @@ const routes = [
   [/^\/search$/, home.renderSearch],
   [/^\/watch\/([0-9a-f-]{36})$/, watch.render],
   [/^\/studio$/, studio.render],
+  [/^\/studio\/analytics(?:\/([0-9a-f-]{36}))?$/, analytics.render],
   [/^\/creator\/([0-9a-f-]{36})$/, creator.render],
   [/^\/history$/, history.render],
   [/^\/admin$/, admin.render],

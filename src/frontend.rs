@@ -12,17 +12,20 @@ macro_rules! file {
     };
 }
 
-static FILES: [(&str, &str, &[u8]); 20] = [
+static FILES: [(&str, &str, &[u8]); 23] = [
     file!("/", "index.html"),
     file!("/app.js", "app.js"),
     file!("/style.css", "style.css"),
     file!("/js/api.js", "js/api.js"),
     file!("/js/cards.js", "js/cards.js"),
+    file!("/js/charts.js", "js/charts.js"),
     file!("/js/dom.js", "js/dom.js"),
+    file!("/js/heartbeats.js", "js/heartbeats.js"),
     file!("/js/player.js", "js/player.js"),
     file!("/js/session.js", "js/session.js"),
     file!("/js/status.js", "js/status.js"),
     file!("/js/pages/admin.js", "js/pages/admin.js"),
+    file!("/js/pages/analytics.js", "js/pages/analytics.js"),
     file!("/js/pages/auth.js", "js/pages/auth.js"),
     file!("/js/pages/creator.js", "js/pages/creator.js"),
     file!("/js/pages/history.js", "js/pages/history.js"),

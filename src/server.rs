@@ -105,6 +105,7 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     }
     if matches!(mode, Mode::All | Mode::Api) {
         tasks.spawn(streambox_api::view_counter::run(state.clone(), shutdown.clone()));
+        tasks.spawn(streambox_api::playback_beats::run(state.clone(), shutdown.clone()));
     }
     if matches!(mode, Mode::All | Mode::Api | Mode::Transcoder) && state.config.events.run_sender {
         tasks.spawn(streambox_events::run(state.core.clone(), shutdown.clone()));

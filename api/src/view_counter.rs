@@ -12,24 +12,62 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::http::{HeaderMap, header};
 use chrono::Utc;
 use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
 use streambox_base::ids::{UserId, VideoId};
 use streambox_db::views;
 use streambox_http::AppState;
+use streambox_http::auth::AuthUser;
 use streambox_http::client_address::network_of;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// One view per viewer per video in this window.
-const WINDOW: Duration = Duration::from_secs(30 * 60);
+pub const WINDOW: Duration = Duration::from_secs(30 * 60);
 /// Anonymous viewers of one video counted per address (or IPv6 /64) per window.
-const ANONYMOUS_PER_ADDRESS: i64 = 3;
+pub const ANONYMOUS_PER_ADDRESS: i64 = 3;
 
 pub enum Viewer {
     User(UserId),
     Anonymous { address: Option<IpAddr>, user_agent: String },
+}
+
+impl Viewer {
+    /// The viewer of a request: the signed-in user, else its address and user agent.
+    pub fn of(user: Option<AuthUser>, address: Option<IpAddr>, headers: &HeaderMap) -> Self {
+        match user {
+            Some(user) => Self::User(user.id),
+            None => {
+                let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                Self::Anonymous { address, user_agent: user_agent.chars().take(512).collect() }
+            }
+        }
+    }
+}
+
+/// How a viewer is told apart without storing who they are.
+pub struct ViewerKey {
+    /// `u:{user id}`, or `a:` and a digest of the daily salt, network and user agent.
+    pub who: String,
+    /// For anonymous viewers, a digest of the daily salt and their network (address or
+    /// IPv6 /64): what bounds how many viewers one address counts as.
+    pub network: Option<String>,
+}
+
+/// The key `viewer` is counted under today.
+pub async fn identify(state: &AppState, viewer: &Viewer) -> anyhow::Result<ViewerKey> {
+    Ok(match viewer {
+        Viewer::User(id) => ViewerKey { who: format!("u:{id}"), network: None },
+        Viewer::Anonymous { address, user_agent } => {
+            let salt = daily_salt(state).await?;
+            let network = address.map(network_of).unwrap_or_default();
+            let digest = Sha256::digest(format!("{salt}\n{network}\n{user_agent}"));
+            let network_digest = Sha256::digest(format!("{salt}\n{network}"));
+            ViewerKey { who: format!("a:{}", hex(&digest[..16])), network: Some(hex(&network_digest[..16])) }
+        }
+    })
 }
 
 fn key(state: &AppState, what: &str) -> String {
@@ -39,16 +77,7 @@ fn key(state: &AppState, what: &str) -> String {
 /// Counts a view unless this viewer was counted for this video within the window.
 pub async fn count(state: &AppState, video: VideoId, viewer: &Viewer) -> anyhow::Result<bool> {
     let mut redis = state.queue.redis();
-    let (who, network) = match viewer {
-        Viewer::User(id) => (format!("u:{id}"), None),
-        Viewer::Anonymous { address, user_agent } => {
-            let salt = daily_salt(state).await?;
-            let network = address.map(network_of).unwrap_or_default();
-            let digest = Sha256::digest(format!("{salt}\n{network}\n{user_agent}"));
-            let network_digest = Sha256::digest(format!("{salt}\n{network}"));
-            (format!("a:{}", hex(&digest[..16])), Some(hex(&network_digest[..16])))
-        }
-    };
+    let ViewerKey { who, network } = identify(state, viewer).await?;
     let seen = key(state, &format!("seen:{video}:{who}"));
     let first: Option<String> = redis::cmd("SET")
         .arg(&seen)

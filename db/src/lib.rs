@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analytics;
 pub mod chunks;
 pub mod comments;
 pub mod email_links;

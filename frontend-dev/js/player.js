@@ -1,9 +1,11 @@
 // The video player: HLS.js (vendored) with a quality menu, a timeline that previews the
 // storyboard's thumbnails under the pointer, and keyboard controls. Reports a view once
-// playback starts and, for signed-in viewers, where they are (watch history).
+// playback starts, heartbeats for the creator's analytics while it plays, and, for
+// signed-in viewers, where they are (watch history).
 
 import { h, duration, icon } from "./dom.js";
 import { api } from "./api.js";
+import { Heartbeats } from "./heartbeats.js";
 
 // Parses a storyboard WebVTT track into [{ start, end, url, x, y, w, hgt }].
 export function parseStoryboard(text, base) {
@@ -56,6 +58,7 @@ export class Player {
       h("div", { class: "screen", onclick: () => this.toggle() }, this.video),
       this.timeline,
       h("div", { class: "controls" }, this.playButton, this.muteButton, this.clock, h("span", { class: "spacer" }), this.quality, this.fullscreen));
+    this.beats = new Heartbeats(videoId, this.video);
     this.wire(resumeAt);
     this.load(playback, resumeAt);
   }
@@ -96,6 +99,7 @@ export class Player {
       this.hls.on(Hls.Events.ERROR, (_, data) => {
         if (data.fatal) this.element.dispatchEvent(new CustomEvent("playerror", { detail: `${data.type}: ${data.details}` }));
       });
+      this.beats.attach(this.hls);
       this.hls.loadSource(playback.master_url);
       this.hls.attachMedia(this.video);
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
@@ -203,6 +207,7 @@ export class Player {
 
   destroy() {
     this.savePosition(true);
+    this.beats.stop();
     this.hls?.destroy();
     this.hls = null;
     this.video.removeAttribute("src");

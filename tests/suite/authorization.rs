@@ -73,6 +73,8 @@ enum Body {
     NewComment,
     CommentEdit,
     Progress,
+    /// A playback heartbeat.
+    Heartbeat,
     NewWebhook,
     WebhookChange,
     MarkRead,
@@ -164,6 +166,7 @@ fn table() -> Vec<Row> {
             row(Method::PUT, "/api/v1/videos/{id}/like", Video(visibility), B::None, member(200)),
             row(delete.clone(), "/api/v1/videos/{id}/like", Video(visibility), B::None, member(200)),
             row(post.clone(), "/api/v1/videos/{id}/views", Video(visibility), B::None, anyone(202)),
+            row(post.clone(), "/api/v1/videos/{id}/heartbeats", Video(visibility), B::Heartbeat, anyone(202)),
             row(get.clone(), "/api/v1/videos/{id}/comments", Video(visibility), B::None, anyone(200)),
             row(post.clone(), "/api/v1/videos/{id}/comments", Video(visibility), B::NewComment, member(201)),
         ]);
@@ -187,6 +190,7 @@ fn table() -> Vec<Row> {
         ),
         row(get.clone(), "/api/v1/me/notifications", Nothing, B::None, signed_in(200)),
         row(get.clone(), "/api/v1/me/videos", Nothing, B::None, signed_in(200)),
+        row(get.clone(), "/api/v1/me/analytics", Nothing, B::None, signed_in(200)),
         row(get.clone(), "/api/v1/me/quota", Nothing, B::None, signed_in(200)),
         row(get.clone(), "/api/v1/me/updates", Nothing, B::None, signed_in(200)),
         row(post.clone(), "/api/v1/me/notifications/read", Nothing, B::MarkRead, signed_in(200)),
@@ -216,6 +220,8 @@ fn table() -> Vec<Row> {
         // The original is its owner's (and admins'), whoever may watch the video.
         let original = if private { [401, 404, 404, 200, 200] } else { [401, 403, 403, 200, 200] };
         rows.push(row(get.clone(), "/api/v1/videos/{id}/original", Video(visibility), B::None, original));
+        // So are its analytics.
+        rows.push(row(get.clone(), "/api/v1/videos/{id}/analytics", Video(visibility), B::None, original));
         // Media: public plays directly; the others need a playback token, whoever asks.
         let bare = if visibility == "public" { [200; 5] } else { [403; 5] };
         for path in [
@@ -409,6 +415,9 @@ impl World {
             Body::NewComment => request.json(&json!({ "body": "Nice" })),
             Body::CommentEdit => request.json(&json!({ "body": "Nicer" })),
             Body::Progress => request.json(&json!({ "position_s": 1.0 })),
+            Body::Heartbeat => {
+                request.json(&json!({ "session": Uuid::new_v4(), "position_s": 1.0, "watched_s": 1.0 }))
+            }
             Body::NewWebhook => {
                 request.json(&json!({ "url": "http://127.0.0.1:9/table", "events": ["video.ready", "video.failed"] }))
             }

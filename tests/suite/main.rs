@@ -6,6 +6,7 @@
 
 mod support;
 
+mod analytics;
 mod authorization;
 mod browser;
 mod chunked;

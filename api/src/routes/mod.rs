@@ -1,4 +1,5 @@
 mod admin_jobs;
+mod analytics;
 mod auth;
 mod comments;
 mod creators;
@@ -20,12 +21,15 @@ mod webhooks;
 use std::sync::Arc;
 
 use axum::Extension;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use streambox_http::AppState;
 use streambox_http::error_codes as codes;
 use streambox_http::routes::{Access, Content, Doc, RequestBody, Routes, schema_of};
 use tokio_util::sync::CancellationToken;
 
 use self::admin_jobs::{JobDetail, JobList, ListQuery, Retried};
+use self::analytics::{AnalyticsQuery, BeatTaken, CreatorAnalytics, Heartbeat, VideoAnalytics};
 use self::comments::{CommentEdit, NewComment};
 use self::creators::CreatorProfile;
 use self::discovery::{PopularVideo, SearchQuery, SearchResults};
@@ -207,6 +211,13 @@ pub fn routes() -> Routes {
                 .json::<MarkRead>()
                 .ok::<UnreadCount>("How many are still unread"),
         )
+        .get("/api/v1/me/analytics", analytics::mine)
+        .doc(
+            Doc::new("Analytics of all your videos per day and in total, with your most watched")
+                .signed_in()
+                .query::<AnalyticsQuery>()
+                .ok::<CreatorAnalytics>("Views, viewers, watch time, completion, playback quality and top videos"),
+        )
         .get("/api/v1/me/videos", videos::mine)
         .doc(
             Doc::new("Your videos in every state and visibility, newest first (keyset pages), with progress")
@@ -386,6 +397,24 @@ pub fn routes() -> Routes {
                 .access(Access::OptionalSignIn)
                 .reply(202, "Taken", Content::Json(schema_of::<ViewRecorded>))
                 .error(409, &[codes::NOT_READY], "The video is not ready to play yet"),
+        )
+        .post(
+            "/api/v1/videos/{id}/heartbeats",
+            analytics::beat.layer(DefaultBodyLimit::max(analytics::BEAT_BODY_LIMIT)),
+        )
+        .doc(
+            Doc::new("Report playback: every ~10 s while playing, and on pause, end and page hide")
+                .access(Access::OptionalSignIn)
+                .json::<Heartbeat>()
+                .reply(202, "Taken; says what it was credited", Content::Json(schema_of::<BeatTaken>))
+                .error(409, &[codes::NOT_READY], "The video is not ready to play yet"),
+        )
+        .get("/api/v1/videos/{id}/analytics", analytics::video)
+        .doc(
+            Doc::new("A video's analytics per day and in total (owner or admin)")
+                .signed_in()
+                .query::<AnalyticsQuery>()
+                .ok::<VideoAnalytics>("Views, viewers, watch time, completion and playback quality"),
         )
         .get("/api/v1/videos/{id}/comments", comments::list)
         .doc(

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use streambox_base::ids::VideoId;
 use streambox_http::auth::AuthUser;
@@ -31,13 +31,7 @@ pub async fn record(
     if !video.is_playable() {
         return Err(ApiError::conflict(codes::NOT_READY, "the video is not ready to play yet"));
     }
-    let who = match viewer {
-        Some(user) => Viewer::User(user.id),
-        None => {
-            let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
-            Viewer::Anonymous { address, user_agent: user_agent.chars().take(512).collect() }
-        }
-    };
+    let who = Viewer::of(viewer, address, &headers);
     let counted = view_counter::count(&state, id, &who).await.map_err(|e| {
         tracing::warn!(error = %format!("{e:#}"), "could not count a view");
         ApiError::unavailable("view counting")

@@ -22,7 +22,7 @@ export async function render(root, { session, params, navigate }) {
   const rows = new Map();
   const upload = uploadForm(async () => { await reload(); });
   const quota = h("p", { class: "sub quota", "aria-label": "Your quotas" });
-  root.append(h("h1", {}, "Studio"));
+  root.append(h("div", { class: "page-head" }, h("h1", {}, "Studio"), h("a", { href: "#/studio/analytics", class: "button ghost" }, "Analytics")));
   if (me.email_verification_required && !me.email_verified) {
     root.append(h("p", { class: "notice", role: "status" },
       "Verify your email address to upload: follow the link we mailed you. ",
@@ -132,6 +132,7 @@ function libraryRow(video, { onDelete }) {
     status.replaceChildren(...statusLine(state));
     actions.replaceChildren(
       state.playable ? h("a", { href: `#/watch/${video.id}`, class: "button" }, "Play") : null,
+      state.playable ? h("a", { href: `#/studio/analytics/${video.id}`, class: "button ghost" }, "Analytics") : null,
       h("button", { type: "button", class: "ghost", onclick: edit }, "Edit"),
       h("button", { type: "button", class: "ghost danger", onclick: remove }, "Delete"));
   }
