@@ -121,7 +121,8 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     if mode == Mode::Api && state.config.mail.smtp_url.is_none() {
         tracing::warn!("STREAMBOX_SMTP_URL is not set: verification and password-reset mail cannot be sent");
     }
-    let limited = rate_limit::apply(serving_routes(mode, &state, &shutdown, outbox).into_router(), &state);
+    let limited =
+        rate_limit::apply(serving_routes(mode, &state, &shutdown, outbox).into_router(), &state, &mut tasks, &shutdown);
     let app = traced(hardening.apply(edge::apply(limited)), state.config.trust_forwarded_for)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::measure))
         .layer(Extension(document))

@@ -94,7 +94,7 @@ const CATALOGUE: &[(&str, Kind, Option<Unit>, &str)] = &[
         "streambox_rate_limit_decisions_total",
         Kind::Counter,
         None,
-        "Rate-limited requests, by what decided (lease: this process's leased tokens; redis: a draw; unreachable: Redis did not answer) and outcome (allowed, refused)",
+        "Rate-limited requests, by what decided (process: this process, from its leased tokens, a token owed or a bucket known empty; redis: a draw; unreachable: Redis did not answer) and outcome (allowed, refused)",
     ),
     ("streambox_db_connections", Kind::Gauge, None, "PostgreSQL pool connections, by state (idle, in_use)"),
     (

@@ -32,12 +32,16 @@ use streambox_http::auth::presented_token;
 use streambox_http::client_address::{ClientAddress, network_of};
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, AppState};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use self::leases::{Bucket, Decision, Headroom, Leases};
 use self::script::Drawn;
 
 /// The longest a request waits on Redis for its limits before going on without them.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+/// Buckets paid for in one script call.
+const PAY_BATCH: usize = 1000;
 
 /// What a request is, for its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,13 +108,41 @@ impl Class {
     }
 }
 
-/// `router` with the limits in front of every route (when on).
-pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+/// `router` with the limits in front of every route (when on), and the task that pays
+/// the tokens the process owes to Redis (until `shutdown`).
+pub fn apply(
+    router: Router<AppState>,
+    state: &AppState,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: &CancellationToken,
+) -> Router<AppState> {
     if !state.config.rate_limits.enabled {
         return router;
     }
-    let limiter = Limiter { leases: Leases::default(), decisions: Decisions::new(&state.metrics) };
-    router.layer(middleware::from_fn_with_state((state.clone(), Arc::new(limiter)), limit))
+    let limiter = Arc::new(Limiter { leases: Leases::default(), decisions: Decisions::new(&state.metrics) });
+    tasks.spawn(pay_owed(state.clone(), limiter.clone(), shutdown.clone()));
+    router.layer(middleware::from_fn_with_state((state.clone(), limiter), limit))
+}
+
+/// Every [`leases::PAY_EVERY`], pays Redis the tokens taken without a draw, in one call.
+/// When Redis does not answer, what was owed is forgiven: limits fail open for the
+/// requests that owe, as they do for those that draw.
+async fn pay_owed(state: AppState, limiter: Arc<Limiter>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut ticks = tokio::time::interval(leases::PAY_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while shutdown.run_until_cancelled(ticks.tick()).await.is_some() {
+        let owed = limiter.leases.owed();
+        for owed in owed.chunks(PAY_BATCH) {
+            match tokio::time::timeout(REDIS_TIMEOUT, script::pay(&state, owed)).await {
+                Ok(Ok(answer)) => limiter.leases.paid(owed, &answer, Instant::now()),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, buckets = owed.len(), "rate limits: could not pay owed tokens")
+                }
+                Err(_) => tracing::warn!(buckets = owed.len(), "rate limits: paying owed tokens timed out"),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One process's limiter: its leases and what it counts.
@@ -124,7 +156,7 @@ struct Decisions([Counter; 6]);
 
 #[derive(Clone, Copy)]
 enum DecidedBy {
-    Lease,
+    Process,
     Redis,
     Unreachable,
 }
@@ -132,7 +164,7 @@ enum DecidedBy {
 impl Decisions {
     fn new(metrics: &Metrics) -> Self {
         Self(std::array::from_fn(|i| {
-            let by = ["lease", "redis", "unreachable"][i / 2];
+            let by = ["process", "redis", "unreachable"][i / 2];
             let outcome = ["allowed", "refused"][i % 2];
             metrics.counter("streambox_rate_limit_decisions_total", &[("decided_by", by), ("outcome", outcome)])
         }))
@@ -160,11 +192,11 @@ async fn limit(State((state, limiter)): State<(AppState, Arc<Limiter>)>, request
     let (leases, decisions) = (&limiter.leases, &limiter.decisions);
     let headroom = match leases.take(&buckets, Instant::now()) {
         Decision::Served(headroom) => {
-            decisions.count(DecidedBy::Lease, true);
+            decisions.count(DecidedBy::Process, true);
             headroom
         }
         Decision::Refused { headroom, wait } => {
-            decisions.count(DecidedBy::Lease, false);
+            decisions.count(DecidedBy::Process, false);
             return refused(class, &headroom, wait);
         }
         Decision::Draw(pending) => {

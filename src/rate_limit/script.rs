@@ -5,7 +5,10 @@ use redis::Script;
 use streambox_base::config::Rate;
 use streambox_http::AppState;
 
+use super::leases::Owed;
+
 static DRAW_SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(DRAW));
+static PAY_SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(PAY));
 
 /// Refills every bucket (KEYS) and puts back the tokens a process gives back, then draws
 /// from all of them or from none: it needs one token in each, and takes up to as many as
@@ -47,6 +50,28 @@ end
 return answer
 ";
 
+/// Refills every bucket (KEYS) and takes what a process owes it, even into debt (a
+/// bucket in debt refills that first). ARGV, per key: capacity, refill in tokens per
+/// millisecond, tokens owed (negative: given back). Answers per key: whole tokens left
+/// (0 in debt), milliseconds until a token is back (0 if one is there).
+const PAY: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local answer = {}
+for i = 1, #KEYS do
+  local capacity, rate, owed = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i])
+  local stored = redis.call('HMGET', KEYS[i], 't', 'at')
+  local t = tonumber(stored[1]) or capacity
+  local at = tonumber(stored[2]) or now
+  t = math.min(capacity, math.min(capacity, t + math.max(0, now - at) * rate) - owed)
+  redis.call('HSET', KEYS[i], 't', tostring(t), 'at', now)
+  redis.call('PEXPIRE', KEYS[i], math.ceil((capacity - math.min(t, 0)) / rate))
+  answer[#answer + 1] = math.max(0, math.floor(t))
+  answer[#answer + 1] = t < 1 and math.ceil((1 - t) / rate) or 0
+end
+return answer
+";
+
 /// One bucket's part of a draw.
 pub struct Draw<'a> {
     pub key: &'a str,
@@ -84,4 +109,22 @@ pub async fn draw(state: &AppState, draws: &[Draw<'_>]) -> redis::RedisResult<Dr
     } else {
         Drawn::Refused(per_bucket.map(|pair| number(pair[0])).collect())
     })
+}
+
+/// Pays what a process owes (one call for every bucket): per bucket, whole tokens left and
+/// milliseconds until it has a token.
+pub async fn pay(state: &AppState, owed: &[Owed]) -> redis::RedisResult<Vec<(u64, u64)>> {
+    let mut invocation = PAY_SCRIPT.prepare_invoke();
+    for owed in owed {
+        invocation.key(&owed.key).arg(owed.rate.capacity).arg(owed.rate.per_ms()).arg(owed.tokens);
+    }
+    let answer: Vec<i64> = invocation.invoke_async(&mut state.queue.redis()).await?;
+    if answer.len() != 2 * owed.len() {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "the pay script answered out of shape",
+        )));
+    }
+    let number = |n: i64| u64::try_from(n).unwrap_or_default();
+    Ok(answer.chunks_exact(2).map(|pair| (number(pair[0]), number(pair[1]))).collect())
 }

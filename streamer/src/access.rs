@@ -3,7 +3,11 @@
 //!
 //! What each video allows is remembered briefly so segment requests do not each cost
 //! a query; Postgres announces every status or visibility change (a trigger), and the
-//! listener forgets the video — and its cached objects — at once.
+//! listener forgets the video — and its cached objects — at once. That announcement can
+//! trail the change by a moment (a viewer's page asking for a poster as soon as the video
+//! turned public), so a refusal is never made on a decision older than [`RECHECK`]: one
+//! older is read again first. Refusals thus cost a query at most every [`RECHECK`] per
+//! video, and grants none.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 use crate::object_cache::ObjectCache;
 
 const CHANNEL: &str = "streambox_video_changed";
+/// The oldest remembered decision a refusal may rest on.
+const RECHECK: Duration = Duration::from_millis(100);
 
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct PlaybackQuery {
@@ -58,9 +64,10 @@ impl AccessCache {
         Self { ttl, entries: Mutex::default() }
     }
 
-    async fn servable(&self, state: &AppState, video: VideoId) -> ApiResult<Option<Servable>> {
+    /// What `video` allows, remembered if decided within `max_age` (at most the TTL).
+    async fn servable(&self, state: &AppState, video: VideoId, max_age: Duration) -> ApiResult<Option<Servable>> {
         if let Some((servable, at)) = self.entries.lock().expect("access lock").get(&video)
-            && at.elapsed() < self.ttl
+            && at.elapsed() < self.ttl.min(max_age)
         {
             return Ok(*servable);
         }
@@ -80,25 +87,34 @@ impl AccessCache {
 
 pub async fn check(state: &AppState, cache: &AccessCache, raw_id: &str, query: PlaybackQuery) -> ApiResult<Access> {
     let video: VideoId = raw_id.parse().map_err(|_| ApiError::not_found("video"))?;
-    let servable = cache.servable(state, video).await?.ok_or_else(|| ApiError::not_found("video"))?;
+    let token = query.token.as_deref();
+    match decide(state, video, token, cache.servable(state, video, Duration::MAX).await?) {
+        Err(_) => decide(state, video, token, cache.servable(state, video, RECHECK).await?),
+        granted => granted,
+    }
+}
+
+/// Whether what `video` allows (`servable`) lets this request have its media.
+fn decide(state: &AppState, video: VideoId, token: Option<&str>, servable: Option<Servable>) -> ApiResult<Access> {
+    let servable = servable.ok_or_else(|| ApiError::not_found("video"))?;
     if servable.public {
         return Ok(Access { video, token: None, growing: servable.growing });
     }
-    let token = query.token.ok_or_else(|| {
+    let token = token.ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             codes::PLAYBACK_TOKEN_REQUIRED,
             "this video needs a playback token",
         )
     })?;
-    if !state.tokens.verify_playback(&token, video, servable.generation) {
+    if !state.tokens.verify_playback(token, video, servable.generation) {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             codes::INVALID_PLAYBACK_TOKEN,
             "the playback token is invalid, expired, revoked or for another video",
         ));
     }
-    Ok(Access { video, token: Some(token), growing: servable.growing })
+    Ok(Access { video, token: Some(token.to_owned()), growing: servable.growing })
 }
 
 /// Forgets videos as Postgres announces their changes, until `shutdown`. While the

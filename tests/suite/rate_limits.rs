@@ -136,7 +136,7 @@ async fn a_flood_draws_leases_from_redis_yet_never_gets_past_the_shared_bucket()
         "{allowed} allowed from a bucket of {CAPACITY} that refilled {refilled} meanwhile"
     );
     let mut by_redis = 0.0;
-    let mut by_lease = 0.0;
+    let mut by_process = 0.0;
     for base in [&app.base, &other.base] {
         let text = app.http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
         let series = |decided: &str| {
@@ -144,10 +144,62 @@ async fn a_flood_draws_leases_from_redis_yet_never_gets_past_the_shared_bucket()
             text.lines().find_map(|l| l.strip_prefix(&name)).map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
         };
         by_redis += series("redis");
-        by_lease += series("lease");
+        by_process += series("process");
     }
-    assert_eq!(by_redis + by_lease, f64::from(allowed), "every allowed request is counted once");
+    assert_eq!(by_redis + by_process, f64::from(allowed), "every allowed request is counted once");
     assert!(by_redis * 4.0 < f64::from(allowed), "{by_redis} of {allowed} requests drew from Redis");
+}
+
+/// Viewers making a request now and then never wait on Redis: a wide bucket's token is
+/// owed and paid with everyone's a moment later, and a client whose bucket Redis holds
+/// empty gets at most that one request through before it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn occasional_clients_owe_their_tokens_and_an_empty_bucket_still_refuses() {
+    let app = TestApp::spawn_with(&[
+        ("STREAMBOX_RATE_LIMITS", "true"),
+        ("STREAMBOX_RATE_LIMIT_API", "640/h"),
+        ("STREAMBOX_TRUST_FORWARDED_FOR", "true"),
+    ])
+    .await;
+    let get = |from: String| {
+        let request = app.http.get(app.url("/api/v1/feed/latest")).header("x-forwarded-for", from);
+        async move { request.send().await.unwrap() }
+    };
+    for n in 1..=20 {
+        let answer = get(format!("198.51.100.{n}")).await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(header(&answer, "ratelimit-remaining"), Some(639), "a full bucket less this request");
+    }
+    let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let bucket = |n: u32| format!("{}:rate:api:address:198.51.100.{n}", app.queue_name);
+    for n in [1, 20] {
+        let key = bucket(n);
+        let tokens: f64 = eventually(Duration::from_secs(10), "the owed token to be paid", || {
+            let (mut redis, key) = (redis.clone(), key.clone());
+            async move { redis::cmd("HGET").arg(&key).arg("t").query_async::<Option<f64>>(&mut redis).await.unwrap() }
+        })
+        .await;
+        assert!((638.0..640.0).contains(&tokens), "{key}: {tokens}");
+    }
+
+    // A client Redis knows has spent its bucket (in another process, say).
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let spent = bucket(99);
+    redis::cmd("HSET").arg(&spent).arg("t").arg(0).arg("at").arg(now_ms).query_async::<()>(&mut redis).await.unwrap();
+    assert_eq!(get("198.51.100.99".into()).await.status(), 200, "owed: this process did not know");
+    let refused = eventually(Duration::from_secs(10), "the spent bucket to refuse", || async {
+        let answer = get("198.51.100.99".into()).await;
+        (answer.status() == 429).then_some(answer)
+    })
+    .await;
+    assert!(header(&refused, "retry-after").unwrap() >= 5, "the debt is refilled first: a token takes 5.6 s");
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let redis_allowed = text
+        .lines()
+        .find_map(|l| l.strip_prefix("streambox_rate_limit_decisions_total{decided_by=\"redis\",outcome=\"allowed\"} "))
+        .map_or(0.0, |v| v.trim().parse::<f64>().unwrap());
+    assert_eq!(redis_allowed, 0.0, "no request waited on a draw");
 }
 
 /// Redis away: reads go on unlimited; signing in waits for Redis (503), never unlimited.
@@ -155,7 +207,12 @@ async fn a_flood_draws_leases_from_redis_yet_never_gets_past_the_shared_bucket()
 async fn without_redis_readers_go_on_and_sign_in_is_refused() {
     let redis = SwitchableProxy::start(&redis_url().replace("redis://", "http://")).await;
     let redis_through_proxy = redis.url.replace("http://", "redis://");
-    let app = TestApp::spawn_with(&[("STREAMBOX_RATE_LIMITS", "true"), ("REDIS_URL", &redis_through_proxy)]).await;
+    let app = TestApp::spawn_with(&[
+        ("STREAMBOX_RATE_LIMITS", "true"),
+        ("STREAMBOX_RATE_LIMIT_SEARCH", "3/min"),
+        ("REDIS_URL", &redis_through_proxy),
+    ])
+    .await;
     let user = app.user("creator").await;
     redis.set_up(false);
     eventually(Duration::from_secs(30), "sign-in to be refused without Redis", || async {
@@ -163,9 +220,13 @@ async fn without_redis_readers_go_on_and_sign_in_is_refused() {
         (login.status() == 503).then_some(())
     })
     .await;
-    let read = app.http.get(app.url("/api/v1/feed/latest")).send().await.unwrap();
-    assert_eq!(read.status(), 200, "reads go on");
-    assert!(read.headers().get("ratelimit-limit").is_none(), "unlimited while Redis is away");
+    for _ in 0..5 {
+        let search = app.http.get(app.url("/api/v1/search?q=cats")).send().await.unwrap();
+        assert_eq!(search.status(), 200, "reads go on, past their limit of 3");
+        assert!(search.headers().get("ratelimit-limit").is_none(), "unlimited while Redis is away");
+    }
+    // A wide bucket's token is owed, and forgiven while Redis is away.
+    assert_eq!(app.http.get(app.url("/api/v1/feed/latest")).send().await.unwrap().status(), 200);
     redis.set_up(true);
     eventually(Duration::from_secs(30), "sign-in to work again", || async {
         (app.login(&user.email, &user.password).await.status() == 200).then_some(())

@@ -230,6 +230,25 @@ async fn without_a_change_notice_an_access_decision_lasts_its_ttl() {
     assert!(decided.elapsed() >= ttl, "re-read after {:?}, before the TTL", decided.elapsed());
 }
 
+/// A refusal never rests on an old decision: a video that turned public is served at once,
+/// even before (here: without) its change notice, though decisions last a long TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_that_turned_public_is_served_before_its_notice_arrives() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_STREAM_ACCESS_TTL_SECS", "600")]).await;
+    let owner = app.user("creator").await;
+    let (video, _) = video_with_segment(&app, owner.id, 1000).await;
+    sqlx::query("ALTER TABLE videos DISABLE TRIGGER videos_changed").execute(app.db()).await.unwrap();
+    sqlx::query("UPDATE videos SET visibility = 'private' WHERE id = $1").bind(video).execute(app.db()).await.unwrap();
+    let path = format!("/hls/{video}/480p/seg_000.ts");
+    assert_eq!(get(&app, &path, &[]).await.status(), StatusCode::FORBIDDEN, "private: decided and remembered");
+    sqlx::query("UPDATE videos SET visibility = 'public' WHERE id = $1").bind(video).execute(app.db()).await.unwrap();
+    // Within a minute: the remembered refusal would otherwise stand for ten.
+    eventually(Duration::from_secs(60), "the public video to be served", || async {
+        (get(&app, &path, &[]).await.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_can_be_redirected_to_presigned_storage_urls() {
     let app = TestApp::spawn_with(&[("STREAMBOX_SEGMENT_REDIRECT", "presigned")]).await;
