@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use streambox_base::config::Rate;
 
-use super::script::{Draw, Drawn};
+use super::script::{Draw, Drawn, Owed};
 
 /// How long leased tokens may be used; after that they go back to the bucket.
 const LEASE_FOR: Duration = Duration::from_secs(1);
@@ -108,14 +108,6 @@ impl Table {
         let owed = self.owed.entry(bucket.key.clone()).or_insert((bucket.rate, 0));
         owed.1 += 1 - i64::from(give_back);
     }
-}
-
-/// Tokens owed to a bucket, as [`Leases::owed`] hands them over to be paid.
-pub struct Owed {
-    pub key: String,
-    pub rate: Rate,
-    /// Tokens taken, less the unused ones of ended leases given back (may be negative).
-    pub tokens: i64,
 }
 
 /// How a bucket serves one request.

@@ -5,8 +5,6 @@ use redis::Script;
 use streambox_base::config::Rate;
 use streambox_http::AppState;
 
-use super::leases::Owed;
-
 static DRAW_SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(DRAW));
 static PAY_SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(PAY));
 
@@ -71,6 +69,14 @@ for i = 1, #KEYS do
 end
 return answer
 ";
+
+/// Tokens a process owes a bucket, handed over to be paid.
+pub struct Owed {
+    pub key: String,
+    pub rate: Rate,
+    /// Tokens taken, less the unused ones of ended leases given back (may be negative).
+    pub tokens: i64,
+}
 
 /// One bucket's part of a draw.
 pub struct Draw<'a> {
