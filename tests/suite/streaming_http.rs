@@ -421,6 +421,13 @@ async fn objects_over_the_cache_limit_stream_from_storage_every_time() {
         assert_eq!(get(&app, &small, &[]).await.status(), StatusCode::OK);
     }
     assert_eq!(app.state.storage.gets_issued() - before, 0, "the poster stays in memory");
+    // An object of exactly the limit is not over it: cached too.
+    let (at_limit, _) = video_with_segment(&app, owner.id, 65_536).await;
+    let at_limit = format!("/hls/{at_limit}/480p/seg_000.ts");
+    assert_eq!(get(&app, &at_limit, &[]).await.status(), StatusCode::OK);
+    let before = app.state.storage.gets_issued();
+    assert_eq!(get(&app, &at_limit, &[]).await.bytes().await.unwrap().len(), 65_536);
+    assert_eq!(app.state.storage.gets_issued() - before, 0, "an object of exactly the limit stays in memory");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
