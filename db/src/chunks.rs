@@ -375,20 +375,6 @@ pub async fn complete<'c>(
     Ok(Some(Completion { tx, chunks, finish }))
 }
 
-/// The finishing step is done (the job's own completion marks the video ready).
-pub async fn finished(db: &PgPool, chunk: &Chunk) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE transcode_chunks SET state = 'done', heartbeat_at = NULL, progress_percent = 100, finished_at = now(),
-                updated_at = now()
-         WHERE job_id = $1 AND seq = $2",
-    )
-    .bind(chunk.job_id)
-    .bind(chunk.seq)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// running -> retrying at `run_after`, recording the error.
 pub async fn retry_later(db: &PgPool, chunk: &Chunk, error: &str, run_after: DateTime<Utc>) -> sqlx::Result<()> {
     record_failure(db, chunk, error, false, ChunkState::Retrying, Some(run_after)).await

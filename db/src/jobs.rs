@@ -257,6 +257,16 @@ pub async fn complete(db: &PgPool, job: &Job, published: &Published) -> sqlx::Re
     .bind(job.id)
     .execute(&mut *tx)
     .await?;
+    // A chunked job's finishing step is done in the same transaction: nobody (an operator,
+    // a test) sees a ready video whose finishing step still runs.
+    sqlx::query(
+        "UPDATE transcode_chunks SET state = 'done', heartbeat_at = NULL, progress_percent = 100,
+                finished_at = now(), updated_at = now()
+         WHERE job_id = $1 AND kind = 'finish'",
+    )
+    .bind(job.id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -376,7 +376,6 @@ async fn finish(
         has_storyboard: true,
     };
     if jobs::complete(&state.db, job, &published).await? {
-        chunks::finished(&state.db, chunk).await?;
         measure::part_done(&state.metrics, chunk.kind);
         measure::transcoded(&state.metrics, job.started_at, &published);
         tracing::info!(video_id = %video, "video ready");
