@@ -402,17 +402,8 @@ async fn chromium_beats_while_playing_and_the_studio_charts_the_beats() {
     let id = app.upload_accepted(&creator.token, &clip, "Watched").await;
     app.wait_for_status(&creator.token, &id, &["ready"], std::time::Duration::from_secs(180)).await;
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/analytics.mjs");
-    let run = tokio::task::spawn_blocking({
-        let args = [app.base.clone(), id.clone(), creator.email.clone(), creator.password.clone()];
-        move || std::process::Command::new("node").arg(script).args(args).output().expect("run node")
-    })
-    .await
-    .unwrap();
-    assert!(run.status.success(), "the browser run failed: {}", String::from_utf8_lossy(&run.stderr));
-    let report: Value = serde_json::from_slice(run.stdout.trim_ascii()).expect("one JSON report");
-    println!("browser report: {report}");
-    assert_eq!(report["fatal"], Value::Null, "{report}");
+    let args = [app.base.clone(), id.clone(), creator.email.clone(), creator.password.clone()];
+    let report = crate::support::browser::run_script("analytics.mjs", &args).await;
     assert_eq!(report["errors"], json!([]), "{report}");
 
     let beats = report["beats"].as_array().unwrap();

@@ -3,10 +3,7 @@
 //! from tests/browser) with the dev frontend's HLS.js, against a real worker,
 //! PostgreSQL, Redis, S3 endpoint and ffmpeg.
 
-use std::process::Command;
-
-use serde_json::Value;
-
+use crate::support::browser::run_script;
 use crate::support::{TestApp, make_clip};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,18 +20,7 @@ async fn chromium_plays_a_video_while_it_is_encoded_and_on_past_its_end() {
     })
     .await;
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play_growing.mjs");
-    let run = tokio::task::spawn_blocking({
-        let (base, token, id) = (app.base.clone(), token.clone(), id.clone());
-        move || Command::new("node").arg(script).args([&base, &id, &token]).output().expect("run node")
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "the browser run failed: {stderr}");
-    let report: Value = serde_json::from_slice(run.stdout.trim_ascii()).expect("one JSON report");
-    println!("browser report: {report}");
-    assert_eq!(report["fatal"], Value::Null, "HLS.js hit a fatal error: {report}");
+    let report = run_script("play_growing.mjs", &[app.base.clone(), id.clone(), token.clone()]).await;
     assert_eq!(report["passed8WhileProcessing"], true, "playback passed 8 s before the job finished: {report}");
     let ready_at = report["readyAt"].as_f64().expect("the job finished while the browser played");
     assert!(report["lastTime"].as_f64().unwrap() >= ready_at + 5.0, "it played on past the job's end: {report}");
@@ -57,17 +43,7 @@ async fn chromium_plays_a_chunked_video_across_its_boundaries_switching_levels()
     .unwrap();
     assert_eq!(chunks, 3, "the video was encoded in three chunks");
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play_chunks.mjs");
-    let run = tokio::task::spawn_blocking({
-        let (base, token, id) = (app.base.clone(), token.clone(), id.clone());
-        move || Command::new("node").arg(script).args([&base, &id, &token, "12"]).output().expect("run node")
-    })
-    .await
-    .unwrap();
-    assert!(run.status.success(), "the browser run failed: {}", String::from_utf8_lossy(&run.stderr));
-    let report: Value = serde_json::from_slice(run.stdout.trim_ascii()).expect("one JSON report");
-    println!("browser report: {report}");
-    assert_eq!(report["fatal"], Value::Null, "{report}");
+    let report = run_script("play_chunks.mjs", &[app.base.clone(), id.clone(), token.clone(), "12".into()]).await;
     assert_eq!(report["ended"], true, "it played to the end: {report}");
     assert_eq!(report["stalls"], serde_json::json!([]), "no stall: {report}");
     assert_eq!(report["errors"], serde_json::json!([]), "no error: {report}");

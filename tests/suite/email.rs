@@ -362,11 +362,7 @@ async fn registration_does_not_wait_for_a_mail_server_that_never_answers() {
 
 /// Runs tests/browser/mailed_links.mjs with `args`; its report.
 async fn browse(args: Vec<String>) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/mailed_links.mjs");
-    let run = Command::new("node").arg(script).args(args).output().await.expect("run node");
-    assert!(run.status.success(), "the browser run failed: {}", String::from_utf8_lossy(&run.stderr));
-    let report: Value = serde_json::from_slice(run.stdout.trim_ascii()).expect("one JSON report");
-    assert_eq!(report["fatal"], Value::Null, "the browser run stopped: {report}");
+    let report = crate::support::browser::run_script("mailed_links.mjs", &args).await;
     assert_eq!(report["errors"], json!([]), "{report}");
     report
 }

@@ -5,7 +5,6 @@
 //! documentation renders; signing out leaves nothing behind. Screenshots of the main
 //! pages at 375 and 1440 px go to `$CARGO_TARGET_TMPDIR/screenshots`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -28,26 +27,16 @@ async fn a_creator_a_viewer_and_an_operator_use_the_web_app() {
     let small_clip = make_clip(app.dir.path(), "resumable.mp4", 320, 180, 2, true);
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/walkthrough.mjs");
-    let run = tokio::task::spawn_blocking({
-        let args = [
-            app.base.clone(),
-            clip.display().to_string(),
-            small_clip.display().to_string(),
-            admin.email.clone(),
-            admin.password.clone(),
-            dead_job.to_string(),
-            shots.display().to_string(),
-        ];
-        move || Command::new("node").arg(script).args(args).output().expect("run node")
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "the browser run failed: {stderr}");
-    let report: Value = serde_json::from_slice(run.stdout.trim_ascii()).expect("one JSON report");
-    println!("walkthrough report: {report}");
-    assert_eq!(report["fatal"], Value::Null, "the walk stopped: {report}");
+    let args = [
+        app.base.clone(),
+        clip.display().to_string(),
+        small_clip.display().to_string(),
+        admin.email.clone(),
+        admin.password.clone(),
+        dead_job.to_string(),
+        shots.display().to_string(),
+    ];
+    let report = crate::support::browser::run_script("walkthrough.mjs", &args).await;
     assert_eq!(report["errors"], serde_json::json!([]), "page or console errors, or overflow: {report}");
 
     // The encode, watched live: the percent rose and the status reached ready, in one document.
