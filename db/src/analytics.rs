@@ -4,7 +4,9 @@
 //! the days of a range for one video or for all of a creator's videos.
 
 use chrono::NaiveDate;
-use sqlx::PgPool;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::QueryAs;
+use sqlx::{FromRow, PgPool, Postgres};
 use streambox_base::ids::{UserId, VideoId};
 use uuid::Uuid;
 
@@ -145,15 +147,6 @@ pub enum Scope {
     Owner(UserId),
 }
 
-impl Scope {
-    fn binds(self) -> (Option<VideoId>, Option<UserId>) {
-        match self {
-            Self::Video(id) => (Some(id), None),
-            Self::Owner(id) => (None, Some(id)),
-        }
-    }
-}
-
 /// The videos of a scope, as SQL over the binds `$1` (a video) and `$2` (an owner).
 macro_rules! scope {
     () => {
@@ -173,9 +166,9 @@ pub struct Day {
 
 /// Every day from `from` to `to` (inclusive), oldest first, with the scope's counts.
 pub async fn daily(db: &PgPool, scope: Scope, from: NaiveDate, to: NaiveDate) -> sqlx::Result<Vec<Day>> {
-    let (video, owner) = scope.binds();
-    sqlx::query_as(concat!(
-        "SELECT d.day::date AS day,
+    over_range(
+        concat!(
+            "SELECT d.day::date AS day,
                 coalesce(sum(p.views), 0)::bigint AS views,
                 coalesce(sum(p.unique_viewers), 0)::bigint AS unique_viewers,
                 coalesce(sum(p.watch_ms), 0)::bigint AS watch_ms,
@@ -185,31 +178,49 @@ pub async fn daily(db: &PgPool, scope: Scope, from: NaiveDate, to: NaiveDate) ->
                 coalesce(sum(p.stall_ms), 0)::bigint AS stall_ms
          FROM generate_series($3::date, $4::date, interval '1 day') AS d (day)
          LEFT JOIN playback_daily p ON p.day = d.day::date AND p.video_id IN (",
-        scope!(),
-        ") GROUP BY d.day ORDER BY d.day"
-    ))
-    .bind(video)
-    .bind(owner)
-    .bind(from)
-    .bind(to)
+            scope!(),
+            ") GROUP BY d.day ORDER BY d.day"
+        ),
+        scope,
+        from,
+        to,
+    )
     .fetch_all(db)
     .await
 }
 
 /// Watch time per rendition height over the range, tallest first.
 pub async fn renditions(db: &PgPool, scope: Scope, from: NaiveDate, to: NaiveDate) -> sqlx::Result<Vec<(i32, i64)>> {
-    let (video, owner) = scope.binds();
-    sqlx::query_as(concat!(
-        "SELECT height, sum(watch_ms)::bigint FROM playback_rendition_daily WHERE day BETWEEN $3 AND $4 AND video_id IN (",
-        scope!(),
-        ") GROUP BY height ORDER BY height DESC"
-    ))
-    .bind(video)
-    .bind(owner)
-    .bind(from)
-    .bind(to)
+    over_range(
+        concat!(
+            "SELECT height, sum(watch_ms)::bigint FROM playback_rendition_daily WHERE day BETWEEN $3 AND $4 AND video_id IN (",
+            scope!(),
+            ") GROUP BY height ORDER BY height DESC"
+        ),
+        scope,
+        from,
+        to,
+    )
     .fetch_all(db)
     .await
+}
+
+/// `sql` with the scope's binds (`$1` a video, `$2` an owner, as [`scope!`] reads them) and
+/// the range's (`$3` its first day, `$4` its last).
+fn over_range<O>(
+    sql: &'static str,
+    scope: Scope,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryAs<'static, Postgres, O, PgArguments>
+where
+    O: for<'r> FromRow<'r, PgRow>,
+{
+    let (video, owner) = match scope {
+        Scope::Video(id) => (Some(id), None),
+        Scope::Owner(id) => (None, Some(id)),
+    };
+    sqlx::query_as(sql).bind(video).bind(owner).bind(from).bind(to)
 }
 
 /// A creator's video with its views and watch time over a range.
