@@ -42,11 +42,19 @@ function current() {
   return { path, params: new URLSearchParams(search) };
 }
 
+// Runs the page's cleanup (a player saves its position and sends its last heartbeat);
+// settles when the page's last requests are answered.
+function leavePage() {
+  let last;
+  if (cleanup) { try { last = cleanup(); } catch { /* the page is gone anyway */ } }
+  cleanup = null;
+  return Promise.resolve(last);
+}
+
 async function route() {
   const { path, params } = current();
   const turn = ++rendering;
-  if (cleanup) { try { cleanup(); } catch { /* the page is gone anyway */ } }
-  cleanup = null;
+  leavePage();
   const view = $("#view");
   view.replaceChildren(h("p", { class: "loading" }, "Loading…"));
   const match = routes.find(([pattern]) => pattern.test(path));
@@ -103,10 +111,15 @@ function renderHeader() {
 }
 
 async function doSignOut() {
+  // The page's last requests (a player's position and heartbeat) are answered while the
+  // session they belong to still works, not refused after it is revoked; a server that
+  // does not answer holds signing out up for a few seconds at most.
+  await Promise.race([leavePage(), new Promise((done) => setTimeout(done, 3000))]);
   try {
     await signOut();
   } catch (error) {
     toast(`You may still be signed in: ${error.message}`, "error");
+    route();
   }
 }
 

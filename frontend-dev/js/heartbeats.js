@@ -23,6 +23,8 @@ export class Heartbeats {
     this.firstFrame = false;
     this.rendition = null;
     this.lastTime = null;
+    // Beats sent and not answered yet.
+    this.pending = new Set();
     this.onHide = () => { if (document.visibilityState === "hidden") this.send(true); };
     this.onPageHide = () => this.send(true);
     const on = (type, listener) => video.addEventListener(type, listener);
@@ -104,13 +106,17 @@ export class Heartbeats {
       fetch(this.url, { method: "POST", keepalive: true, credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }).catch(() => {});
       return;
     }
-    api(this.url, { method: "POST", json: body }).catch(() => {});
+    const sent = api(this.url, { method: "POST", json: body }).catch(() => {}).finally(() => this.pending.delete(sent));
+    this.pending.add(sent);
   }
 
+  // The player is leaving a page that stays (the app goes on): the last beat is a plain
+  // request. Settles when every beat sent is answered.
   stop() {
-    this.send(true);
+    this.send(false);
     this.firstFrame = false;
     document.removeEventListener("visibilitychange", this.onHide);
     window.removeEventListener("pagehide", this.onPageHide);
+    return Promise.all(this.pending);
   }
 }

@@ -198,20 +198,21 @@ export class Player {
 
   // Where the viewer is, for "resume from": every 5 s of playback and on pause.
   savePosition(now) {
-    if (!this.signedIn) return;
+    if (!this.signedIn) return undefined;
     const position = this.video.currentTime;
-    if (!now && Math.abs(position - this.lastSaved) < 5) return;
+    if (!now && Math.abs(position - this.lastSaved) < 5) return undefined;
     this.lastSaved = position;
-    api(`/api/v1/me/history/${this.videoId}`, { method: "PUT", json: { position_s: position } }).catch(() => {});
+    return api(`/api/v1/me/history/${this.videoId}`, { method: "PUT", json: { position_s: position } }).catch(() => {});
   }
 
+  // Stops and removes the player; settles when its last requests (position, heartbeat) are answered.
   destroy() {
-    this.savePosition(true);
-    this.beats.stop();
+    const last = Promise.all([this.savePosition(true), this.beats.stop()]);
     this.hls?.destroy();
     this.hls = null;
     this.video.removeAttribute("src");
     this.video.load();
     this.element.remove();
+    return last;
   }
 }

@@ -38,7 +38,9 @@ export async function render(root, { params, session }, id) {
   const cleanup = () => {
     left = true;
     for (const stop of unsubscribe) stop();
-    if (player) { player.signedIn = Boolean(session.me); player.destroy(); }
+    if (!player) return undefined;
+    player.signedIn = Boolean(session.me);
+    return player.destroy();
   };
   if (video.playable) {
     await mountPlayer();
