@@ -87,6 +87,9 @@ pub struct TranscodeConfig {
     pub run_worker: bool,
     /// The ladder as `(short side, video kbit/s)`, largest first.
     pub ladder: Vec<(u32, u32)>,
+    /// The short side of the rung the downloadable MP4 is made of; a video without it
+    /// gets its largest rung below, else its smallest.
+    pub download_rung: u32,
     /// Sources over these limits fail permanently with a readable reason.
     pub max_duration: Duration,
     /// Largest width or height of the displayed picture, in pixels.
@@ -465,6 +468,7 @@ impl Config {
                 reconcile_every: env.seconds("STREAMBOX_RECONCILE_SECS", "60")?,
                 run_worker: env.parse("STREAMBOX_RUN_WORKER", "true")?,
                 ladder: parse_ladder(&env.string("STREAMBOX_LADDER", "1080:5000,720:2800,480:1400"))?,
+                download_rung: env.parse("STREAMBOX_DOWNLOAD_RUNG", "720")?,
                 max_duration: env.seconds("STREAMBOX_MAX_DURATION_SECS", "21600")?,
                 max_dimension: env.parse("STREAMBOX_MAX_DIMENSION", "7680")?,
                 max_frame_rate: env.parse("STREAMBOX_MAX_FRAME_RATE", "120")?,
@@ -487,6 +491,9 @@ impl Config {
         }
         if self.events.retention.is_zero() {
             return Err(invalid("STREAMBOX_EVENT_RETENTION_DAYS", "must be at least 1"));
+        }
+        if t.download_rung == 0 {
+            return Err(invalid("STREAMBOX_DOWNLOAD_RUNG", "must be a rung's short side in pixels, like 720"));
         }
         if t.max_attempts == 0 {
             return Err(invalid("STREAMBOX_MAX_ATTEMPTS", "must be at least 1"));

@@ -151,6 +151,11 @@ pub struct Video {
     pub source: Option<Json<SourceSummary>>,
     /// Whether scrub previews (a sprite sheet and its WebVTT track) were published.
     pub has_storyboard: bool,
+    /// Whether the downloadable MP4 was published (when it was finished).
+    pub has_download: bool,
+    /// Whether its owner lets anyone who may watch it download it; owners and admins
+    /// always may.
+    pub downloadable: bool,
     /// Whether its master playlist and every rendition's first segments are published:
     /// set while processing once they are, kept across retries (what was published stays
     /// fetchable), true when ready, false again when it fails.
@@ -233,7 +238,8 @@ text_schema!(Description);
 macro_rules! columns {
     () => {
         "id, owner_id, title, description, visibility, status, error, source_bytes, duration_s, \
-         width, height, renditions, source, has_storyboard, playable, view_count, playback_generation, created_at, updated_at"
+         width, height, renditions, source, has_storyboard, has_download, downloadable, playable, view_count, \
+         playback_generation, created_at, updated_at"
     };
 }
 pub(crate) use columns;
@@ -325,13 +331,15 @@ pub struct MetadataChange {
     pub description: Option<Description>,
     /// The new visibility; `None` keeps it. A change revokes playback tokens issued before it.
     pub visibility: Option<Visibility>,
+    /// Whether others may download it; `None` keeps it.
+    pub downloadable: Option<bool>,
 }
 
 /// A change of visibility also revokes every playback token issued before it.
 pub async fn update_metadata(db: &PgPool, id: VideoId, change: &MetadataChange) -> sqlx::Result<Option<Video>> {
     sqlx::query_as::<_, Video>(concat!(
         "UPDATE videos SET title = COALESCE($2, title), description = COALESCE($3, description),
-                visibility = COALESCE($4, visibility), updated_at = now(),
+                visibility = COALESCE($4, visibility), downloadable = COALESCE($5, downloadable), updated_at = now(),
                 playback_generation = playback_generation + (COALESCE($4, visibility) <> visibility)::int
          WHERE id = $1 AND status <> 'deleted' RETURNING ",
         columns!()
@@ -340,6 +348,7 @@ pub async fn update_metadata(db: &PgPool, id: VideoId, change: &MetadataChange) 
     .bind(change.title.as_ref().map(Title::as_str))
     .bind(change.description.as_ref().map(Description::as_str))
     .bind(change.visibility)
+    .bind(change.downloadable)
     .fetch_optional(db)
     .await
 }
@@ -374,13 +383,15 @@ pub struct Published {
     pub renditions: Vec<Rendition>,
     /// Whether scrub previews were published.
     pub has_storyboard: bool,
+    /// Whether the downloadable MP4 was published.
+    pub has_download: bool,
 }
 
 /// processing -> ready. Returns false when the video was not processing (deleted, already done).
 pub async fn mark_ready<'e>(db: impl PgExecutor<'e>, id: VideoId, published: &Published) -> sqlx::Result<bool> {
     let updated = sqlx::query(
         "UPDATE videos SET status = 'ready', error = NULL, duration_s = $2, width = $3, height = $4,
-                renditions = $5, source = $6, has_storyboard = $7, playable = true, updated_at = now()
+                renditions = $5, source = $6, has_storyboard = $7, has_download = $8, playable = true, updated_at = now()
          WHERE id = $1 AND status = 'processing'",
     )
     .bind(id)
@@ -390,6 +401,7 @@ pub async fn mark_ready<'e>(db: impl PgExecutor<'e>, id: VideoId, published: &Pu
     .bind(Json(&published.renditions))
     .bind(Json(&published.source))
     .bind(published.has_storyboard)
+    .bind(published.has_download)
     .execute(db)
     .await?;
     Ok(updated.rows_affected() == 1)

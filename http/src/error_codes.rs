@@ -68,6 +68,10 @@ codes! {
     EMAIL_THROTTLED = "email_throttled";
     /// The video is not ready to play yet.
     NOT_READY = "not_ready";
+    /// The owner does not let others download this video (they may still watch it).
+    DOWNLOAD_NOT_ALLOWED = "download_not_allowed";
+    /// The video has no downloadable file (it was finished before downloads were made).
+    DOWNLOAD_UNAVAILABLE = "download_unavailable";
     /// Only a dead job can be retried or discarded.
     JOB_NOT_DEAD = "job_not_dead";
     /// Nobody follows themselves.

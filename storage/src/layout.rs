@@ -19,6 +19,8 @@ pub const POSTER: &str = "poster.jpg";
 /// The rendition holding the audio all video rungs share (beside them, named for their
 /// short sides: [`rung_name`]).
 pub const AUDIO_RENDITION: &str = "audio";
+/// The downloadable MP4 of one rung, in the video's downloads folder.
+pub const DOWNLOAD: &str = "video.mp4";
 /// How ffmpeg names segments: `seg_000.ts`, `seg_001.ts`, …
 pub const SEGMENT_PATTERN: &str = "seg_%03d.ts";
 
@@ -45,7 +47,7 @@ pub fn is_segment_name(file: &str) -> bool {
 
 /// Object keys in the bucket.
 pub mod keys {
-    use super::{MASTER, POSTER, SPRITE, TRACK, VideoId};
+    use super::{DOWNLOAD, MASTER, POSTER, SPRITE, TRACK, VideoId};
 
     /// The upload, once whole: what the transcoder reads.
     pub fn source(id: VideoId) -> String {
@@ -98,6 +100,16 @@ pub mod keys {
         format!("thumbs/{id}/{POSTER}")
     }
 
+    /// The downloads folder: the [`DOWNLOAD`] MP4, apart from what the streamer serves.
+    pub fn download_prefix(id: VideoId) -> String {
+        format!("downloads/{id}/")
+    }
+
+    /// The downloadable MP4, made from one rung once the video is finished.
+    pub fn download(id: VideoId) -> String {
+        format!("{}{DOWNLOAD}", download_prefix(id))
+    }
+
     /// What the parts of a chunked transcode hand to its finishing step (storyboard
     /// tiles, the poster); never served.
     pub fn chunk_staging_prefix(id: VideoId) -> String {
@@ -110,8 +122,8 @@ pub mod keys {
     }
 
     /// Every prefix holding objects of the video, for deletion.
-    pub fn all_prefixes(id: VideoId) -> [String; 4] {
-        [raw_prefix(id), hls_prefix(id), format!("thumbs/{id}/"), chunk_staging_prefix(id)]
+    pub fn all_prefixes(id: VideoId) -> [String; 5] {
+        [raw_prefix(id), hls_prefix(id), format!("thumbs/{id}/"), chunk_staging_prefix(id), download_prefix(id)]
     }
 }
 

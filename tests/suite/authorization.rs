@@ -34,6 +34,8 @@ enum Target {
     Video(&'static str),
     /// …or with a playback token obtained by its owner.
     VideoWithToken(&'static str),
+    /// A ready video with a download, which its owner lets others fetch when true.
+    VideoWithDownload(&'static str, bool),
     /// A dead transcode job of one of the owner's videos.
     DeadJob,
     /// A resumable upload of the owner's, 1000 bytes long, nothing sent yet.
@@ -222,6 +224,16 @@ fn table() -> Vec<Row> {
         rows.push(row(get.clone(), "/api/v1/videos/{id}/original", Video(visibility), B::None, original));
         // So are its analytics.
         rows.push(row(get.clone(), "/api/v1/videos/{id}/analytics", Video(visibility), B::None, original));
+        // Its download: whoever may watch it when the owner allows it, else its owner and admins.
+        let download = if private { [404, 404, 404, 200, 200] } else { [403, 403, 403, 200, 200] };
+        rows.push(row(
+            get.clone(),
+            "/api/v1/videos/{id}/download",
+            VideoWithDownload(visibility, false),
+            B::None,
+            download,
+        ));
+        rows.push(row(get.clone(), "/api/v1/videos/{id}/download", VideoWithDownload(visibility, true), B::None, read));
         // Media: public plays directly; the others need a playback token, whoever asks.
         let bare = if visibility == "public" { [200; 5] } else { [403; 5] };
         for path in [
@@ -333,6 +345,9 @@ impl World {
             }
             Target::Query(query) => return self.app.url(&format!("{}?{query}", row.path)),
             Target::Video(visibility) => (Some(self.app.ready_video(self.owner.id, visibility).await), None),
+            Target::VideoWithDownload(visibility, downloadable) => {
+                (Some(self.app.video_with_download(self.owner.id, visibility, downloadable).await), None)
+            }
             Target::VideoWithToken(visibility) => {
                 let video = self.app.ready_video(self.owner.id, visibility).await;
                 (Some(video), Some(self.playback_token(video).await))

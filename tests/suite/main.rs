@@ -12,6 +12,7 @@ mod browser;
 mod chunked;
 mod configuration;
 mod corpus;
+mod downloads;
 mod email;
 mod engagement;
 mod faults;

@@ -26,7 +26,7 @@ use crate::ffmpeg::{self, FfmpegError, Limits};
 use crate::live::{LivePublisher, Sound};
 use crate::probe::SourceInfo;
 use crate::tone_map::ToneMap;
-use crate::{ladder, master, measure, parts, poster, probe, publish, storyboard};
+use crate::{download, ladder, master, measure, parts, poster, probe, publish, storyboard};
 
 /// What apalis should do with the delivery after this attempt. Retries with our
 /// backoff are scheduled by us (`Ok`); apalis's own retries are the last resort when
@@ -302,6 +302,8 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let media = async { publish::playlists(&state.storage, id, &out).await.map_err(JobError::from) };
     tokio::try_join!(media, previews)?;
     publish::master(&state.storage, id, &out).await?;
+    let download_rung = download::pick(&rungs, config.download_rung);
+    download::publish(&state.storage, id, &out, download_rung, has_audio, duration, config.stall_timeout).await?;
     tracing::info!(video_id = %id, download_s = downloaded.as_secs_f32(), probe_s = (prepared - downloaded).as_secs_f32(),
         ffmpeg_s = (encoded - prepared).as_secs_f32(), publish_s = (clock.elapsed() - encoded).as_secs_f32(), "transcode phases");
 
@@ -317,7 +319,7 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
         has_audio,
         dynamic_range: source.hdr.map(|hdr| hdr.dynamic_range).unwrap_or_default(),
     };
-    Ok(Published { source: summary, renditions, has_storyboard: true })
+    Ok(Published { source: summary, renditions, has_storyboard: true, has_download: true })
 }
 
 /// How often the live publisher looks for segments ffmpeg has finished (reading a few

@@ -3,6 +3,7 @@
 
 mod chunking;
 mod continuity;
+mod download;
 mod encode;
 mod error;
 mod ffmpeg;

@@ -28,7 +28,7 @@ use crate::ladder::{self, Rung};
 use crate::live::{LivePublisher, Sound};
 use crate::probe::{self, Input, SourceInfo};
 use crate::stitch::{self, Parts};
-use crate::{continuity, master, measure, poster, publish, storyboard};
+use crate::{continuity, download, master, measure, poster, publish, storyboard};
 
 /// How long the presigned URL a planning probe reads the source with stays valid.
 const PROBE_URL_TTL: Duration = Duration::from_secs(600);
@@ -358,6 +358,7 @@ async fn finish(
     let parts = chunks::of_job(&state.db, job.id).await?;
     let renditions =
         stitch::finish(&state.storage, video, &parts, rungs, source.frame_rate_value, source.duration_s, work).await?;
+    publish_download(state, video, source, rungs, work).await?;
     let size_bytes = state.storage.head(&keys::source(video)).await?.map_or(0, |meta| meta.len);
     let published = Published {
         source: SourceSummary {
@@ -374,6 +375,7 @@ async fn finish(
         },
         renditions,
         has_storyboard: true,
+        has_download: true,
     };
     if jobs::complete(&state.db, job, &published).await? {
         measure::part_done(&state.metrics, chunk.kind);
@@ -386,6 +388,27 @@ async fn finish(
         lifecycle::purge(&state.db, &state.storage, video).await.map_err(anyhow::Error::from)?;
     }
     Ok(())
+}
+
+/// The download, remuxed from its rung and the audio as the parts stored them: copied
+/// to the finishing step's scratch space first (ffmpeg reads local files only), which
+/// holds one rung and the audio, about the size of the MP4 it makes.
+async fn publish_download(
+    state: &App,
+    video: VideoId,
+    source: &SourceInfo,
+    rungs: &[Rung],
+    work: &std::path::Path,
+) -> Result<(), JobError> {
+    let config = &state.config.transcode;
+    let rung = download::pick(rungs, config.download_rung);
+    let has_audio = source.audio_stream.is_some();
+    let hls = work.join("download");
+    download::fetch_rendition(&state.storage, video, &rung.name, &hls).await?;
+    if has_audio {
+        download::fetch_rendition(&state.storage, video, AUDIO_RENDITION, &hls).await?;
+    }
+    download::publish(&state.storage, video, &hls, rung, has_audio, source.duration_s, config.stall_timeout).await
 }
 
 /// Records the part done, publishes what the done parts add up to (under the job's

@@ -4,6 +4,7 @@ mod auth;
 mod comments;
 mod creators;
 mod discovery;
+mod downloads;
 mod email;
 mod follows;
 mod history;
@@ -385,6 +386,22 @@ pub fn routes() -> Routes {
                 .reply(200, "The original file", Content::Media(&["application/octet-stream"]))
                 .reply(206, "The requested range", Content::Media(&["application/octet-stream"]))
                 .reply(304, "Not modified since the validator given", Content::None)
+                .error(416, &[codes::RANGE_NOT_SATISFIABLE], "The range is outside the file"),
+        )
+        .get("/api/v1/videos/{id}/download", downloads::download)
+        .doc(
+            Doc::new("Download the video as an MP4 (when its owner allows it; owners and admins always; ranges)")
+                .access(Access::OptionalSignIn)
+                .reply(
+                    200,
+                    "The MP4, as an attachment named after the title",
+                    Content::Media(&[downloads::CONTENT_TYPE]),
+                )
+                .reply(206, "The requested range", Content::Media(&[downloads::CONTENT_TYPE]))
+                .reply(304, "Not modified since the validator given", Content::None)
+                .error(403, &[codes::DOWNLOAD_NOT_ALLOWED], "The owner does not allow downloads")
+                .error(404, &[codes::DOWNLOAD_UNAVAILABLE], "The video has no download")
+                .error(409, &[codes::NOT_READY], "The video is not finished yet")
                 .error(416, &[codes::RANGE_NOT_SATISFIABLE], "The range is outside the file"),
         )
         .put("/api/v1/videos/{id}/like", likes::like)

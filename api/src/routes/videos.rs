@@ -52,6 +52,11 @@ pub struct VideoView {
     poster_url: Option<String>,
     /// WebVTT thumbnails track for scrub previews.
     storyboard_url: Option<String>,
+    /// Whether its owner lets anyone who may watch it download it (owners and admins
+    /// always may), at `/api/v1/videos/{id}/download`.
+    downloadable: bool,
+    /// Whether a downloadable MP4 was made (when it was finished).
+    has_download: bool,
     /// While queued or processing: how far the transcode has come.
     #[serde(skip_serializing_if = "Option::is_none")]
     progress: Option<TranscodeProgress>,
@@ -76,6 +81,8 @@ impl From<Video> for VideoView {
             playable: video.is_playable(),
             storyboard_url: (direct && video.has_storyboard).then(|| urls::storyboard_track(video.id)),
             source: video.source.map(|s| s.0),
+            downloadable: video.downloadable,
+            has_download: video.has_download,
             progress: None,
             views: video.view_count,
             likes: None,
@@ -175,6 +182,8 @@ pub struct VideoChange {
     #[schemars(with = "Option<Description>")]
     description: Option<String>,
     visibility: Option<Visibility>,
+    /// Whether others may download it.
+    downloadable: Option<bool>,
 }
 
 #[tracing::instrument(skip_all, fields(video = %id))]
@@ -189,6 +198,7 @@ pub async fn update(
         title: change.title.as_deref().map(Title::parse).transpose()?,
         description: change.description.as_deref().map(Description::parse).transpose()?,
         visibility: change.visibility,
+        downloadable: change.downloadable,
     };
     let video = videos::update_metadata(&state.db, id, &change).await?.ok_or_else(|| ApiError::not_found("video"))?;
     Ok(Json(video.into()))

@@ -272,6 +272,21 @@ impl TestApp {
         id
     }
 
+    /// A [`Self::ready_video`] with a marked download, which its owner lets others
+    /// fetch when `downloadable`.
+    pub async fn video_with_download(&self, owner: uuid::Uuid, visibility: &str, downloadable: bool) -> uuid::Uuid {
+        let id = self.ready_video(owner, visibility).await;
+        sqlx::query("UPDATE videos SET has_download = true, downloadable = $2 WHERE id = $1")
+            .bind(id)
+            .bind(downloadable)
+            .execute(self.db())
+            .await
+            .unwrap();
+        let key = streambox_storage::layout::keys::download(streambox_base::ids::VideoId(id));
+        self.state.storage.put_bytes(&key, fixture_marker(id, "download").into(), "video/mp4").await.unwrap();
+        id
+    }
+
     /// Uploads the file at `path` as `token`'s, which must be accepted (202); its video's id.
     pub async fn upload_accepted(&self, token: &str, path: &Path, title: &str) -> String {
         let response = self.upload(Some(token), path, title).await;
