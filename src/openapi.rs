@@ -256,6 +256,7 @@ fn operation(route: &RouteDoc, schemas: &mut Schemas) -> Value {
         RequestBody::OptionalJson(schema) => Some((false, "application/json", schemas.request(schema))),
         RequestBody::Multipart(schema) => Some((true, "multipart/form-data", schemas.request(schema))),
         RequestBody::Bytes => Some((true, "application/offset+octet-stream", json!({}))),
+        RequestBody::Text(media_type) => Some((true, media_type, json!({ "type": "string" }))),
     };
     if let Some((required, content_type, schema)) = body {
         operation["requestBody"] = json!({ "required": required, "content": { content_type: { "schema": schema } } });

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod ids;
+pub mod language;
 pub mod metrics;
 pub mod role;
 pub mod telemetry;

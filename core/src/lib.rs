@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 mod app;
+pub mod captions;
 pub mod lifecycle;
 pub mod operator;
 pub mod quotas;

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod analytics;
+pub mod captions;
 pub mod chunks;
 pub mod comments;
 pub mod email_links;

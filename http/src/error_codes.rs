@@ -129,6 +129,12 @@ codes! {
     STORAGE_QUOTA_EXCEEDED = "storage_quota_exceeded";
     /// The uploader has as many videos uploading, waiting or transcoding as they may.
     QUEUE_QUOTA_EXCEEDED = "queue_quota_exceeded";
+    /// A language tag is not a BCP 47 tag of the common shape (`en`, `pt-BR`, `zh-Hant`).
+    INVALID_LANGUAGE = "invalid_language";
+    /// A caption file is not UTF-8 text.
+    CAPTION_NOT_TEXT = "caption_not_text";
+    /// A caption file is text but not WebVTT or SRT cues; the message says where.
+    CAPTION_UNPARSABLE = "caption_unparsable";
     /// The range asked for is outside the file.
     RANGE_NOT_SATISFIABLE = "range_not_satisfiable";
     /// The URI is longer than 8 KiB.

@@ -67,6 +67,8 @@ pub enum RequestBody {
     Multipart(SchemaOf),
     /// Raw bytes (`application/offset+octet-stream`, tus).
     Bytes,
+    /// A text file, sent as the body, of this media type.
+    Text(&'static str),
 }
 
 /// What a response carries.

@@ -5,6 +5,7 @@
 //! never from anything a client sent.
 
 use streambox_base::ids::VideoId;
+use streambox_base::language::LanguageTag;
 
 /// The master playlist, at the root of a video's HLS folder.
 pub const MASTER: &str = "master.m3u8";
@@ -37,6 +38,39 @@ pub fn is_rendition_name(name: &str) -> bool {
     }
     let digits = name.strip_suffix('p').unwrap_or_default();
     !digits.is_empty() && digits.len() <= 10 && !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A caption track's rendition, beside the ladder's: `subs_pt-BR`. Its playlist is
+/// [`PLAYLIST`]; its segments are [`caption_segment_name`]s.
+pub fn caption_rendition_name(lang: &LanguageTag) -> String {
+    format!("{CAPTION_PREFIX}{lang}")
+}
+
+const CAPTION_PREFIX: &str = "subs_";
+
+/// Whether `name` is one [`caption_rendition_name`] can produce.
+pub fn is_caption_rendition_name(name: &str) -> bool {
+    name.strip_prefix(CAPTION_PREFIX)
+        .and_then(|lang| LanguageTag::parse(lang).ok())
+        .is_some_and(|lang| lang.as_str() == &name[CAPTION_PREFIX.len()..])
+}
+
+/// Segment `index` of revision `revision` of a caption track: `r12_000.vtt`. Each
+/// upload is a new revision, so a replaced track never reuses a name a cache holds.
+pub fn caption_segment_name(revision: i64, index: usize) -> String {
+    format!("r{revision}_{index:03}.vtt")
+}
+
+/// Whether `file` is a name [`caption_segment_name`] produces.
+pub fn is_caption_segment_name(file: &str) -> bool {
+    let Some((revision, number)) = file.strip_prefix('r').and_then(|rest| rest.strip_suffix(".vtt")?.split_once('_'))
+    else {
+        return false;
+    };
+    let digits = |s: &str, lengths: std::ops::RangeInclusive<usize>| {
+        lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    digits(revision, 1..=18) && digits(number, 3..=6)
 }
 
 /// Whether `file` is a segment name [`SEGMENT_PATTERN`] produces (3 to 6 digits).
@@ -83,6 +117,11 @@ pub mod keys {
     /// A file (playlist or segment) of one rendition; the caller has checked both names.
     pub fn rendition_file(id: VideoId, rendition: &str, file: &str) -> String {
         format!("{}{rendition}/{file}", hls_prefix(id))
+    }
+
+    /// The folder of one caption track's playlist and segments.
+    pub fn caption_prefix(id: VideoId, rendition: &str) -> String {
+        format!("{}{rendition}/", hls_prefix(id))
     }
 
     /// The storyboard sprite sheet.
@@ -179,5 +218,19 @@ mod tests {
             assert!(!is_segment_name(bad), "{bad}");
         }
         assert_eq!(SEGMENT_PATTERN.replace("%03d", "007"), "seg_007.ts");
+    }
+
+    #[test]
+    fn caption_names_are_what_their_makers_make() {
+        let lang = LanguageTag::parse("pt-BR").unwrap();
+        assert!(is_caption_rendition_name(&caption_rendition_name(&lang)));
+        for bad in ["subs_", "subs_pt-br", "subs_../x", "subs_english", "pt-BR", "audio"] {
+            assert!(!is_caption_rendition_name(bad), "{bad}");
+        }
+        assert!(is_caption_segment_name(&caption_segment_name(12, 7)));
+        assert_eq!(caption_segment_name(12, 7), "r12_007.vtt");
+        for bad in ["r_000.vtt", "r1_0.vtt", "r1_000.ts", "x1_000.vtt", "r1_000.vtt/x", "r-1_000.vtt"] {
+            assert!(!is_caption_segment_name(bad), "{bad}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Turns request path segments into object keys, accepting only the names the
-//! transcoder writes: a rendition (`720p`, or `audio`) and a file (the playlist or
-//! a segment, as named by `streambox_storage::layout`).
+//! transcoder and the caption publisher write: a rendition (`720p`, `audio`, or a
+//! caption track's `subs_en`) and a file (the playlist or a segment of that kind of
+//! rendition, as named by `streambox_storage::layout`).
 
 use streambox_base::ids::VideoId;
 use streambox_storage::layout;
@@ -12,10 +13,13 @@ pub struct RenditionFile {
 
 impl RenditionFile {
     pub fn parse(video: VideoId, rendition: &str, file: &str) -> Option<Self> {
-        if !layout::is_rendition_name(rendition) {
+        let content_type = if layout::is_rendition_name(rendition) {
+            content_type_of(file)?
+        } else if layout::is_caption_rendition_name(rendition) {
+            caption_content_type_of(file)?
+        } else {
             return None;
-        }
-        let content_type = content_type_of(file)?;
+        };
         Some(Self { key: layout::keys::rendition_file(video, rendition, file), content_type })
     }
 
@@ -31,7 +35,15 @@ fn content_type_of(file: &str) -> Option<&'static str> {
     layout::is_segment_name(file).then_some("video/mp2t")
 }
 
+fn caption_content_type_of(file: &str) -> Option<&'static str> {
+    if file == layout::PLAYLIST {
+        return Some(PLAYLIST);
+    }
+    layout::is_caption_segment_name(file).then_some(VTT)
+}
+
 pub const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+pub const VTT: &str = "text/vtt; charset=utf-8";
 
 #[cfg(test)]
 mod tests {
@@ -52,7 +64,17 @@ mod tests {
             RenditionFile::parse(id, "audio", "seg_004.ts").unwrap().key(),
             format!("hls/{id}/audio/seg_004.ts")
         );
+        assert_eq!(
+            RenditionFile::parse(id, "subs_pt-BR", "r7_002.vtt").unwrap().key(),
+            format!("hls/{id}/subs_pt-BR/r7_002.vtt")
+        );
+        assert_eq!(RenditionFile::parse(id, "subs_en", "r7_002.vtt").unwrap().content_type, VTT);
+        assert_eq!(RenditionFile::parse(id, "subs_en", "index.m3u8").unwrap().content_type, PLAYLIST);
         for (rendition, file) in [
+            ("subs_en", "seg_000.ts"),
+            ("720p", "r7_002.vtt"),
+            ("subs_pt-br", "index.m3u8"),
+            ("subs_..", "index.m3u8"),
             ("..", "index.m3u8"),
             ("720p", "../master.m3u8"),
             ("720p", "seg_1.ts"),

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::{self, Access, AccessCache, PlaybackQuery};
 use crate::object_cache::{Lookup, ObjectCache};
-use crate::object_path::{PLAYLIST, RenditionFile};
+use crate::object_path::{PLAYLIST, RenditionFile, VTT};
 use crate::playlist_tokens;
 
 /// Segments and posters never change once published; playlists are re-read sooner.
@@ -33,7 +33,6 @@ const NO_STORE: &str = "private, no-store";
 /// A public video's playlists while it is encoded grow segment by segment: any cache
 /// must ask again (a conditional request) before each use.
 const GROWING: &str = "public, no-cache";
-const VTT: &str = "text/vtt; charset=utf-8";
 
 /// The streamer's own state: its caches.
 pub struct Streamer {

@@ -36,6 +36,8 @@ enum Target {
     VideoWithToken(&'static str),
     /// A ready video with a download, which its owner lets others fetch when true.
     VideoWithDownload(&'static str, bool),
+    /// A fresh ready video of the owner, with this visibility, with an `en` caption track.
+    VideoWithCaption(&'static str),
     /// A dead transcode job of one of the owner's videos.
     DeadJob,
     /// A resumable upload of the owner's, 1000 bytes long, nothing sent yet.
@@ -74,6 +76,8 @@ enum Body {
     Presign,
     NewComment,
     CommentEdit,
+    /// A one-cue SRT file.
+    Caption,
     Progress,
     /// A playback heartbeat.
     Heartbeat,
@@ -234,6 +238,18 @@ fn table() -> Vec<Row> {
             download,
         ));
         rows.push(row(get.clone(), "/api/v1/videos/{id}/download", VideoWithDownload(visibility, true), B::None, read));
+        // Captions: read like the video, changed by its owner (and admins).
+        let upload = if private { [401, 404, 404, 201, 201] } else { [401, 403, 403, 201, 201] };
+        rows.push(row(get.clone(), "/api/v1/videos/{id}/captions", Video(visibility), B::None, read));
+        rows.push(row(get.clone(), "/api/v1/videos/{id}/captions/{lang}", VideoWithCaption(visibility), B::None, read));
+        rows.push(row(post.clone(), "/api/v1/videos/{id}/captions/{lang}", Video(visibility), B::Caption, upload));
+        rows.push(row(
+            delete.clone(),
+            "/api/v1/videos/{id}/captions/{lang}",
+            VideoWithCaption(visibility),
+            B::None,
+            remove,
+        ));
         // Media: public plays directly; the others need a playback token, whoever asks.
         let bare = if visibility == "public" { [200; 5] } else { [403; 5] };
         for path in [
@@ -347,6 +363,17 @@ impl World {
             Target::Video(visibility) => (Some(self.app.ready_video(self.owner.id, visibility).await), None),
             Target::VideoWithDownload(visibility, downloadable) => {
                 (Some(self.app.video_with_download(self.owner.id, visibility, downloadable).await), None)
+            Target::VideoWithCaption(visibility) => {
+                let video = self.app.ready_video(self.owner.id, visibility).await;
+                sqlx::query(
+                    "INSERT INTO captions (video_id, lang, label, source, vtt)
+                     VALUES ($1, 'en', 'English', 'uploaded', 'WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\nHi\n')",
+                )
+                .bind(video)
+                .execute(self.app.db())
+                .await
+                .unwrap();
+                (Some(video), None)
             }
             Target::VideoWithToken(visibility) => {
                 let video = self.app.ready_video(self.owner.id, visibility).await;
@@ -358,6 +385,7 @@ impl World {
             path = path
                 .replace("{id}", &video.to_string())
                 .replace("{video_id}", &video.to_string())
+                .replace("{lang}", "en")
                 .replace("{rendition}", "480p")
                 .replace("{file}", "seg_000.ts");
         }
@@ -429,6 +457,7 @@ impl World {
             Body::Presign => request.json(&json!({ "title": "Table", "size": 1000 })),
             Body::NewComment => request.json(&json!({ "body": "Nice" })),
             Body::CommentEdit => request.json(&json!({ "body": "Nicer" })),
+            Body::Caption => request.header("content-type", "application/x-subrip").body("1\n00:00:00,000 --> 00:00:01,000\nHi\n"),
             Body::Progress => request.json(&json!({ "position_s": 1.0 })),
             Body::Heartbeat => {
                 request.json(&json!({ "session": Uuid::new_v4(), "position_s": 1.0, "watched_s": 1.0 }))

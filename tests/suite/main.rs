@@ -9,6 +9,7 @@ mod support;
 mod analytics;
 mod authorization;
 mod browser;
+mod captions;
 mod chunked;
 mod configuration;
 mod corpus;

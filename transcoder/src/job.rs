@@ -262,7 +262,8 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let has_audio = source.audio_stream.is_some();
     let sound = if has_audio { Sound::InThisRun } else { Sound::None };
     let mut live =
-        LivePublisher::resume(&state.storage, id, &outputs.hls, &rungs, source.frame_rate_value, sound).await?;
+        LivePublisher::resume(&state.db, &state.storage, id, &outputs.hls, &rungs, source.frame_rate_value, sound)
+            .await?;
     let started = std::time::Instant::now();
     let prepared = clock.elapsed();
     let finished = CancellationToken::new();
@@ -301,7 +302,7 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     };
     let media = async { publish::playlists(&state.storage, id, &out).await.map_err(JobError::from) };
     tokio::try_join!(media, previews)?;
-    publish::master(&state.storage, id, &out).await?;
+    publish::master(&state.db, &state.storage, id, &out).await?;
     let download_rung = download::pick(&rungs, config.download_rung);
     download::publish(&state.storage, id, &out, download_rung, has_audio, duration, config.stall_timeout).await?;
     tracing::info!(video_id = %id, download_s = downloaded.as_secs_f32(), probe_s = (prepared - downloaded).as_secs_f32(),

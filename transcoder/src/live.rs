@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use m3u8_rs::{MediaPlaylist, MediaPlaylistType};
+use sqlx::PgPool;
 use streambox_base::ids::VideoId;
+use streambox_core::captions::publish as captions;
 use streambox_storage::ObjectStore;
 use streambox_storage::layout::{AUDIO_RENDITION, PLAYLIST, keys};
 
@@ -37,6 +39,7 @@ pub enum Sound {
 
 /// Publishes one run's output as it appears under `out` (one folder per rendition).
 pub struct LivePublisher<'a> {
+    db: &'a PgPool,
     storage: &'a ObjectStore,
     video: VideoId,
     out: PathBuf,
@@ -54,6 +57,7 @@ pub struct LivePublisher<'a> {
 impl<'a> LivePublisher<'a> {
     /// Starts from what earlier attempts at this video published.
     pub async fn resume(
+        db: &'a PgPool,
         storage: &'a ObjectStore,
         video: VideoId,
         out: &Path,
@@ -66,6 +70,7 @@ impl<'a> LivePublisher<'a> {
             renditions.push(AUDIO_RENDITION.to_owned());
         }
         let mut publisher = Self {
+            db,
             storage,
             video,
             out: out.to_owned(),
@@ -135,7 +140,7 @@ impl<'a> LivePublisher<'a> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let body = master::provisional(self.rungs, &codecs, self.frame_rate, self.sound != Sound::None)?;
-        self.storage.put_bytes(&keys::master(self.video), body.into(), PLAYLIST_TYPE).await?;
+        captions::publish_master(self.db, self.storage, self.video, &body).await?;
         self.master_published = true;
         Ok(true)
     }

@@ -232,7 +232,7 @@ async fn encode_chunk(
 
     let sound = if source.audio_stream.is_some() { Sound::Elsewhere } else { Sound::None };
     let mut live = match first_frame {
-        0 => Some(LivePublisher::resume(&state.storage, video, &hls, rungs, fps, sound).await?),
+        0 => Some(LivePublisher::resume(&state.db, &state.storage, video, &hls, rungs, fps, sound).await?),
         _ => None,
     };
     let finished = CancellationToken::new();
@@ -356,8 +356,17 @@ async fn finish(
     work: &std::path::Path,
 ) -> Result<(), JobError> {
     let parts = chunks::of_job(&state.db, job.id).await?;
-    let renditions =
-        stitch::finish(&state.storage, video, &parts, rungs, source.frame_rate_value, source.duration_s, work).await?;
+    let renditions = stitch::finish(
+        &state.db,
+        &state.storage,
+        video,
+        &parts,
+        rungs,
+        source.frame_rate_value,
+        source.duration_s,
+        work,
+    )
+    .await?;
     publish_download(state, video, source, rungs, work).await?;
     let size_bytes = state.storage.head(&keys::source(video)).await?.map_or(0, |meta| meta.len);
     let published = Published {
@@ -431,7 +440,8 @@ async fn complete(
         return Ok(None);
     };
     let published =
-        stitch::publish_progress(&state.storage, video, &Parts::new(&completion.chunks), rungs, frame_rate).await;
+        stitch::publish_progress(&state.db, &state.storage, video, &Parts::new(&completion.chunks), rungs, frame_rate)
+            .await;
     let finish = completion.finish;
     completion.tx.commit().await?;
     measure::part_done(&state.metrics, chunk.kind);

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
+use sqlx::PgPool;
 use streambox_base::ids::VideoId;
+use streambox_core::captions::publish as captions;
 use streambox_storage::ObjectStore;
 use streambox_storage::layout::{MASTER, PLAYLIST, keys};
 
@@ -46,11 +48,13 @@ pub async fn previews(storage: &ObjectStore, video: VideoId, dir: &Path) -> anyh
     upload(storage, video, output_files(dir)?).await
 }
 
-/// The master playlist in `out`: once this is stored, the video can be played.
-pub async fn master(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
+/// The master playlist in `out`, naming the video's caption tracks: once this is
+/// stored, the video can be played.
+pub async fn master(db: &PgPool, storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
     let path = out.join(MASTER);
     anyhow::ensure!(path.is_file(), "the output has no master playlist");
-    upload(storage, video, vec![(path, MASTER.to_owned())]).await
+    let body = tokio::fs::read(&path).await.context("reading the master playlist")?;
+    captions::publish_master(db, storage, video, &body).await
 }
 
 /// Stores each `(path, "720p/seg_000.ts")` under the video's prefix, a few at a time.

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use m3u8_rs::{MediaPlaylist, MediaPlaylistType, MediaSegment};
+use sqlx::PgPool;
 use streambox_base::ids::VideoId;
+use streambox_core::captions::publish as captions;
 use streambox_db::chunks::{Chunk, ChunkKind, ChunkState, PartOutput, RenditionOutput};
 use streambox_db::videos::Rendition;
 use streambox_storage::ObjectStore;
@@ -82,6 +84,7 @@ fn rendition<'a>(outputs: &[&'a PartOutput], name: &str) -> anyhow::Result<Vec<&
 /// both exist. Returns true when this call published the master. The caller holds the
 /// job's row lock, so publishing for two parts never interleaves.
 pub async fn publish_progress(
+    db: &PgPool,
     storage: &ObjectStore,
     video: VideoId,
     parts: &Parts<'_>,
@@ -108,7 +111,7 @@ pub async fn publish_progress(
     }
     let codecs = first_codecs(done[0], rungs)?;
     let body = master::provisional(rungs, &codecs, frame_rate, audio.is_some())?;
-    storage.put_bytes(&keys::master(video), body.into(), PLAYLIST_TYPE).await?;
+    captions::publish_master(db, storage, video, &body).await?;
     Ok(true)
 }
 
@@ -130,6 +133,7 @@ fn sizes(records: &[&RenditionOutput]) -> SegmentSizes {
 /// the chunks' tiles, the poster, and the master measured over whole rungs, last.
 /// `work` is scratch space; `duration_s` the source's. Returns the renditions.
 pub async fn finish(
+    db: &PgPool,
     storage: &ObjectStore,
     video: VideoId,
     chunks: &[Chunk],
@@ -177,7 +181,7 @@ pub async fn finish(
     let codecs = first_codecs(outputs[0], rungs)?;
     let audio_sizes = audio.map(|a| sizes(&[a]));
     let (body, renditions) = master::measured(rungs, &rung_sizes, &codecs, audio_sizes.as_ref(), frame_rate)?;
-    storage.put_bytes(&keys::master(video), body.into(), PLAYLIST_TYPE).await?;
+    captions::publish_master(db, storage, video, &body).await?;
     Ok(renditions)
 }
 

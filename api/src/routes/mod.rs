@@ -1,6 +1,7 @@
 mod admin_jobs;
 mod analytics;
 mod auth;
+mod captions;
 mod comments;
 mod creators;
 mod discovery;
@@ -403,6 +404,47 @@ pub fn routes() -> Routes {
                 .error(404, &[codes::DOWNLOAD_UNAVAILABLE], "The video has no download")
                 .error(409, &[codes::NOT_READY], "The video is not finished yet")
                 .error(416, &[codes::RANGE_NOT_SATISFIABLE], "The range is outside the file"),
+        )
+        .get("/api/v1/videos/{id}/captions", captions::list)
+        .doc(
+            Doc::new("A video's caption tracks (whoever may see the video)")
+                .access(Access::OptionalSignIn)
+                .ok::<captions::CaptionList>("The tracks by language, with their WebVTT and HLS playlist URLs"),
+        )
+        .get("/api/v1/videos/{id}/captions/{lang}", captions::get)
+        .doc(
+            Doc::new("One caption track as WebVTT (whoever may see the video)")
+                .access(Access::OptionalSignIn)
+                .reply(200, "The normalised WebVTT", Content::Media(&["text/vtt"]))
+                .error(400, &[codes::INVALID_LANGUAGE], "The language is not a BCP 47 tag such as en or pt-BR"),
+        )
+        .post("/api/v1/videos/{id}/captions/{lang}", captions::upload)
+        .doc(
+            Doc::new(
+                "Upload (or replace) the caption track of a language: a WebVTT or SRT file as the body, \
+                 at most 1 MiB; kept as WebVTT and published as an HLS subtitle rendition (owner or admin)",
+            )
+            .signed_in()
+            .body(RequestBody::Text("text/vtt"))
+            .query::<captions::UploadQuery>()
+            .created::<captions::CaptionView>("The track as stored")
+            .error(
+                400,
+                &[codes::INVALID_LANGUAGE, codes::INCOMPLETE_BODY],
+                "The language is not a BCP 47 tag such as en or pt-BR, or the file did not arrive whole",
+            )
+            .error(
+                422,
+                &[codes::CAPTION_NOT_TEXT, codes::CAPTION_UNPARSABLE],
+                "The file is not UTF-8 text, or not WebVTT or SRT cues",
+            ),
+        )
+        .delete("/api/v1/videos/{id}/captions/{lang}", captions::delete)
+        .doc(
+            Doc::new("Delete the caption track of a language (owner or admin)")
+                .signed_in()
+                .no_content("Deleted; the master no longer names it")
+                .error(400, &[codes::INVALID_LANGUAGE], "The language is not a BCP 47 tag such as en or pt-BR"),
         )
         .put("/api/v1/videos/{id}/like", likes::like)
         .doc(Doc::new("Like a video (idempotent)").signed_in().ok::<LikeState>("Liked"))
