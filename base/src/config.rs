@@ -678,6 +678,17 @@ mod tests {
     }
 
     #[test]
+    fn the_download_rung_defaults_to_720_and_is_checked() {
+        assert_eq!(Config::from_vars(&vars(&[])).unwrap().transcode.download_rung, 720);
+        let config = Config::from_vars(&vars(&[("STREAMBOX_DOWNLOAD_RUNG", "480")])).unwrap();
+        assert_eq!(config.transcode.download_rung, 480);
+        for bad in ["0", "-1", "720p"] {
+            let err = Config::from_vars(&vars(&[("STREAMBOX_DOWNLOAD_RUNG", bad)])).unwrap_err();
+            assert_eq!(err.name, "STREAMBOX_DOWNLOAD_RUNG", "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_ladder_is_configurable_and_checked() {
         let config = Config::from_vars(&vars(&[("STREAMBOX_LADDER", "720:3000, 360:800")])).unwrap();
         assert_eq!(config.transcode.ladder, [(720, 3000), (360, 800)]);
