@@ -1,5 +1,5 @@
-//! A real browser plays a video while it is still being encoded, and a chunked video
-//! across its chunk boundaries: headless Chromium (Debian's, driven by playwright-core
+//! A real browser plays a video while it is still being encoded, a chunked video
+//! across its chunk boundaries, and a video's caption tracks: headless Chromium (Debian's, driven by playwright-core
 //! from tests/browser) with the dev frontend's HLS.js, against a real worker,
 //! PostgreSQL, Redis, S3 endpoint and ffmpeg.
 
@@ -49,4 +49,54 @@ async fn chromium_plays_a_chunked_video_across_its_boundaries_switching_levels()
     assert_eq!(report["errors"], serde_json::json!([]), "no error: {report}");
     let levels: Vec<i64> = report["switchedTo"].as_array().unwrap().iter().map(|s| s[1].as_i64().unwrap()).collect();
     assert!(levels.contains(&0) && levels.contains(&1), "it switched between both levels: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_a_caption_track_on_time_and_switches_language() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_LADDER", "240:400,144:200")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "captioned.mp4", 320, 240, 12, true);
+    let id = app.upload_accepted(&token, &clip, "Captioned").await;
+    app.wait_for_status(&token, &id, &["ready"], std::time::Duration::from_secs(180)).await;
+    for (lang, label, first, second) in
+        [("en", "English", "Hello", "Second"), ("fr", "Français", "Bonjour", "Deuxième")]
+    {
+        let srt = format!("1\n00:00:02,000 --> 00:00:04,000\n{first}\n\n2\n00:00:07,000 --> 00:00:10,000\n{second}\n");
+        let uploaded = app
+            .http
+            .post(app.url(&format!("/api/v1/videos/{id}/captions/{lang}")))
+            .query(&[("label", label)])
+            .bearer_auth(&token)
+            .body(srt)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status(), 201);
+    }
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play_captions.mjs");
+    let run = tokio::task::spawn_blocking({
+        let (base, token, id) = (app.base.clone(), token.clone(), id.clone());
+        move || Command::new("node").arg(script).args([&base, &id, &token, "en", "fr"]).output().expect("run node")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "the browser run failed: {stderr}");
+    let report: Value = serde_json::from_slice(run.stdout.trim_ascii()).expect("one JSON report");
+    println!("browser report: {report}");
+    assert_eq!(report["fatal"], Value::Null, "HLS.js hit a fatal error: {report}");
+    assert_eq!(report["tracks"], serde_json::json!([["en", "English"], ["fr", "Français"]]), "{report}");
+    let cues = report["cues"].as_array().unwrap();
+    let at = |lang: &str, text: &str| {
+        cues.iter().find(|c| c[1] == lang && c[2] == text).and_then(|c| c[0].as_f64()).unwrap_or_else(|| {
+            panic!("the {lang} cue {text:?} never became active: {report}");
+        })
+    };
+    // timeupdate fires every ~250 ms: a cue is seen within that of its start.
+    let hello = at("en", "Hello");
+    assert!((2.0..2.6).contains(&hello), "the first cue became active at {hello} s, not at 2 s: {report}");
+    let second = at("fr", "Deuxième");
+    assert!((7.0..7.6).contains(&second), "after the switch, the second cue became active at {second} s: {report}");
+    assert!(!cues.iter().any(|c| c[1] == "en" && c[2] == "Second"), "the first language was switched off: {report}");
 }

@@ -265,3 +265,59 @@ async fn a_stranger_cannot_add_or_delete_captions_and_a_private_videos_need_its_
     let bare_segment = segment.split_once('?').unwrap().0;
     assert_eq!(fetch(&app, &format!("/hls/{private}/subs_en/{bare_segment}")).await.status(), 403);
 }
+
+/// Uploads a clip of `seconds`, adds a track before it is transcoded (in `chunks` video
+/// chunks, 0 for one run), and checks the master the transcoder publishes names it and
+/// maps it onto the picture.
+async fn a_track_added_before_the_transcode_is_published_with_it(
+    overrides: &[(&str, &str)],
+    seconds: u32,
+    chunks: i64,
+) {
+    let app = TestApp::spawn_with(overrides).await;
+    let owner = app.user("creator").await;
+    let clip = make_clip(app.dir.path(), "clip.mp4", 320, 240, seconds, true);
+    let video = app.upload_accepted(&owner.token, &clip, "Captioned early").await;
+    assert_eq!(upload_caption(&app, &owner.token, &video, "en", "English", srt("Early")).await.status(), 201);
+    app.wait_for_status(&owner.token, &video, &["ready"], TRANSCODE_DEADLINE).await;
+    let encoded_in: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM transcode_chunks c JOIN transcode_jobs j ON j.id = c.job_id
+         WHERE j.video_id = $1::uuid AND c.kind = 'video'",
+    )
+    .bind(&video)
+    .fetch_one(app.db())
+    .await
+    .unwrap();
+    assert_eq!(encoded_in, chunks, "video chunks");
+
+    let master = text(&app, &format!("/hls/{video}/master.m3u8")).await;
+    let parsed = m3u8_rs::parse_master_playlist_res(master.as_bytes()).unwrap();
+    assert!(parsed.variants.iter().all(|v| v.subtitles.as_deref() == Some("subs")), "{master}");
+    let playlist = text(&app, &format!("/hls/{video}/subs_en/index.m3u8")).await;
+    let segment = m3u8_rs::parse_media_playlist_res(playlist.as_bytes()).unwrap().segments[0].uri.clone();
+    let cues = text(&app, &format!("/hls/{video}/subs_en/{segment}")).await;
+    assert!(cues.contains("<i>Early</i>"), "{cues}");
+    let mpegts: f64 = cues
+        .lines()
+        .find_map(|l| l.strip_prefix("X-TIMESTAMP-MAP=MPEGTS:")?.strip_suffix(",LOCAL:00:00:00.000"))
+        .unwrap_or_else(|| panic!("no X-TIMESTAMP-MAP: {cues}"))
+        .parse()
+        .unwrap();
+    let variant = text(&app, &format!("/hls/{video}/{}", parsed.variants[0].uri)).await;
+    let first = m3u8_rs::parse_media_playlist_res(variant.as_bytes()).unwrap().segments[0].uri.clone();
+    let rung = parsed.variants[0].uri.trim_end_matches("/index.m3u8").to_owned();
+    let picture = start_time(&app.url(&format!("/hls/{video}/{rung}/{first}")));
+    assert!((mpegts / 90_000.0 - picture).abs() < 0.001, "MPEGTS {mpegts}, first picture at {picture} s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_track_added_while_queued_is_in_the_master_of_a_one_run_transcode() {
+    a_track_added_before_the_transcode_is_published_with_it(&[("STREAMBOX_LADDER", "240:400,144:200")], 4, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_track_added_while_queued_is_in_the_master_of_a_chunked_transcode() {
+    let chunked =
+        [("STREAMBOX_LADDER", "240:400,144:200"), ("STREAMBOX_SEGMENT_SECONDS", "2"), ("STREAMBOX_CHUNK_SECONDS", "4")];
+    a_track_added_before_the_transcode_is_published_with_it(&chunked, 9, 2).await;
+}

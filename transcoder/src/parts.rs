@@ -356,17 +356,8 @@ async fn finish(
     work: &std::path::Path,
 ) -> Result<(), JobError> {
     let parts = chunks::of_job(&state.db, job.id).await?;
-    let renditions = stitch::finish(
-        &state.db,
-        &state.storage,
-        video,
-        &parts,
-        rungs,
-        source.frame_rate_value,
-        source.duration_s,
-        work,
-    )
-    .await?;
+    let renditions =
+        stitch::finish(state, video, &parts, rungs, source.frame_rate_value, source.duration_s, work).await?;
     publish_download(state, video, source, rungs, work).await?;
     let size_bytes = state.storage.head(&keys::source(video)).await?.map_or(0, |meta| meta.len);
     let published = Published {

@@ -8,6 +8,7 @@ use anyhow::Context;
 use m3u8_rs::{MediaPlaylist, MediaPlaylistType, MediaSegment};
 use sqlx::PgPool;
 use streambox_base::ids::VideoId;
+use streambox_core::App;
 use streambox_core::captions::publish as captions;
 use streambox_db::chunks::{Chunk, ChunkKind, ChunkState, PartOutput, RenditionOutput};
 use streambox_db::videos::Rendition;
@@ -133,8 +134,7 @@ fn sizes(records: &[&RenditionOutput]) -> SegmentSizes {
 /// the chunks' tiles, the poster, and the master measured over whole rungs, last.
 /// `work` is scratch space; `duration_s` the source's. Returns the renditions.
 pub async fn finish(
-    db: &PgPool,
-    storage: &ObjectStore,
+    app: &App,
     video: VideoId,
     chunks: &[Chunk],
     rungs: &[Rung],
@@ -142,6 +142,7 @@ pub async fn finish(
     duration_s: f64,
     work: &Path,
 ) -> anyhow::Result<Vec<Rendition>> {
+    let storage = &app.storage;
     let parts = Parts::new(chunks);
     anyhow::ensure!(parts.all_video_done(), "a chunk is not done");
     let outputs: Vec<&PartOutput> = parts.done_from_start();
@@ -181,7 +182,7 @@ pub async fn finish(
     let codecs = first_codecs(outputs[0], rungs)?;
     let audio_sizes = audio.map(|a| sizes(&[a]));
     let (body, renditions) = master::measured(rungs, &rung_sizes, &codecs, audio_sizes.as_ref(), frame_rate)?;
-    captions::publish_master(db, storage, video, &body).await?;
+    captions::publish_master(&app.db, storage, video, &body).await?;
     Ok(renditions)
 }
 

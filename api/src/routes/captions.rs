@@ -122,7 +122,7 @@ pub async fn upload(
     let file = receive(body).await?;
     let vtt = webvtt::render(&webvtt::parse(&file).map_err(refused)?);
     let change = Change::Put { lang: &lang, label: &label, source: CaptionSource::Uploaded, vtt: &vtt };
-    if !publish::change(&state.db, &state.storage, id, change).await? {
+    if !publish::change(&state.db, &state.storage, id, change).await.map_err(unpublished)? {
         return Err(ApiError::not_found("video"));
     }
     let caption = captions::find(&state.db, id, lang.as_str()).await?.ok_or_else(|| ApiError::not_found("caption"))?;
@@ -138,7 +138,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let lang = language(&lang)?;
     manageable(&state, id, user).await?;
-    if !publish::change(&state.db, &state.storage, id, Change::Delete(&lang)).await? {
+    if !publish::change(&state.db, &state.storage, id, Change::Delete(&lang)).await.map_err(unpublished)? {
         return Err(ApiError::not_found("caption"));
     }
     tracing::info!(lang = %lang, "caption track deleted");
@@ -176,4 +176,13 @@ fn refused(e: CaptionError) -> ApiError {
         CaptionError::Unparsable(_) => codes::CAPTION_UNPARSABLE,
     };
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+}
+
+/// A change that could not be published: the database's answer if it was the database,
+/// otherwise storage's (the change is rolled back, so it may be sent again).
+fn unpublished(e: anyhow::Error) -> ApiError {
+    match e.downcast::<sqlx::Error>() {
+        Ok(db) => db.into(),
+        Err(e) => ApiError::storage(format_args!("{e:#}")),
+    }
 }
