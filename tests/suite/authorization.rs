@@ -363,6 +363,7 @@ impl World {
             Target::Video(visibility) => (Some(self.app.ready_video(self.owner.id, visibility).await), None),
             Target::VideoWithDownload(visibility, downloadable) => {
                 (Some(self.app.video_with_download(self.owner.id, visibility, downloadable).await), None)
+            }
             Target::VideoWithCaption(visibility) => {
                 let video = self.app.ready_video(self.owner.id, visibility).await;
                 sqlx::query(

@@ -268,16 +268,7 @@ async fn chromium_plays_a_download_before_the_server_has_sent_all_of_it() {
         .unwrap();
     assert_eq!(allowed.status(), StatusCode::OK);
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/play_download.mjs");
-    let run = tokio::task::spawn_blocking({
-        let (base, id) = (app.base.clone(), id.clone());
-        move || Command::new("node").arg(script).args([&base, &id]).output().expect("run node")
-    })
-    .await
-    .unwrap();
-    assert!(run.status.success(), "the browser run failed: {}", String::from_utf8_lossy(&run.stderr));
-    let report: Value = serde_json::from_slice(run.stdout.trim_ascii()).expect("one JSON report");
-    println!("browser report: {report}");
+    let report = crate::support::browser::run_script("play_download.mjs", &[app.base.clone(), id.clone()]).await;
     assert_eq!(report["playing"], true, "the video played: {report}");
     let (sent, total) = (report["sentAtPlaying"].as_u64().unwrap(), report["total"].as_u64().unwrap());
     assert!(sent < total / 2, "it played after {sent} of {total} bytes: {report}");
