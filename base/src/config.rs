@@ -464,7 +464,7 @@ impl Config {
                 retry_max: env.seconds("STREAMBOX_RETRY_MAX_SECS", "600")?,
                 reconcile_every: env.seconds("STREAMBOX_RECONCILE_SECS", "60")?,
                 run_worker: env.parse("STREAMBOX_RUN_WORKER", "true")?,
-                ladder: parse_ladder(&env.string("STREAMBOX_LADDER", "1080:5000,720:2800,480:1400"))?,
+                ladder: parse_ladder(&env.string("STREAMBOX_LADDER", DEFAULT_LADDER))?,
                 max_duration: env.seconds("STREAMBOX_MAX_DURATION_SECS", "21600")?,
                 max_dimension: env.parse("STREAMBOX_MAX_DIMENSION", "7680")?,
                 max_frame_rate: env.parse("STREAMBOX_MAX_FRAME_RATE", "120")?,
@@ -591,6 +591,10 @@ fn web_url(name: &'static str, raw: &str) -> Result<String, ConfigError> {
     Ok(raw.to_owned())
 }
 
+/// The default ladder: down to a 240p rung whose video and low-rate audio together stay
+/// under 192 kbit/s (Apple's HLS authoring spec, 9.21).
+const DEFAULT_LADDER: &str = "1080:5000,720:2800,480:1400,360:700,240:80";
+
 /// `"1080:5000,720:2800,480:1400"`: short side in pixels and video kbit/s per rung.
 fn parse_ladder(raw: &str) -> Result<Vec<(u32, u32)>, ConfigError> {
     let bad =
@@ -599,7 +603,7 @@ fn parse_ladder(raw: &str) -> Result<Vec<(u32, u32)>, ConfigError> {
     for rung in raw.split(',') {
         let (side, kbps) = rung.trim().split_once(':').ok_or_else(bad)?;
         let (side, kbps): (u32, u32) = (side.parse().map_err(|_| bad())?, kbps.parse().map_err(|_| bad())?);
-        if side < 144 || side % 2 != 0 || kbps < 100 {
+        if side < 144 || side % 2 != 0 || kbps < 50 {
             return Err(bad());
         }
         ladder.push((side, kbps));

@@ -19,6 +19,11 @@ pub const POSTER: &str = "poster.jpg";
 /// The rendition holding the audio all video rungs share (beside them, named for their
 /// short sides: [`rung_name`]).
 pub const AUDIO_RENDITION: &str = "audio";
+/// The low-rate audio rendition only the lowest rungs play, so that one variant fits
+/// under 192 kbit/s with its sound.
+pub const LOW_AUDIO_RENDITION: &str = "audio_low";
+/// Each video rung's I-frame playlist (trick play), beside its [`PLAYLIST`].
+pub const IFRAME_PLAYLIST: &str = "iframes.m3u8";
 /// How ffmpeg names segments: `seg_000.ts`, `seg_001.ts`, …
 pub const SEGMENT_PATTERN: &str = "seg_%03d.ts";
 
@@ -27,10 +32,10 @@ pub fn rung_name(short_side: u32) -> String {
     format!("{short_side}p")
 }
 
-/// Whether `name` is one [`rung_name`] can produce, or the shared audio's: the
+/// Whether `name` is one [`rung_name`] can produce, or an audio rendition's: the
 /// transcoder names renditions with one and the streamer accepts them with the other.
 pub fn is_rendition_name(name: &str) -> bool {
-    if name == AUDIO_RENDITION {
+    if name == AUDIO_RENDITION || name == LOW_AUDIO_RENDITION {
         return true;
     }
     let digits = name.strip_suffix('p').unwrap_or_default();

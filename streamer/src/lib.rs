@@ -41,7 +41,7 @@ pub fn routes() -> Routes {
         .doc(media("Storyboard WebVTT thumbnails track", &["text/vtt"]))
         .get(urls::RENDITION_FILE_ROUTE, serve::rendition_file)
         .doc(
-            media("A rendition's playlist or segment (byte ranges)", &[PLAYLIST, "video/mp2t"])
+            media("A rendition's playlist, I-frame playlist or segment (byte ranges)", &[PLAYLIST, "video/mp2t"])
                 .reply(206, "The requested range of a segment", Content::Media(&["video/mp2t"]))
                 .reply(302, "The segment is served by the configured CDN or storage", Content::None)
                 .error(416, &[codes::RANGE_NOT_SATISFIABLE], "The range is outside the segment"),

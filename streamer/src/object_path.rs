@@ -1,6 +1,6 @@
 //! Turns request path segments into object keys, accepting only the names the
 //! transcoder writes: a rendition (`720p`, or `audio`) and a file (the playlist or
-//! a segment, as named by `streambox_storage::layout`).
+//! a segment, or a rung's I-frame playlist, as named by `streambox_storage::layout`).
 
 use streambox_base::ids::VideoId;
 use streambox_storage::layout;
@@ -25,7 +25,7 @@ impl RenditionFile {
 }
 
 fn content_type_of(file: &str) -> Option<&'static str> {
-    if file == layout::PLAYLIST {
+    if file == layout::PLAYLIST || file == layout::IFRAME_PLAYLIST {
         return Some(PLAYLIST);
     }
     layout::is_segment_name(file).then_some("video/mp2t")
@@ -44,6 +44,8 @@ mod tests {
         assert_eq!(ok.key(), format!("hls/{id}/720p/seg_012.ts"));
         assert_eq!(ok.content_type, "video/mp2t");
         assert_eq!(RenditionFile::parse(id, "1080p", "index.m3u8").unwrap().content_type, PLAYLIST);
+        assert_eq!(RenditionFile::parse(id, "240p", "iframes.m3u8").unwrap().content_type, PLAYLIST);
+        assert!(RenditionFile::parse(id, "audio_low", "index.m3u8").is_some(), "the low-rate audio is served");
         for short_side in [2, 90, 720, 4320, 7680] {
             let name = layout::rung_name(short_side);
             assert!(RenditionFile::parse(id, &name, "index.m3u8").is_some(), "every rung name is served: {name}");

@@ -11,6 +11,7 @@ mod authorization;
 mod browser;
 mod chunked;
 mod configuration;
+mod conformance;
 mod corpus;
 mod email;
 mod engagement;

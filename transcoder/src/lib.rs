@@ -1,11 +1,13 @@
 //! The transcode worker: probe -> one ffmpeg for the whole ladder -> master
 //! playlist and poster -> publish to object storage -> mark the video ready.
 
+mod audio;
 mod chunking;
 mod continuity;
 mod encode;
 mod error;
 mod ffmpeg;
+mod iframes;
 mod job;
 mod ladder;
 mod live;
