@@ -87,6 +87,8 @@ pub struct TranscodeConfig {
     pub run_worker: bool,
     /// The ladder as `(short side, video kbit/s)`, largest first.
     pub ladder: Vec<(u32, u32)>,
+    /// Integrated loudness the audio is normalised to, in LUFS (`None`: left as it is).
+    pub loudness: Option<f64>,
     /// Sources over these limits fail permanently with a readable reason.
     pub max_duration: Duration,
     /// Largest width or height of the displayed picture, in pixels.
@@ -465,6 +467,7 @@ impl Config {
                 reconcile_every: env.seconds("STREAMBOX_RECONCILE_SECS", "60")?,
                 run_worker: env.parse("STREAMBOX_RUN_WORKER", "true")?,
                 ladder: parse_ladder(&env.string("STREAMBOX_LADDER", DEFAULT_LADDER))?,
+                loudness: parse_loudness(&env.string("STREAMBOX_LOUDNESS", "-16"))?,
                 max_duration: env.seconds("STREAMBOX_MAX_DURATION_SECS", "21600")?,
                 max_dimension: env.parse("STREAMBOX_MAX_DIMENSION", "7680")?,
                 max_frame_rate: env.parse("STREAMBOX_MAX_FRAME_RATE", "120")?,
@@ -591,6 +594,17 @@ fn web_url(name: &'static str, raw: &str) -> Result<String, ConfigError> {
     Ok(raw.to_owned())
 }
 
+/// `"-16"` (LUFS, from -70 to -5) or `"off"`.
+fn parse_loudness(raw: &str) -> Result<Option<f64>, ConfigError> {
+    if raw == "off" {
+        return Ok(None);
+    }
+    match raw.parse::<f64>() {
+        Ok(lufs) if (-70.0..=-5.0).contains(&lufs) => Ok(Some(lufs)),
+        _ => Err(invalid("STREAMBOX_LOUDNESS", "must be a loudness in LUFS from -70 to -5, or off")),
+    }
+}
+
 /// The default ladder: down to a 240p rung whose video and low-rate audio together stay
 /// under 192 kbit/s (Apple's HLS authoring spec, 9.21).
 const DEFAULT_LADDER: &str = "1080:5000,720:2800,480:1400,360:700,240:80";
@@ -681,6 +695,17 @@ mod tests {
         for bad in ["720", "360:800,720:3000", "721:3000", "720:x"] {
             let err = Config::from_vars(&vars(&[("STREAMBOX_LADDER", bad)])).unwrap_err();
             assert_eq!(err.name, "STREAMBOX_LADDER", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn loudness_is_a_target_or_off() {
+        assert_eq!(Config::from_vars(&vars(&[])).unwrap().transcode.loudness, Some(-16.0));
+        let config = Config::from_vars(&vars(&[("STREAMBOX_LOUDNESS", "off")])).unwrap();
+        assert_eq!(config.transcode.loudness, None);
+        for bad in ["0", "-80", "loud"] {
+            let err = Config::from_vars(&vars(&[("STREAMBOX_LOUDNESS", bad)])).unwrap_err();
+            assert_eq!(err.name, "STREAMBOX_LOUDNESS", "{bad:?}");
         }
     }
 

@@ -20,6 +20,7 @@ mod hardening;
 mod hostile;
 mod listings;
 mod live_updates;
+mod loudness;
 mod metrics;
 mod monitoring;
 mod oidc;

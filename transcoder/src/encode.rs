@@ -23,6 +23,8 @@ pub struct EncodeSettings<'a> {
     /// suits one encoder with the machine to itself; the rungs run side by side, so
     /// each gets one per core ([`threads_per_encoder`]).
     pub encoder_threads: usize,
+    /// Integrated loudness the audio is normalised to, in LUFS (`None`: as it is).
+    pub loudness: Option<f64>,
 }
 
 /// One thread per core for each encoder: every core stays busy while the rungs
@@ -33,6 +35,9 @@ pub fn threads_per_encoder() -> usize {
 
 /// The AAC encoder's priming: 1024 samples at the audio renditions' 48 kHz.
 const AAC_PRIMING_S: f64 = 1024.0 / 48_000.0;
+/// The true peak `loudnorm` aims under: 1 dB below the -1 dBTP allowed, as AAC
+/// encoding lifts peaks a little.
+const TRUE_PEAK_DBTP: f64 = -2.0;
 
 /// JPEGs made from the decoded picture by `filter`.
 ///
@@ -139,7 +144,7 @@ pub fn ladder_args(
     let audio = source.audio_stream.filter(|_| range.is_none());
     let audio_renditions = if audio.is_some() { audio::renditions(rungs) } else { Vec::new() };
     if let Some(stream) = audio {
-        args.extend(audio_codec_args(stream, &audio_renditions));
+        args.extend(audio_codec_args(stream, &audio_renditions, settings.loudness));
     }
     let gop = gop_frames(source.frame_rate_value, settings.gop_seconds);
     let group = |rung: &Rung| match audio {
@@ -209,11 +214,19 @@ pub fn gop_frames(frame_rate: f64, gop_seconds: u32) -> u32 {
     (frame_rate * f64::from(gop_seconds)).round().max(1.0) as u32
 }
 
-/// Source stream `stream` mapped once per audio rendition, each encoded at its rate.
-fn audio_codec_args(stream: u32, renditions: &[AudioRendition]) -> Vec<String> {
+/// Source stream `stream` mapped once per audio rendition, each encoded at its rate and,
+/// with a `loudness` target, normalised to it in the same pass: `loudnorm`'s one-pass
+/// (dynamic) mode, whose 3 s look-ahead is all it waits for, so the first segments
+/// are not held back by a measuring pass over the whole source.
+fn audio_codec_args(stream: u32, renditions: &[AudioRendition], loudness: Option<f64>) -> Vec<String> {
     let mut args = Vec::new();
     for (j, rendition) in renditions.iter().enumerate() {
         args.extend(["-map".into(), format!("0:{stream}")]);
+        if let Some(lufs) = loudness {
+            // loudnorm works at 192 kHz; the renditions are 48 kHz.
+            let filter = format!("loudnorm=I={lufs}:TP={TRUE_PEAK_DBTP}:LRA=11,aresample=48000");
+            args.extend([format!("-filter:a:{j}"), filter]);
+        }
         args.extend(
             [&format!("-c:a:{j}"), "aac", &format!("-b:a:{j}"), &format!("{}k", rendition.kbps)].map(String::from),
         );
@@ -240,7 +253,7 @@ pub fn audio_args(
     let renditions = audio::renditions(rungs);
     let mut args: Vec<String> = vec!["-y".into()];
     args.extend(input.args());
-    args.extend(audio_codec_args(audio_stream, &renditions));
+    args.extend(audio_codec_args(audio_stream, &renditions, settings.loudness));
     args.extend(
         [
             "-f",
@@ -284,7 +297,13 @@ mod tests {
             hdr: None,
         };
         let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400), (240, 80)]);
-        let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
+        let settings = EncodeSettings {
+            preset: "veryfast",
+            segment_seconds: 6,
+            gop_seconds: 2,
+            encoder_threads: 2,
+            loudness: Some(-16.0),
+        };
         let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into(), kind: StillKind::Latest };
         let args = ladder_args(
             &Input::new(Path::new("/w/source"), Container::Mp4),
@@ -321,6 +340,8 @@ mod tests {
         );
         assert_eq!(args.iter().filter(|a| *a == "0:1").count(), 2, "audio is encoded once per rendition: {args:?}");
         assert!(args.windows(2).any(|w| w == ["-b:a:1", "48k"]), "the low rung's audio is 48 kbit/s: {args:?}");
+        let loudnorm = "loudnorm=I=-16:TP=-2:LRA=11,aresample=48000";
+        assert!(args.windows(2).any(|w| w == ["-filter:a:1", loudnorm]), "both renditions normalised: {args:?}");
         assert!(args.windows(2).any(|w| w[0] == "-level:v:0" && w[1] == "3.1"), "{args:?}");
     }
 }

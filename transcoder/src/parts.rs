@@ -173,6 +173,7 @@ fn settings(state: &App) -> EncodeSettings<'_> {
         segment_seconds: config.segment_seconds,
         gop_seconds: config.gop_seconds,
         encoder_threads: encode::threads_per_encoder(),
+        loudness: config.loudness,
     }
 }
 
