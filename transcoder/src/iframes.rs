@@ -12,7 +12,7 @@ use m3u8_rs::{ByteRange, MediaPlaylist, MediaPlaylistType, MediaSegment};
 use streambox_db::chunks::KeyframeRecord;
 use streambox_storage::layout::{IFRAME_PLAYLIST, PLAYLIST};
 
-use crate::master::SegmentSizes;
+use crate::rates::SegmentSizes;
 
 const TS_PACKET: usize = 188;
 /// The 90 kHz clock of MPEG-TS timestamps.

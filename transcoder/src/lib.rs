@@ -17,6 +17,7 @@ mod parts;
 mod poster;
 mod probe;
 mod publish;
+mod rates;
 mod reconcile;
 mod stitch;
 mod storyboard;

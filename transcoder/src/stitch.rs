@@ -15,8 +15,9 @@ use streambox_storage::layout::{IFRAME_PLAYLIST, PLAYLIST, POSTER, keys};
 
 use crate::audio::{self, AudioRendition};
 use crate::ladder::Rung;
-use crate::master::{self, SegmentSizes};
+use crate::master;
 use crate::publish::{self, PLAYLIST_TYPE};
+use crate::rates::SegmentSizes;
 use crate::{iframes, storyboard};
 
 /// Under [`keys::chunk_staging_prefix`]: the storyboard tiles, by tile number.
