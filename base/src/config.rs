@@ -90,6 +90,8 @@ pub struct TranscodeConfig {
     /// The short side of the rung the downloadable MP4 is made of; a video without it
     /// gets its largest rung below, else its smallest.
     pub download_rung: u32,
+    /// Integrated loudness the audio is normalised to, in LUFS (`None`: left as it is).
+    pub loudness: Option<f64>,
     /// Sources over these limits fail permanently with a readable reason.
     pub max_duration: Duration,
     /// Largest width or height of the displayed picture, in pixels.
@@ -467,7 +469,8 @@ impl Config {
                 retry_max: env.seconds("STREAMBOX_RETRY_MAX_SECS", "600")?,
                 reconcile_every: env.seconds("STREAMBOX_RECONCILE_SECS", "60")?,
                 run_worker: env.parse("STREAMBOX_RUN_WORKER", "true")?,
-                ladder: parse_ladder(&env.string("STREAMBOX_LADDER", "1080:5000,720:2800,480:1400"))?,
+                ladder: parse_ladder(&env.string("STREAMBOX_LADDER", DEFAULT_LADDER))?,
+                loudness: parse_loudness(&env.string("STREAMBOX_LOUDNESS", "-16"))?,
                 download_rung: env.parse("STREAMBOX_DOWNLOAD_RUNG", "720")?,
                 max_duration: env.seconds("STREAMBOX_MAX_DURATION_SECS", "21600")?,
                 max_dimension: env.parse("STREAMBOX_MAX_DIMENSION", "7680")?,
@@ -598,6 +601,21 @@ fn web_url(name: &'static str, raw: &str) -> Result<String, ConfigError> {
     Ok(raw.to_owned())
 }
 
+/// `"-16"` (LUFS, from -70 to -5) or `"off"`.
+fn parse_loudness(raw: &str) -> Result<Option<f64>, ConfigError> {
+    if raw == "off" {
+        return Ok(None);
+    }
+    match raw.parse::<f64>() {
+        Ok(lufs) if (-70.0..=-5.0).contains(&lufs) => Ok(Some(lufs)),
+        _ => Err(invalid("STREAMBOX_LOUDNESS", "must be a loudness in LUFS from -70 to -5, or off")),
+    }
+}
+
+/// The default ladder: down to a 240p rung whose video and low-rate audio together stay
+/// under 192 kbit/s (Apple's HLS authoring spec, 9.21).
+const DEFAULT_LADDER: &str = "1080:5000,720:2800,480:1400,360:700,240:80";
+
 /// `"1080:5000,720:2800,480:1400"`: short side in pixels and video kbit/s per rung.
 fn parse_ladder(raw: &str) -> Result<Vec<(u32, u32)>, ConfigError> {
     let bad =
@@ -606,7 +624,7 @@ fn parse_ladder(raw: &str) -> Result<Vec<(u32, u32)>, ConfigError> {
     for rung in raw.split(',') {
         let (side, kbps) = rung.trim().split_once(':').ok_or_else(bad)?;
         let (side, kbps): (u32, u32) = (side.parse().map_err(|_| bad())?, kbps.parse().map_err(|_| bad())?);
-        if side < 144 || side % 2 != 0 || kbps < 100 {
+        if side < 144 || side % 2 != 0 || kbps < 50 {
             return Err(bad());
         }
         ladder.push((side, kbps));
@@ -695,6 +713,17 @@ mod tests {
         for bad in ["720", "360:800,720:3000", "721:3000", "720:x"] {
             let err = Config::from_vars(&vars(&[("STREAMBOX_LADDER", bad)])).unwrap_err();
             assert_eq!(err.name, "STREAMBOX_LADDER", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn loudness_is_a_target_or_off() {
+        assert_eq!(Config::from_vars(&vars(&[])).unwrap().transcode.loudness, Some(-16.0));
+        let config = Config::from_vars(&vars(&[("STREAMBOX_LOUDNESS", "off")])).unwrap();
+        assert_eq!(config.transcode.loudness, None);
+        for bad in ["0", "-80", "loud"] {
+            let err = Config::from_vars(&vars(&[("STREAMBOX_LOUDNESS", bad)])).unwrap_err();
+            assert_eq!(err.name, "STREAMBOX_LOUDNESS", "{bad:?}");
         }
     }
 

@@ -71,6 +71,21 @@ pub struct SegmentRecord {
     pub seconds: f64,
     /// Its size in storage.
     pub bytes: u64,
+    /// Its keyframes, for the rung's I-frame playlist (none for audio).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keyframes: Vec<KeyframeRecord>,
+}
+
+/// One keyframe in a segment: the byte range an I-frame playlist names, and how long it
+/// shows (until the next keyframe).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyframeRecord {
+    /// Where its range starts in the segment, in bytes.
+    pub offset: u64,
+    /// Its range's length in bytes.
+    pub length: u64,
+    /// How long it shows.
+    pub seconds: f64,
 }
 
 /// What a part wrote for one rendition.

@@ -22,6 +22,11 @@ pub const POSTER: &str = "poster.jpg";
 pub const AUDIO_RENDITION: &str = "audio";
 /// The downloadable MP4 of one rung, in the video's downloads folder.
 pub const DOWNLOAD: &str = "video.mp4";
+/// The low-rate audio rendition only the lowest rungs play, so that one variant fits
+/// under 192 kbit/s with its sound.
+pub const LOW_AUDIO_RENDITION: &str = "audio_low";
+/// Each video rung's I-frame playlist (trick play), beside its [`PLAYLIST`].
+pub const IFRAME_PLAYLIST: &str = "iframes.m3u8";
 /// How ffmpeg names segments: `seg_000.ts`, `seg_001.ts`, …
 pub const SEGMENT_PATTERN: &str = "seg_%03d.ts";
 
@@ -30,10 +35,10 @@ pub fn rung_name(short_side: u32) -> String {
     format!("{short_side}p")
 }
 
-/// Whether `name` is one [`rung_name`] can produce, or the shared audio's: the
+/// Whether `name` is one [`rung_name`] can produce, or an audio rendition's: the
 /// transcoder names renditions with one and the streamer accepts them with the other.
 pub fn is_rendition_name(name: &str) -> bool {
-    if name == AUDIO_RENDITION {
+    if name == AUDIO_RENDITION || name == LOW_AUDIO_RENDITION {
         return true;
     }
     let digits = name.strip_suffix('p').unwrap_or_default();

@@ -42,7 +42,7 @@ pub fn routes() -> Routes {
         .get(urls::RENDITION_FILE_ROUTE, serve::rendition_file)
         .doc(
             media(
-                "A rendition's playlist or segment (byte ranges); caption tracks' are WebVTT",
+                "A rendition's playlist, I-frame playlist or segment (byte ranges); caption tracks' are WebVTT",
                 &[PLAYLIST, "video/mp2t", "text/vtt"],
             )
             .reply(206, "The requested range of a segment", Content::Media(&["video/mp2t"]))

@@ -1,7 +1,7 @@
 //! Turns request path segments into object keys, accepting only the names the
 //! transcoder and the caption publisher write: a rendition (`720p`, `audio`, or a
 //! caption track's `subs_en`) and a file (the playlist or a segment of that kind of
-//! rendition, as named by `streambox_storage::layout`).
+//! rendition, or a rung's I-frame playlist, as named by `streambox_storage::layout`).
 
 use streambox_base::ids::VideoId;
 use streambox_storage::layout;
@@ -29,7 +29,7 @@ impl RenditionFile {
 }
 
 fn content_type_of(file: &str) -> Option<&'static str> {
-    if file == layout::PLAYLIST {
+    if file == layout::PLAYLIST || file == layout::IFRAME_PLAYLIST {
         return Some(PLAYLIST);
     }
     layout::is_segment_name(file).then_some("video/mp2t")
@@ -56,6 +56,8 @@ mod tests {
         assert_eq!(ok.key(), format!("hls/{id}/720p/seg_012.ts"));
         assert_eq!(ok.content_type, "video/mp2t");
         assert_eq!(RenditionFile::parse(id, "1080p", "index.m3u8").unwrap().content_type, PLAYLIST);
+        assert_eq!(RenditionFile::parse(id, "240p", "iframes.m3u8").unwrap().content_type, PLAYLIST);
+        assert!(RenditionFile::parse(id, "audio_low", "index.m3u8").is_some(), "the low-rate audio is served");
         for short_side in [2, 90, 720, 4320, 7680] {
             let name = layout::rung_name(short_side);
             assert!(RenditionFile::parse(id, &name, "index.m3u8").is_some(), "every rung name is served: {name}");

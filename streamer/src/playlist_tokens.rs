@@ -1,5 +1,5 @@
-//! Carries a playback token into every URI of a playlist (variants, the audio
-//! rendition, segments), so players (HLS.js, Safari, ffmpeg) fetch them all with it
+//! Carries a playback token into every URI of a playlist (variants and I-frame
+//! variants, the audio renditions, segments and byte ranges of them), so players (HLS.js, Safari, ffmpeg) fetch them all with it
 //! without knowing about it.
 
 use m3u8_rs::Playlist;
@@ -35,10 +35,19 @@ mod tests {
     fn every_uri_gets_the_token() {
         let master =
             b"#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"Original\",URI=\"audio/index.m3u8\"\n\
-            #EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=640x360,AUDIO=\"audio\"\n360p/index.m3u8\n";
+            #EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=640x360,AUDIO=\"audio\"\n360p/index.m3u8\n\
+            #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=100,RESOLUTION=640x360,VIDEO-RANGE=SDR,URI=\"360p/iframes.m3u8\"\n";
         let out = String::from_utf8(with_token(master, "abc.def.ghi").unwrap()).unwrap();
         assert!(out.contains("360p/index.m3u8?token=abc.def.ghi"), "{out}");
         assert!(out.contains("URI=\"audio/index.m3u8?token=abc.def.ghi\""), "{out}");
+        assert!(out.contains("URI=\"360p/iframes.m3u8?token=abc.def.ghi\""), "{out}");
+        assert!(out.contains("VIDEO-RANGE=SDR"), "{out}");
+
+        let iframes = b"#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:2\n#EXT-X-I-FRAMES-ONLY\n\
+            #EXTINF:2,\n#EXT-X-BYTERANGE:564@0\nseg_000.ts\n#EXT-X-ENDLIST\n";
+        let out = String::from_utf8(with_token(iframes, "t").unwrap()).unwrap();
+        assert!(out.contains("#EXT-X-BYTERANGE:564@0\n") && out.contains("\nseg_000.ts?token=t\n"), "{out}");
+        assert!(out.contains("#EXT-X-I-FRAMES-ONLY"), "{out}");
 
         let media = b"#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:6.0,\nseg_000.ts\n#EXTINF:2.0,\nseg_001.ts\n#EXT-X-ENDLIST\n";
         let out = String::from_utf8(with_token(media, "t").unwrap()).unwrap();

@@ -49,7 +49,17 @@ fn clip(
     Clip { name, args, rungs, audio, fps: 30.0, rotate: false, dynamic_range: "sdr" }
 }
 
-/// The test picture of the HDR clips, their only rung's size.
+/// The rungs of a 640x360 source: its own size and 240p.
+fn from_360p() -> Vec<(&'static str, u64, u64)> {
+    vec![("360p", 640, 360), ("240p", 426, 240)]
+}
+
+/// The rungs of a 640x480 source.
+fn four_three() -> Vec<(&'static str, u64, u64)> {
+    vec![("480p", 640, 480), ("360p", 480, 360), ("240p", 320, 240)]
+}
+
+/// The test picture of the HDR clips, their top rung's size.
 const HDR_PICTURE: &str = "testsrc2=size=640x360:rate=30";
 
 /// [`HDR_PICTURE`] as a 10-bit HEVC HDR video (`transfer` is `arib-std-b67` or
@@ -64,30 +74,30 @@ fn hdr_clip(name: &'static str, transfer: &str, encode: &str, dynamic_range: &'s
         "-c:v libx265 -preset ultrafast -x265-params log-level=error \
          -color_primaries bt2020 -color_trc {transfer} -colorspace bt2020nc {encode}"
     );
-    Clip { dynamic_range, ..clip(name, &[video(&picture), tone()], &encode, vec![("360p", 640, 360)], true) }
+    Clip { dynamic_range, ..clip(name, &[video(&picture), tone()], &encode, from_360p(), true) }
 }
 
 fn corpus() -> Vec<Clip> {
     let src = |size: &str, rate: u32| video(&format!("testsrc2=size={size}:rate={rate}"));
     let h264 = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p";
-    let hd = vec![("1080p", 1920, 1080), ("720p", 1280, 720), ("480p", 854, 480)];
-    let sd = vec![("720p", 1280, 720), ("480p", 854, 480)];
+    let sd = vec![("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360), ("240p", 426, 240)];
+    let hd = [vec![("1080p", 1920, 1080)], sd.clone()].concat();
     let mut sixty = clip("sixty.mp4", &[src("1280x720", 60), tone()], &format!("{h264} -c:a aac"), sd.clone(), true);
     sixty.fps = 60.0;
     vec![
         clip("landscape.mp4", &[src("1920x1080", 30), tone()], &format!("{h264} -c:a aac"), hd, true),
-        clip(
-            "four-three.mp4",
-            &[src("640x480", 30), tone()],
-            &format!("{h264} -c:a aac"),
-            vec![("480p", 640, 480)],
-            true,
-        ),
+        clip("four-three.mp4", &[src("640x480", 30), tone()], &format!("{h264} -c:a aac"), four_three(), true),
         clip(
             "portrait.mp4",
             &[src("1080x1920", 30), tone()],
             &format!("{h264} -c:a aac"),
-            vec![("1080p", 1080, 1920), ("720p", 720, 1280), ("480p", 480, 854)],
+            vec![
+                ("1080p", 1080, 1920),
+                ("720p", 720, 1280),
+                ("480p", 480, 854),
+                ("360p", 360, 640),
+                ("240p", 240, 426),
+            ],
             true,
         ),
         clip("small.mp4", &[src("320x240", 30), tone()], &format!("{h264} -c:a aac"), vec![("240p", 320, 240)], true),
@@ -95,7 +105,7 @@ fn corpus() -> Vec<Clip> {
             "odd.mp4",
             &[src("853x479", 30), tone()],
             "-c:v libx264 -preset ultrafast -pix_fmt yuv444p -c:a aac",
-            vec![("478p", 852, 478)],
+            vec![("360p", 642, 360), ("240p", 428, 240)],
             true,
         ),
         clip("silent.mp4", &[src("1280x720", 30)], h264, sd.clone(), false),
@@ -117,7 +127,7 @@ fn corpus() -> Vec<Clip> {
                 "rotated.mp4",
                 &[src("640x360", 30), tone()],
                 &format!("{h264} -c:a aac"),
-                vec![("360p", 360, 640)],
+                vec![("360p", 360, 640), ("240p", 240, 426)],
                 true,
             )
         },
@@ -132,7 +142,7 @@ fn corpus() -> Vec<Clip> {
             "anamorphic.mp4",
             &[src("720x576", 30), tone()],
             &format!("-vf setsar=64/45 {h264} -c:a aac"),
-            vec![("480p", 854, 480)],
+            vec![("480p", 854, 480), ("360p", 640, 360), ("240p", 426, 240)],
             true,
         ),
         clip(
@@ -146,21 +156,15 @@ fn corpus() -> Vec<Clip> {
             "vp9.webm",
             &[src("640x360", 30), tone()],
             "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 500k -c:a libopus",
-            vec![("360p", 640, 360)],
+            from_360p(),
             true,
         ),
-        clip(
-            "mpeg4.avi",
-            &[src("640x480", 30), tone()],
-            "-c:v mpeg4 -q:v 5 -c:a pcm_s16le",
-            vec![("480p", 640, 480)],
-            true,
-        ),
+        clip("mpeg4.avi", &[src("640x480", 30), tone()], "-c:v mpeg4 -q:v 5 -c:a pcm_s16le", four_three(), true),
         clip(
             "mjpeg.mov",
             &[src("640x360", 30), tone()],
             "-c:v mjpeg -q:v 5 -pix_fmt yuvj422p -c:a pcm_s16le",
-            vec![("360p", 640, 360)],
+            from_360p(),
             true,
         ),
         // HDR as phones record it (HLG in a QuickTime file) and as HDR10 masters come.
@@ -175,7 +179,7 @@ fn corpus() -> Vec<Clip> {
                 ),
             ],
             &format!("{h264} -c:a aac"),
-            vec![("360p", 640, 360)],
+            from_360p(),
             true,
         ),
     ]
@@ -295,6 +299,7 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
     let got: Vec<(String, u64, u64)> = master
         .variants
         .iter()
+        .filter(|v| !v.is_i_frame)
         .map(|v| {
             (v.uri.split('/').next().unwrap().to_owned(), v.resolution.unwrap().width, v.resolution.unwrap().height)
         })
@@ -310,7 +315,7 @@ async fn check(app: &TestApp, token: &str, clip: &Clip, path: &str, id: &str) ->
     let source_duration = source_video_duration(path);
     let base = master_url.rsplit_once('/').unwrap().0.to_owned();
     let (mut keyframe_sets, mut rung_durations) = (HashMap::new(), HashMap::new());
-    for variant in &master.variants {
+    for variant in master.variants.iter().filter(|v| !v.is_i_frame) {
         let url = format!("{base}/{}", variant.uri);
         let name = variant.uri.split('/').next().unwrap();
 
@@ -422,40 +427,59 @@ fn on_the_gop_grid(keyframes: &[i64], duration_s: f64) -> Result<(), String> {
 }
 
 /// `(peak, mean)` bit rates over the segments of the media playlist at `url`, from the
-/// sizes the streamer serves and the durations the playlist gives.
+/// sizes the streamer serves and the durations the playlist gives: the peak is RFC
+/// 8216's, the highest rate of any run of segments lasting 0.5 to 1.5 target durations.
 async fn measured_rates(app: &TestApp, url: &str) -> Result<(f64, f64), String> {
     let playlist = app.http.get(url).send().await.unwrap().bytes().await.unwrap();
     let media = m3u8_rs::parse_media_playlist_res(&playlist).map_err(|e| format!("{url}: {e}"))?;
     let base = url.rsplit_once('/').unwrap().0;
-    let (mut peak, mut bits, mut seconds) = (0.0_f64, 0.0_f64, 0.0_f64);
+    let mut segments = Vec::new();
     for segment in &media.segments {
         let body = app.http.get(format!("{base}/{}", segment.uri)).send().await.unwrap().bytes().await.unwrap();
-        let (segment_bits, duration) = (body.len() as f64 * 8.0, f64::from(segment.duration));
-        peak = peak.max(segment_bits / duration);
-        bits += segment_bits;
-        seconds += duration;
+        segments.push((body.len() as f64 * 8.0, f64::from(segment.duration)));
     }
     if media.segments.is_empty() {
         return Err(format!("{url}: no segments"));
     }
-    Ok((peak, bits / seconds))
+    Ok(peak_and_mean(&segments, media.target_duration as f64))
+}
+
+/// RFC 8216's peak segment bit rate and the mean over `(bits, seconds)` segments; a
+/// rendition shorter than half a target duration has its mean as peak.
+pub(crate) fn peak_and_mean(segments: &[(f64, f64)], target: f64) -> (f64, f64) {
+    let mut peak = 0.0_f64;
+    for first in 0..segments.len() {
+        let (mut bits, mut seconds) = (0.0, 0.0);
+        for &(segment_bits, duration) in &segments[first..] {
+            (bits, seconds) = (bits + segment_bits, seconds + duration);
+            if seconds > 1.5 * target {
+                break;
+            }
+            if seconds >= 0.5 * target {
+                peak = peak.max(bits / seconds);
+            }
+        }
+    }
+    let mean = segments.iter().map(|s| s.0).sum::<f64>() / segments.iter().map(|s| s.1).sum::<f64>();
+    (if peak == 0.0 { mean } else { peak }, mean)
 }
 
 /// BANDWIDTH and AVERAGE-BANDWIDTH are what a player fetches for the variant — its
-/// segments plus, with sound, the audio rendition's (peak + peak, mean + mean) — and
-/// FRAME-RATE is the output's.
+/// segments plus, with sound, the audio rendition it names (peak + peak, mean + mean) —
+/// and FRAME-RATE is the output's.
 async fn check_bandwidths(
     app: &TestApp,
     clip: &Clip,
     master: &m3u8_rs::MasterPlaylist,
     base: &str,
 ) -> Result<(), String> {
-    let (audio_peak, audio_mean) = match master.alternatives.first().and_then(|a| a.uri.as_deref()) {
-        Some(uri) => measured_rates(app, &format!("{base}/{uri}")).await?,
-        None => (0.0, 0.0),
-    };
     let close = |stated: u64, measured: f64| (stated as f64 - measured).abs() <= measured * 0.001 + 2.0;
-    for variant in &master.variants {
+    for variant in master.variants.iter().filter(|v| !v.is_i_frame) {
+        let audio = master.alternatives.iter().find(|a| Some(&a.group_id) == variant.audio.as_ref());
+        let (audio_peak, audio_mean) = match audio.and_then(|a| a.uri.as_deref()) {
+            Some(uri) => measured_rates(app, &format!("{base}/{uri}")).await?,
+            None => (0.0, 0.0),
+        };
         let (peak, mean) = measured_rates(app, &format!("{base}/{}", variant.uri)).await?;
         let (want_peak, want_mean) = (peak + audio_peak, mean + audio_mean);
         let average = variant.average_bandwidth.ok_or_else(|| format!("{}: no AVERAGE-BANDWIDTH", variant.uri))?;
@@ -494,10 +518,10 @@ fn check_sdr(clip: &Clip, name: &str, stream: &Value, url: &str) -> Result<(), S
     Ok(())
 }
 
-/// PSNR in RGB of the video at `url` against [`HDR_PICTURE`], frame by frame.
+/// PSNR in RGB of the video at `url` (scaled to its size) against [`HDR_PICTURE`], frame by frame.
 fn psnr_against_test_picture(url: &str) -> Result<f64, String> {
     let graph = format!(
-        "[0:v]scale=in_color_matrix=bt709:in_range=tv,format=gbrp[got];{HDR_PICTURE},format=gbrp[want];\
+        "[0:v]scale=640:360:in_color_matrix=bt709:in_range=tv,format=gbrp[got];{HDR_PICTURE},format=gbrp[want];\
          [got][want]psnr=shortest=1"
     );
     let output = Command::new("ffmpeg")
@@ -511,8 +535,10 @@ fn psnr_against_test_picture(url: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("no PSNR from ffmpeg: {log}"))
 }
 
-/// With sound: one audio rendition (stereo AAC, as long as the source, cleanly decoding)
-/// that every variant names; without: none, and no variant names one.
+/// With sound: the shared audio rendition, and the low-rate one for a 240p rung (stereo
+/// AAC, as long as the source, cleanly decoding), each the default of its own group, and
+/// every variant names one (the 240p rung the low-rate one); without: none, and no
+/// variant names one.
 async fn check_audio_rendition(
     app: &TestApp,
     clip: &Clip,
@@ -520,19 +546,42 @@ async fn check_audio_rendition(
     base: &str,
     source_duration: f64,
 ) -> Result<(), String> {
-    let groups: Vec<Option<&str>> = master.variants.iter().map(|v| v.audio.as_deref()).collect();
-    let rendition = match master.alternatives.as_slice() {
-        [] if !clip.audio && groups.iter().all(Option::is_none) => return Ok(()),
-        [audio]
-            if clip.audio
-                && audio.media_type == m3u8_rs::AlternativeMediaType::Audio
-                && audio.default
-                && groups.iter().all(|g| *g == Some(audio.group_id.as_str())) =>
-        {
-            audio
+    let groups: Vec<(&str, Option<&str>)> = master
+        .variants
+        .iter()
+        .filter(|v| !v.is_i_frame)
+        .map(|v| (v.uri.split('/').next().unwrap(), v.audio.as_deref()))
+        .collect();
+    if !clip.audio {
+        return match master.alternatives.is_empty() && groups.iter().all(|(_, g)| g.is_none()) {
+            true => Ok(()),
+            false => Err(format!("a silent video with audio {:?}, variants in groups {groups:?}", master.alternatives)),
+        };
+    }
+    let wanted = |rung: &str| if rung == "240p" { "audio_low" } else { "audio" };
+    let named: Vec<&str> = master.alternatives.iter().map(|a| a.group_id.as_str()).collect();
+    let mut needed: Vec<&str> = groups.iter().map(|(rung, _)| wanted(rung)).collect();
+    needed.dedup();
+    if groups.iter().any(|(rung, group)| *group != Some(wanted(rung))) || named != needed {
+        return Err(format!("audio groups {named:?}, variants in groups {groups:?}"));
+    }
+    for rendition in &master.alternatives {
+        if rendition.media_type != m3u8_rs::AlternativeMediaType::Audio || !rendition.default {
+            return Err(format!("audio rendition {rendition:?}"));
         }
-        other => return Err(format!("audio renditions {other:?}, variants in groups {groups:?}")),
-    };
+        check_audio_playlist(app, rendition, base, source_duration).await?;
+    }
+    Ok(())
+}
+
+/// One audio rendition is a finished VOD playlist, as long as the source, of stereo AAC
+/// that decodes cleanly.
+async fn check_audio_playlist(
+    app: &TestApp,
+    rendition: &m3u8_rs::AlternativeMedia,
+    base: &str,
+    source_duration: f64,
+) -> Result<(), String> {
     let url = format!("{base}/{}", rendition.uri.as_deref().ok_or("the audio rendition has no URI")?);
     let playlist = app.http.get(&url).send().await.unwrap().bytes().await.unwrap();
     let media = m3u8_rs::parse_media_playlist_res(&playlist).map_err(|e| format!("audio playlist: {e}"))?;
@@ -620,7 +669,7 @@ fn scene_cuts() -> Clip {
     Clip {
         name: "scene-cuts.mp4",
         args: args.iter().map(|a| a.to_string()).collect(),
-        rungs: vec![("720p", 1280, 720), ("480p", 854, 480)],
+        rungs: vec![("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360), ("240p", 426, 240)],
         audio: true,
         fps: 30.0,
         rotate: false,

@@ -319,7 +319,8 @@ async fn a_real_encode_is_served_byte_exact_in_ranges_and_privately_with_its_tok
     let master = m3u8_rs::parse_master_playlist_res(&master).unwrap();
     let audio = master.alternatives.iter().filter_map(|a| a.uri.clone());
     let playlists: Vec<String> = master.variants.iter().map(|v| v.uri.clone()).chain(audio).collect();
-    assert_eq!(playlists, ["360p/index.m3u8", "audio/index.m3u8"]);
+    let expected = ["360p/index.m3u8", "240p/index.m3u8", "360p/iframes.m3u8", "240p/iframes.m3u8"];
+    assert_eq!(playlists, [&expected[..], &["audio/index.m3u8", "audio_low/index.m3u8"]].concat());
     let mut first_segment = None;
     for playlist in &playlists {
         let rendition = playlist.split('/').next().unwrap();
@@ -390,6 +391,13 @@ async fn a_real_encode_is_served_byte_exact_in_ranges_and_privately_with_its_tok
     assert_eq!(with_token.status(), StatusCode::OK);
     assert_eq!(with_token.headers()[header::CACHE_CONTROL], "private, max-age=3600");
     assert!(with_token.bytes().await.unwrap() == segment);
+    // The I-frame playlist's byte ranges carry the token too.
+    let iframes = get(&app, &format!("/hls/{id}/240p/iframes.m3u8?token={token}"), &[]).await.bytes().await.unwrap();
+    let iframes = m3u8_rs::parse_media_playlist_res(&iframes).unwrap();
+    assert!(iframes.i_frames_only && !iframes.segments.is_empty());
+    for entry in &iframes.segments {
+        assert!(entry.uri.ends_with(&format!("?token={token}")) && entry.byte_range.is_some(), "{entry:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,13 +2,15 @@
 //! encodes every rung, with keyframes on the same timestamps in all of them — and
 //! writes the still images (poster, storyboard) from the same decoded frames.
 //!
-//! Audio is encoded once, into its own rendition (`audio/`) that every rung
-//! plays with (an HLS audio group), rather than once more inside each rung's segments.
+//! Audio is encoded once per audio rendition (`audio/`, and `audio_low/` for the low
+//! rungs: `crate::audio`), each an HLS audio group its rungs play with, rather than once
+//! more inside each rung's segments.
 
 use std::path::{Path, PathBuf};
 
-use streambox_storage::layout::{self, AUDIO_RENDITION};
+use streambox_storage::layout;
 
+use crate::audio::{self, AudioRendition};
 use crate::ladder::Rung;
 use crate::probe::{Input, SourceInfo};
 use crate::tone_map::ToneMap;
@@ -21,6 +23,8 @@ pub struct EncodeSettings<'a> {
     /// suits one encoder with the machine to itself; the rungs run side by side, so
     /// each gets one per core ([`threads_per_encoder`]).
     pub encoder_threads: usize,
+    /// Integrated loudness the audio is normalised to, in LUFS (`None`: as it is).
+    pub loudness: Option<f64>,
 }
 
 /// One thread per core for each encoder: every core stays busy while the rungs
@@ -29,11 +33,11 @@ pub fn threads_per_encoder() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
-pub const AUDIO_CODEC: &str = "mp4a.40.2";
-/// The AAC encoder's priming: 1024 samples at the audio rendition's 48 kHz.
+/// The AAC encoder's priming: 1024 samples at the audio renditions' 48 kHz.
 const AAC_PRIMING_S: f64 = 1024.0 / 48_000.0;
-/// The shared audio rendition's AAC bit rate, in kbit/s.
-pub const AUDIO_KBPS: u32 = 128;
+/// The true peak `loudnorm` aims under: 1 dB below the -1 dBTP allowed, as AAC
+/// encoding lifts peaks a little.
+const TRUE_PEAK_DBTP: f64 = -2.0;
 
 /// JPEGs made from the decoded picture by `filter`.
 ///
@@ -69,8 +73,8 @@ pub struct FrameRange {
 const SEEK_MARGIN_S: f64 = 1.0;
 
 /// Arguments writing each rung's playlist and segments under `out/{rung}/` (names from
-/// `streambox_storage::layout`), the same for `out/audio/` when the source has sound
-/// and the whole source is encoded, and each still. With a `range`, only that chunk's
+/// `streambox_storage::layout`), the same for each audio rendition the rungs play when
+/// the source has sound and the whole source is encoded, and each still. With a `range`, only that chunk's
 /// picture is encoded (its audio is encoded once for the whole source: [`audio_args`]).
 /// An HDR source is tone-mapped (`tone_map`) before anything else sees its picture.
 #[allow(clippy::too_many_arguments)]
@@ -138,20 +142,18 @@ pub fn ladder_args(
         ]);
     }
     let audio = source.audio_stream.filter(|_| range.is_none());
-    if let Some(audio) = audio {
-        args.extend(["-map".into(), format!("0:{audio}")]);
-        args.extend(audio_codec_args());
+    let audio_renditions = if audio.is_some() { audio::renditions(rungs) } else { Vec::new() };
+    if let Some(stream) = audio {
+        args.extend(audio_codec_args(stream, &audio_renditions, settings.loudness));
     }
     let gop = gop_frames(source.frame_rate_value, settings.gop_seconds);
-    let group = match audio {
-        Some(_) => format!(",agroup:{AUDIO_RENDITION}"),
+    let group = |rung: &Rung| match audio {
+        Some(_) => format!(",agroup:{}", audio::of(rung).name),
         None => String::new(),
     };
     let mut stream_map: Vec<String> =
-        rungs.iter().enumerate().map(|(i, rung)| format!("v:{i}{group},name:{}", rung.name)).collect();
-    if audio.is_some() {
-        stream_map.push(format!("a:0{group},name:{AUDIO_RENDITION}"));
-    }
+        rungs.iter().enumerate().map(|(i, rung)| format!("v:{i}{},name:{}", group(rung), rung.name)).collect();
+    stream_map.extend(audio_stream_map(&audio_renditions));
     let stream_map = stream_map.join(" ");
     if range.is_some() && source.audio_stream.is_some() {
         // One run that encodes the sound beside the picture shifts the picture by the
@@ -212,17 +214,46 @@ pub fn gop_frames(frame_rate: f64, gop_seconds: u32) -> u32 {
     (frame_rate * f64::from(gop_seconds)).round().max(1.0) as u32
 }
 
-fn audio_codec_args() -> Vec<String> {
-    ["-c:a", "aac", "-b:a", &format!("{AUDIO_KBPS}k"), "-ac", "2", "-ar", "48000"].map(String::from).to_vec()
+/// Source stream `stream` mapped once per audio rendition, each encoded at its rate and,
+/// with a `loudness` target, normalised to it in the same pass: `loudnorm`'s one-pass
+/// (dynamic) mode, whose 3 s look-ahead is all it waits for, so the first segments
+/// are not held back by a measuring pass over the whole source.
+fn audio_codec_args(stream: u32, renditions: &[AudioRendition], loudness: Option<f64>) -> Vec<String> {
+    let mut args = Vec::new();
+    for (j, rendition) in renditions.iter().enumerate() {
+        args.extend(["-map".into(), format!("0:{stream}")]);
+        if let Some(lufs) = loudness {
+            // loudnorm works at 192 kHz; the renditions are 48 kHz.
+            let filter = format!("loudnorm=I={lufs}:TP={TRUE_PEAK_DBTP}:LRA=11,aresample=48000");
+            args.extend([format!("-filter:a:{j}"), filter]);
+        }
+        args.extend(
+            [&format!("-c:a:{j}"), "aac", &format!("-b:a:{j}"), &format!("{}k", rendition.kbps)].map(String::from),
+        );
+    }
+    args.extend(["-ac", "2", "-ar", "48000"].map(String::from));
+    args
 }
 
-/// Arguments encoding only the source's audio, for the whole source, into `out/audio/`
-/// exactly as the ladder run does beside its rungs (a chunked video's audio).
-pub fn audio_args(input: &Input, out: &Path, audio_stream: u32, settings: &EncodeSettings) -> Vec<String> {
+/// The audio renditions' entries of `-var_stream_map`: each its own group and folder.
+fn audio_stream_map(renditions: &[AudioRendition]) -> Vec<String> {
+    renditions.iter().enumerate().map(|(j, a)| format!("a:{j},agroup:{0},name:{0}", a.name)).collect()
+}
+
+/// Arguments encoding only the source's audio, for the whole source, into each audio
+/// rendition `rungs` play, exactly as the ladder run does beside its rungs (a chunked
+/// video's audio).
+pub fn audio_args(
+    input: &Input,
+    out: &Path,
+    audio_stream: u32,
+    rungs: &[Rung],
+    settings: &EncodeSettings,
+) -> Vec<String> {
+    let renditions = audio::renditions(rungs);
     let mut args: Vec<String> = vec!["-y".into()];
     args.extend(input.args());
-    args.extend(["-map".into(), format!("0:{audio_stream}")]);
-    args.extend(audio_codec_args());
+    args.extend(audio_codec_args(audio_stream, &renditions, settings.loudness));
     args.extend(
         [
             "-f",
@@ -236,7 +267,7 @@ pub fn audio_args(input: &Input, out: &Path, audio_stream: u32, settings: &Encod
             "-hls_segment_filename",
             &out.join("%v").join(layout::SEGMENT_PATTERN).display().to_string(),
             "-var_stream_map",
-            &format!("a:0,name:{AUDIO_RENDITION}"),
+            &audio_stream_map(&renditions).join(" "),
             &out.join("%v").join(layout::PLAYLIST).display().to_string(),
         ]
         .map(String::from),
@@ -265,8 +296,14 @@ mod tests {
             bitrate: None,
             hdr: None,
         };
-        let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
-        let settings = EncodeSettings { preset: "veryfast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
+        let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400), (240, 80)]);
+        let settings = EncodeSettings {
+            preset: "veryfast",
+            segment_seconds: 6,
+            gop_seconds: 2,
+            encoder_threads: 2,
+            loudness: Some(-16.0),
+        };
         let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into(), kind: StillKind::Latest };
         let args = ladder_args(
             &Input::new(Path::new("/w/source"), Container::Mp4),
@@ -284,7 +321,8 @@ mod tests {
         let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
         assert!(graph.starts_with("[0:v]fps=25/1,split=2[r0][s0];"), "{graph}");
         assert!(graph.contains("[r0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split[v0][r1];"), "{graph}");
-        assert!(graph.contains("[r1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p[v1];"), "{graph}");
+        assert!(graph.contains("[r1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p,split[v1][r2];"), "{graph}");
+        assert!(graph.contains("[r2]scale=426:240:flags=bicubic,setsar=1,format=yuv420p[v2];"), "{graph}");
         assert!(graph.ends_with(";[s0]thumbnail[x0]"), "{graph}");
         assert_eq!(args.last().unwrap(), "/w/poster.jpg");
         let still = &args[args.iter().position(|a| a == "[x0]").unwrap()..];
@@ -295,8 +333,15 @@ mod tests {
         let gop = &args[args.iter().position(|a| a == "-g").unwrap() + 1];
         assert_eq!(gop, "50");
         let map = &args[args.iter().position(|a| a == "-var_stream_map").unwrap() + 1];
-        assert_eq!(map, "v:0,agroup:audio,name:720p v:1,agroup:audio,name:480p a:0,agroup:audio,name:audio");
-        assert_eq!(args.iter().filter(|a| *a == "0:1").count(), 1, "audio is encoded once: {args:?}");
+        assert_eq!(
+            map,
+            "v:0,agroup:audio,name:720p v:1,agroup:audio,name:480p v:2,agroup:audio_low,name:240p \
+             a:0,agroup:audio,name:audio a:1,agroup:audio_low,name:audio_low"
+        );
+        assert_eq!(args.iter().filter(|a| *a == "0:1").count(), 2, "audio is encoded once per rendition: {args:?}");
+        assert!(args.windows(2).any(|w| w == ["-b:a:1", "48k"]), "the low rung's audio is 48 kbit/s: {args:?}");
+        let loudnorm = "loudnorm=I=-16:TP=-2:LRA=11,aresample=48000";
+        assert!(args.windows(2).any(|w| w == ["-filter:a:1", loudnorm]), "both renditions normalised: {args:?}");
         assert!(args.windows(2).any(|w| w[0] == "-level:v:0" && w[1] == "3.1"), "{args:?}");
     }
 }

@@ -255,6 +255,7 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
         segment_seconds: config.segment_seconds,
         gop_seconds: config.gop_seconds,
         encoder_threads: encode::threads_per_encoder(),
+        loudness: config.loudness,
     };
     let (top, duration) = (&rungs[0], source.duration_s);
     let args = outputs.command(&input, &source, &rungs, &settings);
@@ -507,7 +508,13 @@ mod tests {
         let source = probe::probe(&input).await.unwrap();
         let rungs = ladder::plan(&source, &[(1080, 5000), (720, 2800), (480, 1400)]);
         let outputs = Outputs::create(work, &source).await.unwrap();
-        let settings = EncodeSettings { preset: "ultrafast", segment_seconds: 6, gop_seconds: 2, encoder_threads: 2 };
+        let settings = EncodeSettings {
+            preset: "ultrafast",
+            segment_seconds: 6,
+            gop_seconds: 2,
+            encoder_threads: 2,
+            loudness: None,
+        };
         let args = outputs.command(&input, &source, &rungs, &settings);
         let mut positions = Vec::new();
         let limits = Limits { stall: Duration::from_secs(120), wall_clock: Duration::from_secs(600) };

@@ -1,4 +1,5 @@
-//! Which renditions a source gets: the default 1080p/720p/480p ladder, never
+//! Which renditions a source gets: the configured ladder (by default 1080p, 720p,
+//! 480p, 360p and a 240p rung that fits under 192 kbit/s with its audio), never
 //! upscaled, keeping the aspect ratio, with each rung's H.264 level.
 
 use streambox_storage::layout;
@@ -129,7 +130,7 @@ fn even_down(n: u32) -> u32 {
 mod tests {
     use super::*;
 
-    const LADDER: [(u32, u32); 3] = [(1080, 5000), (720, 2800), (480, 1400)];
+    const LADDER: [(u32, u32); 5] = [(1080, 5000), (720, 2800), (480, 1400), (360, 700), (240, 80)];
 
     fn source(w: u32, h: u32) -> SourceInfo {
         SourceInfo {
@@ -175,7 +176,13 @@ mod tests {
         let rungs = plan(&source(1920, 1080));
         assert_eq!(
             sizes(&rungs),
-            [("1080p".into(), 1920, 1080), ("720p".into(), 1280, 720), ("480p".into(), 854, 480)]
+            [
+                ("1080p".into(), 1920, 1080),
+                ("720p".into(), 1280, 720),
+                ("480p".into(), 854, 480),
+                ("360p".into(), 640, 360),
+                ("240p".into(), 426, 240)
+            ]
         );
         assert_eq!(rungs[0].level.name(), "4.0");
         assert_eq!(rungs[1].level.name(), "3.1");
@@ -183,22 +190,29 @@ mod tests {
         assert_eq!(rungs[2].level.name(), "3.1");
         assert_eq!(Level::for_stream(640, 480, 30.0, 1498).name(), "3.0");
         assert_eq!(rungs[0].level.idc, 40);
+        assert_eq!(rungs[4].level.name(), "2.1");
     }
 
     #[test]
     fn never_upscales_and_keeps_aspect() {
-        assert_eq!(sizes(&plan(&source(1280, 720))), [("720p".into(), 1280, 720), ("480p".into(), 854, 480)]);
-        assert_eq!(sizes(&plan(&source(640, 480))), [("480p".into(), 640, 480)]);
+        let names = |rungs: Vec<Rung>| rungs.into_iter().map(|r| r.name).collect::<Vec<_>>();
+        assert_eq!(names(plan(&source(1280, 720))), ["720p", "480p", "360p", "240p"]);
         assert_eq!(
-            sizes(&plan(&source(1080, 1920))),
+            sizes(&plan(&source(640, 480))),
+            [("480p".into(), 640, 480), ("360p".into(), 480, 360), ("240p".into(), 320, 240)]
+        );
+        assert_eq!(
+            sizes(&plan(&source(1080, 1920)))[..3],
             [("1080p".into(), 1080, 1920), ("720p".into(), 720, 1280), ("480p".into(), 480, 854)]
         );
     }
 
     #[test]
     fn small_and_odd_sources_get_one_even_rung() {
-        assert_eq!(sizes(&plan(&source(320, 240))), [("240p".into(), 320, 240)]);
-        assert_eq!(sizes(&plan(&source(853, 479))), [("478p".into(), 852, 478)]);
+        let short_ladder = [(1080, 5000), (720, 2800), (480, 1400)];
+        assert_eq!(sizes(&super::plan(&source(320, 240), &short_ladder)), [("240p".into(), 320, 240)]);
+        assert_eq!(sizes(&super::plan(&source(853, 479), &short_ladder)), [("478p".into(), 852, 478)]);
+        assert_eq!(sizes(&plan(&source(200, 150))), [("150p".into(), 200, 150)]);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The transcode worker: probe -> one ffmpeg for the whole ladder -> master
 //! playlist and poster -> publish to object storage -> mark the video ready.
 
+mod audio;
 mod chunking;
 mod continuity;
 mod download;
 mod encode;
 mod error;
 mod ffmpeg;
+mod iframes;
 mod job;
 mod ladder;
 mod live;
@@ -16,6 +18,7 @@ mod parts;
 mod poster;
 mod probe;
 mod publish;
+mod rates;
 mod reconcile;
 mod stitch;
 mod storyboard;

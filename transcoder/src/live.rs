@@ -19,8 +19,9 @@ use sqlx::PgPool;
 use streambox_base::ids::VideoId;
 use streambox_core::captions::publish as captions;
 use streambox_storage::ObjectStore;
-use streambox_storage::layout::{AUDIO_RENDITION, PLAYLIST, keys};
+use streambox_storage::layout::{PLAYLIST, keys};
 
+use crate::audio;
 use crate::ladder::Rung;
 use crate::master;
 use crate::publish::{self, PLAYLIST_TYPE};
@@ -30,10 +31,10 @@ use crate::publish::{self, PLAYLIST_TYPE};
 pub enum Sound {
     /// The video is silent.
     None,
-    /// This run encodes it: its rendition is published like the rungs.
+    /// This run encodes it: its renditions are published like the rungs.
     InThisRun,
-    /// Another part encodes it (a chunked video): the master waits until its playlist
-    /// is in storage.
+    /// Another part encodes it (a chunked video): the master waits until its playlists
+    /// are in storage.
     Elsewhere,
 }
 
@@ -46,7 +47,7 @@ pub struct LivePublisher<'a> {
     rungs: &'a [Rung],
     frame_rate: f64,
     sound: Sound,
-    /// The rungs' names, and the audio's when this run encodes it.
+    /// The rungs' names, and the audio renditions' when this run encodes them.
     renditions: Vec<String>,
     /// Per rendition: how many segments its published playlist names (all of them in
     /// storage, in playlist order).
@@ -67,7 +68,7 @@ impl<'a> LivePublisher<'a> {
     ) -> anyhow::Result<Self> {
         let mut renditions: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
         if sound == Sound::InThisRun {
-            renditions.push(AUDIO_RENDITION.to_owned());
+            renditions.extend(audio::renditions(rungs).iter().map(|a| a.name.to_owned()));
         }
         let mut publisher = Self {
             db,
@@ -125,9 +126,12 @@ impl<'a> LivePublisher<'a> {
         if self.master_published || self.renditions.iter().any(|name| self.published[name] == 0) {
             return Ok(false);
         }
-        let sound_elsewhere = keys::rendition_file(self.video, AUDIO_RENDITION, PLAYLIST);
-        if self.sound == Sound::Elsewhere && self.storage.head(&sound_elsewhere).await?.is_none() {
-            return Ok(false);
+        if self.sound == Sound::Elsewhere {
+            for rendition in audio::renditions(self.rungs) {
+                if self.storage.head(&keys::rendition_file(self.video, rendition.name, PLAYLIST)).await?.is_none() {
+                    return Ok(false);
+                }
+            }
         }
         let codecs = self
             .rungs

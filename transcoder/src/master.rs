@@ -1,54 +1,65 @@
 //! The master playlist, written by us from what ffmpeg actually produced:
-//! BANDWIDTH is the measured peak segment bitrate, AVERAGE-BANDWIDTH the mean, and
-//! CODECS is read from each rung's own sequence parameter set (x264 may settle on a
-//! lower profile than asked, e.g. Constrained Baseline at the `ultrafast` preset).
-//! With sound, every variant names the shared audio rendition, and its BANDWIDTH and
-//! AVERAGE-BANDWIDTH include the audio's, as a player downloads both.
+//! BANDWIDTH is the measured peak segment bitrate (RFC 8216's: the highest rate of any
+//! run of segments lasting 0.5 to 1.5 target durations), AVERAGE-BANDWIDTH the mean,
+//! and CODECS is read from each rung's own sequence parameter set (x264 may settle on
+//! a lower profile than asked, e.g. Constrained Baseline at the `ultrafast` preset).
+//! With sound, every variant names the audio rendition it plays (`crate::audio`), and
+//! its BANDWIDTH and AVERAGE-BANDWIDTH include that audio's, as a player downloads both.
+//! Every variant is SDR (`VIDEO-RANGE`): HDR sources are tone-mapped before encoding.
+//! Each finished rung also has an I-frame variant (`EXT-X-I-FRAME-STREAM-INF`, `crate::iframes`)
+//! whose BANDWIDTH is measured over its keyframes the same way.
 //!
 //! While the ladder is still encoding, a provisional master makes the video playable:
 //! CODECS from each rung's first segment, BANDWIDTH from the rung's rate cap and
-//! AVERAGE-BANDWIDTH from its target rate (each plus the audio's); the finished master
+//! AVERAGE-BANDWIDTH from its target rate (each plus its audio's); the finished master
 //! replaces it with the measured figures.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
-use m3u8_rs::{AlternativeMedia, AlternativeMediaType, MasterPlaylist, Resolution, VariantStream};
+use m3u8_rs::{AlternativeMedia, AlternativeMediaType, MasterPlaylist, QuotedOrUnquoted, Resolution, VariantStream};
 use streambox_db::videos::Rendition;
 
-use crate::encode::{AUDIO_CODEC, AUDIO_KBPS};
-
+use crate::audio::{self, AudioRendition};
+use crate::iframes;
 use crate::ladder::Rung;
-use streambox_storage::layout::{AUDIO_RENDITION, MASTER, PLAYLIST};
+use crate::rates::{SegmentSizes, peak_and_average};
+use streambox_storage::layout::{IFRAME_PLAYLIST, MASTER, PLAYLIST};
 
-/// The audio group's id and the name players show for its one rendition.
-const AUDIO_GROUP: &str = "audio";
-const AUDIO_NAME: &str = "Original";
-
-/// Measures every rung (and the shared audio) under `out`, writes the master playlist in `out`,
-/// returns the renditions.
+/// Measures every rung (and the audio renditions they play) under `out`, writes each
+/// rung's I-frame playlist and the master playlist in `out`, returns the renditions.
 pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> anyhow::Result<Vec<Rendition>> {
-    let (audio_peak, audio_average) = match has_audio {
-        true => measure(&out.join(AUDIO_RENDITION)).map(|(peak, average, _)| (peak, average))?,
-        false => (0, 0),
-    };
-    let mut renditions = Vec::with_capacity(rungs.len());
+    let mut audio_rates = HashMap::new();
+    if has_audio {
+        for rendition in audio::renditions(rungs) {
+            let (peak, average, _) = measure(&out.join(rendition.name))?;
+            audio_rates.insert(rendition.name, (peak, average));
+        }
+    }
+    let mut variants = Vec::with_capacity(rungs.len());
     for rung in rungs {
         let rung_dir = out.join(&rung.name);
         let (bandwidth, average_bandwidth, first_segment) = measure(&rung_dir)?;
         let video_codec = video_codec_of(&rung_dir.join(first_segment))?;
-        renditions.push(Rendition {
-            name: rung.name.clone(),
-            width: rung.width,
-            height: rung.height,
-            bandwidth: bandwidth + audio_peak,
-            average_bandwidth: average_bandwidth + audio_average,
-            codecs: codecs(video_codec, has_audio),
+        let audio = has_audio.then(|| audio::of(rung));
+        let (audio_peak, audio_average) = audio.map_or((0, 0), |a| audio_rates[a.name]);
+        let iframes = Some(peak_and_average(&iframes::write(&rung_dir)?)?);
+        variants.push(Variant {
+            rendition: Rendition {
+                name: rung.name.clone(),
+                width: rung.width,
+                height: rung.height,
+                bandwidth: bandwidth + audio_peak,
+                average_bandwidth: average_bandwidth + audio_average,
+                codecs: codecs(video_codec, audio.is_some()),
+            },
+            audio,
+            iframes,
         });
     }
-    std::fs::write(out.join(MASTER), render(&renditions, frame_rate, has_audio)?)
-        .context("writing the master playlist")?;
-    Ok(renditions)
+    std::fs::write(out.join(MASTER), render(&variants, frame_rate)?).context("writing the master playlist")?;
+    Ok(variants.into_iter().map(|v| v.rendition).collect())
 }
 
 /// The master for a ladder still being encoded, from what is known once every rung has
@@ -59,76 +70,113 @@ pub fn provisional(
     frame_rate: f64,
     has_audio: bool,
 ) -> anyhow::Result<Vec<u8>> {
-    let audio_bps = if has_audio { u64::from(AUDIO_KBPS) * 1000 } else { 0 };
-    let renditions: Vec<Rendition> = rungs
+    let variants: Vec<Variant> = rungs
         .iter()
         .zip(video_codecs)
-        .map(|(rung, codec)| Rendition {
-            name: rung.name.clone(),
-            width: rung.width,
-            height: rung.height,
-            bandwidth: u64::from(rung.max_kbps()) * 1000 + audio_bps,
-            average_bandwidth: u64::from(rung.video_kbps) * 1000 + audio_bps,
-            codecs: codecs(codec.clone(), has_audio),
+        .map(|(rung, codec)| {
+            let audio = has_audio.then(|| audio::of(rung));
+            let audio_bps = audio.map_or(0, |a| u64::from(a.kbps) * 1000);
+            Variant {
+                rendition: Rendition {
+                    name: rung.name.clone(),
+                    width: rung.width,
+                    height: rung.height,
+                    bandwidth: u64::from(rung.max_kbps()) * 1000 + audio_bps,
+                    average_bandwidth: u64::from(rung.video_kbps) * 1000 + audio_bps,
+                    codecs: codecs(codec.clone(), has_audio),
+                },
+                audio,
+                iframes: None,
+            }
         })
         .collect();
-    render(&renditions, frame_rate, has_audio)
+    render(&variants, frame_rate)
 }
 
-/// A rendition's segments, as `(bytes, seconds)`.
-pub type SegmentSizes = Vec<(u64, f64)>;
-
 /// The finished master of a chunked video, measured over each whole rung as
-/// [`write`] measures one run's: `rung_segments[i]` and `video_codecs[i]` are rung `i`'s.
+/// [`write`] measures one run's: `rung_segments[i]`, `iframe_segments[i]` (its I-frame
+/// playlist's entries) and `video_codecs[i]` are rung `i`'s, `audio` each audio
+/// rendition's (none for a silent video).
 pub fn measured(
     rungs: &[Rung],
     rung_segments: &[SegmentSizes],
+    iframe_segments: &[SegmentSizes],
     video_codecs: &[String],
-    audio_segments: Option<&SegmentSizes>,
+    audio: &[(AudioRendition, SegmentSizes)],
     frame_rate: f64,
 ) -> anyhow::Result<(Vec<u8>, Vec<Rendition>)> {
-    let (audio_peak, audio_average) = audio_segments.map(peak_and_average).transpose()?.unwrap_or((0, 0));
-    let has_audio = audio_segments.is_some();
-    let renditions = rungs
+    let audio_rates = audio
+        .iter()
+        .map(|(rendition, sizes)| Ok((rendition.name, peak_and_average(sizes)?)))
+        .collect::<anyhow::Result<HashMap<_, _>>>()?;
+    let has_audio = !audio.is_empty();
+    let variants = rungs
         .iter()
         .zip(rung_segments)
+        .zip(iframe_segments)
         .zip(video_codecs)
-        .map(|((rung, segments), codec)| {
+        .map(|(((rung, segments), iframe_segments), codec)| {
             let (bandwidth, average_bandwidth) = peak_and_average(segments)?;
-            Ok(Rendition {
-                name: rung.name.clone(),
-                width: rung.width,
-                height: rung.height,
-                bandwidth: bandwidth + audio_peak,
-                average_bandwidth: average_bandwidth + audio_average,
-                codecs: codecs(codec.clone(), has_audio),
+            let audio = has_audio.then(|| audio::of(rung));
+            let (audio_peak, audio_average) = match audio {
+                Some(a) => *audio_rates.get(a.name).with_context(|| format!("no {} measured", a.name))?,
+                None => (0, 0),
+            };
+            Ok(Variant {
+                rendition: Rendition {
+                    name: rung.name.clone(),
+                    width: rung.width,
+                    height: rung.height,
+                    bandwidth: bandwidth + audio_peak,
+                    average_bandwidth: average_bandwidth + audio_average,
+                    codecs: codecs(codec.clone(), has_audio),
+                },
+                audio,
+                iframes: Some(peak_and_average(iframe_segments)?),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok((render(&renditions, frame_rate, has_audio)?, renditions))
+    let body = render(&variants, frame_rate)?;
+    Ok((body, variants.into_iter().map(|v| v.rendition).collect()))
+}
+
+/// A rung as the master lists it, with the audio it plays (`None`: silent) and its
+/// I-frame playlist's `(peak, mean)` bit rates once it is finished.
+struct Variant {
+    rendition: Rendition,
+    audio: Option<AudioRendition>,
+    iframes: Option<(u64, u64)>,
 }
 
 fn codecs(video_codec: String, has_audio: bool) -> String {
-    if has_audio { format!("{video_codec},{AUDIO_CODEC}") } else { video_codec }
+    if has_audio { format!("{video_codec},{}", audio::CODEC) } else { video_codec }
 }
 
-fn render(renditions: &[Rendition], frame_rate: f64, has_audio: bool) -> anyhow::Result<Vec<u8>> {
+fn render(variants: &[Variant], frame_rate: f64) -> anyhow::Result<Vec<u8>> {
+    let mut groups: Vec<AudioRendition> = Vec::new();
+    for audio in variants.iter().filter_map(|v| v.audio) {
+        if !groups.contains(&audio) {
+            groups.push(audio);
+        }
+    }
     let playlist = MasterPlaylist {
         version: Some(3),
         independent_segments: true,
-        alternatives: has_audio.then(audio_rendition).into_iter().collect(),
-        variants: renditions
+        alternatives: groups.into_iter().map(audio_rendition).collect(),
+        variants: variants
             .iter()
-            .map(|r| VariantStream {
+            .map(|Variant { rendition: r, audio, .. }| VariantStream {
                 uri: format!("{}/{PLAYLIST}", r.name),
                 bandwidth: r.bandwidth,
                 average_bandwidth: Some(r.average_bandwidth),
                 codecs: Some(r.codecs.clone()),
-                resolution: Some(Resolution { width: u64::from(r.width), height: u64::from(r.height) }),
+                resolution: Some(resolution(r)),
                 frame_rate: Some((frame_rate * 1000.0).round() / 1000.0),
-                audio: has_audio.then(|| AUDIO_GROUP.into()),
+                audio: audio.map(|a| a.name.into()),
+                other_attributes: Some(sdr()),
                 ..Default::default()
             })
+            .chain(variants.iter().filter_map(iframe_variant))
             .collect(),
         ..Default::default()
     };
@@ -137,12 +185,37 @@ fn render(renditions: &[Rendition], frame_rate: f64, has_audio: bool) -> anyhow:
     Ok(bytes)
 }
 
-fn audio_rendition() -> AlternativeMedia {
+/// A rung's `EXT-X-I-FRAME-STREAM-INF`: its picture only (no audio, no FRAME-RATE).
+fn iframe_variant(variant: &Variant) -> Option<VariantStream> {
+    let ((bandwidth, average_bandwidth), r) = (variant.iframes?, &variant.rendition);
+    Some(VariantStream {
+        is_i_frame: true,
+        uri: format!("{}/{IFRAME_PLAYLIST}", r.name),
+        bandwidth,
+        average_bandwidth: Some(average_bandwidth),
+        codecs: r.codecs.split(',').next().map(String::from),
+        resolution: Some(resolution(r)),
+        other_attributes: Some(sdr()),
+        ..Default::default()
+    })
+}
+
+fn resolution(r: &Rendition) -> Resolution {
+    Resolution { width: u64::from(r.width), height: u64::from(r.height) }
+}
+
+/// `VIDEO-RANGE=SDR`, which m3u8-rs has no field for.
+fn sdr() -> HashMap<String, QuotedOrUnquoted> {
+    HashMap::from([("VIDEO-RANGE".to_owned(), QuotedOrUnquoted::Unquoted("SDR".into()))])
+}
+
+/// The one rendition of an audio group: its id is the rendition's folder name.
+fn audio_rendition(audio: AudioRendition) -> AlternativeMedia {
     AlternativeMedia {
         media_type: AlternativeMediaType::Audio,
-        uri: Some(format!("{AUDIO_RENDITION}/{PLAYLIST}")),
-        group_id: AUDIO_GROUP.into(),
-        name: AUDIO_NAME.into(),
+        uri: Some(format!("{}/{PLAYLIST}", audio.name)),
+        group_id: audio.name.into(),
+        name: if audio == audio::SHARED { "Original".into() } else { "Original (low bit rate)".into() },
         default: true,
         autoselect: true,
         channels: Some("2".into()),
@@ -161,7 +234,7 @@ fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64, String)> {
         "ffmpeg wrote a playlist without segments in {}",
         rung_dir.display()
     );
-    let sizes = playlist
+    let segments = playlist
         .segments
         .iter()
         .map(|segment| {
@@ -170,22 +243,10 @@ fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64, String)> {
                 .len();
             Ok((bytes, f64::from(segment.duration)))
         })
-        .collect::<anyhow::Result<SegmentSizes>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sizes = SegmentSizes { segments, target_duration: playlist.target_duration };
     let (peak, average) = peak_and_average(&sizes)?;
     Ok((peak, average, playlist.segments[0].uri.clone()))
-}
-
-/// Peak and mean bits per second over segments of `(bytes, seconds)`.
-fn peak_and_average(segments: &SegmentSizes) -> anyhow::Result<(u64, u64)> {
-    anyhow::ensure!(!segments.is_empty(), "a rendition without segments");
-    let (mut peak, mut total_bits, mut total_seconds) = (0.0_f64, 0.0_f64, 0.0_f64);
-    for &(bytes, seconds) in segments {
-        let (bits, seconds) = (bytes as f64 * 8.0, seconds.max(0.001));
-        peak = peak.max(bits / seconds);
-        total_bits += bits;
-        total_seconds += seconds;
-    }
-    Ok((peak.ceil() as u64, (total_bits / total_seconds).ceil() as u64))
 }
 
 /// `avc1.PPCCLL` (RFC 6381) from the first SPS in `segment`: profile, constraint flags, level.
@@ -282,11 +343,55 @@ mod tests {
         std::fs::write(
             dir.path().join("index.m3u8"),
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n\
-             #EXTINF:6.0,\nseg_000.ts\n#EXTINF:2.0,\nseg_001.ts\n#EXT-X-ENDLIST\n",
+             #EXTINF:6.0,\nseg_000.ts\n#EXTINF:3.0,\nseg_001.ts\n#EXT-X-ENDLIST\n",
         )
         .unwrap();
         std::fs::write(dir.path().join("seg_000.ts"), vec![0u8; 6000]).unwrap(); // 8000 bit/s
-        std::fs::write(dir.path().join("seg_001.ts"), vec![0u8; 3000]).unwrap(); // 12000 bit/s
-        assert_eq!(measure(dir.path()).unwrap(), (12000, 9000, "seg_000.ts".to_owned()));
+        std::fs::write(dir.path().join("seg_001.ts"), vec![0u8; 4500]).unwrap(); // 12000 bit/s
+        assert_eq!(measure(dir.path()).unwrap(), (12000, 9334, "seg_000.ts".to_owned()));
+    }
+
+    #[test]
+    fn every_variant_is_sdr_and_the_low_rung_plays_the_low_rate_audio() {
+        use crate::ladder::Level;
+        let rung = |name: &str, video_kbps| Rung {
+            name: name.into(),
+            width: 2,
+            height: 2,
+            video_kbps,
+            level: Level { idc: 30 },
+        };
+        let rungs = [rung("360p", 800), rung("240p", 80)];
+        let codecs = ["avc1.64001e".to_owned(), "avc1.64000d".to_owned()];
+        let text = String::from_utf8(provisional(&rungs, &codecs, 30.0, true).unwrap()).unwrap();
+        let master = m3u8_rs::parse_master_playlist_res(text.as_bytes()).unwrap();
+        let groups: Vec<_> = master.alternatives.iter().map(|a| (a.group_id.as_str(), a.uri.as_deref())).collect();
+        assert_eq!(groups, [("audio", Some("audio/index.m3u8")), ("audio_low", Some("audio_low/index.m3u8"))]);
+        let audio: Vec<_> = master.variants.iter().map(|v| (v.uri.as_str(), v.audio.as_deref(), v.bandwidth)).collect();
+        assert_eq!(
+            audio,
+            [("360p/index.m3u8", Some("audio"), 984_000), ("240p/index.m3u8", Some("audio_low"), 133_000)]
+        );
+        assert_eq!(text.matches("VIDEO-RANGE=SDR").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn a_finished_rung_lists_its_iframe_playlist_with_its_picture_only() {
+        use crate::ladder::Level;
+        let rungs = [Rung { name: "360p".into(), width: 640, height: 360, video_kbps: 700, level: Level { idc: 30 } }];
+        let sizes = |segments: Vec<(u64, f64)>| SegmentSizes { segments, target_duration: 6 };
+        let video = [sizes(vec![(600_000, 6.0)])];
+        let iframes = [sizes(vec![(30_000, 2.0), (15_000, 2.0), (15_000, 2.0)])];
+        let audio = [(audio::SHARED, sizes(vec![(96_000, 6.0)]))];
+        let (body, _) = measured(&rungs, &video, &iframes, &["avc1.64001e".into()], &audio, 30.0).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        let line =
+            text.lines().find(|l| l.starts_with("#EXT-X-I-FRAME-STREAM-INF:")).unwrap_or_else(|| panic!("{text}"));
+        // The peak of runs of 3 to 9 s: the first 4 s.
+        assert_eq!(
+            line,
+            "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000,AVERAGE-BANDWIDTH=80000,CODECS=\"avc1.64001e\",\
+             RESOLUTION=640x360,VIDEO-RANGE=SDR,URI=\"360p/iframes.m3u8\""
+        );
     }
 }

@@ -28,7 +28,7 @@ use crate::ladder::{self, Rung};
 use crate::live::{LivePublisher, Sound};
 use crate::probe::{self, Input, SourceInfo};
 use crate::stitch::{self, Parts};
-use crate::{continuity, download, master, measure, poster, publish, storyboard};
+use crate::{audio, continuity, download, iframes, master, measure, poster, publish, storyboard};
 
 /// How long the presigned URL a planning probe reads the source with stays valid.
 const PROBE_URL_TTL: Duration = Duration::from_secs(600);
@@ -155,7 +155,9 @@ async fn run(state: &App, job: &Job, chunk: &Chunk, video: &Video, progress: &Sh
         ChunkKind::Video => {
             encode_chunk(state, chunk, video.id, &input, &source, &rungs, workdir.path(), progress).await?
         }
-        ChunkKind::Audio => encode_audio(state, chunk, video.id, &input, &source, workdir.path(), progress).await?,
+        ChunkKind::Audio => {
+            encode_audio(state, chunk, video.id, &input, &source, &rungs, workdir.path(), progress).await?
+        }
         ChunkKind::Finish => {
             finish(state, job, chunk, video.id, &source, &rungs, workdir.path()).await?;
             return Ok(Ran::Finished);
@@ -171,6 +173,7 @@ fn settings(state: &App) -> EncodeSettings<'_> {
         segment_seconds: config.segment_seconds,
         gop_seconds: config.gop_seconds,
         encoder_threads: encode::threads_per_encoder(),
+        loudness: config.loudness,
     }
 }
 
@@ -278,13 +281,15 @@ async fn encode_chunk(
     Ok(output)
 }
 
-/// The audio of the whole source, as one run encodes it beside the rungs.
+/// The audio renditions of the whole source, as one run encodes them beside the rungs.
+#[allow(clippy::too_many_arguments)]
 async fn encode_audio(
     state: &App,
     chunk: &Chunk,
     video: VideoId,
     input: &Input,
     source: &SourceInfo,
+    rungs: &[Rung],
     work: &std::path::Path,
     progress: &SharedProgress,
 ) -> Result<PartOutput, JobError> {
@@ -293,13 +298,17 @@ async fn encode_audio(
     };
     let out = work.join("hls");
     tokio::fs::create_dir_all(&out).await.map_err(anyhow::Error::from)?;
-    let args = encode::audio_args(input, &out, stream, &settings(state));
+    let args = encode::audio_args(input, &out, stream, rungs, &settings(state));
     let limits =
         Limits { stall: state.config.transcode.stall_timeout, wall_clock: job::wall_clock_cap(chunk.duration_s) };
     ffmpeg::run(args, limits, reporter(progress, Measure::Seconds(chunk.duration_s))).await.map_err(job::classify)?;
-    let (record, files) = local_rendition(&out.join(AUDIO_RENDITION), Rendition::Sound)?;
-    publish::upload(&state.storage, video, files).await?;
-    Ok(PartOutput::from([(AUDIO_RENDITION.to_owned(), record)]))
+    let mut output = PartOutput::new();
+    for rendition in audio::renditions(rungs) {
+        let (record, files) = local_rendition(&out.join(rendition.name), Rendition::Sound)?;
+        publish::upload(&state.storage, video, files).await?;
+        output.insert(rendition.name.to_owned(), record);
+    }
+    Ok(output)
 }
 
 /// Which rendition a part wrote.
@@ -334,7 +343,14 @@ fn local_rendition(
     for segment in &playlist.segments {
         let path = dir.join(&segment.uri);
         let bytes = std::fs::metadata(&path).with_context(|| format!("segment {}", segment.uri))?.len();
-        segments.push(SegmentRecord { name: segment.uri.clone(), seconds: f64::from(segment.duration), bytes });
+        let seconds = f64::from(segment.duration);
+        let keyframes = match rendition {
+            Rendition::Picture { .. } => {
+                iframes::keyframes(&std::fs::read(&path).with_context(|| format!("segment {}", segment.uri))?, seconds)
+            }
+            Rendition::Sound => Vec::new(),
+        };
+        segments.push(SegmentRecord { name: segment.uri.clone(), seconds, bytes, keyframes });
         files.push((path, format!("{name}/{}", segment.uri)));
     }
     let codec = match rendition {

@@ -1,4 +1,4 @@
-//! Uploads the finished output: previews and the VOD playlists (their segments are in
+//! Uploads the finished output: previews, the VOD and I-frame playlists (their segments are in
 //! storage already, put there by `live` as ffmpeg wrote them), and the measured master
 //! last, so a playlist never points at an object that is not there yet.
 
@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use streambox_base::ids::VideoId;
 use streambox_core::captions::publish as captions;
 use streambox_storage::ObjectStore;
-use streambox_storage::layout::{MASTER, PLAYLIST, keys};
+use streambox_storage::layout::{IFRAME_PLAYLIST, MASTER, PLAYLIST, keys};
 
 const PARALLEL_UPLOADS: usize = 4;
 /// The content type of every playlist.
@@ -18,12 +18,16 @@ pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const SEGMENT_TYPE: &str = "video/mp2t";
 
 /// Every rendition's finished playlist under `out`, published as the VOD playlist it
-/// now is (ffmpeg wrote an EVENT one, complete with its ENDLIST); not the master.
+/// now is (ffmpeg wrote an EVENT one, complete with its ENDLIST), and each rung's
+/// I-frame playlist as written; not the master.
 pub async fn playlists(storage: &ObjectStore, video: VideoId, out: &Path) -> anyhow::Result<()> {
-    let playlists = output_files(out)?.into_iter().filter(|(_, name)| name.ends_with(&format!("/{PLAYLIST}")));
+    let playlists = output_files(out)?
+        .into_iter()
+        .filter(|(_, name)| name.ends_with(&format!("/{PLAYLIST}")) || name.ends_with(&format!("/{IFRAME_PLAYLIST}")));
     futures::stream::iter(playlists)
         .map(|(path, relative)| async move {
-            let body = vod_playlist(&std::fs::read(&path).with_context(|| format!("reading {relative}"))?)?;
+            let raw = std::fs::read(&path).with_context(|| format!("reading {relative}"))?;
+            let body = if relative.ends_with(IFRAME_PLAYLIST) { raw } else { vod_playlist(&raw)? };
             storage.put_bytes(&format!("{}{relative}", keys::hls_prefix(video)), body.into(), PLAYLIST_TYPE).await
         })
         .buffer_unordered(PARALLEL_UPLOADS)

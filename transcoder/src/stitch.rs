@@ -1,6 +1,7 @@
 //! A chunked video's playlists from what its parts recorded: growing (EVENT) ones as
-//! consecutive chunks finish, and at the end the VOD playlists, the master measured over
-//! each whole rung, the poster and the storyboard — the files one run would publish.
+//! consecutive chunks finish, and at the end the VOD and I-frame playlists, the master
+//! measured over each whole rung, the poster and the storyboard — the files one run
+//! would publish.
 
 use std::path::Path;
 
@@ -13,12 +14,14 @@ use streambox_core::captions::publish as captions;
 use streambox_db::chunks::{Chunk, ChunkKind, ChunkState, PartOutput, RenditionOutput};
 use streambox_db::videos::Rendition;
 use streambox_storage::ObjectStore;
-use streambox_storage::layout::{AUDIO_RENDITION, PLAYLIST, POSTER, keys};
+use streambox_storage::layout::{IFRAME_PLAYLIST, PLAYLIST, POSTER, keys};
 
+use crate::audio::{self, AudioRendition};
 use crate::ladder::Rung;
-use crate::master::{self, SegmentSizes};
+use crate::master;
 use crate::publish::{self, PLAYLIST_TYPE};
-use crate::storyboard;
+use crate::rates::SegmentSizes;
+use crate::{iframes, storyboard};
 
 /// Under [`keys::chunk_staging_prefix`]: the storyboard tiles, by tile number.
 pub const TILES: &str = "tiles/";
@@ -50,9 +53,20 @@ impl<'a> Parts<'a> {
     }
 
     /// `None`: the video is silent; `Some(None)`: its audio is not done yet.
-    fn audio(&self) -> Option<Option<&'a RenditionOutput>> {
-        self.outputs(ChunkKind::Audio).next().map(|(_, output)| output.and_then(|o| o.get(AUDIO_RENDITION)))
+    fn audio(&self) -> Option<Option<&'a PartOutput>> {
+        self.outputs(ChunkKind::Audio).next().map(|(_, output)| output)
     }
+}
+
+/// Each audio rendition `rungs` play, with its record in the audio part's `output`.
+fn audio_records<'a>(
+    output: &'a PartOutput,
+    rungs: &[Rung],
+) -> anyhow::Result<Vec<(AudioRendition, &'a RenditionOutput)>> {
+    audio::renditions(rungs)
+        .into_iter()
+        .map(|a| Ok((a, output.get(a.name).with_context(|| format!("the audio part recorded no {}", a.name))?)))
+        .collect()
 }
 
 /// A rendition's records from consecutive parts as one playlist.
@@ -102,9 +116,13 @@ pub async fn publish_progress(
         }
     }
     let audio = parts.audio();
-    if let Some(Some(audio)) = audio {
-        let body = playlist(&[audio], MediaPlaylistType::Event)?;
-        storage.put_bytes(&keys::rendition_file(video, AUDIO_RENDITION, PLAYLIST), body.into(), PLAYLIST_TYPE).await?;
+    if let Some(Some(output)) = audio {
+        for (rendition, record) in audio_records(output, rungs)? {
+            let body = playlist(&[record], MediaPlaylistType::Event)?;
+            storage
+                .put_bytes(&keys::rendition_file(video, rendition.name, PLAYLIST), body.into(), PLAYLIST_TYPE)
+                .await?;
+        }
     }
     let sound_ready = !matches!(audio, Some(None));
     if done.is_empty() || !sound_ready || storage.head(&keys::master(video)).await?.is_some() {
@@ -127,7 +145,10 @@ fn first_codecs(first: &PartOutput, rungs: &[Rung]) -> anyhow::Result<Vec<String
 }
 
 fn sizes(records: &[&RenditionOutput]) -> SegmentSizes {
-    records.iter().flat_map(|r| &r.segments).map(|s| (s.bytes, s.seconds)).collect()
+    SegmentSizes {
+        segments: records.iter().flat_map(|r| &r.segments).map(|s| (s.bytes, s.seconds)).collect(),
+        target_duration: records.iter().map(|r| r.target_duration).max().unwrap_or(1),
+    }
 }
 
 /// The finished video: every rendition's VOD playlist, the storyboard laid out from
@@ -147,20 +168,27 @@ pub async fn finish(
     anyhow::ensure!(parts.all_video_done(), "a chunk is not done");
     let outputs: Vec<&PartOutput> = parts.done_from_start();
     let audio = match parts.audio() {
-        Some(Some(audio)) => Some(audio),
+        Some(Some(output)) => audio_records(output, rungs)?,
         Some(None) => anyhow::bail!("the audio is not done"),
-        None => None,
+        None => Vec::new(),
     };
-    let mut rung_sizes = Vec::with_capacity(rungs.len());
+    let (mut rung_sizes, mut iframe_sizes) = (Vec::with_capacity(rungs.len()), Vec::with_capacity(rungs.len()));
     for rung in rungs {
         let records = rendition(&outputs, &rung.name)?;
         let body = playlist(&records, MediaPlaylistType::Vod)?;
         storage.put_bytes(&keys::rendition_file(video, &rung.name, PLAYLIST), body.into(), PLAYLIST_TYPE).await?;
         rung_sizes.push(sizes(&records));
+        let keyframes: Vec<_> =
+            records.iter().flat_map(|r| &r.segments).map(|s| (s.name.clone(), s.keyframes.clone())).collect();
+        let (body, sizes) = iframes::playlist(&keyframes)?;
+        storage
+            .put_bytes(&keys::rendition_file(video, &rung.name, IFRAME_PLAYLIST), body.into(), PLAYLIST_TYPE)
+            .await?;
+        iframe_sizes.push(sizes);
     }
-    if let Some(audio) = audio {
-        let body = playlist(&[audio], MediaPlaylistType::Vod)?;
-        storage.put_bytes(&keys::rendition_file(video, AUDIO_RENDITION, PLAYLIST), body.into(), PLAYLIST_TYPE).await?;
+    for (rendition, record) in &audio {
+        let body = playlist(&[record], MediaPlaylistType::Vod)?;
+        storage.put_bytes(&keys::rendition_file(video, rendition.name, PLAYLIST), body.into(), PLAYLIST_TYPE).await?;
     }
 
     let top = &rungs[0];
@@ -180,8 +208,8 @@ pub async fn finish(
     storage.copy(&keys::chunk_staging(video, POSTER), &keys::poster(video)).await.context("the poster")?;
 
     let codecs = first_codecs(outputs[0], rungs)?;
-    let audio_sizes = audio.map(|a| sizes(&[a]));
-    let (body, renditions) = master::measured(rungs, &rung_sizes, &codecs, audio_sizes.as_ref(), frame_rate)?;
+    let audio_sizes: Vec<_> = audio.iter().map(|(rendition, record)| (*rendition, sizes(&[record]))).collect();
+    let (body, renditions) = master::measured(rungs, &rung_sizes, &iframe_sizes, &codecs, &audio_sizes, frame_rate)?;
     captions::publish_master(&app.db, storage, video, &body).await?;
     Ok(renditions)
 }
@@ -209,7 +237,10 @@ mod tests {
 
     fn record(names: &[&str]) -> RenditionOutput {
         RenditionOutput {
-            segments: names.iter().map(|n| SegmentRecord { name: (*n).into(), seconds: 6.0, bytes: 1000 }).collect(),
+            segments: names
+                .iter()
+                .map(|n| SegmentRecord { name: (*n).into(), seconds: 6.0, bytes: 1000, keyframes: Vec::new() })
+                .collect(),
             target_duration: 6,
             codec: Some("avc1.64001f".into()),
         }

@@ -1,0 +1,357 @@
+//! A published ladder checked against the HLS authoring rules, written out below as a
+//! table (rule, where it is written, how it is checked) that the README's "Transcoding"
+//! section shows too. The video is uploaded, transcoded by the real worker and fetched
+//! back through the streamer as a player would; every rule is checked on what was served.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use m3u8_rs::{MasterPlaylist, MediaPlaylist, QuotedOrUnquoted, VariantStream};
+use serde_json::Value;
+
+use crate::corpus::peak_and_mean;
+use crate::support::TestApp;
+
+/// One authoring rule: what it says, where it is written, and its check.
+struct Rule {
+    rule: &'static str,
+    spec: &'static str,
+    check: fn(&Published) -> Result<(), String>,
+}
+
+const RULES: [Rule; 8] = [
+    Rule {
+        rule: "No segment lasts longer than its playlist's target duration",
+        spec: "RFC 8216 4.3.3.1",
+        check: target_duration_honoured,
+    },
+    Rule {
+        rule: "Every video segment starts with an IDR frame",
+        spec: "RFC 8216 4.3.5.1 (EXT-X-INDEPENDENT-SEGMENTS); Apple: Video",
+        check: segments_start_with_an_idr,
+    },
+    Rule {
+        rule: "BANDWIDTH and AVERAGE-BANDWIDTH within 10% of the measured peak and mean (video + the audio the variant names)",
+        spec: "RFC 8216 4.3.4.2; Apple: Bit rates (VOD)",
+        check: bandwidths_are_measured,
+    },
+    Rule {
+        rule: "Peak bit rate at most twice the average",
+        spec: "Apple: Bit rates (VOD)",
+        check: peak_within_twice_the_average,
+    },
+    Rule {
+        rule: "Every variant states CODECS, RESOLUTION, FRAME-RATE and VIDEO-RANGE",
+        spec: "Apple: Multivariant playlist; RFC 8216bis 4.4.6.2",
+        check: variants_state_their_attributes,
+    },
+    Rule {
+        rule: "One variant under 192 kbit/s, its audio included",
+        spec: "Apple 9.21",
+        check: a_variant_under_192_kbps,
+    },
+    Rule {
+        rule: "Every variant has an I-frame playlist whose byte ranges are its keyframes, each decoding on its own",
+        spec: "RFC 8216 4.3.4.3, 4.3.3.6, 4.3.2.2; Apple: Trick play",
+        check: iframe_playlists_point_at_keyframes,
+    },
+    Rule {
+        rule: "Playlists (over 256 bytes) are served gzip-compressed to a client that accepts it",
+        spec: "Apple: Playlists (compression)",
+        check: playlists_are_gzipped,
+    },
+];
+
+/// What the streamer served for one video, kept on disk under `dir` by URI.
+struct Published {
+    dir: PathBuf,
+    master: MasterPlaylist,
+    /// Every media playlist (variants, audio, I-frame), by its URI in the master.
+    media: HashMap<String, MediaPlaylist>,
+    /// Every playlist (the master as `master.m3u8`) as served plain and to gzip.
+    compressed: Vec<Served>,
+}
+
+/// A playlist's plain bytes and the body served to `Accept-Encoding: gzip` with its
+/// `Content-Encoding`.
+struct Served {
+    uri: String,
+    plain: Vec<u8>,
+    gzip: Vec<u8>,
+    encoding: Option<String>,
+}
+
+impl Published {
+    fn variants(&self) -> impl Iterator<Item = &VariantStream> {
+        self.master.variants.iter().filter(|v| !v.is_i_frame)
+    }
+
+    fn path(&self, playlist_uri: &str, segment_uri: &str) -> PathBuf {
+        let folder = playlist_uri.rsplit_once('/').map_or("", |(folder, _)| folder);
+        self.dir.join(folder).join(segment_uri)
+    }
+
+    /// `(bits, seconds)` of each segment of a playlist.
+    fn segment_bits(&self, uri: &str) -> Vec<(f64, f64)> {
+        self.media[uri]
+            .segments
+            .iter()
+            .map(|s| (std::fs::metadata(self.path(uri, &s.uri)).unwrap().len() as f64 * 8.0, f64::from(s.duration)))
+            .collect()
+    }
+
+    /// `(peak, mean)` of a variant as a player fetches it: its video and its audio.
+    fn measured(&self, variant: &VariantStream) -> (f64, f64) {
+        let rates = |uri: &str| peak_and_mean(&self.segment_bits(uri), self.media[uri].target_duration as f64);
+        let (video_peak, video_mean) = rates(&variant.uri);
+        let audio = self.master.alternatives.iter().find(|a| Some(&a.group_id) == variant.audio.as_ref());
+        let (audio_peak, audio_mean) = audio.and_then(|a| a.uri.as_deref()).map_or((0.0, 0.0), rates);
+        (video_peak + audio_peak, video_mean + audio_mean)
+    }
+}
+
+fn target_duration_honoured(published: &Published) -> Result<(), String> {
+    for (uri, media) in &published.media {
+        if let Some(long) = media.segments.iter().find(|s| f64::from(s.duration).round() as u64 > media.target_duration)
+        {
+            return Err(format!("{uri}: {} lasts {} s, target {}", long.uri, long.duration, media.target_duration));
+        }
+    }
+    Ok(())
+}
+
+fn segments_start_with_an_idr(published: &Published) -> Result<(), String> {
+    for variant in published.variants() {
+        for segment in &published.media[&variant.uri].segments {
+            let path = published.path(&variant.uri, &segment.uri);
+            match first_frame(&path).as_slice() {
+                [pict_type, key] if pict_type == "I" && key == "1" => {}
+                other => return Err(format!("{}/{}: first frame {other:?}", variant.uri, segment.uri)),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bandwidths_are_measured(published: &Published) -> Result<(), String> {
+    for variant in published.variants() {
+        let (peak, mean) = published.measured(variant);
+        let average = variant.average_bandwidth.ok_or_else(|| format!("{}: no AVERAGE-BANDWIDTH", variant.uri))?;
+        let within = |stated: u64, measured: f64| (stated as f64 - measured).abs() <= 0.1 * measured;
+        if !within(variant.bandwidth, peak) || !within(average, mean) {
+            return Err(format!(
+                "{}: BANDWIDTH {} / AVERAGE-BANDWIDTH {average}, measured {peak:.0} / {mean:.0}",
+                variant.uri, variant.bandwidth
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn peak_within_twice_the_average(published: &Published) -> Result<(), String> {
+    for variant in published.variants() {
+        let (peak, mean) = published.measured(variant);
+        if peak > 2.0 * mean {
+            return Err(format!("{}: peak {peak:.0} over twice the mean {mean:.0}", variant.uri));
+        }
+    }
+    Ok(())
+}
+
+fn variants_state_their_attributes(published: &Published) -> Result<(), String> {
+    for variant in published.variants() {
+        let range = variant.other_attributes.as_ref().and_then(|a| a.get("VIDEO-RANGE"));
+        let sdr = matches!(range, Some(QuotedOrUnquoted::Unquoted(r)) if r == "SDR");
+        if variant.codecs.is_none() || variant.resolution.is_none() || variant.frame_rate.is_none() || !sdr {
+            return Err(format!("{}: {variant:?}", variant.uri));
+        }
+    }
+    Ok(())
+}
+
+fn a_variant_under_192_kbps(published: &Published) -> Result<(), String> {
+    let low = published.variants().find(|v| v.bandwidth < 192_000 && published.measured(v).0 < 192_000.0);
+    match low {
+        Some(_) => Ok(()),
+        None => {
+            let stated: Vec<(&str, u64)> = published.variants().map(|v| (v.uri.as_str(), v.bandwidth)).collect();
+            Err(format!("no variant under 192 kbit/s: {stated:?}"))
+        }
+    }
+}
+
+fn iframe_playlists_point_at_keyframes(published: &Published) -> Result<(), String> {
+    let iframes: Vec<&VariantStream> = published.master.variants.iter().filter(|v| v.is_i_frame).collect();
+    for variant in published.variants() {
+        let rung = variant.uri.split('/').next().unwrap();
+        let iframe = iframes
+            .iter()
+            .find(|i| i.uri.split('/').next() == Some(rung) && i.resolution == variant.resolution)
+            .ok_or_else(|| format!("{rung}: no EXT-X-I-FRAME-STREAM-INF"))?;
+        if iframe.codecs.is_none() || iframe.bandwidth == 0 {
+            return Err(format!("{}: {iframe:?}", iframe.uri));
+        }
+        let playlist = &published.media[&iframe.uri];
+        let keyframes: usize = published.media[&variant.uri]
+            .segments
+            .iter()
+            .map(|s| keyframe_count(&published.path(&variant.uri, &s.uri)))
+            .sum();
+        if !playlist.i_frames_only || playlist.segments.len() != keyframes {
+            return Err(format!("{}: {} entries for {keyframes} keyframes", iframe.uri, playlist.segments.len()));
+        }
+        for (n, entry) in playlist.segments.iter().enumerate() {
+            let range =
+                entry.byte_range.as_ref().ok_or_else(|| format!("{}: entry {n} has no byte range", iframe.uri))?;
+            let bytes = std::fs::read(published.path(&iframe.uri, &entry.uri)).unwrap();
+            let offset = range.offset.ok_or("a byte range without an offset")? as usize;
+            let slice = bytes.get(offset..offset + range.length as usize).ok_or("a byte range past the segment")?;
+            let sliced = published.dir.join("slice.ts");
+            std::fs::write(&sliced, slice).unwrap();
+            match first_frame(&sliced).as_slice() {
+                [pict_type, key] if pict_type == "I" && key == "1" => {}
+                other => return Err(format!("{} entry {n} ({}): first frame {other:?}", iframe.uri, entry.uri)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bodies this small are sent as they are (gzip would save nothing).
+const WORTH_COMPRESSING: usize = 256;
+
+fn playlists_are_gzipped(published: &Published) -> Result<(), String> {
+    let large = published.compressed.iter().filter(|served| served.plain.len() > WORTH_COMPRESSING);
+    if large.clone().count() < 1 + published.variants().count() {
+        return Err("fewer large playlists than the master and an I-frame playlist per variant".into());
+    }
+    for Served { uri, plain, gzip, encoding } in large {
+        if encoding.as_deref() != Some("gzip") {
+            return Err(format!("{uri}: served with Content-Encoding {encoding:?}"));
+        }
+        if &gunzip(gzip) != plain {
+            return Err(format!("{uri}: the gzip body is not the playlist"));
+        }
+    }
+    Ok(())
+}
+
+/// `[pict_type, key_frame]` of the first video frame ffprobe decodes from `path`.
+fn first_frame(path: &Path) -> Vec<String> {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1"])
+        .args(["-show_entries", "frame=pict_type,key_frame", "-of", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let probed: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let frame = &probed["frames"][0];
+    [&frame["pict_type"], &frame["key_frame"]].map(|v| v.to_string().trim_matches('"').to_owned()).to_vec()
+}
+
+/// Keyframes in one segment, as ffprobe finds them.
+fn keyframe_count(path: &Path) -> usize {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).lines().filter(|flags| flags.starts_with('K')).count()
+}
+
+fn gunzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .args(["-dc"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    child.wait_with_output().unwrap().stdout
+}
+
+/// 12 s of 1080p30 with sound (a tone over pink noise, so AAC spends its whole rate).
+fn source(dir: &Path) -> PathBuf {
+    let path = dir.join("conformance.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-f", "lavfi", "-i", "anoisesrc=color=pink:amplitude=0.2:sample_rate=48000"])
+        .args(["-filter_complex", "[1:a][2:a]amix=inputs=2[a]", "-map", "0:v", "-map", "[a]", "-t", "12"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    path
+}
+
+/// Fetches the master, every playlist it names and every segment they name through the
+/// streamer, into `dir`.
+async fn fetch(app: &TestApp, master_url: &str, dir: &Path) -> Published {
+    let base = master_url.rsplit_once('/').unwrap().0.to_owned();
+    let get = |url: String, gzip: bool| {
+        let request = app.http.get(url);
+        let request = if gzip { request.header("accept-encoding", "gzip") } else { request };
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{}", response.url());
+            let encoding = response.headers().get("content-encoding").map(|e| e.to_str().unwrap().to_owned());
+            (response.bytes().await.unwrap().to_vec(), encoding)
+        }
+    };
+    let (raw, _) = get(master_url.to_owned(), false).await;
+    let master = m3u8_rs::parse_master_playlist_res(&raw).expect("a master playlist");
+    let served = |uri: &str, plain: Vec<u8>| Served { uri: uri.to_owned(), plain, gzip: Vec::new(), encoding: None };
+    let mut compressed = vec![served("master.m3u8", raw.clone())];
+    let uris: Vec<String> = master
+        .variants
+        .iter()
+        .map(|v| v.uri.clone())
+        .chain(master.alternatives.iter().filter_map(|a| a.uri.clone()))
+        .collect();
+    let mut media = HashMap::new();
+    for uri in uris {
+        let (raw, _) = get(format!("{base}/{uri}"), false).await;
+        let playlist = m3u8_rs::parse_media_playlist_res(&raw).unwrap_or_else(|e| panic!("{uri}: {e}"));
+        let folder = uri.rsplit_once('/').unwrap().0;
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        for segment in &playlist.segments {
+            let path = dir.join(folder).join(&segment.uri);
+            if !path.exists() {
+                std::fs::write(&path, get(format!("{base}/{folder}/{}", segment.uri), false).await.0).unwrap();
+            }
+        }
+        compressed.push(served(&uri, raw));
+        media.insert(uri, playlist);
+    }
+    for playlist in &mut compressed {
+        (playlist.gzip, playlist.encoding) = get(format!("{base}/{}", playlist.uri), true).await;
+    }
+    Published { dir: dir.to_owned(), master, media, compressed }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_ladder_meets_the_authoring_rules() {
+    // 4 s segments of two 2 s GOPs: byte ranges inside segments, three segments.
+    let app = TestApp::spawn_with(&[("STREAMBOX_SEGMENT_SECONDS", "4")]).await;
+    let token = app.signed_in_user().await;
+    let clip = source(app.dir.path());
+    let id = app.upload_accepted(&token, &clip, "Conformance").await;
+    let video: Value = app.wait_for_status(&token, &id, &["ready", "failed"], Duration::from_secs(300)).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let dir = app.dir.path().join("served");
+    let published = fetch(&app, &app.url(video["master_url"].as_str().unwrap()), &dir).await;
+
+    let names: Vec<&str> = published.variants().map(|v| v.uri.split('/').next().unwrap()).collect();
+    assert_eq!(names, ["1080p", "720p", "480p", "360p", "240p"], "the default ladder");
+    let broken: Vec<String> = RULES
+        .iter()
+        .filter_map(|rule| (rule.check)(&published).err().map(|e| format!("{} ({}): {e}", rule.rule, rule.spec)))
+        .collect();
+    assert!(broken.is_empty(), "{} of {} rules broken:\n{}", broken.len(), RULES.len(), broken.join("\n"));
+}
