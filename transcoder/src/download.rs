@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use streambox_base::ids::VideoId;
 use streambox_storage::ObjectStore;
-use streambox_storage::layout::{self, AUDIO_RENDITION, PLAYLIST, keys};
+use streambox_storage::layout::{self, PLAYLIST, keys};
 use tokio::io::AsyncReadExt;
 
+use crate::audio;
 use crate::error::JobError;
 use crate::ffmpeg::{self, Limits};
 use crate::job;
@@ -46,7 +47,7 @@ pub async fn publish(
     stall: Duration,
 ) -> Result<(), JobError> {
     let pair = hls.join(PAIR);
-    tokio::fs::write(&pair, pair_playlist(&rung.name, has_audio)).await.context("writing the download playlist")?;
+    tokio::fs::write(&pair, pair_playlist(rung, has_audio)).await.context("writing the download playlist")?;
     let mp4 = hls.join(layout::DOWNLOAD);
     let limits = Limits { stall, wall_clock: job::wall_clock_cap(duration_s) };
     ffmpeg::run(remux_args(&pair, &mp4, has_audio), limits, |_| {}).await.map_err(job::classify)?;
@@ -55,20 +56,21 @@ pub async fn publish(
     Ok(())
 }
 
-/// A master playlist of just the two renditions: ffmpeg then reads them as one input
-/// on the timeline they share, so the picture keeps its place against the sound
-/// (two inputs would each be moved to start at zero).
-fn pair_playlist(rung: &str, has_audio: bool) -> String {
+/// A master playlist of just the two renditions, the rung and the audio it plays: ffmpeg
+/// then reads them as one input on the timeline they share, so the picture keeps its
+/// place against the sound (two inputs would each be moved to start at zero).
+fn pair_playlist(rung: &Rung, has_audio: bool) -> String {
     let mut playlist = String::from("#EXTM3U\n");
     if has_audio {
+        let audio = audio::of(rung).name;
         playlist.push_str(&format!(
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_RENDITION}\",NAME=\"{AUDIO_RENDITION}\",DEFAULT=YES,AUTOSELECT=YES,URI=\"{AUDIO_RENDITION}/{PLAYLIST}\"\n"
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{audio}\",NAME=\"{audio}\",DEFAULT=YES,AUTOSELECT=YES,URI=\"{audio}/{PLAYLIST}\"\n"
         ));
-        playlist.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"{AUDIO_RENDITION}\"\n"));
+        playlist.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"{audio}\"\n"));
     } else {
         playlist.push_str("#EXT-X-STREAM-INF:BANDWIDTH=1\n");
     }
-    playlist.push_str(&format!("{rung}/{PLAYLIST}\n"));
+    playlist.push_str(&format!("{}/{PLAYLIST}\n", rung.name));
     playlist
 }
 
@@ -155,6 +157,18 @@ mod tests {
         assert_eq!(pick(&ladder, 4000).name, "1080p");
         assert_eq!(pick(&ladder, 360).name, "480p");
         assert_eq!(pick(&[rung(480)], 720).name, "480p");
+    }
+
+    /// A rung under 192 kbit/s plays the low-rate audio (a small source's only rung may be
+    /// one): its download pairs it with that, the only audio such a video may have.
+    #[test]
+    fn the_download_pairs_the_rung_with_the_audio_it_plays() {
+        let shared = pair_playlist(&rung(720), true);
+        assert!(shared.contains("AUDIO=\"audio\"") && shared.contains("URI=\"audio/index.m3u8\""), "{shared}");
+        let low = pair_playlist(&Rung { video_kbps: 80, ..rung(240) }, true);
+        assert!(low.contains("AUDIO=\"audio_low\"") && low.contains("URI=\"audio_low/index.m3u8\""), "{low}");
+        assert!(low.ends_with("240p/index.m3u8\n"), "{low}");
+        assert!(!pair_playlist(&rung(720), false).contains("AUDIO"));
     }
 
     #[test]

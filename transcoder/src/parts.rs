@@ -15,7 +15,7 @@ use streambox_db::jobs::{self, Job, Progress};
 use streambox_db::videos::{self, Published, SourceSummary, Video};
 use streambox_queue::TranscodeJob;
 use streambox_storage::container;
-use streambox_storage::layout::{AUDIO_RENDITION, PLAYLIST, POSTER, keys};
+use streambox_storage::layout::{PLAYLIST, POSTER, keys};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -408,7 +408,7 @@ async fn finish(
 
 /// The download, remuxed from its rung and the audio as the parts stored them: copied
 /// to the finishing step's scratch space first (ffmpeg reads local files only), which
-/// holds one rung and the audio, about the size of the MP4 it makes.
+/// holds one rung and the audio it plays, about the size of the MP4 it makes.
 async fn publish_download(
     state: &App,
     video: VideoId,
@@ -422,7 +422,7 @@ async fn publish_download(
     let hls = work.join("download");
     download::fetch_rendition(&state.storage, video, &rung.name, &hls).await?;
     if has_audio {
-        download::fetch_rendition(&state.storage, video, AUDIO_RENDITION, &hls).await?;
+        download::fetch_rendition(&state.storage, video, audio::of(rung).name, &hls).await?;
     }
     download::publish(&state.storage, video, &hls, rung, has_audio, source.duration_s, config.stall_timeout).await
 }
