@@ -36,7 +36,8 @@ pub fn set_subtitles(master: &mut MasterPlaylist, tracks: &[Track]) {
         ..Default::default()
     }));
     let group = (!tracks.is_empty()).then(|| GROUP.to_owned());
-    for variant in &mut master.variants {
+    // I-frame streams name no renditions: only the playable variants take the group.
+    for variant in master.variants.iter_mut().filter(|variant| !variant.is_i_frame) {
         variant.subtitles.clone_from(&group);
     }
 }
