@@ -78,7 +78,7 @@ async fn a_long_upload_plays_from_its_start_while_it_is_encoded() {
     }
     let audio = master.alternatives.iter().filter_map(|a| a.uri.clone());
     let playlists: Vec<String> = master.variants.iter().map(|v| v.uri.clone()).chain(audio).collect();
-    assert_eq!(playlists.len(), 4, "three rungs and the audio");
+    assert_eq!(playlists.len(), 7, "five rungs and the two audio renditions");
 
     // Every rendition is served from its first segment while the job runs.
     let mut first_reads = Vec::new();
