@@ -43,6 +43,15 @@ async fn upload_caption(
         .unwrap()
 }
 
+async fn delete_caption(app: &TestApp, token: &str, video: &str, lang: &str) -> reqwest::Response {
+    app.http
+        .delete(app.url(&format!("/api/v1/videos/{video}/captions/{lang}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn fetch(app: &TestApp, path: &str) -> reqwest::Response {
     app.http.get(app.url(path)).header(header::ACCEPT_ENCODING, "gzip").send().await.unwrap()
 }
@@ -155,14 +164,7 @@ async fn an_srt_upload_is_served_as_webvtt_segments_lined_up_with_the_picture_an
     assert_eq!(fetch(&app, &segment_path).await.status(), 404, "the replaced revision's segment is gone");
 
     // Deleting it re-publishes the master without it.
-    let deleted = app
-        .http
-        .delete(app.url(&format!("/api/v1/videos/{video}/captions/en")))
-        .bearer_auth(&owner.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    assert_eq!(delete_caption(&app, &owner.token, &video, "en").await.status(), 204);
     let master = eventually(NOTICE_DEADLINE, "the master to drop the deleted track", || async {
         Some(text(&app, &format!("/hls/{video}/master.m3u8")).await).filter(|m| !m.contains("LANGUAGE=\"en\""))
     })
@@ -231,14 +233,7 @@ async fn a_stranger_cannot_add_or_delete_captions_and_a_private_videos_need_its_
     let refused = upload_caption(&app, &stranger.token, &public, "en", "Mine", srt("Hi")).await;
     assert_eq!(refused.status(), 403);
     assert_eq!(upload_caption(&app, &owner.token, &public, "en", "English", srt("Hi")).await.status(), 201);
-    let removed = app
-        .http
-        .delete(app.url(&format!("/api/v1/videos/{public}/captions/en")))
-        .bearer_auth(&stranger.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(removed.status(), 403);
+    assert_eq!(delete_caption(&app, &stranger.token, &public, "en").await.status(), 403);
     let listed = app.get_json(&format!("/api/v1/videos/{public}/captions"), &stranger.token).await;
     assert_eq!(listed["captions"][0]["label"], "English", "the stranger changed nothing");
 

@@ -42,21 +42,15 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
         let rung_dir = out.join(&rung.name);
         let (bandwidth, average_bandwidth, first_segment) = measure(&rung_dir)?;
         let video_codec = video_codec_of(&rung_dir.join(first_segment))?;
-        let audio = has_audio.then(|| audio::of(rung));
-        let (audio_peak, audio_average) = audio.map_or((0, 0), |a| audio_rates[a.name]);
-        let iframes = Some(peak_and_average(&iframes::write(&rung_dir)?)?);
-        variants.push(Variant {
-            rendition: Rendition {
-                name: rung.name.clone(),
-                width: rung.width,
-                height: rung.height,
-                bandwidth: bandwidth + audio_peak,
-                average_bandwidth: average_bandwidth + audio_average,
-                codecs: codecs(video_codec, audio.is_some()),
-            },
-            audio,
+        let iframes = peak_and_average(&iframes::write(&rung_dir)?)?;
+        variants.push(Variant::measured(
+            rung,
+            (bandwidth, average_bandwidth),
+            video_codec,
+            has_audio,
+            &audio_rates,
             iframes,
-        });
+        )?);
     }
     std::fs::write(out.join(MASTER), render(&variants, frame_rate)?).context("writing the master playlist")?;
     Ok(variants.into_iter().map(|v| v.rendition).collect())
@@ -116,24 +110,8 @@ pub fn measured(
         .zip(iframe_segments)
         .zip(video_codecs)
         .map(|(((rung, segments), iframe_segments), codec)| {
-            let (bandwidth, average_bandwidth) = peak_and_average(segments)?;
-            let audio = has_audio.then(|| audio::of(rung));
-            let (audio_peak, audio_average) = match audio {
-                Some(a) => *audio_rates.get(a.name).with_context(|| format!("no {} measured", a.name))?,
-                None => (0, 0),
-            };
-            Ok(Variant {
-                rendition: Rendition {
-                    name: rung.name.clone(),
-                    width: rung.width,
-                    height: rung.height,
-                    bandwidth: bandwidth + audio_peak,
-                    average_bandwidth: average_bandwidth + audio_average,
-                    codecs: codecs(codec.clone(), has_audio),
-                },
-                audio,
-                iframes: Some(peak_and_average(iframe_segments)?),
-            })
+            let iframes = peak_and_average(iframe_segments)?;
+            Variant::measured(rung, peak_and_average(segments)?, codec.clone(), has_audio, &audio_rates, iframes)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let body = render(&variants, frame_rate)?;
@@ -146,6 +124,38 @@ struct Variant {
     rendition: Rendition,
     audio: Option<AudioRendition>,
     iframes: Option<(u64, u64)>,
+}
+
+impl Variant {
+    /// A finished rung from what was measured: its video's `(peak, mean)` bit rates and
+    /// codec, each audio rendition's `(peak, mean)` (with `has_audio`; the rung's own is
+    /// added to its figures) and its I-frame playlist's.
+    fn measured(
+        rung: &Rung,
+        (peak, mean): (u64, u64),
+        video_codec: String,
+        has_audio: bool,
+        audio_rates: &HashMap<&str, (u64, u64)>,
+        iframes: (u64, u64),
+    ) -> anyhow::Result<Self> {
+        let audio = has_audio.then(|| audio::of(rung));
+        let (audio_peak, audio_mean) = match audio {
+            Some(a) => *audio_rates.get(a.name).with_context(|| format!("no {} measured", a.name))?,
+            None => (0, 0),
+        };
+        Ok(Self {
+            rendition: Rendition {
+                name: rung.name.clone(),
+                width: rung.width,
+                height: rung.height,
+                bandwidth: peak + audio_peak,
+                average_bandwidth: mean + audio_mean,
+                codecs: codecs(video_codec, has_audio),
+            },
+            audio,
+            iframes: Some(iframes),
+        })
+    }
 }
 
 fn codecs(video_codec: String, has_audio: bool) -> String {
