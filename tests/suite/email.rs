@@ -16,7 +16,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::support::{TestApp, TestUser};
+use crate::support::{TestApp, TestUser, free_port};
 
 /// An SMTP server that writes each message to `{dir}/NNNN.json` as
 /// `{"to": [...], "subject": ..., "body": <the decoded text>}` (written aside, then
@@ -62,7 +62,7 @@ struct Mailbox {
 impl Mailbox {
     async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let mut server = Command::new("python3")
             .arg("-c")
             .arg(SMTP_SINK)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{TestApp, fake_video, make_clip};
+use crate::support::{TestApp, fake_video, free_port, make_clip};
 
 const DEADLINE: Duration = Duration::from_secs(180);
 
@@ -112,7 +112,7 @@ async fn metrics_follow_an_upload_a_transcode_segment_requests_and_a_failure() {
 
 #[tokio::test]
 async fn metrics_move_to_their_own_port_or_go_away_when_configured() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     let apart = TestApp::spawn_with(&[("STREAMBOX_METRICS_BIND", bind.as_str())]).await;
     let public = apart.http.get(apart.url("/metrics")).send().await.unwrap();

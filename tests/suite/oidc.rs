@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use url::Url;
 
-use crate::support::{TestApp, eventually};
+use crate::support::{TestApp, eventually, free_port};
 
 const CLIENT_ID: &str = "streambox-tests";
 const CLIENT_SECRET: &str = "a-client-secret-of-the-tests";
@@ -29,12 +29,13 @@ struct Provider {
 }
 
 impl Provider {
-    /// Starts a provider whose one client sends people back to `redirect_uri`.
+    /// Starts a provider whose one client sends people back to `redirect_uri`, on a port
+    /// no other server takes while this one is stopped and started again.
     async fn start(redirect_uri: &str) -> Self {
-        Self::start_on(redirect_uri, 0, &[]).await
+        Self::start_on(redirect_uri, free_port(), &[]).await
     }
 
-    /// Starts a provider on `port` (0: any free one) with `settings` (`OIDC_ISSUER_HOST`,
+    /// Starts a provider on `port` with `settings` (`OIDC_ISSUER_HOST`,
     /// `OIDC_KEY_FILE`: see tests/oidc/provider.mjs).
     async fn start_on(redirect_uri: &str, port: u16, settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -80,11 +81,6 @@ impl Provider {
         let person = json!({ "sub": subject, "email": email, "email_verified": email_verified, "name": name });
         std::fs::write(&self.account_file, person.to_string()).unwrap();
     }
-}
-
-/// A port nothing listens on now, for an app whose callback URL must be known before it starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A provider and an app configured to sign in through it.
@@ -395,7 +391,7 @@ async fn an_id_token_from_another_issuer_is_refused() {
     let key_file = key_file.to_str().unwrap();
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/api/v1/auth/oidc/callback");
-    let provider = Provider::start_on(&callback, 0, &[("OIDC_KEY_FILE", key_file)]).await;
+    let provider = Provider::start_on(&callback, free_port(), &[("OIDC_KEY_FILE", key_file)]).await;
     let app = app_for(port, &provider.issuer, &callback).await;
     provider.sign_in_as("person-7", "eve@example.org", true, "Eve");
     assert_eq!(Browser::new().sign_in(&app, None).await, "/#/");

@@ -17,6 +17,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub mod browser;
+mod ports;
+
+pub use ports::free_port;
 
 /// Postgres server the tests create their databases on.
 fn postgres_server() -> String {
@@ -428,7 +431,7 @@ impl WorkerProcess {
 
     pub fn spawn_mode(app: &TestApp, mode: &str, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let config = &app.state.config;
         let mut command = Command::new(env!("CARGO_BIN_EXE_streambox"));
         command
@@ -543,7 +546,7 @@ impl PrivatePostgres {
         // The server refuses to run as root: it runs as the postgres account.
         run_checked(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()));
         let data = dir.path().join("data");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let server = Self { url: format!("postgres://postgres@127.0.0.1:{port}"), dir, bin };
         server.as_postgres("initdb", &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]);
         let conf =
@@ -592,7 +595,7 @@ pub struct PrivateRedis {
 
 impl PrivateRedis {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let child = Self::spawn(port);
         let redis = Self { url: format!("redis://127.0.0.1:{port}"), port, child };
         redis.ready().await;
@@ -696,7 +699,7 @@ impl Seaweed {
         let config = dir.path().join("s3.json");
         std::fs::write(&config, identities.to_string()).unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let port = || free_port().to_string();
         let s3 = port();
         let child = Command::new("weed")
             .arg("server")
