@@ -71,7 +71,7 @@ impl Running {
     }
 }
 
-pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> anyhow::Result<Running> {
+pub async fn start(mut config: Config, mode: Mode, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let endpoint = match (&config.s3.endpoint, mode) {
         (Some(endpoint), _) => endpoint.clone(),
         (None, Mode::All) => embedded_s3::start(&config.data_dir.join("objects"), &config.s3, shutdown.clone()).await?,
@@ -80,6 +80,10 @@ pub async fn start(config: Config, mode: Mode, shutdown: CancellationToken) -> a
     let secret = match mode {
         Mode::All => local_jwt_secret(&config).await?,
         _ => config.require_jwt_secret()?.clone(),
+    };
+    config.key_encryption_key = match mode {
+        Mode::All => Some(local_key_encryption_key(&config).await?),
+        _ => config.require_key_encryption_key()?.cloned(),
     };
 
     let pool = streambox_db::connect(&config.database_url).await?;
@@ -205,6 +209,31 @@ async fn local_jwt_secret(config: &Config) -> anyhow::Result<Secret> {
     Ok(Secret::new(secret))
 }
 
+/// In `all` mode without a configured one: a key-encryption key generated at first start
+/// and kept (owner-only) in the data dir beside the signing secret, so encrypted videos
+/// stay playable across restarts. Whoever reads the data dir can open their keys: a
+/// deployment sets `STREAMBOX_KEY_ENCRYPTION_KEY` from its secret store instead.
+async fn local_key_encryption_key(config: &Config) -> anyhow::Result<Secret> {
+    if let Some(key) = &config.key_encryption_key {
+        return Ok(key.clone());
+    }
+    let path = config.data_dir.join("key-encryption-key");
+    if let Ok(existing) = tokio::fs::read_to_string(&path).await {
+        let existing = existing.trim();
+        let valid = existing.len() == 64 && existing.bytes().all(|b| b.is_ascii_hexdigit());
+        anyhow::ensure!(valid, "{} is not 64 hexadecimal characters; restore it from a backup", path.display());
+        return Ok(Secret::new(existing));
+    }
+    let key: String = {
+        use rand::Rng;
+        let bytes: [u8; 32] = rand::rng().random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    write_private(&path, &key).await?;
+    tracing::info!(path = %path.display(), "generated a key-encryption key for local use");
+    Ok(Secret::new(key))
+}
+
 async fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
@@ -218,5 +247,5 @@ async fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         file.write_all(contents.as_bytes())
     })
     .await?
-    .context("writing the generated signing secret")
+    .context("writing a generated secret")
 }

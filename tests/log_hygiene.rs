@@ -1,5 +1,6 @@
 //! With every log at debug level, a full session (register, login, refresh, upload,
-//! playback of a private video) writes no password, token or secret.
+//! playback of a private video, the transcode of an encrypted one and its key's
+//! delivery) writes no password, token, secret or segment key.
 
 // The harness of tests/suite, of which this binary uses a little.
 #[allow(dead_code)]
@@ -10,7 +11,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use support::{TEST_JWT_SECRET, TestApp};
+use support::{TEST_JWT_SECRET, TestApp, make_clip};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -58,6 +59,7 @@ async fn debug_logs_hold_no_password_token_or_secret() {
     let clip = app.dir.path().join("clip.mp4");
     std::fs::write(&clip, support::fake_video()).unwrap();
     assert_eq!(app.upload(Some(&user.token), &clip, "Logged").await.status(), 202);
+    let key = encrypted_video_key(&app, &user.token).await;
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("DEBUG"), "debug logging was captured");
@@ -73,8 +75,34 @@ async fn debug_logs_hold_no_password_token_or_secret() {
         ("playback token", playback_token),
         ("signing secret", TEST_JWT_SECRET),
         ("S3 secret key", app.state.config.s3.secret_key.expose()),
+        ("key-encryption key", app.state.config.key_encryption_key.as_ref().unwrap().expose()),
     ];
     for (name, secret) in secrets {
         assert!(!logs.contains(secret), "the logs contain the {name}");
     }
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!logs.to_lowercase().contains(&hex), "the logs contain the segment key in hexadecimal");
+    let raw = captured.0.lock().unwrap().clone();
+    assert!(!raw.windows(key.len()).any(|w| w == key), "the logs contain the segment key");
+}
+
+/// Uploads a short clip as a private encrypted video, waits for its transcode and
+/// fetches its segment key with a playback token, as a player would; the key.
+async fn encrypted_video_key(app: &TestApp, token: &str) -> Vec<u8> {
+    let clip = make_clip(app.dir.path(), "sealed.mp4", 320, 240, 4, true);
+    let form = reqwest::multipart::Form::new()
+        .text("title", "Sealed")
+        .text("visibility", "private")
+        .text("encryption", "on")
+        .part("file", reqwest::multipart::Part::bytes(std::fs::read(&clip).unwrap()).file_name("sealed.mp4"));
+    let uploaded = app.http.post(app.url("/api/v1/uploads")).bearer_auth(token).multipart(form).send().await.unwrap();
+    assert_eq!(uploaded.status(), 202);
+    let id = uploaded.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let video = app.wait_for_status(token, &id, &["ready", "failed"], std::time::Duration::from_secs(180)).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let playback = app.get_json(&format!("/api/v1/videos/{id}/playback"), token).await;
+    let playback_token = playback["master_url"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+    let key = app.http.get(app.url(&format!("/hls/{id}/key?token={playback_token}"))).send().await.unwrap();
+    assert_eq!(key.status(), 200);
+    key.bytes().await.unwrap().to_vec()
 }

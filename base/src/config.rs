@@ -123,6 +123,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Resolved at start: required in split mode, generated and kept in the data dir in `all` mode.
     pub jwt_secret: Option<Secret>,
+    /// Whether a new video's segments are encrypted (AES-128) when its owner does not say
+    /// (`STREAMBOX_ENCRYPTION=on|off`, default off).
+    pub encrypt_by_default: bool,
+    /// Seals each encrypted video's segment key at rest (`STREAMBOX_KEY_ENCRYPTION_KEY`,
+    /// 64 hexadecimal characters). Resolved at start like the JWT secret: generated and kept
+    /// in the data dir in `all` mode; in split mode the upload, transcoder and streamer
+    /// services must share one, and encryption is unavailable without it.
+    pub key_encryption_key: Option<Secret>,
     /// Lifetime of an access token (default 15 minutes).
     pub access_token_ttl: Duration,
     /// Lifetime of a refresh token and its cookie (default 30 days).
@@ -381,6 +389,12 @@ impl Config {
             bind: env.parse("STREAMBOX_BIND", "127.0.0.1:8080")?,
             data_dir: PathBuf::from(env.string("STREAMBOX_DATA_DIR", "./data")),
             jwt_secret: env.optional("STREAMBOX_JWT_SECRET").map(Secret::new),
+            encrypt_by_default: match env.string("STREAMBOX_ENCRYPTION", "off").as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(invalid("STREAMBOX_ENCRYPTION", "must be on or off")),
+            },
+            key_encryption_key: env.optional("STREAMBOX_KEY_ENCRYPTION_KEY").map(Secret::new),
             access_token_ttl: Duration::from_secs(env.parse("STREAMBOX_ACCESS_TOKEN_TTL_SECS", "900")?),
             refresh_token_ttl: Duration::from_secs(env.parse("STREAMBOX_REFRESH_TOKEN_TTL_SECS", "2592000")?),
             playback_token_ttl: Duration::from_secs(env.parse("STREAMBOX_PLAYBACK_TOKEN_TTL_SECS", "3600")?),
@@ -546,7 +560,24 @@ impl Config {
         if self.jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
             return Err(invalid("STREAMBOX_JWT_SECRET", "must be at least 32 characters"));
         }
+        if self.key_encryption_key.as_ref().is_some_and(|k| !is_key_encryption_key(k.expose())) {
+            return Err(invalid(
+                "STREAMBOX_KEY_ENCRYPTION_KEY",
+                "must be 64 hexadecimal characters (32 random bytes: `openssl rand -hex 32`)",
+            ));
+        }
         Ok(self)
+    }
+
+    /// Split-mode services that encrypt by default must share a configured key-encryption key.
+    pub fn require_key_encryption_key(&self) -> Result<Option<&Secret>, ConfigError> {
+        match (&self.key_encryption_key, self.encrypt_by_default) {
+            (None, true) => Err(invalid(
+                "STREAMBOX_KEY_ENCRYPTION_KEY",
+                "is required with STREAMBOX_ENCRYPTION=on when services run separately",
+            )),
+            (key, _) => Ok(key.as_ref()),
+        }
     }
 
     /// Split-mode services share tokens, so they must share a configured secret.
@@ -639,6 +670,11 @@ fn invalid(name: &'static str, problem: &str) -> ConfigError {
     ConfigError { name, problem: problem.to_owned() }
 }
 
+/// 32 bytes as hexadecimal: an AES-256 key.
+fn is_key_encryption_key(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 struct Vars<'a>(&'a HashMap<String, String>);
 
 impl Vars<'_> {
@@ -693,6 +729,24 @@ mod tests {
         assert_eq!(err.name, "STREAMBOX_JWT_SECRET");
         let err = Config::from_vars(&vars(&[("STREAMBOX_WORKER_HEARTBEAT_SECS", "0.5")])).unwrap_err();
         assert_eq!(err.name, "STREAMBOX_WORKER_HEARTBEAT_SECS");
+    }
+
+    #[test]
+    fn encryption_is_off_by_default_and_its_key_is_checked_but_never_shown() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert!(!config.encrypt_by_default && config.key_encryption_key.is_none());
+        assert!(config.require_key_encryption_key().unwrap().is_none());
+        let on = Config::from_vars(&vars(&[("STREAMBOX_ENCRYPTION", "on")])).unwrap();
+        assert_eq!(on.require_key_encryption_key().unwrap_err().name, "STREAMBOX_KEY_ENCRYPTION_KEY");
+        let err = Config::from_vars(&vars(&[("STREAMBOX_ENCRYPTION", "yes")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_ENCRYPTION");
+        let short = "0123456789abcdef";
+        let err = Config::from_vars(&vars(&[("STREAMBOX_KEY_ENCRYPTION_KEY", short)])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_KEY_ENCRYPTION_KEY");
+        assert!(!err.problem.contains(short), "the value is not repeated: {}", err.problem);
+        let key = "ab".repeat(32);
+        let config = Config::from_vars(&vars(&[("STREAMBOX_KEY_ENCRYPTION_KEY", &key)])).unwrap();
+        assert!(!format!("{config:?}").contains(&key), "Debug output hides the key");
     }
 
     #[test]

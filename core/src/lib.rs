@@ -8,6 +8,7 @@ pub mod captions;
 pub mod lifecycle;
 pub mod operator;
 pub mod quotas;
+pub mod segment_keys;
 pub mod uploads;
 pub mod webhook_targets;
 pub mod worker_status;

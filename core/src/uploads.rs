@@ -256,6 +256,8 @@ pub async fn into_video(state: &App, upload: &Upload) -> anyhow::Result<Option<V
         description: &description,
         visibility: upload.visibility,
         source_bytes: u64::try_from(upload.length).unwrap_or(0),
+        // Resumable and direct uploads take the server's default.
+        sealed_key: crate::segment_keys::for_new_video(&state.config, upload.id, None)?,
     };
     let video = videos::insert_queued(&mut *tx, new).await?;
     quotas::settle(&mut *tx, video.id, None).await?;

@@ -258,13 +258,16 @@ pub struct NewVideo<'a> {
     pub visibility: Visibility,
     /// The stored source's size in bytes.
     pub source_bytes: u64,
+    /// Its AES-128 segment key, sealed (`streambox_core::segment_keys`); `None`: its media
+    /// is published in the clear.
+    pub sealed_key: Option<Vec<u8>>,
 }
 
 /// Creates a video whose source is already stored, ready for the queue.
 pub async fn insert_queued<'e>(db: impl PgExecutor<'e>, new: NewVideo<'_>) -> sqlx::Result<Video> {
     sqlx::query_as::<_, Video>(concat!(
-        "INSERT INTO videos (id, owner_id, title, description, visibility, status, source_bytes)
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6) RETURNING ",
+        "INSERT INTO videos (id, owner_id, title, description, visibility, status, source_bytes, segment_key)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING ",
         columns!()
     ))
     .bind(new.id)
@@ -273,8 +276,20 @@ pub async fn insert_queued<'e>(db: impl PgExecutor<'e>, new: NewVideo<'_>) -> sq
     .bind(new.description.as_str())
     .bind(new.visibility)
     .bind(i64::try_from(new.source_bytes).unwrap_or(i64::MAX))
+    .bind(new.sealed_key)
     .fetch_one(db)
     .await
+}
+
+/// The video's sealed segment key; `None` when its media is not encrypted (or it is gone).
+/// Read only by the transcoder and the streamer's key route, never with the rest of a
+/// [`Video`], so it cannot reach a listing or a log line.
+pub async fn sealed_key(db: &PgPool, id: VideoId) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT segment_key FROM videos WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
 }
 
 /// The video, unless it is gone or being deleted (`deleted` is never shown or served).

@@ -27,6 +27,12 @@ pub const DOWNLOAD: &str = "video.mp4";
 pub const LOW_AUDIO_RENDITION: &str = "audio_low";
 /// Each video rung's I-frame playlist (trick play), beside its [`PLAYLIST`].
 pub const IFRAME_PLAYLIST: &str = "iframes.m3u8";
+/// An encrypted video's AES-128 key, served by the streamer beside the master (from the
+/// database, never stored as an object).
+pub const KEY: &str = "key";
+/// How a rendition's playlist names [`KEY`] in its `EXT-X-KEY` lines: relative, so the
+/// token the streamer appends and any prefix the streamer is mounted under carry over.
+pub const KEY_FROM_RENDITION: &str = "../key";
 /// How ffmpeg names segments: `seg_000.ts`, `seg_001.ts`, …
 pub const SEGMENT_PATTERN: &str = "seg_%03d.ts";
 
@@ -173,7 +179,7 @@ pub mod keys {
 
 /// The paths players fetch a video's files at, as the streamer serves them.
 pub mod urls {
-    use super::{MASTER, POSTER, TRACK, VideoId};
+    use super::{KEY, MASTER, POSTER, TRACK, VideoId};
 
     /// The streamer's routes for them (axum path patterns).
     pub const MASTER_ROUTE: &str = "/hls/{video_id}/master.m3u8";
@@ -185,6 +191,13 @@ pub mod urls {
     pub const TRACK_ROUTE: &str = "/hls/{video_id}/storyboard.vtt";
     /// A rendition's playlist or segment; the streamer checks both names before use.
     pub const RENDITION_FILE_ROUTE: &str = "/hls/{video_id}/{rendition}/{file}";
+    /// An encrypted video's segment key.
+    pub const KEY_ROUTE: &str = "/hls/{video_id}/key";
+
+    /// The segment key of an encrypted video, as its rendition playlists name it.
+    pub fn key(id: VideoId) -> String {
+        format!("/hls/{id}/{KEY}")
+    }
 
     /// The master playlist: what a player opens to play the video.
     pub fn master(id: VideoId) -> String {
@@ -214,6 +227,9 @@ mod tests {
         assert_eq!(route(urls::POSTER_ROUTE), urls::poster(id));
         assert_eq!(route(urls::TRACK_ROUTE), urls::storyboard_track(id));
         assert!(route(urls::SPRITE_ROUTE).ends_with(SPRITE));
+        assert_eq!(route(urls::KEY_ROUTE), urls::key(id));
+        let from_rendition = format!("/hls/{id}/720p/{KEY_FROM_RENDITION}").replace("/720p/../", "/");
+        assert_eq!(from_rendition, urls::key(id), "a rendition playlist's key URI reaches the route");
     }
 
     #[test]

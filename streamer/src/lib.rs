@@ -1,6 +1,6 @@
-//! The streaming service: playlists, segments, posters and previews of ready videos.
-//! Public videos play directly; unlisted and private ones need a playback token, which
-//! travels in every playlist URI. Hot objects are served from memory; HTTP semantics
+//! The streaming service: playlists, segments, posters and previews of ready videos,
+//! and encrypted videos' segment keys. Public videos play directly; unlisted and private
+//! ones need a playback token, which travels in every playlist URI (key URIs included). Hot objects are served from memory; HTTP semantics
 //! (ranges, validators, CORS, compressed playlists) are what players and CDNs expect.
 
 mod access;
@@ -48,6 +48,14 @@ pub fn routes() -> Routes {
             .reply(206, "The requested range of a segment", Content::Media(&["video/mp2t"]))
             .reply(302, "The segment is served by the configured CDN or storage", Content::None)
             .error(416, &[codes::RANGE_NOT_SATISFIABLE], "The range is outside the segment"),
+        )
+        .get(urls::KEY_ROUTE, serve::key)
+        .doc(
+            Doc::new("An encrypted video's AES-128 segment key (its playlists' EXT-X-KEY URI)")
+                .access(Access::PlaybackToken)
+                .query::<access::PlaybackQuery>()
+                .reply(200, "The 16-byte key; never cached", Content::Media(&["application/octet-stream"]))
+                .error(404, &[codes::NOT_FOUND], "The video is not encrypted"),
         )
 }
 

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use streambox_base::config::SegmentRedirect;
+use streambox_core::segment_keys;
 use streambox_http::error::ApiPath;
 use streambox_http::error_codes as codes;
 use streambox_http::object_response;
@@ -167,6 +168,19 @@ pub async fn rendition_file(granted: Granted) -> ApiResult<Response> {
             .into_response());
     }
     granted.object(target.key(), target.content_type, granted.media_cache()).await
+}
+
+/// An encrypted video's segment key, under exactly its segments' access (granted above),
+/// opened from the database on every request: never put in the object cache, and
+/// `no-store` so no cache between here and the player keeps it either.
+#[tracing::instrument(skip_all, fields(video = %granted.access.video))]
+pub async fn key(granted: Granted) -> ApiResult<Response> {
+    let key = segment_keys::of_video(&granted.state, granted.access.video)
+        .await
+        .map_err(|e| ApiError::internal(format!("{e:#}")))?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    let headers = [(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, NO_STORE)];
+    Ok((headers, key.expose().to_vec()).into_response())
 }
 
 /// A playlist of a video being encoded, whole and from storage (the cache may hold an

@@ -34,6 +34,11 @@ enum Target {
     Video(&'static str),
     /// …or with a playback token obtained by its owner.
     VideoWithToken(&'static str),
+    /// A fresh ready video of the owner with encrypted segments, with this visibility,
+    /// requested without a playback token…
+    EncryptedVideo(&'static str),
+    /// …or with one.
+    EncryptedVideoWithToken(&'static str),
     /// A ready video with a download, which its owner lets others fetch when true.
     VideoWithDownload(&'static str, bool),
     /// A fresh ready video of the owner, with this visibility, with an `en` caption track.
@@ -262,6 +267,9 @@ fn table() -> Vec<Row> {
             rows.push(row(get.clone(), path, Video(visibility), B::None, bare));
             rows.push(row(get.clone(), path, VideoWithToken(visibility), B::None, [200; 5]));
         }
+        // The segment key: exactly as the segments.
+        rows.push(row(get.clone(), "/hls/{video_id}/key", EncryptedVideo(visibility), B::None, bare));
+        rows.push(row(get.clone(), "/hls/{video_id}/key", EncryptedVideoWithToken(visibility), B::None, [200; 5]));
     }
     rows
 }
@@ -378,6 +386,13 @@ impl World {
             }
             Target::VideoWithToken(visibility) => {
                 let video = self.app.ready_video(self.owner.id, visibility).await;
+                (Some(video), Some(self.playback_token(video).await))
+            }
+            Target::EncryptedVideo(visibility) => {
+                (Some(self.app.encrypted_video(self.owner.id, visibility).await), None)
+            }
+            Target::EncryptedVideoWithToken(visibility) => {
+                let video = self.app.encrypted_video(self.owner.id, visibility).await;
                 (Some(video), Some(self.playback_token(video).await))
             }
         };

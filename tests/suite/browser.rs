@@ -1,5 +1,5 @@
 //! A real browser plays a video while it is still being encoded, a chunked video
-//! across its chunk boundaries, and a video's caption tracks: headless Chromium (Debian's, driven by playwright-core
+//! across its chunk boundaries, a video's caption tracks and an encrypted private video: headless Chromium (Debian's, driven by playwright-core
 //! from tests/browser) with the dev frontend's HLS.js, against a real worker,
 //! PostgreSQL, Redis, S3 endpoint and ffmpeg.
 
@@ -89,4 +89,33 @@ async fn chromium_shows_a_caption_track_on_time_and_switches_language() {
     let second = at("fr", "Deuxième");
     assert!((7.0..7.6).contains(&second), "after the switch, the second cue became active at {second} s: {report}");
     assert!(!cues.iter().any(|c| c[1] == "en" && c[2] == "Second"), "the first language was switched off: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_an_encrypted_private_video_and_its_key_needs_the_token() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_LADDER", "240:400,144:200"), ("STREAMBOX_ENCRYPTION", "on")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "sealed.mp4", 320, 240, 8, true);
+    let id = app.upload_accepted(&token, &clip, "Sealed").await;
+    let private = app
+        .http
+        .patch(app.url(&format!("/api/v1/videos/{id}")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "visibility": "private" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(private.status(), 200);
+    app.wait_for_status(&token, &id, &["ready"], std::time::Duration::from_secs(180)).await;
+
+    let report = run_script("play_encrypted.mjs", &[app.base.clone(), id.clone(), token.clone()]).await;
+    assert_eq!(report["bareKey"], serde_json::json!([403, "playback_token_required"]), "{report}");
+    assert_eq!(report["ended"], true, "it played to the end: {report}");
+    assert_eq!(report["errors"], serde_json::json!([]), "no error: {report}");
+    let keys = report["keysLoaded"].as_array().unwrap();
+    assert!(!keys.is_empty(), "HLS.js loaded the key: {report}");
+    assert!(
+        keys.iter().all(|uri| uri.as_str().unwrap().contains(&format!("/hls/{id}/key?token="))),
+        "with the token: {report}"
+    );
 }

@@ -1,5 +1,5 @@
-//! Settings the README promises, each seen doing what it says: the signing secret
-//! generated once in `all` mode, and the role new registrations get.
+//! Settings the README promises, each seen doing what it says: the signing secret and
+//! the key-encryption key generated once in `all` mode, and the role new registrations get.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -32,6 +32,27 @@ async fn without_a_secret_all_mode_generates_one_once_owner_only_and_keeps_signi
         assert!(signed_with(token, secret.trim()), "signed with the kept secret");
         assert!(!signed_with(token, crate::support::TEST_JWT_SECRET), "not with the harness's fixed secret");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_key_encryption_key_all_mode_generates_one_once_owner_only_and_keeps_it() {
+    let data = tempfile::tempdir().unwrap();
+    let settings = [("STREAMBOX_DATA_DIR", data.path().display().to_string())];
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let path = data.path().join("key-encryption-key");
+
+    let first = TestApp::spawn_with(&settings).await;
+    let key = std::fs::read_to_string(&path).expect("the generated key is kept in the data dir");
+    assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()), "32 bytes in hexadecimal");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "owner-only");
+    let in_use = |app: &TestApp| app.state.config.key_encryption_key.as_ref().unwrap().expose().to_owned();
+    assert_eq!(in_use(&first), key, "the server seals keys with it");
+    drop(first);
+
+    // A restart on the same data dir reads it back: keys sealed before still open.
+    let second = TestApp::spawn_with(&settings).await;
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), key, "created once, not replaced");
+    assert_eq!(in_use(&second), key);
 }
 
 fn signed_with(token: &str, secret: &str) -> bool {

@@ -1,7 +1,9 @@
 //! A published ladder checked against the HLS authoring rules, written out below as a
 //! table (rule, where it is written, how it is checked) that the README's "Transcoding"
 //! section shows too. The video is uploaded, transcoded by the real worker and fetched
-//! back through the streamer as a player would; every rule is checked on what was served.
+//! back through the streamer as a player would; every rule is checked on what was served
+//! (an encrypted video's segments decrypted with the key the streamer serves, as a
+//! player does).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use m3u8_rs::{MasterPlaylist, MediaPlaylist, QuotedOrUnquoted, VariantStream};
 use serde_json::Value;
 
 use crate::corpus::peak_and_mean;
+use crate::encryption::decrypt_segment;
 use crate::support::TestApp;
 
 /// One authoring rule: what it says, where it is written, and its check.
@@ -53,8 +56,9 @@ const RULES: [Rule; 8] = [
         check: a_variant_under_192_kbps,
     },
     Rule {
-        rule: "Every variant has an I-frame playlist whose byte ranges are its keyframes, each decoding on its own",
-        spec: "RFC 8216 4.3.4.3, 4.3.3.6, 4.3.2.2; Apple: Trick play",
+        rule: "Every variant has an I-frame playlist whose byte ranges are its keyframes, each decoding on its own \
+               (an encrypted video has none: a byte range of a whole-segment AES-128 cipher does not decrypt alone)",
+        spec: "RFC 8216 4.3.4.3, 4.3.3.6, 4.3.2.2, 4.3.2.4; Apple: Trick play",
         check: iframe_playlists_point_at_keyframes,
     },
     Rule {
@@ -72,6 +76,8 @@ struct Published {
     media: HashMap<String, MediaPlaylist>,
     /// Every playlist (the master as `master.m3u8`) as served plain and to gzip.
     compressed: Vec<Served>,
+    /// Its segments are AES-128 encrypted (those under `dir` are decrypted).
+    encrypted: bool,
 }
 
 /// A playlist's plain bytes and the body served to `Accept-Encoding: gzip` with its
@@ -184,6 +190,12 @@ fn a_variant_under_192_kbps(published: &Published) -> Result<(), String> {
 
 fn iframe_playlists_point_at_keyframes(published: &Published) -> Result<(), String> {
     let iframes: Vec<&VariantStream> = published.master.variants.iter().filter(|v| v.is_i_frame).collect();
+    if published.encrypted {
+        return match iframes.first() {
+            None => Ok(()),
+            Some(iframe) => Err(format!("{}: an I-frame playlist over encrypted segments", iframe.uri)),
+        };
+    }
     for variant in published.variants() {
         let rung = variant.uri.split('/').next().unwrap();
         let iframe = iframes
@@ -315,6 +327,7 @@ async fn fetch(app: &TestApp, master_url: &str, dir: &Path) -> Published {
         .chain(master.alternatives.iter().filter_map(|a| a.uri.clone()))
         .collect();
     let mut media = HashMap::new();
+    let mut encrypted = false;
     for uri in uris {
         let (raw, _) = get(format!("{base}/{uri}"), false).await;
         let playlist = m3u8_rs::parse_media_playlist_res(&raw).unwrap_or_else(|e| panic!("{uri}: {e}"));
@@ -323,7 +336,13 @@ async fn fetch(app: &TestApp, master_url: &str, dir: &Path) -> Published {
         for segment in &playlist.segments {
             let path = dir.join(folder).join(&segment.uri);
             if !path.exists() {
-                std::fs::write(&path, get(format!("{base}/{folder}/{}", segment.uri), false).await.0).unwrap();
+                let (mut body, _) = get(format!("{base}/{folder}/{}", segment.uri), false).await;
+                if let Some(key) = segment.key.as_ref().filter(|k| k.method == m3u8_rs::KeyMethod::AES128) {
+                    let (secret, _) = get(format!("{base}/{folder}/{}", key.uri.as_deref().unwrap()), false).await;
+                    body = decrypt_segment(&secret, key.iv.as_deref().expect("an explicit IV"), body);
+                    encrypted = true;
+                }
+                std::fs::write(&path, body).unwrap();
             }
         }
         compressed.push(served(&uri, raw));
@@ -332,13 +351,26 @@ async fn fetch(app: &TestApp, master_url: &str, dir: &Path) -> Published {
     for playlist in &mut compressed {
         (playlist.gzip, playlist.encoding) = get(format!("{base}/{}", playlist.uri), true).await;
     }
-    Published { dir: dir.to_owned(), master, media, compressed }
+    Published { dir: dir.to_owned(), master, media, compressed, encrypted }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_ladder_meets_the_authoring_rules() {
+    meets_the_authoring_rules(&[], false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_ladder_meets_the_authoring_rules() {
+    meets_the_authoring_rules(&[("STREAMBOX_ENCRYPTION", "on")], true).await;
+}
+
+/// Uploads the 12 s source to a server with `settings`, and checks every rule on what
+/// it serves (whose segments are `encrypted` or not).
+async fn meets_the_authoring_rules(settings: &[(&str, &str)], encrypted: bool) {
     // 4 s segments of two 2 s GOPs: byte ranges inside segments, three segments.
-    let app = TestApp::spawn_with(&[("STREAMBOX_SEGMENT_SECONDS", "4")]).await;
+    let mut settings = settings.to_vec();
+    settings.push(("STREAMBOX_SEGMENT_SECONDS", "4"));
+    let app = TestApp::spawn_with(&settings).await;
     let token = app.signed_in_user().await;
     let clip = source(app.dir.path());
     let id = app.upload_accepted(&token, &clip, "Conformance").await;
@@ -347,6 +379,7 @@ async fn the_default_ladder_meets_the_authoring_rules() {
     let dir = app.dir.path().join("served");
     let published = fetch(&app, &app.url(video["master_url"].as_str().unwrap()), &dir).await;
 
+    assert_eq!(published.encrypted, encrypted, "the segments are encrypted as configured");
     let names: Vec<&str> = published.variants().map(|v| v.uri.split('/').next().unwrap()).collect();
     assert_eq!(names, ["1080p", "720p", "480p", "360p", "240p"], "the default ladder");
     let broken: Vec<String> = RULES

@@ -16,6 +16,7 @@ mod conformance;
 mod corpus;
 mod downloads;
 mod email;
+mod encryption;
 mod engagement;
 mod faults;
 mod hardening;

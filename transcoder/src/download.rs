@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use streambox_base::ids::VideoId;
+use streambox_core::segment_keys::SegmentKey;
 use streambox_storage::ObjectStore;
 use streambox_storage::layout::{self, PLAYLIST, keys};
 use tokio::io::AsyncReadExt;
 
 use crate::audio;
+use crate::encryption;
 use crate::error::JobError;
 use crate::ffmpeg::{self, Limits};
 use crate::job;
@@ -112,8 +114,16 @@ async fn upload(storage: &ObjectStore, key: &str, path: &Path) -> anyhow::Result
 
 /// Copies a published rendition (its VOD playlist and every segment it names) from
 /// storage into `hls/{name}/`: a chunked video's segments were written by many
-/// workers. Only names the layout makes are taken from the playlist.
-pub async fn fetch_rendition(storage: &ObjectStore, video: VideoId, name: &str, hls: &Path) -> anyhow::Result<()> {
+/// workers. Only names the layout makes are taken from the playlist. An encrypted
+/// video's segments are decrypted with its `key` on the way, and the local playlist
+/// names no key: ffmpeg reads them as a clear video's.
+pub async fn fetch_rendition(
+    storage: &ObjectStore,
+    video: VideoId,
+    name: &str,
+    hls: &Path,
+    key: Option<&SegmentKey>,
+) -> anyhow::Result<()> {
     let dir = hls.join(name);
     tokio::fs::create_dir_all(&dir).await?;
     let playlist_path = dir.join(PLAYLIST);
@@ -122,14 +132,26 @@ pub async fn fetch_rendition(storage: &ObjectStore, video: VideoId, name: &str, 
         .await?
         .with_context(|| format!("the {name} playlist is missing"))?;
     let raw = tokio::fs::read(&playlist_path).await?;
-    let playlist = m3u8_rs::parse_media_playlist_res(&raw)
+    let mut playlist = m3u8_rs::parse_media_playlist_res(&raw)
         .map_err(|e| anyhow::anyhow!("the {name} playlist is unreadable: {e}"))?;
     for segment in &playlist.segments {
         anyhow::ensure!(layout::is_segment_name(&segment.uri), "the {name} playlist names an unexpected file");
+        let path = dir.join(&segment.uri);
         storage
-            .download(&keys::rendition_file(video, name, &segment.uri), &dir.join(&segment.uri))
+            .download(&keys::rendition_file(video, name, &segment.uri), &path)
             .await?
             .with_context(|| format!("segment {} of {name} is missing", segment.uri))?;
+        if let Some(key) = key {
+            let encrypted = tokio::fs::read(&path).await?;
+            let plain = encryption::decrypt(key, &format!("{name}/{}", segment.uri), encrypted)?;
+            tokio::fs::write(&path, plain).await?;
+        }
+    }
+    if key.is_some() {
+        encryption::unlabel(&mut playlist);
+        let mut clear = Vec::new();
+        playlist.write_to(&mut clear)?;
+        tokio::fs::write(&playlist_path, clear).await?;
     }
     Ok(())
 }

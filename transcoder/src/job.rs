@@ -12,6 +12,7 @@ use rand::Rng;
 use streambox_base::config::TranscodeConfig;
 use streambox_base::ids::VideoId;
 use streambox_core::lifecycle;
+use streambox_core::segment_keys;
 use streambox_core::{App, Core};
 use streambox_db::jobs::{self, Job, Progress, Started};
 use streambox_db::videos::{self, Published, SourceSummary, Video};
@@ -262,9 +263,10 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
     let has_audio = source.audio_stream.is_some();
     let sound = if has_audio { Sound::InThisRun } else { Sound::None };
+    let key = segment_keys::of_video(state, id).await?;
+    let fps = source.frame_rate_value;
     let mut live =
-        LivePublisher::resume(&state.db, &state.storage, id, &outputs.hls, &rungs, source.frame_rate_value, sound)
-            .await?;
+        LivePublisher::resume(&state.db, &state.storage, id, &outputs.hls, &rungs, fps, sound, key.as_ref()).await?;
     let started = std::time::Instant::now();
     let prepared = clock.elapsed();
     let finished = CancellationToken::new();
@@ -286,8 +288,8 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let encoded = clock.elapsed();
 
     let Outputs { hls: out, poster: poster_path, tiles: tile_dir, .. } = outputs;
-    let (out_dir, ladder, fps) = (out.clone(), rungs.clone(), source.frame_rate_value);
-    let renditions = tokio::task::spawn_blocking(move || master::write(&out_dir, &ladder, fps, has_audio))
+    let (out_dir, ladder, trick_play) = (out.clone(), rungs.clone(), key.is_none());
+    let renditions = tokio::task::spawn_blocking(move || master::write(&out_dir, &ladder, fps, has_audio, trick_play))
         .await
         .map_err(anyhow::Error::from)??;
 
@@ -301,7 +303,7 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
         state.storage.put_file(&keys::poster(id), &poster_path, "image/jpeg").await?;
         Ok::<_, JobError>(())
     };
-    let media = async { publish::playlists(&state.storage, id, &out).await.map_err(JobError::from) };
+    let media = async { publish::playlists(&state.storage, id, &out, key.is_some()).await.map_err(JobError::from) };
     tokio::try_join!(media, previews)?;
     publish::master(&state.db, &state.storage, id, &out).await?;
     let download_rung = download::pick(&rungs, config.download_rung);

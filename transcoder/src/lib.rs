@@ -6,6 +6,7 @@ mod chunking;
 mod continuity;
 mod download;
 mod encode;
+mod encryption;
 mod error;
 mod ffmpeg;
 mod iframes;

@@ -18,10 +18,12 @@ use m3u8_rs::{MediaPlaylist, MediaPlaylistType};
 use sqlx::PgPool;
 use streambox_base::ids::VideoId;
 use streambox_core::captions::publish as captions;
+use streambox_core::segment_keys::SegmentKey;
 use streambox_storage::ObjectStore;
 use streambox_storage::layout::{PLAYLIST, keys};
 
 use crate::audio;
+use crate::encryption;
 use crate::ladder::Rung;
 use crate::master;
 use crate::publish::{self, PLAYLIST_TYPE};
@@ -47,6 +49,8 @@ pub struct LivePublisher<'a> {
     rungs: &'a [Rung],
     frame_rate: f64,
     sound: Sound,
+    /// The video's segment key: its segments are stored encrypted and its playlists name it.
+    key: Option<&'a SegmentKey>,
     /// The rungs' names, and the audio renditions' when this run encodes them.
     renditions: Vec<String>,
     /// Per rendition: how many segments its published playlist names (all of them in
@@ -57,6 +61,7 @@ pub struct LivePublisher<'a> {
 
 impl<'a> LivePublisher<'a> {
     /// Starts from what earlier attempts at this video published.
+    #[allow(clippy::too_many_arguments)]
     pub async fn resume(
         db: &'a PgPool,
         storage: &'a ObjectStore,
@@ -65,6 +70,7 @@ impl<'a> LivePublisher<'a> {
         rungs: &'a [Rung],
         frame_rate: f64,
         sound: Sound,
+        key: Option<&'a SegmentKey>,
     ) -> anyhow::Result<Self> {
         let mut renditions: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
         if sound == Sound::InThisRun {
@@ -78,6 +84,7 @@ impl<'a> LivePublisher<'a> {
             rungs,
             frame_rate,
             sound,
+            key,
             renditions,
             published: HashMap::new(),
             master_published: storage.head(&keys::master(video)).await?.is_some(),
@@ -107,7 +114,10 @@ impl<'a> LivePublisher<'a> {
         let mut playlists = Vec::new();
         let mut uploads = Vec::new();
         for name in &self.renditions {
-            let Some(local) = self.local_playlist(name) else { continue };
+            let Some(mut local) = self.local_playlist(name) else { continue };
+            if self.key.is_some() {
+                encryption::label(&mut local, name);
+            }
             let published = self.published[name];
             for segment in local.segments.iter().skip(published) {
                 uploads.push((self.out.join(name).join(&segment.uri), format!("{name}/{}", segment.uri)));
@@ -117,7 +127,7 @@ impl<'a> LivePublisher<'a> {
                 playlists.push((name.clone(), event_playlist(local, count)?, count));
             }
         }
-        publish::upload(self.storage, self.video, uploads).await?;
+        publish::upload(self.storage, self.video, uploads, self.key).await?;
         for (name, body, count) in playlists {
             let key = keys::rendition_file(self.video, &name, PLAYLIST);
             self.storage.put_bytes(&key, body.into(), PLAYLIST_TYPE).await?;

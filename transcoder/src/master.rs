@@ -7,7 +7,8 @@
 //! its BANDWIDTH and AVERAGE-BANDWIDTH include that audio's, as a player downloads both.
 //! Every variant is SDR (`VIDEO-RANGE`): HDR sources are tone-mapped before encoding.
 //! Each finished rung also has an I-frame variant (`EXT-X-I-FRAME-STREAM-INF`, `crate::iframes`)
-//! whose BANDWIDTH is measured over its keyframes the same way.
+//! whose BANDWIDTH is measured over its keyframes the same way, unless the video is
+//! encrypted (`crate::encryption`: byte ranges of a whole-segment cipher do not decrypt).
 //!
 //! While the ladder is still encoding, a provisional master makes the video playable:
 //! CODECS from each rung's first segment, BANDWIDTH from the rung's rate cap and
@@ -28,8 +29,15 @@ use crate::rates::{SegmentSizes, peak_and_average};
 use streambox_storage::layout::{IFRAME_PLAYLIST, MASTER, PLAYLIST};
 
 /// Measures every rung (and the audio renditions they play) under `out`, writes each
-/// rung's I-frame playlist and the master playlist in `out`, returns the renditions.
-pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> anyhow::Result<Vec<Rendition>> {
+/// rung's I-frame playlist (with `trick_play`) and the master playlist in `out`, returns
+/// the renditions.
+pub fn write(
+    out: &Path,
+    rungs: &[Rung],
+    frame_rate: f64,
+    has_audio: bool,
+    trick_play: bool,
+) -> anyhow::Result<Vec<Rendition>> {
     let mut audio_rates = HashMap::new();
     if has_audio {
         for rendition in audio::renditions(rungs) {
@@ -42,7 +50,10 @@ pub fn write(out: &Path, rungs: &[Rung], frame_rate: f64, has_audio: bool) -> an
         let rung_dir = out.join(&rung.name);
         let (bandwidth, average_bandwidth, first_segment) = measure(&rung_dir)?;
         let video_codec = video_codec_of(&rung_dir.join(first_segment))?;
-        let iframes = peak_and_average(&iframes::write(&rung_dir)?)?;
+        let iframes = match trick_play {
+            true => Some(peak_and_average(&iframes::write(&rung_dir)?)?),
+            false => None,
+        };
         variants.push(Variant::measured(
             rung,
             (bandwidth, average_bandwidth),
@@ -89,12 +100,12 @@ pub fn provisional(
 
 /// The finished master of a chunked video, measured over each whole rung as
 /// [`write`] measures one run's: `rung_segments[i]`, `iframe_segments[i]` (its I-frame
-/// playlist's entries) and `video_codecs[i]` are rung `i`'s, `audio` each audio
-/// rendition's (none for a silent video).
+/// playlist's entries; none without trick play) and `video_codecs[i]` are rung `i`'s,
+/// `audio` each audio rendition's (none for a silent video).
 pub fn measured(
     rungs: &[Rung],
     rung_segments: &[SegmentSizes],
-    iframe_segments: &[SegmentSizes],
+    iframe_segments: Option<&[SegmentSizes]>,
     video_codecs: &[String],
     audio: &[(AudioRendition, SegmentSizes)],
     frame_rate: f64,
@@ -107,10 +118,10 @@ pub fn measured(
     let variants = rungs
         .iter()
         .zip(rung_segments)
-        .zip(iframe_segments)
         .zip(video_codecs)
-        .map(|(((rung, segments), iframe_segments), codec)| {
-            let iframes = peak_and_average(iframe_segments)?;
+        .enumerate()
+        .map(|(i, ((rung, segments), codec))| {
+            let iframes = iframe_segments.map(|all| peak_and_average(&all[i])).transpose()?;
             Variant::measured(rung, peak_and_average(segments)?, codec.clone(), has_audio, &audio_rates, iframes)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -136,7 +147,7 @@ impl Variant {
         video_codec: String,
         has_audio: bool,
         audio_rates: &HashMap<&str, (u64, u64)>,
-        iframes: (u64, u64),
+        iframes: Option<(u64, u64)>,
     ) -> anyhow::Result<Self> {
         let audio = has_audio.then(|| audio::of(rung));
         let (audio_peak, audio_mean) = match audio {
@@ -153,7 +164,7 @@ impl Variant {
                 codecs: codecs(video_codec, has_audio),
             },
             audio,
-            iframes: Some(iframes),
+            iframes,
         })
     }
 }
@@ -393,7 +404,7 @@ mod tests {
         let video = [sizes(vec![(600_000, 6.0)])];
         let iframes = [sizes(vec![(30_000, 2.0), (15_000, 2.0), (15_000, 2.0)])];
         let audio = [(audio::SHARED, sizes(vec![(96_000, 6.0)]))];
-        let (body, _) = measured(&rungs, &video, &iframes, &["avc1.64001e".into()], &audio, 30.0).unwrap();
+        let (body, _) = measured(&rungs, &video, Some(&iframes[..]), &["avc1.64001e".into()], &audio, 30.0).unwrap();
         let text = String::from_utf8(body).unwrap();
         let line =
             text.lines().find(|l| l.starts_with("#EXT-X-I-FRAME-STREAM-INF:")).unwrap_or_else(|| panic!("{text}"));
@@ -403,5 +414,8 @@ mod tests {
             "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000,AVERAGE-BANDWIDTH=80000,CODECS=\"avc1.64001e\",\
              RESOLUTION=640x360,VIDEO-RANGE=SDR,URI=\"360p/iframes.m3u8\""
         );
+        let (encrypted, _) = measured(&rungs, &video, None, &["avc1.64001e".into()], &audio, 30.0).unwrap();
+        let encrypted = String::from_utf8(encrypted).unwrap();
+        assert!(!encrypted.contains("I-FRAME") && encrypted.contains("360p/index.m3u8"), "{encrypted}");
     }
 }

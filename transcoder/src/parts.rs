@@ -9,6 +9,7 @@ use anyhow::Context;
 use chrono::Utc;
 use streambox_base::ids::VideoId;
 use streambox_core::lifecycle;
+use streambox_core::segment_keys::{self, SegmentKey};
 use streambox_core::{App, Core};
 use streambox_db::chunks::{self, Chunk, ChunkKind, Claimed, PartOutput, RenditionOutput, SegmentRecord};
 use streambox_db::jobs::{self, Job, Progress};
@@ -27,7 +28,7 @@ use crate::job::{self, Runner, SharedProgress, Verdict, Workdir};
 use crate::ladder::{self, Rung};
 use crate::live::{LivePublisher, Sound};
 use crate::probe::{self, Input, SourceInfo};
-use crate::stitch::{self, Parts};
+use crate::stitch::{self, Ladder, Parts};
 use crate::{audio, continuity, download, iframes, master, measure, poster, publish, storyboard};
 
 /// How long the presigned URL a planning probe reads the source with stays valid.
@@ -81,7 +82,7 @@ async fn open_source(state: &App, video: VideoId, ttl: Duration) -> Result<(Inpu
 /// What running a part came to.
 enum Ran {
     /// A chunk or the audio: its output, and what publishing it needs.
-    Output { output: PartOutput, rungs: Vec<Rung>, frame_rate: f64 },
+    Output { output: PartOutput, rungs: Vec<Rung>, frame_rate: f64, encrypted: bool },
     /// The finishing step: the video is ready (recorded).
     Finished,
 }
@@ -132,8 +133,9 @@ async fn run_claimed(runner: &Runner, claimed: &Claimed) -> Result<Option<Chunk>
     let recorded = match outcome {
         None => release(state, chunk, video.id, &runner.worker).await,
         Some(Ok(Ran::Finished)) => Ok(None),
-        Some(Ok(Ran::Output { output, rungs, frame_rate })) => {
-            complete(state, chunk, video.id, &runner.worker, &output, &rungs, frame_rate).await
+        Some(Ok(Ran::Output { output, rungs, frame_rate, encrypted })) => {
+            let ladder = Ladder { rungs: &rungs, frame_rate, encrypted };
+            complete(state, chunk, video.id, &runner.worker, &output, ladder).await
         }
         Some(Err(JobError::Permanent(reason))) => return Err(give_up(state, job, chunk, reason, true).await),
         Some(Err(JobError::Transient(e))) if chunk.attempts >= job.max_attempts => {
@@ -151,19 +153,17 @@ async fn run(state: &App, job: &Job, chunk: &Chunk, video: &Video, progress: &Sh
     let (input, source) = open_source(state, video.id, ttl).await?;
     let rungs = ladder::plan(&source, &state.config.transcode.ladder);
     let frame_rate = source.frame_rate_value;
+    let key = segment_keys::of_video(state, video.id).await?;
+    let (key, work) = (key.as_ref(), workdir.path());
     let output = match chunk.kind {
-        ChunkKind::Video => {
-            encode_chunk(state, chunk, video.id, &input, &source, &rungs, workdir.path(), progress).await?
-        }
-        ChunkKind::Audio => {
-            encode_audio(state, chunk, video.id, &input, &source, &rungs, workdir.path(), progress).await?
-        }
+        ChunkKind::Video => encode_chunk(state, chunk, video.id, &input, &source, &rungs, work, progress, key).await?,
+        ChunkKind::Audio => encode_audio(state, chunk, video.id, &input, &source, &rungs, work, progress, key).await?,
         ChunkKind::Finish => {
-            finish(state, job, chunk, video.id, &source, &rungs, workdir.path()).await?;
+            finish(state, job, chunk, video.id, &source, &rungs, work, key).await?;
             return Ok(Ran::Finished);
         }
     };
-    Ok(Ran::Output { output, rungs, frame_rate })
+    Ok(Ran::Output { output, rungs, frame_rate, encrypted: key.is_some() })
 }
 
 fn settings(state: &App) -> EncodeSettings<'_> {
@@ -211,6 +211,7 @@ async fn encode_chunk(
     rungs: &[Rung],
     work: &std::path::Path,
     progress: &SharedProgress,
+    key: Option<&SegmentKey>,
 ) -> Result<PartOutput, JobError> {
     let (hls, tiles) = (work.join("hls"), work.join("sprite-tiles"));
     tokio::fs::create_dir_all(&hls).await.map_err(anyhow::Error::from)?;
@@ -235,7 +236,7 @@ async fn encode_chunk(
 
     let sound = if source.audio_stream.is_some() { Sound::Elsewhere } else { Sound::None };
     let mut live = match first_frame {
-        0 => Some(LivePublisher::resume(&state.db, &state.storage, video, &hls, rungs, fps, sound).await?),
+        0 => Some(LivePublisher::resume(&state.db, &state.storage, video, &hls, rungs, fps, sound, key).await?),
         _ => None,
     };
     let finished = CancellationToken::new();
@@ -258,7 +259,7 @@ async fn encode_chunk(
         let (record, files) =
             local_rendition(&hls.join(&rung.name), Rendition::Picture { follows_a_chunk: first_frame > 0 })?;
         if live.is_none() {
-            publish::upload(&state.storage, video, files).await?;
+            publish::upload(&state.storage, video, files, key).await?;
         }
         output.insert(rung.name.clone(), record);
     }
@@ -292,6 +293,7 @@ async fn encode_audio(
     rungs: &[Rung],
     work: &std::path::Path,
     progress: &SharedProgress,
+    key: Option<&SegmentKey>,
 ) -> Result<PartOutput, JobError> {
     let Some(stream) = source.audio_stream else {
         return Err(JobError::Permanent("The source's audio is gone: the stored file changed.".into()));
@@ -305,7 +307,7 @@ async fn encode_audio(
     let mut output = PartOutput::new();
     for rendition in audio::renditions(rungs) {
         let (record, files) = local_rendition(&out.join(rendition.name), Rendition::Sound)?;
-        publish::upload(&state.storage, video, files).await?;
+        publish::upload(&state.storage, video, files, key).await?;
         output.insert(rendition.name.to_owned(), record);
     }
     Ok(output)
@@ -362,6 +364,7 @@ fn local_rendition(
 
 /// The last step: stitched playlists, the storyboard, the poster and the measured
 /// master, then the video is ready.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &App,
     job: &Job,
@@ -370,11 +373,12 @@ async fn finish(
     source: &SourceInfo,
     rungs: &[Rung],
     work: &std::path::Path,
+    key: Option<&SegmentKey>,
 ) -> Result<(), JobError> {
     let parts = chunks::of_job(&state.db, job.id).await?;
-    let renditions =
-        stitch::finish(state, video, &parts, rungs, source.frame_rate_value, source.duration_s, work).await?;
-    publish_download(state, video, source, rungs, work).await?;
+    let ladder = Ladder { rungs, frame_rate: source.frame_rate_value, encrypted: key.is_some() };
+    let renditions = stitch::finish(state, video, &parts, ladder, source.duration_s, work).await?;
+    publish_download(state, video, source, rungs, work, key).await?;
     let size_bytes = state.storage.head(&keys::source(video)).await?.map_or(0, |meta| meta.len);
     let published = Published {
         source: SourceSummary {
@@ -407,22 +411,24 @@ async fn finish(
 }
 
 /// The download, remuxed from its rung and the audio as the parts stored them: copied
-/// to the finishing step's scratch space first (ffmpeg reads local files only), which
-/// holds one rung and the audio it plays, about the size of the MP4 it makes.
+/// to the finishing step's scratch space first (ffmpeg reads local files only; an
+/// encrypted video's segments are decrypted there with its `key`), which holds one rung
+/// and the audio it plays, about the size of the MP4 it makes.
 async fn publish_download(
     state: &App,
     video: VideoId,
     source: &SourceInfo,
     rungs: &[Rung],
     work: &std::path::Path,
+    key: Option<&SegmentKey>,
 ) -> Result<(), JobError> {
     let config = &state.config.transcode;
     let rung = download::pick(rungs, config.download_rung);
     let has_audio = source.audio_stream.is_some();
     let hls = work.join("download");
-    download::fetch_rendition(&state.storage, video, &rung.name, &hls).await?;
+    download::fetch_rendition(&state.storage, video, &rung.name, &hls, key).await?;
     if has_audio {
-        download::fetch_rendition(&state.storage, video, audio::of(rung).name, &hls).await?;
+        download::fetch_rendition(&state.storage, video, audio::of(rung).name, &hls, key).await?;
     }
     download::publish(&state.storage, video, &hls, rung, has_audio, source.duration_s, config.stall_timeout).await
 }
@@ -435,8 +441,7 @@ async fn complete(
     video: VideoId,
     worker: &str,
     output: &PartOutput,
-    rungs: &[Rung],
-    frame_rate: f64,
+    ladder: Ladder<'_>,
 ) -> anyhow::Result<Option<Chunk>> {
     let Some(completion) = chunks::complete(&state.db, chunk, worker, output).await? else {
         if videos::find(&state.db, video).await?.is_none() {
@@ -447,8 +452,7 @@ async fn complete(
         return Ok(None);
     };
     let published =
-        stitch::publish_progress(&state.db, &state.storage, video, &Parts::new(&completion.chunks), rungs, frame_rate)
-            .await;
+        stitch::publish_progress(&state.db, &state.storage, video, &Parts::new(&completion.chunks), ladder).await;
     let finish = completion.finish;
     completion.tx.commit().await?;
     measure::part_done(&state.metrics, chunk.kind);

@@ -1,7 +1,8 @@
 //! A chunked video's playlists from what its parts recorded: growing (EVENT) ones as
 //! consecutive chunks finish, and at the end the VOD and I-frame playlists, the master
 //! measured over each whole rung, the poster and the storyboard — the files one run
-//! would publish.
+//! would publish. An encrypted video's playlists name each segment's key and IV, which
+//! depend on the segment's name only, so stitching never changes them.
 
 use std::path::Path;
 
@@ -17,6 +18,7 @@ use streambox_storage::ObjectStore;
 use streambox_storage::layout::{IFRAME_PLAYLIST, PLAYLIST, POSTER, keys};
 
 use crate::audio::{self, AudioRendition};
+use crate::encryption;
 use crate::ladder::Rung;
 use crate::master;
 use crate::publish::{self, PLAYLIST_TYPE};
@@ -25,6 +27,16 @@ use crate::{iframes, storyboard};
 
 /// Under [`keys::chunk_staging_prefix`]: the storyboard tiles, by tile number.
 pub const TILES: &str = "tiles/";
+
+/// The ladder the parts encode, as publishing needs it.
+#[derive(Clone, Copy)]
+pub struct Ladder<'a> {
+    pub rungs: &'a [Rung],
+    pub frame_rate: f64,
+    /// The video's segments are encrypted: its playlists name the key, and it has no
+    /// I-frame playlists.
+    pub encrypted: bool,
+}
 
 /// What the done parts of a video add up to.
 pub struct Parts<'a> {
@@ -69,9 +81,14 @@ fn audio_records<'a>(
         .collect()
 }
 
-/// A rendition's records from consecutive parts as one playlist.
-fn playlist(records: &[&RenditionOutput], playlist_type: MediaPlaylistType) -> anyhow::Result<Vec<u8>> {
-    let playlist = MediaPlaylist {
+/// A rendition's records from consecutive parts as one playlist, naming the key of
+/// segments `encrypted_as` that rendition's.
+fn playlist(
+    records: &[&RenditionOutput],
+    playlist_type: MediaPlaylistType,
+    encrypted_as: Option<&str>,
+) -> anyhow::Result<Vec<u8>> {
+    let mut playlist = MediaPlaylist {
         version: Some(6),
         target_duration: records.iter().map(|r| r.target_duration).max().unwrap_or(1),
         media_sequence: 0,
@@ -85,6 +102,9 @@ fn playlist(records: &[&RenditionOutput], playlist_type: MediaPlaylistType) -> a
         independent_segments: true,
         ..Default::default()
     };
+    if let Some(rendition) = encrypted_as {
+        encryption::label(&mut playlist, rendition);
+    }
     let mut bytes = Vec::new();
     playlist.write_to(&mut bytes)?;
     Ok(bytes)
@@ -103,22 +123,23 @@ pub async fn publish_progress(
     storage: &ObjectStore,
     video: VideoId,
     parts: &Parts<'_>,
-    rungs: &[Rung],
-    frame_rate: f64,
+    ladder: Ladder<'_>,
 ) -> anyhow::Result<bool> {
+    let Ladder { rungs, frame_rate, encrypted } = ladder;
     let done = parts.done_from_start();
     // The first chunk publishes itself as it encodes; nothing here may replace that
     // with less.
     if !done.is_empty() {
         for rung in rungs {
-            let body = playlist(&rendition(&done, &rung.name)?, MediaPlaylistType::Event)?;
+            let encrypted_as = encrypted.then_some(rung.name.as_str());
+            let body = playlist(&rendition(&done, &rung.name)?, MediaPlaylistType::Event, encrypted_as)?;
             storage.put_bytes(&keys::rendition_file(video, &rung.name, PLAYLIST), body.into(), PLAYLIST_TYPE).await?;
         }
     }
     let audio = parts.audio();
     if let Some(Some(output)) = audio {
         for (rendition, record) in audio_records(output, rungs)? {
-            let body = playlist(&[record], MediaPlaylistType::Event)?;
+            let body = playlist(&[record], MediaPlaylistType::Event, encrypted.then_some(rendition.name))?;
             storage
                 .put_bytes(&keys::rendition_file(video, rendition.name, PLAYLIST), body.into(), PLAYLIST_TYPE)
                 .await?;
@@ -158,11 +179,11 @@ pub async fn finish(
     app: &App,
     video: VideoId,
     chunks: &[Chunk],
-    rungs: &[Rung],
-    frame_rate: f64,
+    ladder: Ladder<'_>,
     duration_s: f64,
     work: &Path,
 ) -> anyhow::Result<Vec<Rendition>> {
+    let Ladder { rungs, frame_rate, encrypted } = ladder;
     let storage = &app.storage;
     let parts = Parts::new(chunks);
     anyhow::ensure!(parts.all_video_done(), "a chunk is not done");
@@ -175,9 +196,12 @@ pub async fn finish(
     let (mut rung_sizes, mut iframe_sizes) = (Vec::with_capacity(rungs.len()), Vec::with_capacity(rungs.len()));
     for rung in rungs {
         let records = rendition(&outputs, &rung.name)?;
-        let body = playlist(&records, MediaPlaylistType::Vod)?;
+        let body = playlist(&records, MediaPlaylistType::Vod, encrypted.then_some(rung.name.as_str()))?;
         storage.put_bytes(&keys::rendition_file(video, &rung.name, PLAYLIST), body.into(), PLAYLIST_TYPE).await?;
         rung_sizes.push(sizes(&records));
+        if encrypted {
+            continue;
+        }
         let keyframes: Vec<_> =
             records.iter().flat_map(|r| &r.segments).map(|s| (s.name.clone(), s.keyframes.clone())).collect();
         let (body, sizes) = iframes::playlist(&keyframes)?;
@@ -187,7 +211,7 @@ pub async fn finish(
         iframe_sizes.push(sizes);
     }
     for (rendition, record) in &audio {
-        let body = playlist(&[record], MediaPlaylistType::Vod)?;
+        let body = playlist(&[record], MediaPlaylistType::Vod, encrypted.then_some(rendition.name))?;
         storage.put_bytes(&keys::rendition_file(video, rendition.name, PLAYLIST), body.into(), PLAYLIST_TYPE).await?;
     }
 
@@ -209,7 +233,8 @@ pub async fn finish(
 
     let codecs = first_codecs(outputs[0], rungs)?;
     let audio_sizes: Vec<_> = audio.iter().map(|(rendition, record)| (*rendition, sizes(&[record]))).collect();
-    let (body, renditions) = master::measured(rungs, &rung_sizes, &iframe_sizes, &codecs, &audio_sizes, frame_rate)?;
+    let iframe_sizes = (!encrypted).then_some(iframe_sizes.as_slice());
+    let (body, renditions) = master::measured(rungs, &rung_sizes, iframe_sizes, &codecs, &audio_sizes, frame_rate)?;
     captions::publish_master(&app.db, storage, video, &body).await?;
     Ok(renditions)
 }
@@ -249,7 +274,7 @@ mod tests {
     #[test]
     fn consecutive_records_make_one_playlist_without_discontinuities() {
         let (a, b) = (record(&["seg_000.ts", "seg_001.ts"]), record(&["seg_002.ts"]));
-        let vod = String::from_utf8(playlist(&[&a, &b], MediaPlaylistType::Vod).unwrap()).unwrap();
+        let vod = String::from_utf8(playlist(&[&a, &b], MediaPlaylistType::Vod, None).unwrap()).unwrap();
         let parsed = m3u8_rs::parse_media_playlist_res(vod.as_bytes()).unwrap();
         assert_eq!(
             parsed.segments.iter().map(|s| s.uri.as_str()).collect::<Vec<_>>(),
@@ -257,7 +282,10 @@ mod tests {
         );
         assert!(parsed.end_list && !vod.contains("DISCONTINUITY"), "{vod}");
         assert_eq!(parsed.target_duration, 6);
-        let event = String::from_utf8(playlist(&[&a], MediaPlaylistType::Event).unwrap()).unwrap();
+        let event = String::from_utf8(playlist(&[&a], MediaPlaylistType::Event, None).unwrap()).unwrap();
         assert!(event.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !event.contains("ENDLIST"), "{event}");
+        let encrypted = String::from_utf8(playlist(&[&a, &b], MediaPlaylistType::Vod, Some("360p")).unwrap()).unwrap();
+        let ivs: Vec<&str> = encrypted.lines().filter(|l| l.starts_with("#EXT-X-KEY:METHOD=AES-128")).collect();
+        assert_eq!(ivs.len(), 3, "every stitched segment names the key: {encrypted}");
     }
 }

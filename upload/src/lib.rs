@@ -97,7 +97,7 @@ pub fn routes() -> Routes {
     let streamed = Routes::new()
         .post("/api/v1/uploads", multipart::create_upload)
         .doc(
-            Doc::new("Upload a video (multipart: title, description, visibility, file; optional Upload-Length header)")
+            Doc::new("Upload a video (multipart: title, description, visibility, encryption, file; optional Upload-Length header)")
                 .signed_in()
                 .error(403, &[codes::EMAIL_NOT_VERIFIED], UNVERIFIED)
                 .body(RequestBody::Multipart(multipart::form_schema))

@@ -1,5 +1,6 @@
-//! POST /api/v1/uploads: `file`, `title`, optional `description` and optional `visibility`
-//! (`public` unless chosen) as multipart/form-data, in any order.
+//! POST /api/v1/uploads: `file`, `title`, optional `description`, optional `visibility`
+//! (`public` unless chosen) and optional `encryption` (`on` or `off`; the server's
+//! `STREAMBOX_ENCRYPTION` unless chosen) as multipart/form-data, in any order.
 //!
 //! The file streams to `raw/{video_id}/source` one S3 part at a time, so memory stays
 //! bounded whatever its size. A client that says the file's exact size in an
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use schemars::{Schema, SchemaGenerator, json_schema};
 use streambox_base::ids::VideoId;
 use streambox_core::lifecycle;
+use streambox_core::segment_keys::{self, Unavailable};
 use streambox_db::jobs;
 use streambox_db::quotas::{Grant, Wanted};
 use streambox_db::videos::{Description, NewVideo, Title, Visibility};
@@ -57,8 +59,10 @@ pub async fn create_upload(
         None => Wanted::UpTo(content_length(&headers).unwrap_or(max).min(max)),
     };
     let grant = quota::admit(&state, &user, video_id, wanted).await?;
-    let form = match read_form(&state, &mut multipart, video_id, declared, grant).await {
-        Ok(form) => form,
+    let read = read_form(&state, &mut multipart, video_id, declared, grant).await;
+    let sealed = read.and_then(|form| Ok((segment_key_for(&state, video_id, form.encryption)?, form)));
+    let (sealed_key, form) = match sealed {
+        Ok(sealed) => sealed,
         Err(e) => {
             discard_source(&state, video_id).await;
             quota::release(&state, video_id, 0).await;
@@ -72,6 +76,7 @@ pub async fn create_upload(
         description: &form.description,
         visibility: form.visibility,
         source_bytes: form.source_bytes,
+        sealed_key,
     };
     let video = match jobs::create_with_video(&state.db, new, state.config.transcode.max_attempts).await {
         Ok((video, _job)) => video,
@@ -86,6 +91,16 @@ pub async fn create_upload(
     Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id: video.id, status: video.status })))
 }
 
+/// The new video's sealed segment key, if it is to be encrypted (`asked`, else the
+/// server's default); asking for encryption from a server without a key-encryption key
+/// is the request's fault only in that it cannot be met here: 422, naming the field.
+fn segment_key_for(state: &AppState, video_id: VideoId, asked: Option<bool>) -> ApiResult<Option<Vec<u8>>> {
+    segment_keys::for_new_video(&state.config, video_id, asked).map_err(|e| match e.downcast_ref::<Unavailable>() {
+        Some(_) => ApiError::invalid_field("encryption", "is not available on this server"),
+        None => ApiError::internal(e),
+    })
+}
+
 /// The form [`create_upload`] reads, for the API document.
 pub fn form_schema(generator: &mut SchemaGenerator) -> Schema {
     let mut visibility = generator.subschema_for::<Visibility>();
@@ -97,6 +112,8 @@ pub fn form_schema(generator: &mut SchemaGenerator) -> Schema {
             "title": { "type": "string", "minLength": Title::RULE.min_chars, "maxLength": Title::RULE.max_chars },
             "description": { "type": "string", "maxLength": Description::RULE.max_chars },
             "visibility": visibility,
+            "encryption": { "type": "string", "enum": ["on", "off"],
+                "description": "AES-128 segment encryption (EXT-X-KEY); the server's default unless given" },
             "file": { "type": "string", "contentMediaType": "application/octet-stream",
                 "description": "The video file; its name is never used" },
         },
@@ -107,6 +124,8 @@ struct UploadForm {
     title: Title,
     description: Description,
     visibility: Visibility,
+    /// `None`: the owner did not say.
+    encryption: Option<bool>,
     source_bytes: u64,
 }
 
@@ -118,6 +137,7 @@ async fn read_form(
     grant: Grant,
 ) -> ApiResult<UploadForm> {
     let (mut title, mut description, mut visibility, mut source_bytes) = (None, None, None, None);
+    let mut encryption = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("file") if source_bytes.is_none() => {
@@ -130,7 +150,14 @@ async fn read_form(
             Some("visibility") if visibility.is_none() => {
                 visibility = Some(Visibility::parse(&read_text(field).await?)?);
             }
-            Some(name @ ("file" | "title" | "description" | "visibility")) => {
+            Some("encryption") if encryption.is_none() => {
+                encryption = Some(match read_text(field).await?.trim() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(ApiError::invalid_field("encryption", "must be on or off")),
+                });
+            }
+            Some(name @ ("file" | "title" | "description" | "visibility" | "encryption")) => {
                 return Err(ApiError::bad_request(
                     codes::INVALID_MULTIPART,
                     format!("field {name} appears more than once"),
@@ -150,6 +177,7 @@ async fn read_form(
         title: title.ok_or_else(|| ApiError::invalid_field("title", "is required"))?,
         description: description.unwrap_or(Description::parse("")?),
         visibility: visibility.unwrap_or_default(),
+        encryption,
         source_bytes,
     })
 }

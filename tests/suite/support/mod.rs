@@ -277,6 +277,21 @@ impl TestApp {
 
     /// A [`Self::ready_video`] with a marked download, which its owner lets others
     /// fetch when `downloadable`.
+    /// [`Self::ready_video`] with a segment key, sealed as the server seals them.
+    pub async fn encrypted_video(&self, owner: uuid::Uuid, visibility: &str) -> uuid::Uuid {
+        use streambox_core::segment_keys::{KeyVault, SegmentKey};
+        let id = self.ready_video(owner, visibility).await;
+        let vault = KeyVault::of(&self.state.config).unwrap().expect("a key-encryption key");
+        let sealed = vault.seal(streambox_base::ids::VideoId(id), &SegmentKey::generate().unwrap()).unwrap();
+        sqlx::query("UPDATE videos SET segment_key = $2 WHERE id = $1")
+            .bind(id)
+            .bind(sealed)
+            .execute(self.db())
+            .await
+            .unwrap();
+        id
+    }
+
     pub async fn video_with_download(&self, owner: uuid::Uuid, visibility: &str, downloadable: bool) -> uuid::Uuid {
         let id = self.ready_video(owner, visibility).await;
         sqlx::query("UPDATE videos SET has_download = true, downloadable = $2 WHERE id = $1")
