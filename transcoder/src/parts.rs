@@ -28,7 +28,8 @@ use crate::ladder::{self, Rung};
 use crate::live::{LivePublisher, Sound};
 use crate::probe::{self, Input, SourceInfo};
 use crate::stitch::{self, Parts};
-use crate::{audio, continuity, download, iframes, master, measure, poster, publish, storyboard};
+use crate::tracks::AudioTrack;
+use crate::{audio, continuity, download, embedded_captions, iframes, master, measure, poster, publish, storyboard};
 
 /// How long the presigned URL a planning probe reads the source with stays valid.
 const PROBE_URL_TTL: Duration = Duration::from_secs(600);
@@ -54,7 +55,7 @@ pub async fn plan(state: &App, job: &Job, video: &Video) -> Result<bool, JobErro
         segment_seconds: config.segment_seconds,
         gop_frames: encode::gop_frames(source.frame_rate_value, config.gop_seconds),
     };
-    let has_audio = source.audio_stream.is_some();
+    let has_audio = !source.audio_tracks.is_empty();
     let Some(parts) = chunking::plan(source.duration_s, source.frame_rate_value, has_audio, settings) else {
         return Ok(false);
     };
@@ -81,7 +82,7 @@ async fn open_source(state: &App, video: VideoId, ttl: Duration) -> Result<(Inpu
 /// What running a part came to.
 enum Ran {
     /// A chunk or the audio: its output, and what publishing it needs.
-    Output { output: PartOutput, rungs: Vec<Rung>, frame_rate: f64 },
+    Output { output: PartOutput, rungs: Vec<Rung>, tracks: Vec<AudioTrack>, frame_rate: f64 },
     /// The finishing step: the video is ready (recorded).
     Finished,
 }
@@ -132,8 +133,9 @@ async fn run_claimed(runner: &Runner, claimed: &Claimed) -> Result<Option<Chunk>
     let recorded = match outcome {
         None => release(state, chunk, video.id, &runner.worker).await,
         Some(Ok(Ran::Finished)) => Ok(None),
-        Some(Ok(Ran::Output { output, rungs, frame_rate })) => {
-            complete(state, chunk, video.id, &runner.worker, &output, &rungs, frame_rate).await
+        Some(Ok(Ran::Output { output, rungs, tracks, frame_rate })) => {
+            let made = Made { output: &output, rungs: &rungs, tracks: &tracks, frame_rate };
+            complete(state, chunk, video.id, &runner.worker, made).await
         }
         Some(Err(JobError::Permanent(reason))) => return Err(give_up(state, job, chunk, reason, true).await),
         Some(Err(JobError::Transient(e))) if chunk.attempts >= job.max_attempts => {
@@ -159,11 +161,11 @@ async fn run(state: &App, job: &Job, chunk: &Chunk, video: &Video, progress: &Sh
             encode_audio(state, chunk, video.id, &input, &source, &rungs, workdir.path(), progress).await?
         }
         ChunkKind::Finish => {
-            finish(state, job, chunk, video.id, &source, &rungs, workdir.path()).await?;
+            finish(state, job, chunk, video.id, &input, &source, &rungs, workdir.path()).await?;
             return Ok(Ran::Finished);
         }
     };
-    Ok(Ran::Output { output, rungs, frame_rate })
+    Ok(Ran::Output { output, rungs, tracks: source.audio_tracks, frame_rate })
 }
 
 fn settings(state: &App) -> EncodeSettings<'_> {
@@ -233,9 +235,10 @@ async fn encode_chunk(
     let config = &state.config.transcode;
     let limits = Limits { stall: config.stall_timeout, wall_clock: job::wall_clock_cap(chunk.duration_s) };
 
-    let sound = if source.audio_stream.is_some() { Sound::Elsewhere } else { Sound::None };
+    let sound = if source.audio_tracks.is_empty() { Sound::None } else { Sound::Elsewhere };
+    let tracks = &source.audio_tracks;
     let mut live = match first_frame {
-        0 => Some(LivePublisher::resume(&state.db, &state.storage, video, &hls, rungs, fps, sound).await?),
+        0 => Some(LivePublisher::resume(&state.db, &state.storage, video, &hls, rungs, fps, sound, tracks).await?),
         _ => None,
     };
     let finished = CancellationToken::new();
@@ -281,7 +284,8 @@ async fn encode_chunk(
     Ok(output)
 }
 
-/// The audio renditions of the whole source, as one run encodes them beside the rungs.
+/// The audio renditions of the whole source (every track in every group), as one run
+/// encodes them beside the rungs.
 #[allow(clippy::too_many_arguments)]
 async fn encode_audio(
     state: &App,
@@ -293,20 +297,21 @@ async fn encode_audio(
     work: &std::path::Path,
     progress: &SharedProgress,
 ) -> Result<PartOutput, JobError> {
-    let Some(stream) = source.audio_stream else {
+    let tracks = &source.audio_tracks;
+    if tracks.is_empty() {
         return Err(JobError::Permanent("The source's audio is gone: the stored file changed.".into()));
-    };
+    }
     let out = work.join("hls");
     tokio::fs::create_dir_all(&out).await.map_err(anyhow::Error::from)?;
-    let args = encode::audio_args(input, &out, stream, rungs, &settings(state));
+    let args = encode::audio_args(input, &out, tracks, rungs, &settings(state));
     let limits =
         Limits { stall: state.config.transcode.stall_timeout, wall_clock: job::wall_clock_cap(chunk.duration_s) };
     ffmpeg::run(args, limits, reporter(progress, Measure::Seconds(chunk.duration_s))).await.map_err(job::classify)?;
     let mut output = PartOutput::new();
-    for rendition in audio::renditions(rungs) {
-        let (record, files) = local_rendition(&out.join(rendition.name), Rendition::Sound)?;
+    for rendition in audio::outputs(rungs, tracks.len()) {
+        let (record, files) = local_rendition(&out.join(&rendition.folder), Rendition::Sound)?;
         publish::upload(&state.storage, video, files).await?;
-        output.insert(rendition.name.to_owned(), record);
+        output.insert(rendition.folder, record);
     }
     Ok(output)
 }
@@ -360,20 +365,25 @@ fn local_rendition(
     Ok((RenditionOutput { segments, target_duration: playlist.target_duration, codec }, files))
 }
 
-/// The last step: stitched playlists, the storyboard, the poster and the measured
-/// master, then the video is ready.
+/// The last step: the source's embedded captions (read from `input`), stitched
+/// playlists, the storyboard, the poster and the measured master, then the video is ready.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &App,
     job: &Job,
     chunk: &Chunk,
     video: VideoId,
+    input: &Input,
     source: &SourceInfo,
     rungs: &[Rung],
     work: &std::path::Path,
 ) -> Result<(), JobError> {
+    let limits =
+        Limits { stall: state.config.transcode.stall_timeout, wall_clock: job::wall_clock_cap(source.duration_s) };
+    let subtitles = &source.subtitle_tracks;
+    embedded_captions::take(&state.db, &state.storage, video, input, subtitles, work, limits).await?;
     let parts = chunks::of_job(&state.db, job.id).await?;
-    let renditions =
-        stitch::finish(state, video, &parts, rungs, source.frame_rate_value, source.duration_s, work).await?;
+    let renditions = stitch::finish(state, video, &parts, rungs, source, work).await?;
     publish_download(state, video, source, rungs, work).await?;
     let size_bytes = state.storage.head(&keys::source(video)).await?.map_or(0, |meta| meta.len);
     let published = Published {
@@ -386,7 +396,7 @@ async fn finish(
             audio_codec: source.audio_codec.clone(),
             bitrate: source.bitrate,
             size_bytes,
-            has_audio: source.audio_stream.is_some(),
+            has_audio: !source.audio_tracks.is_empty(),
             dynamic_range: source.hdr.as_ref().map(|hdr| hdr.dynamic_range).unwrap_or_default(),
         },
         renditions,
@@ -418,13 +428,21 @@ async fn publish_download(
 ) -> Result<(), JobError> {
     let config = &state.config.transcode;
     let rung = download::pick(rungs, config.download_rung);
-    let has_audio = source.audio_stream.is_some();
+    let has_audio = !source.audio_tracks.is_empty();
     let hls = work.join("download");
     download::fetch_rendition(&state.storage, video, &rung.name, &hls).await?;
     if has_audio {
         download::fetch_rendition(&state.storage, video, audio::of(rung).name, &hls).await?;
     }
     download::publish(&state.storage, video, &hls, rung, has_audio, source.duration_s, config.stall_timeout).await
+}
+
+/// What a chunk or the audio part made, and what publishing it needs.
+struct Made<'a> {
+    output: &'a PartOutput,
+    rungs: &'a [Rung],
+    tracks: &'a [AudioTrack],
+    frame_rate: f64,
 }
 
 /// Records the part done, publishes what the done parts add up to (under the job's
@@ -434,9 +452,7 @@ async fn complete(
     chunk: &Chunk,
     video: VideoId,
     worker: &str,
-    output: &PartOutput,
-    rungs: &[Rung],
-    frame_rate: f64,
+    Made { output, rungs, tracks, frame_rate }: Made<'_>,
 ) -> anyhow::Result<Option<Chunk>> {
     let Some(completion) = chunks::complete(&state.db, chunk, worker, output).await? else {
         if videos::find(&state.db, video).await?.is_none() {
@@ -446,9 +462,8 @@ async fn complete(
         tracing::info!(video_id = %video, part = %describe(chunk), "chunk no longer wanted (taken over, or its job ended)");
         return Ok(None);
     };
-    let published =
-        stitch::publish_progress(&state.db, &state.storage, video, &Parts::new(&completion.chunks), rungs, frame_rate)
-            .await;
+    let parts = Parts::new(&completion.chunks);
+    let published = stitch::publish_progress(&state.db, &state.storage, video, &parts, rungs, tracks, frame_rate).await;
     let finish = completion.finish;
     completion.tx.commit().await?;
     measure::part_done(&state.metrics, chunk.kind);
