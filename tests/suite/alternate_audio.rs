@@ -81,7 +81,10 @@ async fn two_languages_and_subtitles_are_offered(
     let whole = text(&app, &format!("/api/v1/videos/{video}/captions/es")).await;
     // Matroska's timeline starts with the AAC priming (21 ms): cues keep their place against
     // the picture, which starts as much later.
-    assert!(whole.contains("\n00:00:01.0") && whole.contains(" --> 00:00:04.0") && whole.contains("\nHola\n"), "{whole}");
+    assert!(
+        whole.contains("\n00:00:01.0") && whole.contains(" --> 00:00:04.0") && whole.contains("\nHola\n"),
+        "{whole}"
+    );
     assert!(whole.contains("\nAdiós\n"), "{whole}");
     let subtitles: Vec<_> =
         master.alternatives.iter().filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles).collect();
