@@ -7,6 +7,8 @@ use std::fmt;
 
 use crate::text::ValidationError;
 
+mod iso639;
+
 /// A validated language tag in canonical case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LanguageTag(String);
@@ -52,7 +54,34 @@ impl LanguageTag {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The language a container states for one of its streams: ISO 639-2 (`eng`, and the
+    /// bibliographic `fre` as well as `fra`) becomes the two-letter tag BCP 47 asks for
+    /// where ISO 639-1 has one (`en`, `fr`), and anything else is read as a BCP 47 tag
+    /// (newer Matroska files state one). `None` for what names no language (`und`,
+    /// `mul`, `mis`, `zxx`) or is no tag at all.
+    pub fn from_media(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        if NO_LANGUAGE.iter().any(|code| raw.eq_ignore_ascii_case(code)) {
+            return None;
+        }
+        let lower = raw.to_ascii_lowercase();
+        match iso639::CODES.binary_search_by(|(alpha3, _, _)| (*alpha3).cmp(lower.as_str())) {
+            Ok(at) => Some(Self(iso639::CODES[at].1.to_owned())),
+            Err(_) => Self::parse(raw).ok(),
+        }
+    }
+
+    /// The English name of the tag's language (`Portuguese` for `pt-BR`), when it is one
+    /// with a two-letter code.
+    pub fn english_name(&self) -> Option<&'static str> {
+        let primary = self.0.split('-').next()?;
+        iso639::CODES.iter().find(|(_, alpha2, _)| *alpha2 == primary).map(|(_, _, name)| *name)
+    }
 }
+
+/// ISO 639-2's codes for no particular language: undetermined, multiple, uncoded, none.
+const NO_LANGUAGE: [&str; 4] = ["und", "mul", "mis", "zxx"];
 
 impl fmt::Display for LanguageTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -86,6 +115,22 @@ mod tests {
         ] {
             assert_eq!(LanguageTag::parse(raw).unwrap().as_str(), canonical, "{raw}");
         }
+    }
+
+    #[test]
+    fn stream_languages_become_the_shortest_tag_and_unknown_ones_none() {
+        for (raw, tag) in
+            [("eng", "en"), ("fre", "fr"), ("fra", "fr"), ("ger", "de"), ("spa", "es"), ("pt-BR", "pt-BR")]
+        {
+            assert_eq!(LanguageTag::from_media(raw).map(|t| t.0), Some(tag.to_owned()), "{raw}");
+        }
+        assert_eq!(LanguageTag::from_media("haw").map(|t| t.0), Some("haw".to_owned()), "no two-letter code");
+        for raw in ["und", "UND", "mul", "zxx", "", "english", "../x"] {
+            assert_eq!(LanguageTag::from_media(raw), None, "{raw}");
+        }
+        assert_eq!(LanguageTag::parse("pt-BR").unwrap().english_name(), Some("Portuguese"));
+        assert_eq!(LanguageTag::parse("haw").unwrap().english_name(), None);
+        assert!(iso639::CODES.windows(2).all(|w| w[0].0 < w[1].0), "sorted for the binary search");
     }
 
     #[test]

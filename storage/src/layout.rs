@@ -41,10 +41,36 @@ pub fn rung_name(short_side: u32) -> String {
     format!("{short_side}p")
 }
 
+/// The rendition of the source's audio track `track` (from 0, the default track first)
+/// in the audio group `group` ([`AUDIO_RENDITION`] or [`LOW_AUDIO_RENDITION`]): the
+/// group's own name for the first track, so a source with one track keeps the names it
+/// always had, then `audio_2`, `audio_low_3`, … Never anything from the track's tags.
+pub fn audio_rendition_name(group: &str, track: usize) -> String {
+    match track {
+        0 => group.to_owned(),
+        _ => format!("{group}_{}", track + 1),
+    }
+}
+
+/// Whether `name` is one [`audio_rendition_name`] can produce (a track number of at
+/// most two digits).
+fn is_audio_rendition_name(name: &str) -> bool {
+    [LOW_AUDIO_RENDITION, AUDIO_RENDITION].into_iter().any(|group| match name.strip_prefix(group) {
+        Some("") => true,
+        Some(rest) => rest.strip_prefix('_').is_some_and(|number| {
+            (1..=2).contains(&number.len())
+                && number.bytes().all(|b| b.is_ascii_digit())
+                && !number.starts_with('0')
+                && number != "1"
+        }),
+        None => false,
+    })
+}
+
 /// Whether `name` is one [`rung_name`] can produce, or an audio rendition's: the
 /// transcoder names renditions with one and the streamer accepts them with the other.
 pub fn is_rendition_name(name: &str) -> bool {
-    if name == AUDIO_RENDITION || name == LOW_AUDIO_RENDITION {
+    if is_audio_rendition_name(name) {
         return true;
     }
     let digits = name.strip_suffix('p').unwrap_or_default();
@@ -239,6 +265,22 @@ mod tests {
             assert!(!is_segment_name(bad), "{bad}");
         }
         assert_eq!(SEGMENT_PATTERN.replace("%03d", "007"), "seg_007.ts");
+    }
+
+    #[test]
+    fn audio_renditions_are_named_by_group_and_position() {
+        assert_eq!(audio_rendition_name(AUDIO_RENDITION, 0), "audio");
+        assert_eq!(audio_rendition_name(LOW_AUDIO_RENDITION, 0), "audio_low");
+        assert_eq!(audio_rendition_name(AUDIO_RENDITION, 1), "audio_2");
+        assert_eq!(audio_rendition_name(LOW_AUDIO_RENDITION, 7), "audio_low_8");
+        for track in 0..99 {
+            for group in [AUDIO_RENDITION, LOW_AUDIO_RENDITION] {
+                assert!(is_rendition_name(&audio_rendition_name(group, track)), "{group} {track}");
+            }
+        }
+        for bad in ["audio_1", "audio_02", "audio_100", "audio_", "audio_low_", "audio_x", "audio_low_1", "audios"] {
+            assert!(!is_rendition_name(bad), "{bad}");
+        }
     }
 
     #[test]

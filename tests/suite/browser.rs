@@ -1,10 +1,11 @@
 //! A real browser plays a video while it is still being encoded, a chunked video
-//! across its chunk boundaries, a video's caption tracks and an encrypted private video: headless Chromium (Debian's, driven by playwright-core
+//! across its chunk boundaries, a video's caption tracks, a source's audio languages and
+//! embedded captions, and an encrypted private video: headless Chromium (Debian's, driven by playwright-core
 //! from tests/browser) with the dev frontend's HLS.js, against a real worker,
 //! PostgreSQL, Redis, S3 endpoint and ffmpeg.
 
 use crate::support::browser::run_script;
-use crate::support::{TestApp, make_clip};
+use crate::support::{TestApp, make_clip, make_clip_with_tracks};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_plays_a_video_while_it_is_encoded_and_on_past_its_end() {
@@ -118,4 +119,34 @@ async fn chromium_plays_an_encrypted_private_video_and_its_key_needs_the_token()
         keys.iter().all(|uri| uri.as_str().unwrap().contains(&format!("/hls/{id}/key?token="))),
         "with the token: {report}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_switches_audio_language_and_shows_the_embedded_captions() {
+    // 2 s segments: audio fragments keep loading after the switch.
+    let app = TestApp::spawn_with(&[("STREAMBOX_LADDER", "240:400,144:200"), ("STREAMBOX_SEGMENT_SECONDS", "2")]).await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip_with_tracks(app.dir.path(), "languages.mp4", 320, 240, 12);
+    let id = app.upload_accepted(&token, &clip, "Two languages").await;
+    app.wait_for_status(&token, &id, &["ready"], std::time::Duration::from_secs(180)).await;
+
+    let report = run_script("play_audio_tracks.mjs", &[app.base.clone(), id, token, "en".into(), "es".into()]).await;
+    assert_eq!(report["fatal"], serde_json::Value::Null, "{report}");
+    assert_eq!(
+        report["audioTracks"],
+        serde_json::json!([["fr", "French", true], ["en", "English", false]]),
+        "the default track first: {report}"
+    );
+    assert_eq!(report["subtitleTracks"], serde_json::json!([["es", "Spanish"]]), "{report}");
+    assert!(report["switchedAt"].is_number(), "HLS.js switched to English: {report}");
+    // Audio fragments in the order they loaded: French first, then (from the switch) English only.
+    let fragments: Vec<&str> = report["fragments"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert_eq!(fragments.first(), Some(&"audio"), "French played first: {report}");
+    let switched = fragments.iter().position(|f| *f == "audio_2").unwrap_or_else(|| panic!("no English: {report}"));
+    assert!(fragments[switched..].iter().all(|f| *f == "audio_2"), "then English only: {report}");
+    let cues = report["cues"].as_array().unwrap();
+    let shown = |text: &str| cues.iter().find(|c| c[1] == "es" && c[2] == text).and_then(|c| c[0].as_f64());
+    // Cues at 1-4 s and 5-6.5 s; timeupdate fires every ~250 ms.
+    assert!(shown("Hola").is_some_and(|at| (1.0..4.0).contains(&at)), "the embedded caption showed: {report}");
+    assert!(shown("Adiós").is_some_and(|at| (5.0..5.6).contains(&at)), "its next cue on time: {report}");
 }

@@ -3,19 +3,20 @@
 //! section shows too. The video is uploaded, transcoded by the real worker and fetched
 //! back through the streamer as a player would; every rule is checked on what was served
 //! (an encrypted video's segments decrypted with the key the streamer serves, as a
-//! player does).
+//! player does), for a source with one audio track, the same encrypted, and one with two
+//! audio languages and embedded subtitles.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use m3u8_rs::{MasterPlaylist, MediaPlaylist, QuotedOrUnquoted, VariantStream};
+use m3u8_rs::{AlternativeMediaType, MasterPlaylist, MediaPlaylist, QuotedOrUnquoted, VariantStream};
 use serde_json::Value;
 
 use crate::corpus::peak_and_mean;
 use crate::encryption::decrypt_segment;
-use crate::support::TestApp;
+use crate::support::{TestApp, make_clip_with_tracks};
 
 /// One authoring rule: what it says, where it is written, and its check.
 struct Rule {
@@ -108,12 +109,19 @@ impl Published {
             .collect()
     }
 
-    /// `(peak, mean)` of a variant as a player fetches it: its video and its audio.
+    /// `(peak, mean)` of a variant as a player fetches it: its video and its audio (the
+    /// highest of its group's renditions, any of which a player may pick).
     fn measured(&self, variant: &VariantStream) -> (f64, f64) {
         let rates = |uri: &str| peak_and_mean(&self.segment_bits(uri), self.media[uri].target_duration as f64);
         let (video_peak, video_mean) = rates(&variant.uri);
-        let audio = self.master.alternatives.iter().find(|a| Some(&a.group_id) == variant.audio.as_ref());
-        let (audio_peak, audio_mean) = audio.and_then(|a| a.uri.as_deref()).map_or((0.0, 0.0), rates);
+        let (audio_peak, audio_mean) = self
+            .master
+            .alternatives
+            .iter()
+            .filter(|a| Some(&a.group_id) == variant.audio.as_ref())
+            .filter_map(|a| a.uri.as_deref())
+            .map(rates)
+            .fold((0.0, 0.0), |(peak, mean): (f64, f64), (p, m)| (peak.max(p), mean.max(m)));
         (video_peak + audio_peak, video_mean + audio_mean)
     }
 }
@@ -354,37 +362,67 @@ async fn fetch(app: &TestApp, master_url: &str, dir: &Path) -> Published {
     Published { dir: dir.to_owned(), master, media, compressed, encrypted }
 }
 
+/// Uploads `clip` to an app with 4 s segments (two 2 s GOPs: byte ranges inside
+/// segments, three segments) and fetches what it publishes into `served/`.
+async fn publish(app: &TestApp, clip: &Path) -> Published {
+    let token = app.signed_in_user().await;
+    let id = app.upload_accepted(&token, clip, "Conformance").await;
+    let video: Value = app.wait_for_status(&token, &id, &["ready", "failed"], Duration::from_secs(300)).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let dir = app.dir.path().join("served");
+    fetch(app, &app.url(video["master_url"].as_str().unwrap()), &dir).await
+}
+
+fn assert_meets_the_rules(published: &Published) {
+    let broken: Vec<String> = RULES
+        .iter()
+        .filter_map(|rule| (rule.check)(published).err().map(|e| format!("{} ({}): {e}", rule.rule, rule.spec)))
+        .collect();
+    assert!(broken.is_empty(), "{} of {} rules broken:\n{}", broken.len(), RULES.len(), broken.join("\n"));
+}
+
+fn rung_names(published: &Published) -> Vec<&str> {
+    published.variants().map(|v| v.uri.split('/').next().unwrap()).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_ladder_meets_the_authoring_rules() {
-    meets_the_authoring_rules(&[], false).await;
+    let app = TestApp::spawn_with(&[("STREAMBOX_SEGMENT_SECONDS", "4")]).await;
+    let published = publish(&app, &source(app.dir.path())).await;
+    assert!(!published.encrypted, "segments are in the clear by default");
+    assert_eq!(rung_names(&published), ["1080p", "720p", "480p", "360p", "240p"], "the default ladder");
+    assert_meets_the_rules(&published);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_ladder_meets_the_authoring_rules() {
-    meets_the_authoring_rules(&[("STREAMBOX_ENCRYPTION", "on")], true).await;
+    let app = TestApp::spawn_with(&[("STREAMBOX_SEGMENT_SECONDS", "4"), ("STREAMBOX_ENCRYPTION", "on")]).await;
+    let published = publish(&app, &source(app.dir.path())).await;
+    assert!(published.encrypted, "the segments are encrypted as configured");
+    assert_eq!(rung_names(&published), ["1080p", "720p", "480p", "360p", "240p"], "the default ladder");
+    assert_meets_the_rules(&published);
 }
 
-/// Uploads the 12 s source to a server with `settings`, and checks every rule on what
-/// it serves (whose segments are `encrypted` or not).
-async fn meets_the_authoring_rules(settings: &[(&str, &str)], encrypted: bool) {
-    // 4 s segments of two 2 s GOPs: byte ranges inside segments, three segments.
-    let mut settings = settings.to_vec();
-    settings.push(("STREAMBOX_SEGMENT_SECONDS", "4"));
-    let app = TestApp::spawn_with(&settings).await;
-    let token = app.signed_in_user().await;
-    let clip = source(app.dir.path());
-    let id = app.upload_accepted(&token, &clip, "Conformance").await;
-    let video: Value = app.wait_for_status(&token, &id, &["ready", "failed"], Duration::from_secs(300)).await;
-    assert_eq!(video["status"], "ready", "{video}");
-    let dir = app.dir.path().join("served");
-    let published = fetch(&app, &app.url(video["master_url"].as_str().unwrap()), &dir).await;
-
-    assert_eq!(published.encrypted, encrypted, "the segments are encrypted as configured");
-    let names: Vec<&str> = published.variants().map(|v| v.uri.split('/').next().unwrap()).collect();
-    assert_eq!(names, ["1080p", "720p", "480p", "360p", "240p"], "the default ladder");
-    let broken: Vec<String> = RULES
-        .iter()
-        .filter_map(|rule| (rule.check)(&published).err().map(|e| format!("{} ({}): {e}", rule.rule, rule.spec)))
-        .collect();
-    assert!(broken.is_empty(), "{} of {} rules broken:\n{}", broken.len(), RULES.len(), broken.join("\n"));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ladder_with_two_audio_languages_and_embedded_captions_meets_the_authoring_rules() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_SEGMENT_SECONDS", "4")]).await;
+    let clip = make_clip_with_tracks(app.dir.path(), "languages.mp4", 1280, 720, 12);
+    let published = publish(&app, &clip).await;
+    assert_eq!(rung_names(&published), ["720p", "480p", "360p", "240p"], "the default ladder up to 720p");
+    let media = |kind: AlternativeMediaType| {
+        let listed = published.master.alternatives.iter().filter(|a| a.media_type == kind);
+        listed.map(|a| (a.group_id.as_str(), a.language.as_deref(), a.default)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        media(AlternativeMediaType::Audio),
+        [
+            ("audio", Some("fr"), true),
+            ("audio", Some("en"), false),
+            ("audio_low", Some("fr"), true),
+            ("audio_low", Some("en"), false)
+        ],
+        "both languages in both groups"
+    );
+    assert_eq!(media(AlternativeMediaType::Subtitles), [("subs", Some("es"), false)], "the embedded captions");
+    assert_meets_the_rules(&published);
 }

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod alternate_audio;
 mod analytics;
 mod authorization;
 mod browser;

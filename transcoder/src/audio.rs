@@ -2,12 +2,17 @@
 //! 128 kbit/s AAC rendition, except the low rungs (video under 192 kbit/s), which play
 //! a 48 kbit/s one, so that one variant fits under 192 kbit/s with its sound (Apple's
 //! HLS authoring spec, 9.21). ffmpeg's AAC encoder has no HE-AAC: both are AAC-LC.
+//!
+//! Each is an HLS audio group holding every audio track of the source (`crate::tracks`),
+//! so a viewer can switch language on any rung: the default track's rendition has the
+//! group's name (`audio`, `audio_low`, as for a single-track source), the others are
+//! numbered (`audio_2`, `audio_low_2`, …).
 
-use streambox_storage::layout::{AUDIO_RENDITION, LOW_AUDIO_RENDITION};
+use streambox_storage::layout::{self, AUDIO_RENDITION, LOW_AUDIO_RENDITION};
 
 use crate::ladder::Rung;
 
-/// One audio rendition: its folder (also its HLS group id) and its AAC bit rate.
+/// One audio group: its id (also its default track's folder) and its AAC bit rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioRendition {
     pub name: &'static str,
@@ -35,6 +40,31 @@ pub fn renditions(rungs: &[Rung]) -> Vec<AudioRendition> {
     [SHARED, LOW].into_iter().filter(|audio| rungs.iter().any(|rung| of(rung) == *audio)).collect()
 }
 
+/// One audio rendition to encode: a track of the source in one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub group: AudioRendition,
+    /// The track's position among the source's offered tracks (0: the default).
+    pub track: usize,
+    /// Its folder: `audio`, `audio_2`, `audio_low`, …
+    pub folder: String,
+}
+
+/// Every audio rendition of `tracks` source tracks in the groups `rungs` play: group by
+/// group, each group's tracks in order.
+pub fn outputs(rungs: &[Rung], tracks: usize) -> Vec<Output> {
+    renditions(rungs)
+        .into_iter()
+        .flat_map(|group| {
+            (0..tracks).map(move |track| Output {
+                group,
+                track,
+                folder: layout::audio_rendition_name(group.name, track),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +81,12 @@ mod tests {
         assert_eq!(renditions(&[rung(800), rung(80)]), [SHARED, LOW]);
         assert_eq!(renditions(&[rung(800), rung(400)]), [SHARED]);
         assert_eq!(renditions(&[rung(100)]), [LOW]);
+    }
+
+    #[test]
+    fn every_track_has_a_rendition_in_every_group() {
+        let folders: Vec<_> = outputs(&[rung(800), rung(80)], 2).into_iter().map(|o| o.folder).collect();
+        assert_eq!(folders, ["audio", "audio_2", "audio_low", "audio_low_2"]);
+        assert!(outputs(&[rung(800)], 0).is_empty(), "a silent source has none");
     }
 }

@@ -1,6 +1,7 @@
-//! The downloadable MP4: one rung's segments and the shared audio remuxed, never
-//! encoded again (`-c copy`), into an MP4 whose index comes before its media
-//! (`faststart`), so a browser plays it while it is still downloading. Made from the
+//! The downloadable MP4: one rung's segments and its audio (the source's default track,
+//! whose renditions keep their group's name) remuxed, never encoded again (`-c copy`),
+//! into an MP4 whose index comes before its media (`faststart`), so a browser plays it
+//! while it is still downloading. Made from the
 //! published renditions once a video is finished, on the one-run path from the run's
 //! own output and on the chunked path from what the parts put in storage.
 

@@ -4,16 +4,18 @@
 //!
 //! Audio is encoded once per audio rendition (`audio/`, and `audio_low/` for the low
 //! rungs: `crate::audio`), each an HLS audio group its rungs play with, rather than once
-//! more inside each rung's segments.
+//! more inside each rung's segments; a source with several audio tracks has each of
+//! them in every group.
 
 use std::path::{Path, PathBuf};
 
 use streambox_storage::layout;
 
-use crate::audio::{self, AudioRendition};
+use crate::audio;
 use crate::ladder::Rung;
 use crate::probe::{Input, SourceInfo};
 use crate::tone_map::ToneMap;
+use crate::tracks::AudioTrack;
 
 pub struct EncodeSettings<'a> {
     pub preset: &'a str,
@@ -141,21 +143,21 @@ pub fn ladder_args(
             rung.level.name(),
         ]);
     }
-    let audio = source.audio_stream.filter(|_| range.is_none());
-    let audio_renditions = if audio.is_some() { audio::renditions(rungs) } else { Vec::new() };
-    if let Some(stream) = audio {
-        args.extend(audio_codec_args(stream, &audio_renditions, settings.loudness));
+    let tracks: &[AudioTrack] = if range.is_none() { &source.audio_tracks } else { &[] };
+    let audio_outputs = audio::outputs(rungs, tracks.len());
+    if !tracks.is_empty() {
+        args.extend(audio_codec_args(tracks, &audio_outputs, settings.loudness));
     }
     let gop = gop_frames(source.frame_rate_value, settings.gop_seconds);
-    let group = |rung: &Rung| match audio {
-        Some(_) => format!(",agroup:{}", audio::of(rung).name),
-        None => String::new(),
+    let group = |rung: &Rung| match tracks.is_empty() {
+        false => format!(",agroup:{}", audio::of(rung).name),
+        true => String::new(),
     };
     let mut stream_map: Vec<String> =
         rungs.iter().enumerate().map(|(i, rung)| format!("v:{i}{},name:{}", group(rung), rung.name)).collect();
-    stream_map.extend(audio_stream_map(&audio_renditions));
+    stream_map.extend(audio_stream_map(&audio_outputs));
     let stream_map = stream_map.join(" ");
-    if range.is_some() && source.audio_stream.is_some() {
+    if range.is_some() && !source.audio_tracks.is_empty() {
         // One run that encodes the sound beside the picture shifts the picture by the
         // AAC encoder's priming (its first packet starts that much before zero), and the
         // chunks do the same, so their timestamps are that run's.
@@ -214,46 +216,46 @@ pub fn gop_frames(frame_rate: f64, gop_seconds: u32) -> u32 {
     (frame_rate * f64::from(gop_seconds)).round().max(1.0) as u32
 }
 
-/// Source stream `stream` mapped once per audio rendition, each encoded at its rate and,
-/// with a `loudness` target, normalised to it in the same pass: `loudnorm`'s one-pass
-/// (dynamic) mode, whose 3 s look-ahead is all it waits for, so the first segments
-/// are not held back by a measuring pass over the whole source.
-fn audio_codec_args(stream: u32, renditions: &[AudioRendition], loudness: Option<f64>) -> Vec<String> {
+/// Each audio rendition's source track mapped, encoded at its group's rate and, with a
+/// `loudness` target, normalised to it in the same pass (each track on its own):
+/// `loudnorm`'s one-pass (dynamic) mode, whose 3 s look-ahead is all it waits for, so
+/// the first segments are not held back by a measuring pass over the whole source.
+fn audio_codec_args(tracks: &[AudioTrack], outputs: &[audio::Output], loudness: Option<f64>) -> Vec<String> {
     let mut args = Vec::new();
-    for (j, rendition) in renditions.iter().enumerate() {
-        args.extend(["-map".into(), format!("0:{stream}")]);
+    for (j, output) in outputs.iter().enumerate() {
+        args.extend(["-map".into(), format!("0:{}", tracks[output.track].stream)]);
         if let Some(lufs) = loudness {
             // loudnorm works at 192 kHz; the renditions are 48 kHz.
             let filter = format!("loudnorm=I={lufs}:TP={TRUE_PEAK_DBTP}:LRA=11,aresample=48000");
             args.extend([format!("-filter:a:{j}"), filter]);
         }
         args.extend(
-            [&format!("-c:a:{j}"), "aac", &format!("-b:a:{j}"), &format!("{}k", rendition.kbps)].map(String::from),
+            [&format!("-c:a:{j}"), "aac", &format!("-b:a:{j}"), &format!("{}k", output.group.kbps)].map(String::from),
         );
     }
     args.extend(["-ac", "2", "-ar", "48000"].map(String::from));
     args
 }
 
-/// The audio renditions' entries of `-var_stream_map`: each its own group and folder.
-fn audio_stream_map(renditions: &[AudioRendition]) -> Vec<String> {
-    renditions.iter().enumerate().map(|(j, a)| format!("a:{j},agroup:{0},name:{0}", a.name)).collect()
+/// The audio renditions' entries of `-var_stream_map`: each in its group, in its folder.
+fn audio_stream_map(outputs: &[audio::Output]) -> Vec<String> {
+    outputs.iter().enumerate().map(|(j, a)| format!("a:{j},agroup:{},name:{}", a.group.name, a.folder)).collect()
 }
 
-/// Arguments encoding only the source's audio, for the whole source, into each audio
-/// rendition `rungs` play, exactly as the ladder run does beside its rungs (a chunked
-/// video's audio).
+/// Arguments encoding only the source's audio tracks, for the whole source, into each
+/// audio rendition `rungs` play, exactly as the ladder run does beside its rungs (a
+/// chunked video's audio).
 pub fn audio_args(
     input: &Input,
     out: &Path,
-    audio_stream: u32,
+    tracks: &[AudioTrack],
     rungs: &[Rung],
     settings: &EncodeSettings,
 ) -> Vec<String> {
-    let renditions = audio::renditions(rungs);
+    let outputs = audio::outputs(rungs, tracks.len());
     let mut args: Vec<String> = vec!["-y".into()];
     args.extend(input.args());
-    args.extend(audio_codec_args(audio_stream, &renditions, settings.loudness));
+    args.extend(audio_codec_args(tracks, &outputs, settings.loudness));
     args.extend(
         [
             "-f",
@@ -267,7 +269,7 @@ pub fn audio_args(
             "-hls_segment_filename",
             &out.join("%v").join(layout::SEGMENT_PATTERN).display().to_string(),
             "-var_stream_map",
-            &audio_stream_map(&renditions).join(" "),
+            &audio_stream_map(&outputs).join(" "),
             &out.join("%v").join(layout::PLAYLIST).display().to_string(),
         ]
         .map(String::from),
@@ -281,6 +283,48 @@ mod tests {
     use crate::ladder::plan;
     use streambox_storage::container::Container;
 
+    fn track(stream: u32) -> AudioTrack {
+        AudioTrack { stream, language: None, name: format!("Track {stream}"), low_name: format!("Track {stream}") }
+    }
+
+    #[test]
+    fn every_audio_track_is_encoded_in_every_group_and_normalised_on_its_own() {
+        let tracks = [track(2), track(1)];
+        let rungs = plan_for_test();
+        let settings = EncodeSettings {
+            preset: "veryfast",
+            segment_seconds: 6,
+            gop_seconds: 2,
+            encoder_threads: 2,
+            loudness: Some(-16.0),
+        };
+        let input = Input::new(Path::new("/w/source"), Container::Matroska);
+        let args = audio_args(&input, Path::new("/w/out"), &tracks, &rungs, &settings);
+        let maps: Vec<&str> = args.windows(2).filter(|w| w[0] == "-map").map(|w| w[1].as_str()).collect();
+        assert_eq!(maps, ["0:2", "0:1", "0:2", "0:1"], "the default track first, in both groups");
+        let map = &args[args.iter().position(|a| a == "-var_stream_map").unwrap() + 1];
+        assert_eq!(
+            map,
+            "a:0,agroup:audio,name:audio a:1,agroup:audio,name:audio_2 \
+             a:2,agroup:audio_low,name:audio_low a:3,agroup:audio_low,name:audio_low_2"
+        );
+        assert_eq!(args.iter().filter(|a| a.starts_with("loudnorm")).count(), 4, "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["-b:a:3", "48k"]), "{args:?}");
+    }
+
+    /// A 720p and a low (80 kbit/s) rung.
+    fn plan_for_test() -> Vec<Rung> {
+        use crate::ladder::Level;
+        let rung = |name: &str, video_kbps| Rung {
+            name: name.into(),
+            width: 2,
+            height: 2,
+            video_kbps,
+            level: Level { idc: 30 },
+        };
+        vec![rung("720p", 2800), rung("240p", 80)]
+    }
+
     #[test]
     fn one_decode_feeds_every_rung() {
         let source = SourceInfo {
@@ -290,7 +334,8 @@ mod tests {
             frame_rate: "25/1".into(),
             frame_rate_value: 25.0,
             native_frame_rate: 25.0,
-            audio_stream: Some(1),
+            audio_tracks: vec![track(1)],
+            subtitle_tracks: Vec::new(),
             video_codec: "h264".into(),
             audio_codec: Some("aac".into()),
             bitrate: None,

@@ -27,7 +27,7 @@ use crate::ffmpeg::{self, FfmpegError, Limits};
 use crate::live::{LivePublisher, Sound};
 use crate::probe::SourceInfo;
 use crate::tone_map::ToneMap;
-use crate::{download, ladder, master, measure, parts, poster, probe, publish, storyboard};
+use crate::{download, embedded_captions, ladder, master, measure, parts, poster, probe, publish, storyboard};
 
 /// What apalis should do with the delivery after this attempt. Retries with our
 /// backoff are scheduled by us (`Ok`); apalis's own retries are the last resort when
@@ -166,7 +166,7 @@ pub(crate) fn without_paths(text: &str, data_dir: &Path) -> String {
 
 /// A URL in an error (ffmpeg names the presigned source it could not read) grants
 /// reading the source: it becomes just `source`.
-fn without_urls(text: &str) -> String {
+pub(crate) fn without_urls(text: &str) -> String {
     let mut text = text.to_owned();
     while let Some(at) = text.find("https://").or_else(|| text.find("http://")) {
         let end = text[at..]
@@ -250,6 +250,11 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     tracing::info!(video_id = %id, width = source.display_width, height = source.display_height,
         duration_s = source.duration_s, rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), "source probed");
 
+    // Before the encode, so the master that makes the video playable lists them.
+    let (subtitles, work) = (&source.subtitle_tracks, workdir.path());
+    let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
+    embedded_captions::take(&state.db, &state.storage, id, &input, subtitles, work, limits).await?;
+
     let outputs = Outputs::create(workdir.path(), &source).await?;
     let settings = EncodeSettings {
         preset: &config.preset,
@@ -261,12 +266,13 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let (top, duration) = (&rungs[0], source.duration_s);
     let args = outputs.command(&input, &source, &rungs, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
-    let has_audio = source.audio_stream.is_some();
+    let has_audio = !source.audio_tracks.is_empty();
     let sound = if has_audio { Sound::InThisRun } else { Sound::None };
     let key = segment_keys::of_video(state, id).await?;
-    let fps = source.frame_rate_value;
+    let (fps, tracks) = (source.frame_rate_value, &source.audio_tracks);
     let mut live =
-        LivePublisher::resume(&state.db, &state.storage, id, &outputs.hls, &rungs, fps, sound, key.as_ref()).await?;
+        LivePublisher::resume(&state.db, &state.storage, id, &outputs.hls, &rungs, fps, sound, tracks, key.as_ref())
+            .await?;
     let started = std::time::Instant::now();
     let prepared = clock.elapsed();
     let finished = CancellationToken::new();
@@ -288,8 +294,9 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let encoded = clock.elapsed();
 
     let Outputs { hls: out, poster: poster_path, tiles: tile_dir, .. } = outputs;
-    let (out_dir, ladder, trick_play) = (out.clone(), rungs.clone(), key.is_none());
-    let renditions = tokio::task::spawn_blocking(move || master::write(&out_dir, &ladder, fps, has_audio, trick_play))
+    let (out_dir, ladder, tracks, trick_play) = (out.clone(), rungs.clone(), source.audio_tracks.clone(), key.is_none());
+    let renditions =
+        tokio::task::spawn_blocking(move || master::write(&out_dir, &ladder, fps, &tracks, trick_play))
         .await
         .map_err(anyhow::Error::from)??;
 

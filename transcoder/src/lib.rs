@@ -5,6 +5,7 @@ mod audio;
 mod chunking;
 mod continuity;
 mod download;
+mod embedded_captions;
 mod encode;
 mod encryption;
 mod error;
@@ -24,6 +25,7 @@ mod reconcile;
 mod stitch;
 mod storyboard;
 mod tone_map;
+mod tracks;
 mod worker;
 
 pub use worker::run;

@@ -27,6 +27,7 @@ use crate::encryption;
 use crate::ladder::Rung;
 use crate::master;
 use crate::publish::{self, PLAYLIST_TYPE};
+use crate::tracks::AudioTrack;
 
 /// Where the video's sound comes from, for the live publisher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,8 @@ pub struct LivePublisher<'a> {
     rungs: &'a [Rung],
     frame_rate: f64,
     sound: Sound,
+    /// The source's audio tracks (none when `sound` is [`Sound::None`]).
+    tracks: &'a [AudioTrack],
     /// The video's segment key: its segments are stored encrypted and its playlists name it.
     key: Option<&'a SegmentKey>,
     /// The rungs' names, and the audio renditions' when this run encodes them.
@@ -60,7 +63,8 @@ pub struct LivePublisher<'a> {
 }
 
 impl<'a> LivePublisher<'a> {
-    /// Starts from what earlier attempts at this video published.
+    /// Starts from what earlier attempts at this video published. `tracks` are the
+    /// source's audio tracks (ignored when `sound` is [`Sound::None`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn resume(
         db: &'a PgPool,
@@ -70,11 +74,13 @@ impl<'a> LivePublisher<'a> {
         rungs: &'a [Rung],
         frame_rate: f64,
         sound: Sound,
+        tracks: &'a [AudioTrack],
         key: Option<&'a SegmentKey>,
     ) -> anyhow::Result<Self> {
+        let tracks: &[AudioTrack] = if sound == Sound::None { &[] } else { tracks };
         let mut renditions: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
         if sound == Sound::InThisRun {
-            renditions.extend(audio::renditions(rungs).iter().map(|a| a.name.to_owned()));
+            renditions.extend(audio::outputs(rungs, tracks.len()).into_iter().map(|a| a.folder));
         }
         let mut publisher = Self {
             db,
@@ -84,6 +90,7 @@ impl<'a> LivePublisher<'a> {
             rungs,
             frame_rate,
             sound,
+            tracks,
             key,
             renditions,
             published: HashMap::new(),
@@ -137,8 +144,8 @@ impl<'a> LivePublisher<'a> {
             return Ok(false);
         }
         if self.sound == Sound::Elsewhere {
-            for rendition in audio::renditions(self.rungs) {
-                if self.storage.head(&keys::rendition_file(self.video, rendition.name, PLAYLIST)).await?.is_none() {
+            for rendition in audio::outputs(self.rungs, self.tracks.len()) {
+                if self.storage.head(&keys::rendition_file(self.video, &rendition.folder, PLAYLIST)).await?.is_none() {
                     return Ok(false);
                 }
             }
@@ -153,7 +160,7 @@ impl<'a> LivePublisher<'a> {
                 master::video_codec_of(&self.out.join(&rung.name).join(&first.uri))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let body = master::provisional(self.rungs, &codecs, self.frame_rate, self.sound != Sound::None)?;
+        let body = master::provisional(self.rungs, &codecs, self.frame_rate, self.tracks)?;
         captions::publish_master(self.db, self.storage, self.video, &body).await?;
         self.master_published = true;
         Ok(true)

@@ -3,8 +3,10 @@
 //! run of segments lasting 0.5 to 1.5 target durations), AVERAGE-BANDWIDTH the mean,
 //! and CODECS is read from each rung's own sequence parameter set (x264 may settle on
 //! a lower profile than asked, e.g. Constrained Baseline at the `ultrafast` preset).
-//! With sound, every variant names the audio rendition it plays (`crate::audio`), and
-//! its BANDWIDTH and AVERAGE-BANDWIDTH include that audio's, as a player downloads both.
+//! With sound, every variant names the audio group it plays (`crate::audio`), and its
+//! BANDWIDTH and AVERAGE-BANDWIDTH include that audio's (the group's highest, when the
+//! source has several tracks: a player may pick any), as a player downloads both. Each
+//! group lists every audio track (`LANGUAGE`, `NAME`), the default one `DEFAULT=YES`.
 //! Every variant is SDR (`VIDEO-RANGE`): HDR sources are tone-mapped before encoding.
 //! Each finished rung also has an I-frame variant (`EXT-X-I-FRAME-STREAM-INF`, `crate::iframes`)
 //! whose BANDWIDTH is measured over its keyframes the same way, unless the video is
@@ -26,25 +28,26 @@ use crate::audio::{self, AudioRendition};
 use crate::iframes;
 use crate::ladder::Rung;
 use crate::rates::{SegmentSizes, peak_and_average};
-use streambox_storage::layout::{IFRAME_PLAYLIST, MASTER, PLAYLIST};
+use crate::tracks::AudioTrack;
+use streambox_storage::layout::{self, IFRAME_PLAYLIST, MASTER, PLAYLIST};
 
-/// Measures every rung (and the audio renditions they play) under `out`, writes each
-/// rung's I-frame playlist (with `trick_play`) and the master playlist in `out`, returns
-/// the renditions.
+/// Measures every rung (and the audio renditions of `tracks` they play) under `out`,
+/// writes each rung's I-frame playlist (with `trick_play`) and the master playlist in
+/// `out`, returns the renditions.
 pub fn write(
     out: &Path,
     rungs: &[Rung],
     frame_rate: f64,
-    has_audio: bool,
+    tracks: &[AudioTrack],
     trick_play: bool,
 ) -> anyhow::Result<Vec<Rendition>> {
-    let mut audio_rates = HashMap::new();
-    if has_audio {
-        for rendition in audio::renditions(rungs) {
-            let (peak, average, _) = measure(&out.join(rendition.name))?;
-            audio_rates.insert(rendition.name, (peak, average));
-        }
+    let has_audio = !tracks.is_empty();
+    let mut measured = Vec::new();
+    for output in audio::outputs(rungs, tracks.len()) {
+        let (peak, average, _) = measure(&out.join(&output.folder))?;
+        measured.push((output.group, (peak, average)));
     }
+    let audio_rates = group_rates(measured);
     let mut variants = Vec::with_capacity(rungs.len());
     for rung in rungs {
         let rung_dir = out.join(&rung.name);
@@ -63,8 +66,18 @@ pub fn write(
             iframes,
         )?);
     }
-    std::fs::write(out.join(MASTER), render(&variants, frame_rate)?).context("writing the master playlist")?;
+    std::fs::write(out.join(MASTER), render(&variants, tracks, frame_rate)?).context("writing the master playlist")?;
     Ok(variants.into_iter().map(|v| v.rendition).collect())
+}
+
+/// Each group's `(peak, mean)`: the highest of its tracks' renditions.
+fn group_rates(measured: Vec<(AudioRendition, (u64, u64))>) -> HashMap<&'static str, (u64, u64)> {
+    let mut rates: HashMap<&'static str, (u64, u64)> = HashMap::new();
+    for (group, (peak, mean)) in measured {
+        let rate = rates.entry(group.name).or_default();
+        *rate = (rate.0.max(peak), rate.1.max(mean));
+    }
+    rates
 }
 
 /// The master for a ladder still being encoded, from what is known once every rung has
@@ -73,8 +86,9 @@ pub fn provisional(
     rungs: &[Rung],
     video_codecs: &[String],
     frame_rate: f64,
-    has_audio: bool,
+    tracks: &[AudioTrack],
 ) -> anyhow::Result<Vec<u8>> {
+    let has_audio = !tracks.is_empty();
     let variants: Vec<Variant> = rungs
         .iter()
         .zip(video_codecs)
@@ -95,25 +109,27 @@ pub fn provisional(
             }
         })
         .collect();
-    render(&variants, frame_rate)
+    render(&variants, tracks, frame_rate)
 }
 
 /// The finished master of a chunked video, measured over each whole rung as
 /// [`write`] measures one run's: `rung_segments[i]`, `iframe_segments[i]` (its I-frame
 /// playlist's entries; none without trick play) and `video_codecs[i]` are rung `i`'s,
-/// `audio` each audio rendition's (none for a silent video).
+/// `audio` each audio rendition's of the source's `tracks` (none for a silent video).
 pub fn measured(
     rungs: &[Rung],
     rung_segments: &[SegmentSizes],
     iframe_segments: Option<&[SegmentSizes]>,
     video_codecs: &[String],
-    audio: &[(AudioRendition, SegmentSizes)],
+    audio: &[(audio::Output, SegmentSizes)],
+    tracks: &[AudioTrack],
     frame_rate: f64,
 ) -> anyhow::Result<(Vec<u8>, Vec<Rendition>)> {
-    let audio_rates = audio
+    let measured = audio
         .iter()
-        .map(|(rendition, sizes)| Ok((rendition.name, peak_and_average(sizes)?)))
-        .collect::<anyhow::Result<HashMap<_, _>>>()?;
+        .map(|(output, sizes)| Ok((output.group, peak_and_average(sizes)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let audio_rates = group_rates(measured);
     let has_audio = !audio.is_empty();
     let variants = rungs
         .iter()
@@ -125,7 +141,7 @@ pub fn measured(
             Variant::measured(rung, peak_and_average(segments)?, codec.clone(), has_audio, &audio_rates, iframes)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let body = render(&variants, frame_rate)?;
+    let body = render(&variants, tracks, frame_rate)?;
     Ok((body, variants.into_iter().map(|v| v.rendition).collect()))
 }
 
@@ -173,17 +189,22 @@ fn codecs(video_codec: String, has_audio: bool) -> String {
     if has_audio { format!("{video_codec},{}", audio::CODEC) } else { video_codec }
 }
 
-fn render(variants: &[Variant], frame_rate: f64) -> anyhow::Result<Vec<u8>> {
+fn render(variants: &[Variant], tracks: &[AudioTrack], frame_rate: f64) -> anyhow::Result<Vec<u8>> {
     let mut groups: Vec<AudioRendition> = Vec::new();
     for audio in variants.iter().filter_map(|v| v.audio) {
         if !groups.contains(&audio) {
             groups.push(audio);
         }
     }
+    let alternatives = groups
+        .into_iter()
+        .flat_map(|group| tracks.iter().enumerate().map(move |(position, track)| (group, position, track)))
+        .map(|(group, position, track)| audio_rendition(group, position, track))
+        .collect();
     let playlist = MasterPlaylist {
         version: Some(3),
         independent_segments: true,
-        alternatives: groups.into_iter().map(audio_rendition).collect(),
+        alternatives,
         variants: variants
             .iter()
             .map(|Variant { rendition: r, audio, .. }| VariantStream {
@@ -230,16 +251,21 @@ fn sdr() -> HashMap<String, QuotedOrUnquoted> {
     HashMap::from([("VIDEO-RANGE".to_owned(), QuotedOrUnquoted::Unquoted("SDR".into()))])
 }
 
-/// The one rendition of an audio group: its id is the rendition's folder name.
-fn audio_rendition(audio: AudioRendition) -> AlternativeMedia {
+/// Source track `track` (at `position`, 0 the default) in the audio group `group`.
+fn audio_rendition(group: AudioRendition, position: usize, track: &AudioTrack) -> AlternativeMedia {
+    let default = position == 0;
     AlternativeMedia {
         media_type: AlternativeMediaType::Audio,
-        uri: Some(format!("{}/{PLAYLIST}", audio.name)),
-        group_id: audio.name.into(),
-        name: if audio == audio::SHARED { "Original".into() } else { "Original (low bit rate)".into() },
-        default: true,
+        uri: Some(format!("{}/{PLAYLIST}", layout::audio_rendition_name(group.name, position))),
+        group_id: group.name.into(),
+        language: track.language.as_ref().map(ToString::to_string),
+        name: if group == audio::LOW { track.low_name.clone() } else { track.name.clone() },
+        default,
         autoselect: true,
         channels: Some("2".into()),
+        // m3u8-rs leaves a false DEFAULT out; it is written for players that want it said.
+        other_attributes: (!default)
+            .then(|| HashMap::from([("DEFAULT".to_owned(), QuotedOrUnquoted::Unquoted("NO".into()))])),
         ..Default::default()
     }
 }
@@ -384,7 +410,14 @@ mod tests {
         };
         let rungs = [rung("360p", 800), rung("240p", 80)];
         let codecs = ["avc1.64001e".to_owned(), "avc1.64000d".to_owned()];
-        let text = String::from_utf8(provisional(&rungs, &codecs, 30.0, true).unwrap()).unwrap();
+        let original = crate::tracks::audio(&[crate::tracks::Probed {
+            stream: 1,
+            codec: Some("aac"),
+            language: None,
+            title: None,
+            default: false,
+        }]);
+        let text = String::from_utf8(provisional(&rungs, &codecs, 30.0, &original).unwrap()).unwrap();
         let master = m3u8_rs::parse_master_playlist_res(text.as_bytes()).unwrap();
         let groups: Vec<_> = master.alternatives.iter().map(|a| (a.group_id.as_str(), a.uri.as_deref())).collect();
         assert_eq!(groups, [("audio", Some("audio/index.m3u8")), ("audio_low", Some("audio_low/index.m3u8"))]);
@@ -394,6 +427,52 @@ mod tests {
             [("360p/index.m3u8", Some("audio"), 984_000), ("240p/index.m3u8", Some("audio_low"), 133_000)]
         );
         assert_eq!(text.matches("VIDEO-RANGE=SDR").count(), 2, "{text}");
+        assert!(
+            text.contains("GROUP-ID=\"audio\",NAME=\"Original\",DEFAULT=YES")
+                && text.contains("GROUP-ID=\"audio_low\",NAME=\"Original (low bit rate)\",DEFAULT=YES"),
+            "a single track is named as it always was: {text}"
+        );
+    }
+
+    #[test]
+    fn every_group_lists_every_track_with_its_language_and_one_default() {
+        use crate::ladder::Level;
+        use crate::tracks::{Probed, audio as tracks_of};
+        let rung = |name: &str, video_kbps| Rung {
+            name: name.into(),
+            width: 2,
+            height: 2,
+            video_kbps,
+            level: Level { idc: 30 },
+        };
+        let probed = |stream, language| Probed {
+            stream,
+            codec: Some("aac"),
+            language: Some(language),
+            title: None,
+            default: false,
+        };
+        let tracks = tracks_of(&[probed(1, "fra"), probed(2, "eng")]);
+        let rungs = [rung("360p", 800), rung("240p", 80)];
+        let codecs = ["avc1.64001e".to_owned(), "avc1.64000d".to_owned()];
+        let text = String::from_utf8(provisional(&rungs, &codecs, 30.0, &tracks).unwrap()).unwrap();
+        let master = m3u8_rs::parse_master_playlist_res(text.as_bytes()).unwrap();
+        let listed: Vec<_> = master
+            .alternatives
+            .iter()
+            .map(|a| (a.group_id.as_str(), a.language.as_deref(), a.name.as_str(), a.default, a.uri.as_deref()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("audio", Some("fr"), "French", true, Some("audio/index.m3u8")),
+                ("audio", Some("en"), "English", false, Some("audio_2/index.m3u8")),
+                ("audio_low", Some("fr"), "French", true, Some("audio_low/index.m3u8")),
+                ("audio_low", Some("en"), "English", false, Some("audio_low_2/index.m3u8")),
+            ]
+        );
+        assert_eq!(text.matches("DEFAULT=YES").count(), 2, "one default per group: {text}");
+        assert_eq!(text.matches("DEFAULT=NO").count(), 2, "{text}");
     }
 
     #[test]
@@ -403,8 +482,16 @@ mod tests {
         let sizes = |segments: Vec<(u64, f64)>| SegmentSizes { segments, target_duration: 6 };
         let video = [sizes(vec![(600_000, 6.0)])];
         let iframes = [sizes(vec![(30_000, 2.0), (15_000, 2.0), (15_000, 2.0)])];
-        let audio = [(audio::SHARED, sizes(vec![(96_000, 6.0)]))];
-        let (body, _) = measured(&rungs, &video, Some(&iframes[..]), &["avc1.64001e".into()], &audio, 30.0).unwrap();
+        let audio = audio::outputs(&rungs, 1).into_iter().map(|o| (o, sizes(vec![(96_000, 6.0)]))).collect::<Vec<_>>();
+        let tracks = crate::tracks::audio(&[crate::tracks::Probed {
+            stream: 1,
+            codec: Some("aac"),
+            language: None,
+            title: None,
+            default: false,
+        }]);
+        let (body, _) =
+            measured(&rungs, &video, Some(&iframes[..]), &["avc1.64001e".into()], &audio, &tracks, 30.0).unwrap();
         let text = String::from_utf8(body).unwrap();
         let line =
             text.lines().find(|l| l.starts_with("#EXT-X-I-FRAME-STREAM-INF:")).unwrap_or_else(|| panic!("{text}"));
@@ -414,7 +501,7 @@ mod tests {
             "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000,AVERAGE-BANDWIDTH=80000,CODECS=\"avc1.64001e\",\
              RESOLUTION=640x360,VIDEO-RANGE=SDR,URI=\"360p/iframes.m3u8\""
         );
-        let (encrypted, _) = measured(&rungs, &video, None, &["avc1.64001e".into()], &audio, 30.0).unwrap();
+        let (encrypted, _) = measured(&rungs, &video, None, &["avc1.64001e".into()], &audio, &tracks, 30.0).unwrap();
         let encrypted = String::from_utf8(encrypted).unwrap();
         assert!(!encrypted.contains("I-FRAME") && encrypted.contains("360p/index.m3u8"), "{encrypted}");
     }

@@ -29,7 +29,8 @@ use crate::ladder::{self, Rung};
 use crate::live::{LivePublisher, Sound};
 use crate::probe::{self, Input, SourceInfo};
 use crate::stitch::{self, Ladder, Parts};
-use crate::{audio, continuity, download, iframes, master, measure, poster, publish, storyboard};
+use crate::tracks::AudioTrack;
+use crate::{audio, continuity, download, embedded_captions, iframes, master, measure, poster, publish, storyboard};
 
 /// How long the presigned URL a planning probe reads the source with stays valid.
 const PROBE_URL_TTL: Duration = Duration::from_secs(600);
@@ -55,7 +56,7 @@ pub async fn plan(state: &App, job: &Job, video: &Video) -> Result<bool, JobErro
         segment_seconds: config.segment_seconds,
         gop_frames: encode::gop_frames(source.frame_rate_value, config.gop_seconds),
     };
-    let has_audio = source.audio_stream.is_some();
+    let has_audio = !source.audio_tracks.is_empty();
     let Some(parts) = chunking::plan(source.duration_s, source.frame_rate_value, has_audio, settings) else {
         return Ok(false);
     };
@@ -82,7 +83,7 @@ async fn open_source(state: &App, video: VideoId, ttl: Duration) -> Result<(Inpu
 /// What running a part came to.
 enum Ran {
     /// A chunk or the audio: its output, and what publishing it needs.
-    Output { output: PartOutput, rungs: Vec<Rung>, frame_rate: f64, encrypted: bool },
+    Output { output: PartOutput, rungs: Vec<Rung>, tracks: Vec<AudioTrack>, frame_rate: f64, encrypted: bool },
     /// The finishing step: the video is ready (recorded).
     Finished,
 }
@@ -133,8 +134,8 @@ async fn run_claimed(runner: &Runner, claimed: &Claimed) -> Result<Option<Chunk>
     let recorded = match outcome {
         None => release(state, chunk, video.id, &runner.worker).await,
         Some(Ok(Ran::Finished)) => Ok(None),
-        Some(Ok(Ran::Output { output, rungs, frame_rate, encrypted })) => {
-            let ladder = Ladder { rungs: &rungs, frame_rate, encrypted };
+        Some(Ok(Ran::Output { output, rungs, tracks, frame_rate, encrypted })) => {
+            let ladder = Ladder { rungs: &rungs, tracks: &tracks, frame_rate, encrypted };
             complete(state, chunk, video.id, &runner.worker, &output, ladder).await
         }
         Some(Err(JobError::Permanent(reason))) => return Err(give_up(state, job, chunk, reason, true).await),
@@ -159,11 +160,11 @@ async fn run(state: &App, job: &Job, chunk: &Chunk, video: &Video, progress: &Sh
         ChunkKind::Video => encode_chunk(state, chunk, video.id, &input, &source, &rungs, work, progress, key).await?,
         ChunkKind::Audio => encode_audio(state, chunk, video.id, &input, &source, &rungs, work, progress, key).await?,
         ChunkKind::Finish => {
-            finish(state, job, chunk, video.id, &source, &rungs, work, key).await?;
+            finish(state, job, chunk, video.id, &input, &source, &rungs, work, key).await?;
             return Ok(Ran::Finished);
         }
     };
-    Ok(Ran::Output { output, rungs, frame_rate, encrypted: key.is_some() })
+    Ok(Ran::Output { output, rungs, tracks: source.audio_tracks, frame_rate, encrypted: key.is_some() })
 }
 
 fn settings(state: &App) -> EncodeSettings<'_> {
@@ -234,9 +235,10 @@ async fn encode_chunk(
     let config = &state.config.transcode;
     let limits = Limits { stall: config.stall_timeout, wall_clock: job::wall_clock_cap(chunk.duration_s) };
 
-    let sound = if source.audio_stream.is_some() { Sound::Elsewhere } else { Sound::None };
+    let sound = if source.audio_tracks.is_empty() { Sound::None } else { Sound::Elsewhere };
+    let tracks = &source.audio_tracks;
     let mut live = match first_frame {
-        0 => Some(LivePublisher::resume(&state.db, &state.storage, video, &hls, rungs, fps, sound, key).await?),
+        0 => Some(LivePublisher::resume(&state.db, &state.storage, video, &hls, rungs, fps, sound, tracks, key).await?),
         _ => None,
     };
     let finished = CancellationToken::new();
@@ -282,7 +284,8 @@ async fn encode_chunk(
     Ok(output)
 }
 
-/// The audio renditions of the whole source, as one run encodes them beside the rungs.
+/// The audio renditions of the whole source (every track in every group), as one run
+/// encodes them beside the rungs.
 #[allow(clippy::too_many_arguments)]
 async fn encode_audio(
     state: &App,
@@ -295,20 +298,21 @@ async fn encode_audio(
     progress: &SharedProgress,
     key: Option<&SegmentKey>,
 ) -> Result<PartOutput, JobError> {
-    let Some(stream) = source.audio_stream else {
+    let tracks = &source.audio_tracks;
+    if tracks.is_empty() {
         return Err(JobError::Permanent("The source's audio is gone: the stored file changed.".into()));
-    };
+    }
     let out = work.join("hls");
     tokio::fs::create_dir_all(&out).await.map_err(anyhow::Error::from)?;
-    let args = encode::audio_args(input, &out, stream, rungs, &settings(state));
+    let args = encode::audio_args(input, &out, tracks, rungs, &settings(state));
     let limits =
         Limits { stall: state.config.transcode.stall_timeout, wall_clock: job::wall_clock_cap(chunk.duration_s) };
     ffmpeg::run(args, limits, reporter(progress, Measure::Seconds(chunk.duration_s))).await.map_err(job::classify)?;
     let mut output = PartOutput::new();
-    for rendition in audio::renditions(rungs) {
-        let (record, files) = local_rendition(&out.join(rendition.name), Rendition::Sound)?;
+    for rendition in audio::outputs(rungs, tracks.len()) {
+        let (record, files) = local_rendition(&out.join(&rendition.folder), Rendition::Sound)?;
         publish::upload(&state.storage, video, files, key).await?;
-        output.insert(rendition.name.to_owned(), record);
+        output.insert(rendition.folder, record);
     }
     Ok(output)
 }
@@ -362,21 +366,26 @@ fn local_rendition(
     Ok((RenditionOutput { segments, target_duration: playlist.target_duration, codec }, files))
 }
 
-/// The last step: stitched playlists, the storyboard, the poster and the measured
-/// master, then the video is ready.
+/// The last step: the source's embedded captions (read from `input`), stitched
+/// playlists, the storyboard, the poster and the measured master, then the video is ready.
 #[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &App,
     job: &Job,
     chunk: &Chunk,
     video: VideoId,
+    input: &Input,
     source: &SourceInfo,
     rungs: &[Rung],
     work: &std::path::Path,
     key: Option<&SegmentKey>,
 ) -> Result<(), JobError> {
+    let limits =
+        Limits { stall: state.config.transcode.stall_timeout, wall_clock: job::wall_clock_cap(source.duration_s) };
+    let subtitles = &source.subtitle_tracks;
+    embedded_captions::take(&state.db, &state.storage, video, input, subtitles, work, limits).await?;
     let parts = chunks::of_job(&state.db, job.id).await?;
-    let ladder = Ladder { rungs, frame_rate: source.frame_rate_value, encrypted: key.is_some() };
+    let ladder = Ladder { rungs, tracks: &source.audio_tracks, frame_rate: source.frame_rate_value, encrypted: key.is_some() };
     let renditions = stitch::finish(state, video, &parts, ladder, source.duration_s, work).await?;
     publish_download(state, video, source, rungs, work, key).await?;
     let size_bytes = state.storage.head(&keys::source(video)).await?.map_or(0, |meta| meta.len);
@@ -390,7 +399,7 @@ async fn finish(
             audio_codec: source.audio_codec.clone(),
             bitrate: source.bitrate,
             size_bytes,
-            has_audio: source.audio_stream.is_some(),
+            has_audio: !source.audio_tracks.is_empty(),
             dynamic_range: source.hdr.as_ref().map(|hdr| hdr.dynamic_range).unwrap_or_default(),
         },
         renditions,
@@ -424,7 +433,7 @@ async fn publish_download(
 ) -> Result<(), JobError> {
     let config = &state.config.transcode;
     let rung = download::pick(rungs, config.download_rung);
-    let has_audio = source.audio_stream.is_some();
+    let has_audio = !source.audio_tracks.is_empty();
     let hls = work.join("download");
     download::fetch_rendition(&state.storage, video, &rung.name, &hls, key).await?;
     if has_audio {
@@ -451,8 +460,8 @@ async fn complete(
         tracing::info!(video_id = %video, part = %describe(chunk), "chunk no longer wanted (taken over, or its job ended)");
         return Ok(None);
     };
-    let published =
-        stitch::publish_progress(&state.db, &state.storage, video, &Parts::new(&completion.chunks), ladder).await;
+    let parts = Parts::new(&completion.chunks);
+    let published = stitch::publish_progress(&state.db, &state.storage, video, &parts, ladder).await;
     let finish = completion.finish;
     completion.tx.commit().await?;
     measure::part_done(&state.metrics, chunk.kind);

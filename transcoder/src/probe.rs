@@ -11,6 +11,7 @@ use tokio::process::Command;
 
 use crate::error::JobError;
 use crate::tone_map::{ColourTags, Hdr};
+use crate::tracks::{self, AudioTrack, Probed, SubtitleTrack};
 
 /// The source as a viewer will see it: dimensions after rotation and pixel aspect ratio.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,9 +24,12 @@ pub struct SourceInfo {
     pub frame_rate_value: f64,
     /// The source's own average frame rate (before normalisation), for limits.
     pub native_frame_rate: f64,
-    /// Absolute index of the audio stream to use (the default one), if any.
-    pub audio_stream: Option<u32>,
+    /// The audio tracks offered, the default one first; empty for a silent source.
+    pub audio_tracks: Vec<AudioTrack>,
+    /// The text subtitle streams taken as caption tracks.
+    pub subtitle_tracks: Vec<SubtitleTrack>,
     pub video_codec: String,
+    /// The default audio track's codec.
     pub audio_codec: Option<String>,
     /// Overall bitrate in bit/s, when the container states it.
     pub bitrate: Option<u64>,
@@ -178,6 +182,8 @@ struct SideData {
 #[derive(Debug, Default, Deserialize)]
 struct Tags {
     rotate: Option<String>,
+    language: Option<String>,
+    title: Option<String>,
 }
 
 pub(crate) fn interpret(report: ProbeReport) -> Result<SourceInfo, JobError> {
@@ -208,9 +214,25 @@ pub(crate) fn interpret(report: ProbeReport) -> Result<SourceInfo, JobError> {
     let (display_width, display_height) =
         display_size(width, height, video.sample_aspect_ratio.as_deref(), rotation(video));
     let (frame_rate, frame_rate_value, native_frame_rate) = frame_rate(video);
-    let audio_streams: Vec<&ProbeStream> =
-        report.streams.iter().filter(|s| s.codec_type.as_deref() == Some("audio")).collect();
-    let audio = audio_streams.iter().find(|s| s.disposition.default == 1).or(audio_streams.first());
+    let of_type = |kind: &str| {
+        report
+            .streams
+            .iter()
+            .filter(|s| s.codec_type.as_deref() == Some(kind))
+            .map(|s| Probed {
+                stream: s.index,
+                codec: s.codec_name.as_deref(),
+                language: s.tags.language.as_deref(),
+                title: s.tags.title.as_deref(),
+                default: s.disposition.default == 1,
+            })
+            .collect::<Vec<_>>()
+    };
+    let audio_tracks = tracks::audio(&of_type("audio"));
+    let subtitle_tracks = tracks::subtitles(&of_type("subtitle"));
+    let audio_codec = audio_tracks
+        .first()
+        .and_then(|track| report.streams.iter().find(|s| s.index == track.stream).and_then(|s| s.codec_name.clone()));
 
     Ok(SourceInfo {
         duration_s,
@@ -219,9 +241,10 @@ pub(crate) fn interpret(report: ProbeReport) -> Result<SourceInfo, JobError> {
         frame_rate,
         frame_rate_value,
         native_frame_rate,
-        audio_stream: audio.map(|s| s.index),
         video_codec: video.codec_name.clone().unwrap_or_else(|| "unknown".into()),
-        audio_codec: audio.and_then(|s| s.codec_name.clone()),
+        audio_codec,
+        audio_tracks,
+        subtitle_tracks,
         bitrate: format.bit_rate.and_then(|b| b.parse().ok()),
         hdr: hdr(video),
     })
@@ -300,7 +323,8 @@ mod tests {
         .unwrap();
         assert_eq!((info.display_width, info.display_height), (1080, 1920));
         assert_eq!(info.frame_rate, "30000/1001");
-        assert_eq!(info.audio_stream, Some(2));
+        let streams: Vec<u32> = info.audio_tracks.iter().map(|t| t.stream).collect();
+        assert_eq!(streams, [2, 1], "the default track first");
 
         let info = interpret(report(
             r#"{"format":{"format_name":"mpegts","duration":"2.5"},"streams":[
@@ -308,7 +332,25 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((info.display_width, info.display_height), (768, 576));
-        assert_eq!(info.audio_stream, None);
+        assert!(info.audio_tracks.is_empty());
+    }
+
+    #[test]
+    fn audio_languages_and_text_subtitles_are_read_from_the_tags() {
+        let info = interpret(report(
+            r#"{"format":{"format_name":"matroska,webm","duration":"4.0"},"streams":[
+                {"index":0,"codec_type":"video","codec_name":"h264","width":64,"height":64},
+                {"index":1,"codec_type":"audio","codec_name":"aac","tags":{"language":"eng"}},
+                {"index":2,"codec_type":"audio","codec_name":"opus","disposition":{"default":1},"tags":{"language":"fre","title":"Doublage"}},
+                {"index":3,"codec_type":"subtitle","codec_name":"subrip","tags":{"language":"spa"}},
+                {"index":4,"codec_type":"subtitle","codec_name":"dvd_subtitle","tags":{"language":"eng"}}]}"#,
+        ))
+        .unwrap();
+        let audio: Vec<_> = info.audio_tracks.iter().map(|t| (t.stream, t.name.as_str())).collect();
+        assert_eq!(audio, [(2, "Doublage"), (1, "English")]);
+        assert_eq!(info.audio_codec.as_deref(), Some("opus"), "the default track's");
+        let subtitles: Vec<_> = info.subtitle_tracks.iter().map(|t| (t.stream, t.language.as_str())).collect();
+        assert_eq!(subtitles, [(3, "es")]);
     }
 
     #[test]

@@ -17,12 +17,13 @@ use streambox_db::videos::Rendition;
 use streambox_storage::ObjectStore;
 use streambox_storage::layout::{IFRAME_PLAYLIST, PLAYLIST, POSTER, keys};
 
-use crate::audio::{self, AudioRendition};
+use crate::audio;
 use crate::encryption;
 use crate::ladder::Rung;
 use crate::master;
 use crate::publish::{self, PLAYLIST_TYPE};
 use crate::rates::SegmentSizes;
+use crate::tracks::AudioTrack;
 use crate::{iframes, storyboard};
 
 /// Under [`keys::chunk_staging_prefix`]: the storyboard tiles, by tile number.
@@ -32,6 +33,8 @@ pub const TILES: &str = "tiles/";
 #[derive(Clone, Copy)]
 pub struct Ladder<'a> {
     pub rungs: &'a [Rung],
+    /// The source's audio tracks (none for a silent video).
+    pub tracks: &'a [AudioTrack],
     pub frame_rate: f64,
     /// The video's segments are encrypted: its playlists name the key, and it has no
     /// I-frame playlists.
@@ -70,14 +73,19 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Each audio rendition `rungs` play, with its record in the audio part's `output`.
+/// Each audio rendition of `tracks` that `rungs` play, with its record in the audio
+/// part's `output`.
 fn audio_records<'a>(
     output: &'a PartOutput,
     rungs: &[Rung],
-) -> anyhow::Result<Vec<(AudioRendition, &'a RenditionOutput)>> {
-    audio::renditions(rungs)
+    tracks: &[AudioTrack],
+) -> anyhow::Result<Vec<(audio::Output, &'a RenditionOutput)>> {
+    audio::outputs(rungs, tracks.len())
         .into_iter()
-        .map(|a| Ok((a, output.get(a.name).with_context(|| format!("the audio part recorded no {}", a.name))?)))
+        .map(|a| {
+            let record = output.get(&a.folder).with_context(|| format!("the audio part recorded no {}", a.folder))?;
+            Ok((a, record))
+        })
         .collect()
 }
 
@@ -125,7 +133,7 @@ pub async fn publish_progress(
     parts: &Parts<'_>,
     ladder: Ladder<'_>,
 ) -> anyhow::Result<bool> {
-    let Ladder { rungs, frame_rate, encrypted } = ladder;
+    let Ladder { rungs, tracks, frame_rate, encrypted } = ladder;
     let done = parts.done_from_start();
     // The first chunk publishes itself as it encodes; nothing here may replace that
     // with less.
@@ -138,10 +146,10 @@ pub async fn publish_progress(
     }
     let audio = parts.audio();
     if let Some(Some(output)) = audio {
-        for (rendition, record) in audio_records(output, rungs)? {
-            let body = playlist(&[record], MediaPlaylistType::Event, encrypted.then_some(rendition.name))?;
+        for (rendition, record) in audio_records(output, rungs, tracks)? {
+            let body = playlist(&[record], MediaPlaylistType::Event, encrypted.then_some(rendition.folder.as_str()))?;
             storage
-                .put_bytes(&keys::rendition_file(video, rendition.name, PLAYLIST), body.into(), PLAYLIST_TYPE)
+                .put_bytes(&keys::rendition_file(video, &rendition.folder, PLAYLIST), body.into(), PLAYLIST_TYPE)
                 .await?;
         }
     }
@@ -150,7 +158,8 @@ pub async fn publish_progress(
         return Ok(false);
     }
     let codecs = first_codecs(done[0], rungs)?;
-    let body = master::provisional(rungs, &codecs, frame_rate, audio.is_some())?;
+    let tracks = if audio.is_some() { tracks } else { &[] };
+    let body = master::provisional(rungs, &codecs, frame_rate, tracks)?;
     captions::publish_master(db, storage, video, &body).await?;
     Ok(true)
 }
@@ -174,7 +183,7 @@ fn sizes(records: &[&RenditionOutput]) -> SegmentSizes {
 
 /// The finished video: every rendition's VOD playlist, the storyboard laid out from
 /// the chunks' tiles, the poster, and the master measured over whole rungs, last.
-/// `work` is scratch space; `duration_s` the source's. Returns the renditions.
+/// `work` is scratch space. Returns the renditions.
 pub async fn finish(
     app: &App,
     video: VideoId,
@@ -183,13 +192,13 @@ pub async fn finish(
     duration_s: f64,
     work: &Path,
 ) -> anyhow::Result<Vec<Rendition>> {
-    let Ladder { rungs, frame_rate, encrypted } = ladder;
+    let Ladder { rungs, tracks, frame_rate, encrypted } = ladder;
     let storage = &app.storage;
     let parts = Parts::new(chunks);
     anyhow::ensure!(parts.all_video_done(), "a chunk is not done");
     let outputs: Vec<&PartOutput> = parts.done_from_start();
     let audio = match parts.audio() {
-        Some(Some(output)) => audio_records(output, rungs)?,
+        Some(Some(output)) => audio_records(output, rungs, tracks)?,
         Some(None) => anyhow::bail!("the audio is not done"),
         None => Vec::new(),
     };
@@ -211,8 +220,10 @@ pub async fn finish(
         iframe_sizes.push(sizes);
     }
     for (rendition, record) in &audio {
-        let body = playlist(&[record], MediaPlaylistType::Vod, encrypted.then_some(rendition.name))?;
-        storage.put_bytes(&keys::rendition_file(video, rendition.name, PLAYLIST), body.into(), PLAYLIST_TYPE).await?;
+        let body = playlist(&[record], MediaPlaylistType::Vod, encrypted.then_some(rendition.folder.as_str()))?;
+        storage
+            .put_bytes(&keys::rendition_file(video, &rendition.folder, PLAYLIST), body.into(), PLAYLIST_TYPE)
+            .await?;
     }
 
     let top = &rungs[0];
@@ -232,9 +243,11 @@ pub async fn finish(
     storage.copy(&keys::chunk_staging(video, POSTER), &keys::poster(video)).await.context("the poster")?;
 
     let codecs = first_codecs(outputs[0], rungs)?;
-    let audio_sizes: Vec<_> = audio.iter().map(|(rendition, record)| (*rendition, sizes(&[record]))).collect();
+    let audio_sizes: Vec<_> = audio.iter().map(|(rendition, record)| (rendition.clone(), sizes(&[record]))).collect();
+    let tracks: &[AudioTrack] = if audio.is_empty() { &[] } else { tracks };
     let iframe_sizes = (!encrypted).then_some(iframe_sizes.as_slice());
-    let (body, renditions) = master::measured(rungs, &rung_sizes, iframe_sizes, &codecs, &audio_sizes, frame_rate)?;
+    let (body, renditions) =
+        master::measured(rungs, &rung_sizes, iframe_sizes, &codecs, &audio_sizes, tracks, frame_rate)?;
     captions::publish_master(&app.db, storage, video, &body).await?;
     Ok(renditions)
 }

@@ -415,6 +415,54 @@ pub fn make_clip(dir: &Path, name: &str, width: u32, height: u32, seconds: u32, 
     path
 }
 
+/// The tone of the English track of [`make_clip_with_tracks`], in Hz.
+pub const ENGLISH_TONE_HZ: f64 = 440.0;
+/// The tone of its French track (the default one), in Hz.
+pub const FRENCH_TONE_HZ: f64 = 880.0;
+
+/// A clip with two audio tracks and a text subtitle stream: English (a 440 Hz tone), then
+/// French (880 Hz, marked the default track), and Spanish subtitles (mov_text in an MP4,
+/// SubRip in a Matroska file: `name`'s extension decides), whose cues are "Hola" from 1 s
+/// to 4 s and "Adiós" from 5 s to 6.5 s.
+pub fn make_clip_with_tracks(dir: &Path, name: &str, width: u32, height: u32, seconds: u32) -> PathBuf {
+    let srt = dir.join(format!("{name}.srt"));
+    std::fs::write(&srt, "1\n00:00:01,000 --> 00:00:04,000\nHola\n\n2\n00:00:05,000 --> 00:00:06,500\nAdiós\n")
+        .unwrap();
+    let subtitle_codec = if name.ends_with(".mkv") { "srt" } else { "mov_text" };
+    let path = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={width}x{height}:rate=30"))
+        .args(["-f", "lavfi", "-i", &format!("sine=frequency={ENGLISH_TONE_HZ}:sample_rate=48000")])
+        .args(["-f", "lavfi", "-i", &format!("sine=frequency={FRENCH_TONE_HZ}:sample_rate=48000")])
+        .arg("-i")
+        .arg(&srt)
+        .args(["-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s", "-t", &seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", subtitle_codec])
+        .args(["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra", "-metadata:s:s:0", "language=spa"])
+        .args(["-disposition:a:0", "0", "-disposition:a:1", "default"])
+        .arg(&path)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg could not generate {name}");
+    path
+}
+
+/// The frequency of the tone `input` (a path or URL of audio) plays, in Hz: zero
+/// crossings of its mono samples from 1 s to 3 s in.
+pub fn tone_of(input: &str) -> f64 {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i", input, "-ss", "1", "-t", "2"])
+        .args(["-ac", "1", "-ar", "48000", "-f", "s16le", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(output.status.success(), "decoding {input}: {}", String::from_utf8_lossy(&output.stderr));
+    let samples: Vec<i16> = output.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    assert!(samples.len() > 48_000, "{input}: only {} samples", samples.len());
+    let rising = samples.windows(2).filter(|w| w[0] < 0 && w[1] >= 0).count();
+    rising as f64 / (samples.len() as f64 / 48_000.0)
+}
+
 /// `ffprobe` JSON for the first video stream of `input` (a path or URL).
 pub fn probe_video(input: &str) -> Value {
     let output = Command::new("ffprobe")
