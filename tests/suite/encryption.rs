@@ -56,7 +56,7 @@ fn decoded_seconds(url: &str) -> f64 {
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && errors.trim().is_empty(), "ffmpeg could not decode {url}: {errors}");
     let progress = String::from_utf8_lossy(&output.stdout);
-    let micros = progress.lines().filter_map(|l| l.strip_prefix("out_time_us=")).last().expect("progress");
+    let micros = progress.lines().filter_map(|l| l.strip_prefix("out_time_us=")).next_back().expect("progress");
     micros.parse::<f64>().unwrap() / 1e6
 }
 
