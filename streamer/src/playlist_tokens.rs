@@ -1,5 +1,6 @@
 //! Carries a playback token into every URI of a playlist (variants and I-frame
-//! variants, the audio renditions, segments and byte ranges of them), so players (HLS.js, Safari, ffmpeg) fetch them all with it
+//! variants, the audio renditions, segments and byte ranges of them, fMP4
+//! initialization segments), so players (HLS.js, Safari, ffmpeg) fetch them all with it
 //! without knowing about it.
 
 use m3u8_rs::Playlist;
@@ -17,7 +18,14 @@ pub fn with_token(playlist: &[u8], token: &str) -> anyhow::Result<Vec<u8>> {
             master.variants.iter_mut().for_each(|v| append(&mut v.uri));
             master.alternatives.iter_mut().filter_map(|a| a.uri.as_mut()).for_each(append);
         }
-        Playlist::MediaPlaylist(media) => media.segments.iter_mut().for_each(|s| append(&mut s.uri)),
+        Playlist::MediaPlaylist(media) => {
+            for segment in &mut media.segments {
+                append(&mut segment.uri);
+                if let Some(map) = segment.map.as_mut() {
+                    append(&mut map.uri);
+                }
+            }
+        }
     }
     let mut out = Vec::with_capacity(playlist.len() * 2);
     match parsed {
@@ -53,5 +61,11 @@ mod tests {
         let out = String::from_utf8(with_token(media, "t").unwrap()).unwrap();
         assert!(out.contains("seg_000.ts?token=t") && out.contains("seg_001.ts?token=t"), "{out}");
         assert!(out.contains("#EXT-X-ENDLIST") && out.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{out}");
+
+        let fmp4 = b"#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:6\n#EXT-X-MAP:URI=\"init_720p.mp4\"\n\
+            #EXTINF:6.0,\nseg_000.m4s\n#EXTINF:2.0,\nseg_001.m4s\n#EXT-X-ENDLIST\n";
+        let out = String::from_utf8(with_token(fmp4, "t").unwrap()).unwrap();
+        assert!(out.contains("#EXT-X-MAP:URI=\"init_720p.mp4?token=t\""), "{out}");
+        assert!(out.contains("seg_000.m4s?token=t") && out.contains("seg_001.m4s?token=t"), "{out}");
     }
 }

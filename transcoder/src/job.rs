@@ -256,6 +256,7 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
         gop_seconds: config.gop_seconds,
         encoder_threads: encode::threads_per_encoder(),
         loudness: config.loudness,
+        segment_format: config.segment_format,
     };
     let (top, duration) = (&rungs[0], source.duration_s);
     let args = outputs.command(&input, &source, &rungs, &settings);
@@ -514,6 +515,7 @@ mod tests {
             gop_seconds: 2,
             encoder_threads: 2,
             loudness: None,
+            segment_format: Default::default(),
         };
         let args = outputs.command(&input, &source, &rungs, &settings);
         let mut positions = Vec::new();

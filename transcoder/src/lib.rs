@@ -8,6 +8,7 @@ mod download;
 mod encode;
 mod error;
 mod ffmpeg;
+mod fmp4;
 mod iframes;
 mod job;
 mod ladder;

@@ -174,6 +174,7 @@ fn settings(state: &App) -> EncodeSettings<'_> {
         gop_seconds: config.gop_seconds,
         encoder_threads: encode::threads_per_encoder(),
         loudness: config.loudness,
+        segment_format: config.segment_format,
     }
 }
 
@@ -354,7 +355,7 @@ fn local_rendition(
         files.push((path, format!("{name}/{}", segment.uri)));
     }
     let codec = match rendition {
-        Rendition::Picture { .. } => Some(master::video_codec_of(&dir.join(&playlist.segments[0].uri))?),
+        Rendition::Picture { .. } => Some(master::video_codec_of(dir, &playlist.segments[0])?),
         Rendition::Sound => None,
     };
     Ok((RenditionOutput { segments, target_duration: playlist.target_duration, codec }, files))
