@@ -120,9 +120,12 @@ pub fn playlist(
     Ok((bytes, sizes))
 }
 
+/// Each segment's name and its keyframes, in playlist order.
+type SegmentKeyframes = Vec<(String, Vec<KeyframeRecord>)>;
+
 /// The keyframes of every segment ffmpeg listed in `rung_dir`'s playlist, and its
 /// initialization segment when they are fMP4 (cut by `fmp4::isolate_keyframes` already).
-pub fn of_rung(rung_dir: &Path) -> anyhow::Result<(Vec<(String, Vec<KeyframeRecord>)>, Option<Map>)> {
+fn of_rung(rung_dir: &Path) -> anyhow::Result<(SegmentKeyframes, Option<Map>)> {
     let raw = std::fs::read(rung_dir.join(PLAYLIST)).with_context(|| format!("reading {PLAYLIST}"))?;
     let media = m3u8_rs::parse_media_playlist_res(&raw)
         .map_err(|e| anyhow::anyhow!("ffmpeg wrote an unreadable playlist: {e}"))?;
