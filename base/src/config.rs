@@ -92,6 +92,8 @@ pub struct TranscodeConfig {
     pub download_rung: u32,
     /// Integrated loudness the audio is normalised to, in LUFS (`None`: left as it is).
     pub loudness: Option<f64>,
+    /// How segments are packaged (`STREAMBOX_SEGMENT_FORMAT`).
+    pub segment_format: SegmentFormat,
     /// Sources over these limits fail permanently with a readable reason.
     pub max_duration: Duration,
     /// Largest width or height of the displayed picture, in pixels.
@@ -104,6 +106,29 @@ impl TranscodeConfig {
     /// A worker silent this long is dead; its running job may be taken over.
     pub fn orphan_after(&self) -> Duration {
         self.heartbeat * self.missed_heartbeats as u32
+    }
+}
+
+/// How HLS segments are packaged: MPEG-TS, or CMAF fragmented MP4 (one initialization
+/// segment per rendition, named by `EXT-X-MAP`, and `.m4s` fragments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SegmentFormat {
+    /// MPEG-TS (`seg_NNN.ts`), every segment carrying its own tables.
+    #[default]
+    Ts,
+    /// CMAF fragmented MP4 (`seg_NNN.m4s` after an `init_{rendition}.mp4`).
+    Fmp4,
+}
+
+impl FromStr for SegmentFormat {
+    type Err = ConfigError;
+
+    fn from_str(raw: &str) -> Result<Self, ConfigError> {
+        match raw {
+            "ts" => Ok(Self::Ts),
+            "fmp4" => Ok(Self::Fmp4),
+            _ => Err(invalid("STREAMBOX_SEGMENT_FORMAT", "must be ts (MPEG-TS) or fmp4 (CMAF fragmented MP4)")),
+        }
     }
 }
 
@@ -485,6 +510,7 @@ impl Config {
                 run_worker: env.parse("STREAMBOX_RUN_WORKER", "true")?,
                 ladder: parse_ladder(&env.string("STREAMBOX_LADDER", DEFAULT_LADDER))?,
                 loudness: parse_loudness(&env.string("STREAMBOX_LOUDNESS", "-16"))?,
+                segment_format: env.string("STREAMBOX_SEGMENT_FORMAT", "ts").parse()?,
                 download_rung: env.parse("STREAMBOX_DOWNLOAD_RUNG", "720")?,
                 max_duration: env.seconds("STREAMBOX_MAX_DURATION_SECS", "21600")?,
                 max_dimension: env.parse("STREAMBOX_MAX_DIMENSION", "7680")?,
@@ -525,6 +551,14 @@ impl Config {
             return Err(invalid(
                 "STREAMBOX_CHUNK_SECONDS",
                 "must be 0 (no chunking) or a multiple of STREAMBOX_SEGMENT_SECONDS so chunks end on segment boundaries",
+            ));
+        }
+        // A chunked video's parts would each write their own initialization segment and
+        // restart their fragments' numbering; stitching them is not done for fMP4.
+        if t.segment_format == SegmentFormat::Fmp4 && t.chunk_seconds != 0 {
+            return Err(invalid(
+                "STREAMBOX_SEGMENT_FORMAT",
+                "fmp4 cannot be used with chunked encoding: set STREAMBOX_CHUNK_SECONDS=0 with it",
             ));
         }
         if !matches!(
@@ -768,6 +802,20 @@ mod tests {
             let err = Config::from_vars(&vars(&[("STREAMBOX_LADDER", bad)])).unwrap_err();
             assert_eq!(err.name, "STREAMBOX_LADDER", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_segment_format_is_ts_or_fmp4_and_fmp4_is_never_chunked() {
+        assert_eq!(Config::from_vars(&vars(&[])).unwrap().transcode.segment_format, SegmentFormat::Ts);
+        let fmp4 = [("STREAMBOX_SEGMENT_FORMAT", "fmp4"), ("STREAMBOX_CHUNK_SECONDS", "0")];
+        assert_eq!(Config::from_vars(&vars(&fmp4)).unwrap().transcode.segment_format, SegmentFormat::Fmp4);
+        for bad in ["mp4", "TS", "cmaf"] {
+            let err = Config::from_vars(&vars(&[("STREAMBOX_SEGMENT_FORMAT", bad)])).unwrap_err();
+            assert_eq!(err.name, "STREAMBOX_SEGMENT_FORMAT", "{bad:?}");
+        }
+        let err = Config::from_vars(&vars(&[("STREAMBOX_SEGMENT_FORMAT", "fmp4")])).unwrap_err();
+        assert_eq!(err.name, "STREAMBOX_SEGMENT_FORMAT", "chunking is on by default");
+        assert!(err.problem.contains("STREAMBOX_CHUNK_SECONDS=0"), "{}", err.problem);
     }
 
     #[test]

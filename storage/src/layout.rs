@@ -4,6 +4,7 @@
 //! here, so the three can never disagree on where a file is. Keys derive from ids only —
 //! never from anything a client sent.
 
+use streambox_base::config::SegmentFormat;
 use streambox_base::ids::VideoId;
 use streambox_base::language::LanguageTag;
 
@@ -35,6 +36,36 @@ pub const KEY: &str = "key";
 pub const KEY_FROM_RENDITION: &str = "../key";
 /// How ffmpeg names segments: `seg_000.ts`, `seg_001.ts`, …
 pub const SEGMENT_PATTERN: &str = "seg_%03d.ts";
+/// How ffmpeg names fragmented-MP4 segments: `seg_000.m4s`, …
+pub const FMP4_SEGMENT_PATTERN: &str = "seg_%03d.m4s";
+/// How ffmpeg names each rendition's fMP4 initialization segment when one run writes
+/// several (`%v`: the rendition); [`init_segment_name`] is what it makes.
+pub const INIT_SEGMENT_PATTERN: &str = "init_%v.mp4";
+
+/// The segment names of `format`.
+pub fn segment_pattern(format: SegmentFormat) -> &'static str {
+    match format {
+        SegmentFormat::Ts => SEGMENT_PATTERN,
+        SegmentFormat::Fmp4 => FMP4_SEGMENT_PATTERN,
+    }
+}
+
+/// The fMP4 initialization segment (`EXT-X-MAP`) of `rendition`, in its folder:
+/// `init_720p.mp4`. Named for its rendition because ffmpeg names it from a pattern.
+pub fn init_segment_name(rendition: &str) -> String {
+    INIT_SEGMENT_PATTERN.replace("%v", rendition)
+}
+
+/// The content type of a media file of `rendition`: its segments (MPEG-TS or fMP4) and
+/// its initialization segment; `None` for any other name.
+pub fn media_content_type(rendition: &str, file: &str) -> Option<&'static str> {
+    match file.rsplit_once('.') {
+        Some((_, "ts")) if is_segment_name(file) => Some("video/mp2t"),
+        Some((_, "m4s")) if is_segment_name(file) => Some("video/mp4"),
+        _ if file == init_segment_name(rendition) => Some("video/mp4"),
+        _ => None,
+    }
+}
 
 /// The name of a ladder rung whose short side is `short_side` pixels: `720p`.
 pub fn rung_name(short_side: u32) -> String {
@@ -110,9 +141,11 @@ pub fn is_caption_segment_name(file: &str) -> bool {
     digits(revision, 1..=18) && digits(number, 3..=6)
 }
 
-/// Whether `file` is a segment name [`SEGMENT_PATTERN`] produces (3 to 6 digits).
+/// Whether `file` is a segment name [`SEGMENT_PATTERN`] or [`FMP4_SEGMENT_PATTERN`]
+/// produces (3 to 6 digits).
 pub fn is_segment_name(file: &str) -> bool {
-    let number = file.strip_prefix("seg_").and_then(|rest| rest.strip_suffix(".ts")).unwrap_or_default();
+    let rest = file.strip_prefix("seg_").unwrap_or_default();
+    let number = rest.strip_suffix(".ts").or_else(|| rest.strip_suffix(".m4s")).unwrap_or_default();
     (3..=6).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -265,6 +298,19 @@ mod tests {
             assert!(!is_segment_name(bad), "{bad}");
         }
         assert_eq!(SEGMENT_PATTERN.replace("%03d", "007"), "seg_007.ts");
+        assert!(is_segment_name(&FMP4_SEGMENT_PATTERN.replace("%03d", "007")));
+        assert!(!is_segment_name("seg_007.mp4") && !is_segment_name("seg_007.m4s.ts"));
+    }
+
+    #[test]
+    fn media_files_have_the_content_type_of_their_format() {
+        assert_eq!(media_content_type("720p", "seg_001.ts"), Some("video/mp2t"));
+        assert_eq!(media_content_type("720p", "seg_001.m4s"), Some("video/mp4"));
+        assert_eq!(media_content_type("720p", &init_segment_name("720p")), Some("video/mp4"));
+        assert_eq!(init_segment_name("audio_low"), "init_audio_low.mp4");
+        for bad in ["init_480p.mp4", "init.mp4", "init_720p.m4s", "seg_1.m4s", "index.m3u8"] {
+            assert_eq!(media_content_type("720p", bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -42,10 +42,10 @@ pub fn routes() -> Routes {
         .get(urls::RENDITION_FILE_ROUTE, serve::rendition_file)
         .doc(
             media(
-                "A rendition's playlist, I-frame playlist or segment (byte ranges); caption tracks' are WebVTT",
-                &[PLAYLIST, "video/mp2t", "text/vtt"],
+                "A rendition's playlist, I-frame playlist, segment (byte ranges) or fMP4 initialization segment; caption tracks' are WebVTT",
+                &[PLAYLIST, "video/mp2t", "video/mp4", "text/vtt"],
             )
-            .reply(206, "The requested range of a segment", Content::Media(&["video/mp2t"]))
+            .reply(206, "The requested range of a segment", Content::Media(&["video/mp2t", "video/mp4"]))
             .reply(302, "The segment is served by the configured CDN or storage", Content::None)
             .error(416, &[codes::RANGE_NOT_SATISFIABLE], "The range is outside the segment"),
         )

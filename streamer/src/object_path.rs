@@ -1,7 +1,8 @@
 //! Turns request path segments into object keys, accepting only the names the
 //! transcoder and the caption publisher write: a rendition (`720p`, `audio`, or a
 //! caption track's `subs_en`) and a file (the playlist or a segment of that kind of
-//! rendition, or a rung's I-frame playlist, as named by `streambox_storage::layout`).
+//! rendition, its fMP4 initialization segment, or a rung's I-frame playlist, as named by
+//! `streambox_storage::layout`).
 
 use streambox_base::ids::VideoId;
 use streambox_storage::layout;
@@ -14,7 +15,7 @@ pub struct RenditionFile {
 impl RenditionFile {
     pub fn parse(video: VideoId, rendition: &str, file: &str) -> Option<Self> {
         let content_type = if layout::is_rendition_name(rendition) {
-            content_type_of(file)?
+            content_type_of(rendition, file)?
         } else if layout::is_caption_rendition_name(rendition) {
             caption_content_type_of(file)?
         } else {
@@ -28,11 +29,11 @@ impl RenditionFile {
     }
 }
 
-fn content_type_of(file: &str) -> Option<&'static str> {
+fn content_type_of(rendition: &str, file: &str) -> Option<&'static str> {
     if file == layout::PLAYLIST || file == layout::IFRAME_PLAYLIST {
         return Some(PLAYLIST);
     }
-    layout::is_segment_name(file).then_some("video/mp2t")
+    layout::media_content_type(rendition, file)
 }
 
 fn caption_content_type_of(file: &str) -> Option<&'static str> {
@@ -58,6 +59,8 @@ mod tests {
         assert_eq!(RenditionFile::parse(id, "1080p", "index.m3u8").unwrap().content_type, PLAYLIST);
         assert_eq!(RenditionFile::parse(id, "240p", "iframes.m3u8").unwrap().content_type, PLAYLIST);
         assert!(RenditionFile::parse(id, "audio_low", "index.m3u8").is_some(), "the low-rate audio is served");
+        assert_eq!(RenditionFile::parse(id, "720p", "seg_012.m4s").unwrap().content_type, "video/mp4");
+        assert_eq!(RenditionFile::parse(id, "audio", "init_audio.mp4").unwrap().content_type, "video/mp4");
         for short_side in [2, 90, 720, 4320, 7680] {
             let name = layout::rung_name(short_side);
             assert!(RenditionFile::parse(id, &name, "index.m3u8").is_some(), "every rung name is served: {name}");
@@ -87,6 +90,8 @@ mod tests {
             ("p", "index.m3u8"),
             ("720p", "/etc/passwd"),
             ("720p", "seg_0a1.ts"),
+            ("720p", "init_480p.mp4"),
+            ("subs_en", "init_subs_en.mp4"),
         ] {
             assert!(RenditionFile::parse(id, rendition, file).is_none(), "{rendition}/{file}");
         }

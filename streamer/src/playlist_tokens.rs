@@ -1,7 +1,7 @@
 //! Carries a playback token into every URI of a playlist (variants and I-frame
-//! variants, the audio renditions, segments and byte ranges of them, and the keys of
-//! encrypted segments), so players (HLS.js, Safari, ffmpeg) fetch them all with it
-//! without knowing about it.
+//! variants, the audio renditions, segments and byte ranges of them, fMP4
+//! initialization segments, and the keys of encrypted segments), so players (HLS.js,
+//! Safari, ffmpeg) fetch them all with it without knowing about it.
 
 use m3u8_rs::Playlist;
 
@@ -22,6 +22,9 @@ pub fn with_token(playlist: &[u8], token: &str) -> anyhow::Result<Vec<u8>> {
             for segment in &mut media.segments {
                 append(&mut segment.uri);
                 segment.key.as_mut().and_then(|k| k.uri.as_mut()).into_iter().for_each(append);
+                if let Some(map) = segment.map.as_mut() {
+                    append(&mut map.uri);
+                }
             }
         }
     }
@@ -66,5 +69,10 @@ mod tests {
         let out = String::from_utf8(with_token(encrypted, "t").unwrap()).unwrap();
         assert_eq!(out.matches("URI=\"../key?token=t\"").count(), 2, "{out}");
         assert!(out.contains("IV=0x0102") && out.contains("IV=0x0304"), "{out}");
+        let fmp4 = b"#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:6\n#EXT-X-MAP:URI=\"init_720p.mp4\"\n\
+            #EXTINF:6.0,\nseg_000.m4s\n#EXTINF:2.0,\nseg_001.m4s\n#EXT-X-ENDLIST\n";
+        let out = String::from_utf8(with_token(fmp4, "t").unwrap()).unwrap();
+        assert!(out.contains("#EXT-X-MAP:URI=\"init_720p.mp4?token=t\""), "{out}");
+        assert!(out.contains("seg_000.m4s?token=t") && out.contains("seg_001.m4s?token=t"), "{out}");
     }
 }

@@ -1,5 +1,5 @@
-// Plays a finished chunked video from start to end with HLS.js in headless Chromium,
-// switching level at each chunk boundary, and reports as one JSON line: the levels it
+// Plays a finished video from start to end with HLS.js in headless Chromium, switching
+// level at each chunk boundary (of a chunked video; or every CHUNK_SECONDS), and reports as one JSON line: the levels it
 // switched to, every stall (HLS.js's buffer-stall errors and the element's `waiting`
 // after playback began), any other error, whether it ended, and where it got.
 // Run by tests/suite/browser.rs.

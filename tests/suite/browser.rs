@@ -1,6 +1,7 @@
 //! A real browser plays a video while it is still being encoded, a chunked video
-//! across its chunk boundaries, a video's caption tracks, a source's audio languages and
-//! embedded captions, and an encrypted private video: headless Chromium (Debian's, driven by playwright-core
+//! across its chunk boundaries, a ladder of fragmented-MP4 segments, a video's caption
+//! tracks, a source's audio languages and embedded captions, and an encrypted private
+//! video: headless Chromium (Debian's, driven by playwright-core
 //! from tests/browser) with the dev frontend's HLS.js, against a real worker,
 //! PostgreSQL, Redis, S3 endpoint and ffmpeg.
 
@@ -45,6 +46,32 @@ async fn chromium_plays_a_chunked_video_across_its_boundaries_switching_levels()
     assert_eq!(chunks, 3, "the video was encoded in three chunks");
 
     let report = run_script("play_chunks.mjs", &[app.base.clone(), id.clone(), token.clone(), "12".into()]).await;
+    assert_eq!(report["ended"], true, "it played to the end: {report}");
+    assert_eq!(report["stalls"], serde_json::json!([]), "no stall: {report}");
+    assert_eq!(report["errors"], serde_json::json!([]), "no error: {report}");
+    let levels: Vec<i64> = report["switchedTo"].as_array().unwrap().iter().map(|s| s[1].as_i64().unwrap()).collect();
+    assert!(levels.contains(&0) && levels.contains(&1), "it switched between both levels: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_plays_an_fmp4_ladder_to_its_end_switching_levels() {
+    let app = TestApp::spawn_with(&[
+        ("STREAMBOX_SEGMENT_FORMAT", "fmp4"),
+        ("STREAMBOX_CHUNK_SECONDS", "0"),
+        ("STREAMBOX_LADDER", "360:800,240:400"),
+    ])
+    .await;
+    let token = app.signed_in_user().await;
+    let clip = make_clip(app.dir.path(), "fmp4.mp4", 640, 360, 24, true);
+    let id = app.upload_accepted(&token, &clip, "Fragmented").await;
+    let video = app.wait_for_status(&token, &id, &["ready"], std::time::Duration::from_secs(180)).await;
+    let master = app.url(video["master_url"].as_str().unwrap());
+    let variant = app.http.get(master.replace("master.m3u8", "360p/index.m3u8")).send().await.unwrap();
+    let variant = variant.text().await.unwrap();
+    assert!(variant.contains("#EXT-X-MAP:URI=\"init_360p.mp4") && variant.contains(".m4s"), "{variant}");
+
+    // Switching level every 6 s, a segment's length.
+    let report = run_script("play_chunks.mjs", &[app.base.clone(), id.clone(), token.clone(), "6".into()]).await;
     assert_eq!(report["ended"], true, "it played to the end: {report}");
     assert_eq!(report["stalls"], serde_json::json!([]), "no stall: {report}");
     assert_eq!(report["errors"], serde_json::json!([]), "no error: {report}");

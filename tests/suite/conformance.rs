@@ -3,8 +3,9 @@
 //! section shows too. The video is uploaded, transcoded by the real worker and fetched
 //! back through the streamer as a player would; every rule is checked on what was served
 //! (an encrypted video's segments decrypted with the key the streamer serves, as a
-//! player does), for a source with one audio track, the same encrypted, and one with two
-//! audio languages and embedded subtitles.
+//! player does), for a source with one audio track in MPEG-TS segments, the same in
+//! fragmented MP4 (`STREAMBOX_SEGMENT_FORMAT=fmp4`) and encrypted, and one with two audio
+//! languages and embedded subtitles.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,8 @@ const RULES: [Rule; 8] = [
 
 /// What the streamer served for one video, kept on disk under `dir` by URI.
 struct Published {
+    /// Where the master was served: the folder every URI in it is relative to.
+    base: String,
     dir: PathBuf,
     master: MasterPlaylist,
     /// Every media playlist (variants, audio, I-frame), by its URI in the master.
@@ -98,6 +101,21 @@ impl Published {
     fn path(&self, playlist_uri: &str, segment_uri: &str) -> PathBuf {
         let folder = playlist_uri.rsplit_once('/').map_or("", |(folder, _)| folder);
         self.dir.join(folder).join(segment_uri)
+    }
+
+    /// `bytes` of a segment of the playlist at `playlist_uri` as a file a decoder reads
+    /// alone: behind the playlist's initialization segment (`EXT-X-MAP`) when it has one.
+    fn decodable(&self, playlist_uri: &str, bytes: &[u8]) -> PathBuf {
+        let init = self.media[playlist_uri].segments.iter().find_map(|s| s.map.as_ref());
+        let init = init.map(|map| std::fs::read(self.path(playlist_uri, &map.uri)).unwrap()).unwrap_or_default();
+        let path = self.dir.join(format!("decodable-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, [init.as_slice(), bytes].concat()).unwrap();
+        path
+    }
+
+    /// A whole segment, as [`Self::decodable`] makes it.
+    fn decodable_segment(&self, playlist_uri: &str, segment_uri: &str) -> PathBuf {
+        self.decodable(playlist_uri, &std::fs::read(self.path(playlist_uri, segment_uri)).unwrap())
     }
 
     /// `(bits, seconds)` of each segment of a playlist.
@@ -139,7 +157,7 @@ fn target_duration_honoured(published: &Published) -> Result<(), String> {
 fn segments_start_with_an_idr(published: &Published) -> Result<(), String> {
     for variant in published.variants() {
         for segment in &published.media[&variant.uri].segments {
-            let path = published.path(&variant.uri, &segment.uri);
+            let path = published.decodable_segment(&variant.uri, &segment.uri);
             match first_frame(&path).as_slice() {
                 [pict_type, key] if pict_type == "I" && key == "1" => {}
                 other => return Err(format!("{}/{}: first frame {other:?}", variant.uri, segment.uri)),
@@ -217,7 +235,7 @@ fn iframe_playlists_point_at_keyframes(published: &Published) -> Result<(), Stri
         let keyframes: usize = published.media[&variant.uri]
             .segments
             .iter()
-            .map(|s| keyframe_count(&published.path(&variant.uri, &s.uri)))
+            .map(|s| keyframe_count(&published.decodable_segment(&variant.uri, &s.uri)))
             .sum();
         if !playlist.i_frames_only || playlist.segments.len() != keyframes {
             return Err(format!("{}: {} entries for {keyframes} keyframes", iframe.uri, playlist.segments.len()));
@@ -228,8 +246,7 @@ fn iframe_playlists_point_at_keyframes(published: &Published) -> Result<(), Stri
             let bytes = std::fs::read(published.path(&iframe.uri, &entry.uri)).unwrap();
             let offset = range.offset.ok_or("a byte range without an offset")? as usize;
             let slice = bytes.get(offset..offset + range.length as usize).ok_or("a byte range past the segment")?;
-            let sliced = published.dir.join("slice.ts");
-            std::fs::write(&sliced, slice).unwrap();
+            let sliced = published.decodable(&iframe.uri, slice);
             match first_frame(&sliced).as_slice() {
                 [pict_type, key] if pict_type == "I" && key == "1" => {}
                 other => return Err(format!("{} entry {n} ({}): first frame {other:?}", iframe.uri, entry.uri)),
@@ -310,8 +327,8 @@ fn source(dir: &Path) -> PathBuf {
     path
 }
 
-/// Fetches the master, every playlist it names and every segment they name through the
-/// streamer, into `dir`.
+/// Fetches the master, every playlist it names and every segment (and initialization
+/// segment) they name through the streamer, into `dir`.
 async fn fetch(app: &TestApp, master_url: &str, dir: &Path) -> Published {
     let base = master_url.rsplit_once('/').unwrap().0.to_owned();
     let get = |url: String, gzip: bool| {
@@ -341,11 +358,16 @@ async fn fetch(app: &TestApp, master_url: &str, dir: &Path) -> Published {
         let playlist = m3u8_rs::parse_media_playlist_res(&raw).unwrap_or_else(|e| panic!("{uri}: {e}"));
         let folder = uri.rsplit_once('/').unwrap().0;
         std::fs::create_dir_all(dir.join(folder)).unwrap();
-        for segment in &playlist.segments {
-            let path = dir.join(folder).join(&segment.uri);
+        // Each segment, after its initialization segment if it has one, with its key.
+        let files = playlist
+            .segments
+            .iter()
+            .flat_map(|s| s.map.iter().map(|m| (&m.uri, None)).chain([(&s.uri, s.key.as_ref())]));
+        for (file, key) in files {
+            let path = dir.join(folder).join(file);
             if !path.exists() {
-                let (mut body, _) = get(format!("{base}/{folder}/{}", segment.uri), false).await;
-                if let Some(key) = segment.key.as_ref().filter(|k| k.method == m3u8_rs::KeyMethod::AES128) {
+                let (mut body, _) = get(format!("{base}/{folder}/{file}"), false).await;
+                if let Some(key) = key.filter(|k| k.method == m3u8_rs::KeyMethod::AES128) {
                     let (secret, _) = get(format!("{base}/{folder}/{}", key.uri.as_deref().unwrap()), false).await;
                     body = decrypt_segment(&secret, key.iv.as_deref().expect("an explicit IV"), body);
                     encrypted = true;
@@ -359,7 +381,7 @@ async fn fetch(app: &TestApp, master_url: &str, dir: &Path) -> Published {
     for playlist in &mut compressed {
         (playlist.gzip, playlist.encoding) = get(format!("{base}/{}", playlist.uri), true).await;
     }
-    Published { dir: dir.to_owned(), master, media, compressed, encrypted }
+    Published { base, dir: dir.to_owned(), master, media, compressed, encrypted }
 }
 
 /// Uploads `clip` to an app with 4 s segments (two 2 s GOPs: byte ranges inside
@@ -390,8 +412,36 @@ async fn the_default_ladder_meets_the_authoring_rules() {
     let app = TestApp::spawn_with(&[("STREAMBOX_SEGMENT_SECONDS", "4")]).await;
     let published = publish(&app, &source(app.dir.path())).await;
     assert!(!published.encrypted, "segments are in the clear by default");
+    let first = &published.media["1080p/index.m3u8"].segments[0];
+    assert!(first.uri.ends_with(".ts") && first.map.is_none(), "MPEG-TS by default: {first:?}");
     assert_eq!(rung_names(&published), ["1080p", "720p", "480p", "360p", "240p"], "the default ladder");
     assert_meets_the_rules(&published);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_fmp4_ladder_meets_the_authoring_rules() {
+    let app = TestApp::spawn_with(&[
+        ("STREAMBOX_SEGMENT_SECONDS", "4"),
+        ("STREAMBOX_SEGMENT_FORMAT", "fmp4"),
+        ("STREAMBOX_CHUNK_SECONDS", "0"),
+    ])
+    .await;
+    let published = publish(&app, &source(app.dir.path())).await;
+    assert_eq!(rung_names(&published), ["1080p", "720p", "480p", "360p", "240p"], "the default ladder");
+    assert_meets_the_rules(&published);
+    // Every playlist, the I-frame ones too, names its rendition's initialization segment,
+    // served as MP4 (the rules above decoded every segment and I-frame range with it).
+    for (uri, media) in &published.media {
+        let init = media.segments[0].map.as_ref().unwrap_or_else(|| panic!("{uri}: no EXT-X-MAP"));
+        let rendition = uri.split('/').next().unwrap();
+        assert_eq!(init.uri, format!("init_{rendition}.mp4"), "{uri}");
+        assert!(media.segments.iter().all(|s| s.uri.ends_with(".m4s")), "{uri}: {:?}", media.segments);
+    }
+    for file in ["720p/init_720p.mp4", "720p/seg_000.m4s", "audio/init_audio.mp4"] {
+        let served = app.http.get(format!("{}/{file}", published.base)).send().await.unwrap();
+        assert_eq!(served.status(), 200, "{file}");
+        assert_eq!(served.headers()["content-type"], "video/mp4", "{file}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use streambox_base::config::SegmentFormat;
 use streambox_storage::layout;
 
 use crate::audio;
@@ -27,6 +28,8 @@ pub struct EncodeSettings<'a> {
     pub encoder_threads: usize,
     /// Integrated loudness the audio is normalised to, in LUFS (`None`: as it is).
     pub loudness: Option<f64>,
+    /// MPEG-TS or fragmented-MP4 segments.
+    pub segment_format: SegmentFormat,
 }
 
 /// One thread per core for each encoder: every core stays busy while the rungs
@@ -156,6 +159,7 @@ pub fn ladder_args(
     let mut stream_map: Vec<String> =
         rungs.iter().enumerate().map(|(i, rung)| format!("v:{i}{},name:{}", group(rung), rung.name)).collect();
     stream_map.extend(audio_stream_map(&audio_outputs));
+    let only = (stream_map.len() == 1).then_some(rungs[0].name.as_str());
     let stream_map = stream_map.join(" ");
     if range.is_some() && !source.audio_tracks.is_empty() {
         // One run that encodes the sound beside the picture shifts the picture by the
@@ -190,13 +194,13 @@ pub fn ladder_args(
             "independent_segments+temp_file",
             "-start_number",
             &first_segment,
-            "-hls_segment_filename",
-            &out.join("%v").join(layout::SEGMENT_PATTERN).display().to_string(),
-            "-var_stream_map",
-            &stream_map,
-            &out.join("%v").join(layout::PLAYLIST).display().to_string(),
         ]
         .map(String::from),
+    );
+    args.extend(segment_args(settings.segment_format, out, only));
+    args.extend(
+        ["-var_stream_map", &stream_map, &out.join("%v").join(layout::PLAYLIST).display().to_string()]
+            .map(String::from),
     );
     for (k, still) in stills.iter().enumerate() {
         // Stills keep only the frames their filter passes: at a constant rate, ffmpeg
@@ -237,6 +241,20 @@ fn audio_codec_args(tracks: &[AudioTrack], outputs: &[audio::Output], loudness: 
     args
 }
 
+/// How the HLS muxer packages and names segments under `out/{rendition}/`. fMP4 adds
+/// each rendition's initialization segment: ffmpeg fills in `%v` only when it writes
+/// several renditions, so a run of `only` one is given its name in full.
+fn segment_args(format: SegmentFormat, out: &Path, only: Option<&str>) -> Vec<String> {
+    let mut args = Vec::new();
+    if format == SegmentFormat::Fmp4 {
+        let init = only.map_or_else(|| layout::INIT_SEGMENT_PATTERN.to_owned(), layout::init_segment_name);
+        args.extend(["-hls_segment_type".into(), "fmp4".into(), "-hls_fmp4_init_filename".into(), init]);
+    }
+    let segments = out.join("%v").join(layout::segment_pattern(format));
+    args.extend(["-hls_segment_filename".into(), segments.display().to_string()]);
+    args
+}
+
 /// The audio renditions' entries of `-var_stream_map`: each in its group, in its folder.
 fn audio_stream_map(outputs: &[audio::Output]) -> Vec<String> {
     outputs.iter().enumerate().map(|(j, a)| format!("a:{j},agroup:{},name:{}", a.group.name, a.folder)).collect()
@@ -266,8 +284,13 @@ pub fn audio_args(
             "event",
             "-hls_flags",
             "independent_segments+temp_file",
-            "-hls_segment_filename",
-            &out.join("%v").join(layout::SEGMENT_PATTERN).display().to_string(),
+        ]
+        .map(String::from),
+    );
+    let only = (outputs.len() == 1).then_some(outputs[0].folder.as_str());
+    args.extend(segment_args(settings.segment_format, out, only));
+    args.extend(
+        [
             "-var_stream_map",
             &audio_stream_map(&outputs).join(" "),
             &out.join("%v").join(layout::PLAYLIST).display().to_string(),
@@ -297,6 +320,7 @@ mod tests {
             gop_seconds: 2,
             encoder_threads: 2,
             loudness: Some(-16.0),
+            segment_format: SegmentFormat::Ts,
         };
         let input = Input::new(Path::new("/w/source"), Container::Matroska);
         let args = audio_args(&input, Path::new("/w/out"), &tracks, &rungs, &settings);
@@ -348,6 +372,7 @@ mod tests {
             gop_seconds: 2,
             encoder_threads: 2,
             loudness: Some(-16.0),
+            segment_format: SegmentFormat::Ts,
         };
         let poster = StillOutput { filter: "thumbnail".into(), path: "/w/poster.jpg".into(), kind: StillKind::Latest };
         let args = ladder_args(
@@ -388,5 +413,26 @@ mod tests {
         let loudnorm = "loudnorm=I=-16:TP=-2:LRA=11,aresample=48000";
         assert!(args.windows(2).any(|w| w == ["-filter:a:1", loudnorm]), "both renditions normalised: {args:?}");
         assert!(args.windows(2).any(|w| w[0] == "-level:v:0" && w[1] == "3.1"), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["-hls_segment_filename", "/w/out/%v/seg_%03d.ts"]), "{args:?}");
+        assert!(!args.iter().any(|a| a == "-hls_segment_type"), "MPEG-TS is ffmpeg's default: {args:?}");
+    }
+
+    #[test]
+    fn fmp4_segments_come_with_an_initialization_segment_per_rendition() {
+        let out = Path::new("/w/out");
+        let several = segment_args(SegmentFormat::Fmp4, out, None);
+        assert_eq!(
+            several,
+            [
+                "-hls_segment_type",
+                "fmp4",
+                "-hls_fmp4_init_filename",
+                "init_%v.mp4",
+                "-hls_segment_filename",
+                "/w/out/%v/seg_%03d.m4s"
+            ]
+        );
+        let one = segment_args(SegmentFormat::Fmp4, out, Some("240p"));
+        assert_eq!(one[3], "init_240p.mp4", "ffmpeg fills in %v only for several renditions");
     }
 }

@@ -3,15 +3,18 @@
 //! packet after the previous frame (so it holds the PAT and PMT ffmpeg writes before
 //! every keyframe) to the keyframe's last packet, and lasts until the next keyframe.
 //! Keyframes are found in the MPEG-TS itself: the video PES whose adaptation field has
-//! the random access indicator, which ffmpeg sets on every keyframe.
+//! the random access indicator, which ffmpeg sets on every keyframe. In fragmented MP4
+//! each keyframe is a fragment of its own (`crate::fmp4`): its range is that fragment,
+//! and the playlist names the rung's initialization segment (`EXT-X-MAP`).
 
 use std::path::Path;
 
 use anyhow::Context;
-use m3u8_rs::{ByteRange, MediaPlaylist, MediaPlaylistType, MediaSegment};
+use m3u8_rs::{ByteRange, Map, MediaPlaylist, MediaPlaylistType, MediaSegment};
 use streambox_db::chunks::KeyframeRecord;
 use streambox_storage::layout::{IFRAME_PLAYLIST, PLAYLIST};
 
+use crate::fmp4;
 use crate::rates::SegmentSizes;
 
 const TS_PACKET: usize = 188;
@@ -78,15 +81,19 @@ fn pts_seconds(ticks: u64) -> f64 {
     (ticks & ((1 << 33) - 1)) as f64 / TS_CLOCK
 }
 
-/// The I-frame playlist over `segments` (each a segment's name and its keyframes), and
-/// its entries' sizes for measuring its BANDWIDTH.
-pub fn playlist(segments: &[(String, Vec<KeyframeRecord>)]) -> anyhow::Result<(Vec<u8>, SegmentSizes)> {
+/// The I-frame playlist over `segments` (each a segment's name and its keyframes; fMP4
+/// ones need the `init` segment named), and its entries' sizes for measuring its BANDWIDTH.
+pub fn playlist(
+    segments: &[(String, Vec<KeyframeRecord>)],
+    init: Option<&Map>,
+) -> anyhow::Result<(Vec<u8>, SegmentSizes)> {
     let entries: Vec<(&str, &KeyframeRecord)> =
         segments.iter().flat_map(|(uri, keyframes)| keyframes.iter().map(move |k| (uri.as_str(), k))).collect();
     anyhow::ensure!(!entries.is_empty(), "a rung without keyframes");
     let target_duration = entries.iter().map(|(_, k)| k.seconds.round() as u64).max().unwrap_or(1).max(1);
     let playlist = MediaPlaylist {
-        version: Some(4),
+        // EXT-X-MAP in an I-frame playlist needs version 5.
+        version: Some(if init.is_some() { 5 } else { 4 }),
         target_duration,
         media_sequence: 0,
         i_frames_only: true,
@@ -95,10 +102,12 @@ pub fn playlist(segments: &[(String, Vec<KeyframeRecord>)]) -> anyhow::Result<(V
         end_list: true,
         segments: entries
             .iter()
-            .map(|(uri, k)| MediaSegment {
+            .enumerate()
+            .map(|(i, (uri, k))| MediaSegment {
                 uri: (*uri).to_owned(),
                 duration: k.seconds as f32,
                 byte_range: Some(ByteRange { length: k.length, offset: Some(k.offset) }),
+                map: init.filter(|_| i == 0).cloned(),
                 ..Default::default()
             })
             .collect(),
@@ -111,24 +120,46 @@ pub fn playlist(segments: &[(String, Vec<KeyframeRecord>)]) -> anyhow::Result<(V
     Ok((bytes, sizes))
 }
 
-/// The keyframes of every segment ffmpeg listed in `rung_dir`'s playlist.
-pub fn of_rung(rung_dir: &Path) -> anyhow::Result<Vec<(String, Vec<KeyframeRecord>)>> {
+/// Each segment's name and its keyframes, in playlist order.
+type SegmentKeyframes = Vec<(String, Vec<KeyframeRecord>)>;
+
+/// The keyframes of every segment ffmpeg listed in `rung_dir`'s playlist, and its
+/// initialization segment when they are fMP4 (cut by `fmp4::isolate_keyframes` already).
+fn of_rung(rung_dir: &Path) -> anyhow::Result<(SegmentKeyframes, Option<Map>)> {
     let raw = std::fs::read(rung_dir.join(PLAYLIST)).with_context(|| format!("reading {PLAYLIST}"))?;
     let media = m3u8_rs::parse_media_playlist_res(&raw)
         .map_err(|e| anyhow::anyhow!("ffmpeg wrote an unreadable playlist: {e}"))?;
-    media
+    let init = media.segments.first().and_then(|s| s.map.clone());
+    let track = match &init {
+        Some(map) => {
+            let bytes = std::fs::read(rung_dir.join(&map.uri)).with_context(|| format!("reading {}", map.uri))?;
+            Some(fmp4::Track::of_init(&bytes).with_context(|| format!("reading {}", map.uri))?)
+        }
+        None => None,
+    };
+    let keyframes = media
         .segments
         .iter()
         .map(|segment| {
-            let ts = std::fs::read(rung_dir.join(&segment.uri)).with_context(|| format!("segment {}", segment.uri))?;
-            Ok((segment.uri.clone(), keyframes(&ts, f64::from(segment.duration))))
+            let bytes =
+                std::fs::read(rung_dir.join(&segment.uri)).with_context(|| format!("segment {}", segment.uri))?;
+            let seconds = f64::from(segment.duration);
+            let found = match &track {
+                Some(track) => {
+                    fmp4::keyframes(&bytes, seconds, track).with_context(|| format!("segment {}", segment.uri))?
+                }
+                None => keyframes(&bytes, seconds),
+            };
+            Ok((segment.uri.clone(), found))
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    Ok((keyframes, init))
 }
 
 /// Writes `rung_dir`'s I-frame playlist beside its playlist; returns its entries' sizes.
 pub fn write(rung_dir: &Path) -> anyhow::Result<SegmentSizes> {
-    let (body, sizes) = playlist(&of_rung(rung_dir)?)?;
+    let (segments, init) = of_rung(rung_dir)?;
+    let (body, sizes) = playlist(&segments, init.as_ref())?;
     std::fs::write(rung_dir.join(IFRAME_PLAYLIST), body).context("writing an I-frame playlist")?;
     Ok(sizes)
 }
@@ -194,10 +225,22 @@ mod tests {
                 KeyframeRecord { offset: at(4), length: at(4), seconds: 4.0 },
             ]
         );
-        let (body, sizes) = playlist(&[("seg_000.ts".into(), found)]).unwrap();
+        let (body, sizes) = playlist(&[("seg_000.ts".into(), found)], None).unwrap();
         let text = String::from_utf8(body).unwrap();
         assert!(text.contains("#EXT-X-I-FRAMES-ONLY"), "{text}");
         assert!(text.contains(&format!("#EXT-X-BYTERANGE:{}@{}\n", at(4), at(4))), "{text}");
         assert_eq!(sizes.target_duration, 4);
+        assert!(!text.contains("EXT-X-MAP") && text.contains("#EXT-X-VERSION:4"), "{text}");
+    }
+
+    #[test]
+    fn an_fmp4_iframe_playlist_names_its_initialization_segment_once() {
+        let keyframe = |offset| KeyframeRecord { offset, length: 900, seconds: 2.0 };
+        let segments = [("seg_000.m4s".to_owned(), vec![keyframe(40), keyframe(5000)])];
+        let init = Map { uri: "init_720p.mp4".into(), ..Default::default() };
+        let (body, _) = playlist(&segments, Some(&init)).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        assert_eq!(text.matches("#EXT-X-MAP:URI=\"init_720p.mp4\"").count(), 1, "{text}");
+        assert!(text.contains("#EXT-X-VERSION:5") && text.contains("#EXT-X-BYTERANGE:900@5000"), "{text}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use rand::Rng;
-use streambox_base::config::TranscodeConfig;
+use streambox_base::config::{SegmentFormat, TranscodeConfig};
 use streambox_base::ids::VideoId;
 use streambox_core::lifecycle;
 use streambox_core::segment_keys;
@@ -256,19 +256,22 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     embedded_captions::take(&state.db, &state.storage, id, &input, subtitles, work, limits).await?;
 
     let outputs = Outputs::create(workdir.path(), &source).await?;
+    let key = segment_keys::of_video(state, id).await?;
     let settings = EncodeSettings {
         preset: &config.preset,
         segment_seconds: config.segment_seconds,
         gop_seconds: config.gop_seconds,
         encoder_threads: encode::threads_per_encoder(),
         loudness: config.loudness,
+        // An encrypted video is always MPEG-TS: whole-segment AES-128 over fMP4 would
+        // have to cover its initialization segment too, which publishing does not do.
+        segment_format: if key.is_some() { SegmentFormat::Ts } else { config.segment_format },
     };
     let (top, duration) = (&rungs[0], source.duration_s);
     let args = outputs.command(&input, &source, &rungs, &settings);
     let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
     let has_audio = !source.audio_tracks.is_empty();
     let sound = if has_audio { Sound::InThisRun } else { Sound::None };
-    let key = segment_keys::of_video(state, id).await?;
     let (fps, tracks) = (source.frame_rate_value, &source.audio_tracks);
     let mut live =
         LivePublisher::resume(&state.db, &state.storage, id, &outputs.hls, &rungs, fps, sound, tracks, key.as_ref())
@@ -294,9 +297,9 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let encoded = clock.elapsed();
 
     let Outputs { hls: out, poster: poster_path, tiles: tile_dir, .. } = outputs;
-    let (out_dir, ladder, tracks, trick_play) = (out.clone(), rungs.clone(), source.audio_tracks.clone(), key.is_none());
-    let renditions =
-        tokio::task::spawn_blocking(move || master::write(&out_dir, &ladder, fps, &tracks, trick_play))
+    let (out_dir, ladder, tracks, trick_play) =
+        (out.clone(), rungs.clone(), source.audio_tracks.clone(), key.is_none());
+    let renditions = tokio::task::spawn_blocking(move || master::write(&out_dir, &ladder, fps, &tracks, trick_play))
         .await
         .map_err(anyhow::Error::from)??;
 
@@ -523,6 +526,7 @@ mod tests {
             gop_seconds: 2,
             encoder_threads: 2,
             loudness: None,
+            segment_format: Default::default(),
         };
         let args = outputs.command(&input, &source, &rungs, &settings);
         let mut positions = Vec::new();

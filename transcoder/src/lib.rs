@@ -10,6 +10,7 @@ mod encode;
 mod encryption;
 mod error;
 mod ffmpeg;
+mod fmp4;
 mod iframes;
 mod job;
 mod ladder;

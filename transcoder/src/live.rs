@@ -5,12 +5,17 @@
 //! (`master::provisional`) makes the video playable. When the run ends, the job
 //! replaces these with the VOD playlists and the measured master.
 //!
+//! In fragmented MP4 a rendition's initialization segment goes to storage with its first
+//! segments, before the playlist naming it; and each rung's segments are cut so that its
+//! keyframes are fragments of their own (`fmp4::isolate_keyframes`) before anything
+//! reads them, so the I-frame playlist can address them.
+//!
 //! What an earlier attempt published is never shrunk or rewritten, so a viewer
 //! watching through a retry or a takeover loses nothing: a segment already in storage
 //! is kept (the same encode of the same source puts the same timestamps in it), and a
 //! rendition's playlist is published again only once it names more segments.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -24,6 +29,7 @@ use streambox_storage::layout::{PLAYLIST, keys};
 
 use crate::audio;
 use crate::encryption;
+use crate::fmp4;
 use crate::ladder::Rung;
 use crate::master;
 use crate::publish::{self, PLAYLIST_TYPE};
@@ -59,6 +65,10 @@ pub struct LivePublisher<'a> {
     /// Per rendition: how many segments its published playlist names (all of them in
     /// storage, in playlist order).
     published: HashMap<String, usize>,
+    /// Per rung: how many of its local fMP4 segments have had their keyframes cut apart.
+    cut: HashMap<String, usize>,
+    /// The initialization segments this run has put in storage.
+    inits: HashSet<String>,
     master_published: bool,
 }
 
@@ -94,6 +104,8 @@ impl<'a> LivePublisher<'a> {
             key,
             renditions,
             published: HashMap::new(),
+            cut: HashMap::new(),
+            inits: HashSet::new(),
             master_published: storage.head(&keys::master(video)).await?.is_some(),
         };
         for name in publisher.renditions.clone() {
@@ -120,21 +132,32 @@ impl<'a> LivePublisher<'a> {
     pub async fn publish_new(&mut self) -> anyhow::Result<bool> {
         let mut playlists = Vec::new();
         let mut uploads = Vec::new();
-        for name in &self.renditions {
-            let Some(mut local) = self.local_playlist(name) else { continue };
+        let mut inits = Vec::new();
+        for name in self.renditions.clone() {
+            let Some(mut local) = self.local_playlist(&name) else { continue };
+            self.cut_keyframes(&name, &local)?;
             if self.key.is_some() {
-                encryption::label(&mut local, name);
+                encryption::label(&mut local, &name);
             }
-            let published = self.published[name];
+            let published = self.published[&name];
+            let init = local.segments.first().and_then(|s| s.map.as_ref()).map(|m| m.uri.clone());
+            if let Some(init) = init.filter(|_| local.segments.len() > published) {
+                let relative = format!("{name}/{init}");
+                if !self.inits.contains(&relative) {
+                    uploads.push((self.out.join(&name).join(&init), relative.clone()));
+                    inits.push(relative);
+                }
+            }
             for segment in local.segments.iter().skip(published) {
-                uploads.push((self.out.join(name).join(&segment.uri), format!("{name}/{}", segment.uri)));
+                uploads.push((self.out.join(&name).join(&segment.uri), format!("{name}/{}", segment.uri)));
             }
             let count = local.segments.len();
             if count > published {
-                playlists.push((name.clone(), event_playlist(local, count)?, count));
+                playlists.push((name, event_playlist(local, count)?, count));
             }
         }
         publish::upload(self.storage, self.video, uploads, self.key).await?;
+        self.inits.extend(inits);
         for (name, body, count) in playlists {
             let key = keys::rendition_file(self.video, &name, PLAYLIST);
             self.storage.put_bytes(&key, body.into(), PLAYLIST_TYPE).await?;
@@ -157,13 +180,34 @@ impl<'a> LivePublisher<'a> {
                 let local =
                     self.local_playlist(&rung.name).ok_or_else(|| anyhow::anyhow!("{} has no playlist", rung.name))?;
                 let first = local.segments.first().ok_or_else(|| anyhow::anyhow!("{} has no segment", rung.name))?;
-                master::video_codec_of(&self.out.join(&rung.name).join(&first.uri))
+                master::video_codec_of(&self.out.join(&rung.name), first)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let body = master::provisional(self.rungs, &codecs, self.frame_rate, self.tracks)?;
         captions::publish_master(self.db, self.storage, self.video, &body).await?;
         self.master_published = true;
         Ok(true)
+    }
+
+    /// Cuts the keyframes apart in the rung `rendition`'s fMP4 segments ffmpeg finished
+    /// since the last call (`local` is its playlist); audio and MPEG-TS are left as they are.
+    fn cut_keyframes(&mut self, rendition: &str, local: &MediaPlaylist) -> anyhow::Result<()> {
+        let Some(init) = local.segments.first().and_then(|s| s.map.as_ref()) else { return Ok(()) };
+        if !self.rungs.iter().any(|rung| rung.name == rendition) {
+            return Ok(());
+        }
+        let dir = self.out.join(rendition);
+        let track = fmp4::Track::of_init(&std::fs::read(dir.join(&init.uri)).context("reading an init segment")?)?;
+        let done = self.cut.entry(rendition.to_owned()).or_default();
+        for segment in local.segments.iter().skip(*done) {
+            let path = dir.join(&segment.uri);
+            let bytes = std::fs::read(&path).with_context(|| format!("reading {rendition}/{}", segment.uri))?;
+            let cut =
+                fmp4::isolate_keyframes(&bytes, &track).with_context(|| format!("{rendition}/{}", segment.uri))?;
+            std::fs::write(&path, cut).with_context(|| format!("writing {rendition}/{}", segment.uri))?;
+            *done += 1;
+        }
+        Ok(())
     }
 
     /// The playlist ffmpeg keeps for `rendition`, if it has written one yet (ffmpeg

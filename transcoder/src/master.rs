@@ -21,14 +21,16 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
-use m3u8_rs::{AlternativeMedia, AlternativeMediaType, MasterPlaylist, QuotedOrUnquoted, Resolution, VariantStream};
+use m3u8_rs::{
+    AlternativeMedia, AlternativeMediaType, MasterPlaylist, MediaSegment, QuotedOrUnquoted, Resolution, VariantStream,
+};
 use streambox_db::videos::Rendition;
 
 use crate::audio::{self, AudioRendition};
-use crate::iframes;
 use crate::ladder::Rung;
 use crate::rates::{SegmentSizes, peak_and_average};
 use crate::tracks::AudioTrack;
+use crate::{fmp4, iframes};
 use streambox_storage::layout::{self, IFRAME_PLAYLIST, MASTER, PLAYLIST};
 
 /// Measures every rung (and the audio renditions of `tracks` they play) under `out`,
@@ -52,7 +54,7 @@ pub fn write(
     for rung in rungs {
         let rung_dir = out.join(&rung.name);
         let (bandwidth, average_bandwidth, first_segment) = measure(&rung_dir)?;
-        let video_codec = video_codec_of(&rung_dir.join(first_segment))?;
+        let video_codec = video_codec_of(&rung_dir, &first_segment)?;
         let iframes = match trick_play {
             true => Some(peak_and_average(&iframes::write(&rung_dir)?)?),
             false => None,
@@ -270,8 +272,8 @@ fn audio_rendition(group: AudioRendition, position: usize, track: &AudioTrack) -
     }
 }
 
-/// `(peak, average)` bits per second over the rung's segments, and the first segment's name.
-fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64, String)> {
+/// `(peak, average)` bits per second over the rung's segments, and the first segment.
+fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64, MediaSegment)> {
     let raw =
         std::fs::read(rung_dir.join(PLAYLIST)).with_context(|| format!("reading {}/{PLAYLIST}", rung_dir.display()))?;
     let playlist = m3u8_rs::parse_media_playlist_res(&raw)
@@ -293,12 +295,19 @@ fn measure(rung_dir: &Path) -> anyhow::Result<(u64, u64, String)> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let sizes = SegmentSizes { segments, target_duration: playlist.target_duration };
     let (peak, average) = peak_and_average(&sizes)?;
-    Ok((peak, average, playlist.segments[0].uri.clone()))
+    Ok((peak, average, playlist.segments[0].clone()))
 }
 
-/// `avc1.PPCCLL` (RFC 6381) from the first SPS in `segment`: profile, constraint flags, level.
-pub fn video_codec_of(segment: &Path) -> anyhow::Result<String> {
-    let ts = std::fs::read(segment).with_context(|| format!("reading {}", segment.display()))?;
+/// `avc1.PPCCLL` (RFC 6381) of the rung in `rung_dir` whose first segment is `first`:
+/// from its fMP4 initialization segment's `avcC`, or from the first SPS in an MPEG-TS
+/// segment (profile, constraint flags, level).
+pub fn video_codec_of(rung_dir: &Path, first: &MediaSegment) -> anyhow::Result<String> {
+    if let Some(init) = &first.map {
+        let bytes = std::fs::read(rung_dir.join(&init.uri)).with_context(|| format!("reading {}", init.uri))?;
+        return fmp4::video_codec(&bytes).with_context(|| format!("no H.264 configuration in {}", init.uri));
+    }
+    let segment = rung_dir.join(&first.uri);
+    let ts = std::fs::read(&segment).with_context(|| format!("reading {}", segment.display()))?;
     let sps = sequence_parameter_set(&video_elementary_stream(&ts))
         .with_context(|| format!("no H.264 SPS in {}", segment.display()))?;
     Ok(format!("avc1.{:02x}{:02x}{:02x}", sps[0], sps[1], sps[2]))
@@ -395,7 +404,8 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("seg_000.ts"), vec![0u8; 6000]).unwrap(); // 8000 bit/s
         std::fs::write(dir.path().join("seg_001.ts"), vec![0u8; 4500]).unwrap(); // 12000 bit/s
-        assert_eq!(measure(dir.path()).unwrap(), (12000, 9334, "seg_000.ts".to_owned()));
+        let (peak, average, first) = measure(dir.path()).unwrap();
+        assert_eq!((peak, average, first.uri.as_str()), (12000, 9334, "seg_000.ts"));
     }
 
     #[test]

@@ -175,6 +175,7 @@ fn settings(state: &App) -> EncodeSettings<'_> {
         gop_seconds: config.gop_seconds,
         encoder_threads: encode::threads_per_encoder(),
         loudness: config.loudness,
+        segment_format: config.segment_format,
     }
 }
 
@@ -360,7 +361,7 @@ fn local_rendition(
         files.push((path, format!("{name}/{}", segment.uri)));
     }
     let codec = match rendition {
-        Rendition::Picture { .. } => Some(master::video_codec_of(&dir.join(&playlist.segments[0].uri))?),
+        Rendition::Picture { .. } => Some(master::video_codec_of(dir, &playlist.segments[0])?),
         Rendition::Sound => None,
     };
     Ok((RenditionOutput { segments, target_duration: playlist.target_duration, codec }, files))
@@ -385,7 +386,8 @@ async fn finish(
     let subtitles = &source.subtitle_tracks;
     embedded_captions::take(&state.db, &state.storage, video, input, subtitles, work, limits).await?;
     let parts = chunks::of_job(&state.db, job.id).await?;
-    let ladder = Ladder { rungs, tracks: &source.audio_tracks, frame_rate: source.frame_rate_value, encrypted: key.is_some() };
+    let ladder =
+        Ladder { rungs, tracks: &source.audio_tracks, frame_rate: source.frame_rate_value, encrypted: key.is_some() };
     let renditions = stitch::finish(state, video, &parts, ladder, source.duration_s, work).await?;
     publish_download(state, video, source, rungs, work, key).await?;
     let size_bytes = state.storage.head(&keys::source(video)).await?.map_or(0, |meta| meta.len);

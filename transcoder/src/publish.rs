@@ -20,6 +20,8 @@ const PARALLEL_UPLOADS: usize = 4;
 /// The content type of every playlist.
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const SEGMENT_TYPE: &str = "video/mp2t";
+/// fMP4 segments and initialization segments.
+const FMP4_TYPE: &str = "video/mp4";
 
 /// Every rendition's finished playlist under `out`, published as the VOD playlist it
 /// now is (ffmpeg wrote an EVENT one, complete with its ENDLIST; naming its segments' key
@@ -118,6 +120,7 @@ fn content_type(name: &str) -> &'static str {
         Some("m3u8") => PLAYLIST_TYPE,
         Some("jpg") => "image/jpeg",
         Some("vtt") => "text/vtt; charset=utf-8",
+        Some("m4s" | "mp4") => FMP4_TYPE,
         _ => SEGMENT_TYPE,
     }
 }

@@ -213,7 +213,7 @@ pub async fn finish(
         }
         let keyframes: Vec<_> =
             records.iter().flat_map(|r| &r.segments).map(|s| (s.name.clone(), s.keyframes.clone())).collect();
-        let (body, sizes) = iframes::playlist(&keyframes)?;
+        let (body, sizes) = iframes::playlist(&keyframes, None)?;
         storage
             .put_bytes(&keys::rendition_file(video, &rung.name, IFRAME_PLAYLIST), body.into(), PLAYLIST_TYPE)
             .await?;
