@@ -5,19 +5,12 @@
 // its cues as they become active. Reports as one JSON line. Run by tests/suite/browser.rs.
 //
 // usage: node play_audio_tracks.mjs BASE_URL VIDEO_ID ACCESS_TOKEN SWITCH_TO_LANG CAPTION_LANG
-import { chromium } from "playwright-core";
+import { playAndReport } from "./harness.mjs";
 
 const [base, videoId, token, switchTo, captionLang] = process.argv.slice(2);
 const DEADLINE_MS = 60_000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-});
-let report = null;
-try {
-  const page = await browser.newPage();
-  await page.goto(`${base}/`);
+await playAndReport(base, DEADLINE_MS, async (page) => {
   const video = await (await fetch(`${base}/api/v1/videos/${videoId}`, { headers: { authorization: `Bearer ${token}` } })).json();
   await page.evaluate(([masterUrl, switchTo, captionLang]) => {
     const element = document.createElement("video");
@@ -70,14 +63,4 @@ try {
     hls.attachMedia(element);
     element.play().catch((e) => { report.fatal = `play(): ${e}`; });
   }, [video.master_url, switchTo, captionLang]);
-
-  const until = Date.now() + DEADLINE_MS;
-  while (Date.now() < until) {
-    report = await page.evaluate(() => window.report);
-    if (report.fatal || report.ended) break;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(report));
+});

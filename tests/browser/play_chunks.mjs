@@ -5,19 +5,12 @@
 // Run by tests/suite/browser.rs.
 //
 // usage: node play_chunks.mjs BASE_URL VIDEO_ID ACCESS_TOKEN CHUNK_SECONDS
-import { chromium } from "playwright-core";
+import { playAndReport } from "./harness.mjs";
 
 const [base, videoId, token, chunkSeconds] = process.argv.slice(2);
 const DEADLINE_MS = 120_000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-});
-let report = null;
-try {
-  const page = await browser.newPage();
-  await page.goto(`${base}/`);
+await playAndReport(base, DEADLINE_MS, async (page) => {
   const video = await (await fetch(`${base}/api/v1/videos/${videoId}`, { headers: { authorization: `Bearer ${token}` } })).json();
   await page.evaluate(([masterUrl, chunk]) => {
     const element = document.createElement("video");
@@ -54,14 +47,4 @@ try {
     element.playbackRate = 2;
     element.play().catch((e) => { window.report.fatal = `play(): ${e}`; });
   }, [video.master_url, Number(chunkSeconds)]);
-
-  const until = Date.now() + DEADLINE_MS;
-  while (Date.now() < until) {
-    report = await page.evaluate(() => window.report);
-    if (report.fatal || report.ended) break;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(report));
+});

@@ -5,19 +5,12 @@
 // Run by tests/suite/browser.rs.
 //
 // usage: node play_encrypted.mjs BASE_URL VIDEO_ID ACCESS_TOKEN
-import { chromium } from "playwright-core";
+import { playAndReport } from "./harness.mjs";
 
 const [base, videoId, token] = process.argv.slice(2);
 const DEADLINE_MS = 90_000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-});
-let report = null;
-try {
-  const page = await browser.newPage();
-  await page.goto(`${base}/`);
+await playAndReport(base, DEADLINE_MS, async (page) => {
   const playback = await (await fetch(`${base}/api/v1/videos/${videoId}/playback`, { headers: { authorization: `Bearer ${token}` } })).json();
   await page.evaluate(async ([masterUrl, bareKeyUrl]) => {
     window.report = { ended: false, keysLoaded: [], errors: [], fatal: null, lastTime: 0, bareKey: null };
@@ -43,14 +36,4 @@ try {
     element.playbackRate = 2;
     element.play().catch((e) => { window.report.fatal = `play(): ${e}`; });
   }, [playback.master_url, `/hls/${videoId}/key`]);
-
-  const until = Date.now() + DEADLINE_MS;
-  while (Date.now() < until) {
-    report = await page.evaluate(() => window.report);
-    if (report.fatal || report.ended) break;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(report));
+});
