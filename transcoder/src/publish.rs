@@ -92,9 +92,12 @@ pub async fn upload(
             storage.put_bytes(&object, encrypted.into(), content_type(&relative)).await
         })
         .buffer_unordered(PARALLEL_UPLOADS)
-        .try_collect::<Vec<()>>()
-        .await?;
-    Ok(())
+        // Every upload runs to its end before an error is returned: one dropped mid-request
+        // could still be written after a failed job has withdrawn the video's files.
+        .collect::<Vec<anyhow::Result<()>>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// `(path, "720p/seg_000.ts")` for every file in `dir` and its rung directories.
