@@ -135,13 +135,13 @@ async fn give_up(state: &App, job: &Job, error: String, permanent: bool) -> Resu
         format!("Transcoding failed {} times; the last error was: {error}", job.attempts)
     };
     tracing::warn!(video_id = %job.video_id, %reason, "transcode failed for good");
-    jobs::bury(&state.db, job, &error, permanent, &reason).await.map_err(|e| Verdict::Retry(e.into()))?;
-    measure::failed(&state.metrics, permanent);
-    // What was published while it encoded is withdrawn: a failed video plays nothing
-    // (the streamer already refuses it; this frees the storage).
+    // What was published while it encoded is withdrawn before the video is marked failed,
+    // so whoever sees it failed finds nothing of it left: a failed video plays nothing.
     if let Err(e) = state.storage.delete_prefix(&keys::hls_prefix(job.video_id)).await {
         tracing::warn!(video_id = %job.video_id, error = %format!("{e:#}"), "could not remove the partial output");
     }
+    jobs::bury(&state.db, job, &error, permanent, &reason).await.map_err(|e| Verdict::Retry(e.into()))?;
+    measure::failed(&state.metrics, permanent);
     Err(Verdict::GiveUp(reason))
 }
 
