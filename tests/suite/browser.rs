@@ -35,14 +35,7 @@ async fn chromium_plays_a_chunked_video_across_its_boundaries_switching_levels()
     let clip = make_clip(app.dir.path(), "chunks.mp4", 640, 360, 36, true);
     let id = app.upload_accepted(&token, &clip, "Chunks").await;
     app.wait_for_status(&token, &id, &["ready"], std::time::Duration::from_secs(180)).await;
-    let chunks: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM transcode_chunks c JOIN transcode_jobs j ON j.id = c.job_id
-         WHERE j.video_id = $1::uuid AND c.kind = 'video'",
-    )
-    .bind(&id)
-    .fetch_one(app.db())
-    .await
-    .unwrap();
+    let chunks = app.video_chunks(&id).await;
     assert_eq!(chunks, 3, "the video was encoded in three chunks");
 
     let report = run_script("play_chunks.mjs", &[app.base.clone(), id.clone(), token.clone(), "12".into()]).await;

@@ -160,14 +160,7 @@ async fn a_chunked_video_gets_its_download_too() {
     let id = app.upload_accepted(&owner.token, &clip, "Long").await;
     let video = app.wait_for_status(&owner.token, &id, &["ready", "failed"], TRANSCODE).await;
     assert_eq!(video["status"], "ready", "{video}");
-    let chunks: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM transcode_chunks c JOIN transcode_jobs j ON j.id = c.job_id
-         WHERE j.video_id = $1::uuid AND c.kind = 'video'",
-    )
-    .bind(&id)
-    .fetch_one(app.db())
-    .await
-    .unwrap();
+    let chunks = app.video_chunks(&id).await;
     assert_eq!(chunks, 3, "the video was encoded in three chunks");
 
     let response = download(&app, &id, Some(&owner.token), &[]).await;

@@ -161,14 +161,7 @@ async fn a_chunked_video_encrypted_by_default_plays_and_downloads_whole() {
     let id = app.upload_accepted(&token, &clip, "Chunks").await;
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
     assert_eq!(video["status"], "ready", "{video}");
-    let chunks: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM transcode_chunks c JOIN transcode_jobs j ON j.id = c.job_id
-         WHERE j.video_id = $1::uuid AND c.kind = 'video'",
-    )
-    .bind(&id)
-    .fetch_one(app.db())
-    .await
-    .unwrap();
+    let chunks = app.video_chunks(&id).await;
     assert!(chunks >= 2, "the video was encoded in chunks: {chunks}");
 
     // Public: the key is anyone's, as its segments are.

@@ -124,6 +124,18 @@ impl TestApp {
         &self.state.db
     }
 
+    /// How many picture chunks the job of the video `id` was split into (0: one run).
+    pub async fn video_chunks(&self, id: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM transcode_chunks c JOIN transcode_jobs j ON j.id = c.job_id
+             WHERE j.video_id = $1::uuid AND c.kind = 'video'",
+        )
+        .bind(id)
+        .fetch_one(self.db())
+        .await
+        .unwrap()
+    }
+
     /// A connection pool of the test's own, straight to this app's database: for checks
     /// while the app's own way to PostgreSQL is cut.
     pub async fn direct_db(&self) -> PgPool {
