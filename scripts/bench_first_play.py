@@ -5,6 +5,7 @@ until it is ready; prints each run and the medians.
 Usage: scripts/bench_first_play.py BASE_URL SOURCE SECONDS RUNS
 """
 import json
+import os
 import statistics
 import sys
 import time
@@ -103,7 +104,10 @@ for run in range(1, RUNS + 1):
 first_play, ready = statistics.median(first_plays), statistics.median(readies)
 ratio = first_play / ready
 target = 0.15 if float(SECONDS) <= 60 else 0.05
-print(f"\nsource: {SECONDS} s 1080p30 (noisy, 12 Mb/s), ladder 1080/720/480, x264 veryfast, {RUNS} runs (medians)")
+ladder = os.environ.get("STREAMBOX_LADDER", "default (1080/720/480/360/240)")
+loudness = os.environ.get("STREAMBOX_LOUDNESS", "-16")
+print(f"\nsource: {SECONDS} s 1080p30 (noisy, 12 Mb/s), ladder {ladder}, loudness {loudness}, x264 veryfast, "
+      f"{RUNS} runs (medians)")
 print(f"upload accepted -> first playable (master + first segment of every variant served): {first_play:.2f} s")
 print(f"upload accepted -> ready: {ready:.2f} s")
 print(f"first playable / ready = {ratio:.4f}   (target <= {target}: {'met' if ratio <= target else 'missed'})")
