@@ -53,6 +53,9 @@ pub struct Upload {
     pub multipart_id: Option<String>,
     /// The source object is complete in storage, and only turning it into a video is left.
     pub assembled: bool,
+    /// The sealed segment key of the video it becomes, if that is to be encrypted
+    /// (decided when the upload was created).
+    pub segment_key: Option<Vec<u8>>,
     /// When the upload was created.
     pub created_at: DateTime<Utc>,
     /// After this its owner can no longer write to or complete it, and the reconciler
@@ -63,7 +66,7 @@ pub struct Upload {
 macro_rules! columns {
     () => {
         "id, owner_id, kind, title, description, visibility, length, stored, tail_bytes, multipart_id, assembled, \
-         created_at, expires_at"
+         segment_key, created_at, expires_at"
     };
 }
 
@@ -85,6 +88,8 @@ pub struct NewUpload<'a> {
     pub length: u64,
     /// When an incomplete upload is given up; see [`Upload::expires_at`].
     pub expires_at: DateTime<Utc>,
+    /// See [`Upload::segment_key`].
+    pub sealed_key: Option<Vec<u8>>,
 }
 
 /// A recorded S3 part.
@@ -101,8 +106,8 @@ pub struct Part {
 /// Records a new upload, with nothing stored yet.
 pub async fn create(db: &PgPool, new: NewUpload<'_>) -> sqlx::Result<Upload> {
     sqlx::query_as(concat!(
-        "INSERT INTO uploads (id, owner_id, kind, title, description, visibility, length, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+        "INSERT INTO uploads (id, owner_id, kind, title, description, visibility, length, expires_at, segment_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
         columns!()
     ))
     .bind(new.id)
@@ -113,6 +118,7 @@ pub async fn create(db: &PgPool, new: NewUpload<'_>) -> sqlx::Result<Upload> {
     .bind(new.visibility)
     .bind(i64::try_from(new.length).unwrap_or(i64::MAX))
     .bind(new.expires_at)
+    .bind(new.sealed_key)
     .fetch_one(db)
     .await
 }
@@ -256,8 +262,7 @@ pub async fn into_video(state: &App, upload: &Upload) -> anyhow::Result<Option<V
         description: &description,
         visibility: upload.visibility,
         source_bytes: u64::try_from(upload.length).unwrap_or(0),
-        // Resumable and direct uploads take the server's default.
-        sealed_key: crate::segment_keys::for_new_video(&state.config, upload.id, None)?,
+        sealed_key: upload.segment_key.clone(),
     };
     let video = videos::insert_queued(&mut *tx, new).await?;
     quotas::settle(&mut *tx, video.id, None).await?;

@@ -156,6 +156,9 @@ pub struct Video {
     /// Whether its owner lets anyone who may watch it download it; owners and admins
     /// always may.
     pub downloadable: bool,
+    /// Whether its segments are AES-128 encrypted (it has a sealed segment key; the key
+    /// itself is read only by [`sealed_key`]).
+    pub encrypted: bool,
     /// Whether its master playlist and every rendition's first segments are published:
     /// set while processing once they are, kept across retries (what was published stays
     /// fetchable), true when ready, false again when it fails.
@@ -239,7 +242,7 @@ macro_rules! columns {
     () => {
         "id, owner_id, title, description, visibility, status, error, source_bytes, duration_s, \
          width, height, renditions, source, has_storyboard, has_download, downloadable, playable, view_count, \
-         playback_generation, created_at, updated_at"
+         playback_generation, created_at, updated_at, segment_key IS NOT NULL AS encrypted"
     };
 }
 pub(crate) use columns;

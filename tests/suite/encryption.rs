@@ -2,7 +2,8 @@
 //! key the streamer serves, the key is nowhere in the bucket, it is served under the
 //! video's access rules only, and ffmpeg decodes the whole stream through the key URL;
 //! on the one-run path and on the chunked one (whose download is remuxed from the
-//! stored, encrypted segments). HLS.js plays one in `browser.rs`; debug logs are checked
+//! stored, encrypted segments); resumable and direct uploads choose it as multipart
+//! ones do. HLS.js plays one in `browser.rs`; debug logs are checked
 //! for the key in `tests/log_hygiene.rs`.
 
 use std::process::Command;
@@ -113,6 +114,7 @@ async fn a_private_encrypted_video_is_ciphertext_in_storage_and_plays_with_its_t
     let id = uploaded.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
     assert_eq!(video["status"], "ready", "{video}");
+    assert_eq!(video["encrypted"], true, "{video}");
 
     // The key: refused without a token or with a bad one, served (never cached) with one.
     let key_url = app.url(&format!("/hls/{id}/key"));
@@ -194,4 +196,76 @@ async fn an_encryption_choice_other_than_on_or_off_is_refused_before_anything_is
     let videos: i64 = sqlx::query_scalar("SELECT count(*) FROM videos").fetch_one(app.db()).await.unwrap();
     assert_eq!(videos, 0);
     assert!(bucket(&app).await.iter().all(|(key, _)| !key.starts_with("raw/")), "no source was kept");
+}
+
+#[tokio::test]
+async fn resumable_and_direct_uploads_choose_their_encryption_when_they_start() {
+    let app = TestApp::spawn_with(&[("STREAMBOX_ENCRYPTION", "on")]).await;
+    let token = app.signed_in_user().await;
+    let file = fake_video();
+    let uploads = || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM uploads").fetch_one(app.db()).await };
+    // `Upload-Metadata` values are base64: "Sealed", then "maybe" or "off".
+    let tus_create = |choice: &'static str| {
+        app.http
+            .post(app.url("/api/v1/uploads/tus"))
+            .bearer_auth(&token)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", file.len().to_string())
+            .header("upload-metadata", format!("title U2VhbGVk,encryption {choice}"))
+            .send()
+    };
+    let presign = |choice: Option<&str>| {
+        let mut request = serde_json::json!({ "title": "Direct", "size": file.len() });
+        if let Some(choice) = choice {
+            request["encryption"] = choice.into();
+        }
+        let (app, token) = (&app, &token);
+        async move { app.presign(token, &request).await }
+    };
+
+    let refused = tus_create("bWF5YmU=").await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().starts_with("encryption"), "{body}");
+    let refused = presign(Some("maybe")).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("encryption"));
+    assert_eq!(uploads().await.unwrap(), 0, "a refused choice keeps no upload");
+
+    // tus, asking for none on a server that encrypts by default.
+    let created = tus_create("b2Zm").await.unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let patched = app
+        .http
+        .patch(app.url(&location))
+        .bearer_auth(&token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 204);
+    let clear = location.rsplit('/').next().unwrap();
+
+    // Direct, saying nothing: the server's default.
+    let granted: Value = presign(None).await.json().await.unwrap();
+    let put = app.http.put(granted["upload_url"].as_str().unwrap()).body(file.clone()).send().await.unwrap();
+    put.error_for_status().unwrap();
+    let completed = app.http.post(app.url(granted["complete_url"].as_str().unwrap())).bearer_auth(&token).send();
+    assert_eq!(completed.await.unwrap().status(), 202);
+    let sealed = granted["id"].as_str().unwrap();
+
+    for (id, encrypted) in [(clear, false), (sealed, true)] {
+        let video = app.get_json(&format!("/api/v1/videos/{id}"), &token).await;
+        assert_eq!(video["encrypted"], encrypted, "{video}");
+        let key: Option<Vec<u8>> = sqlx::query_scalar("SELECT segment_key FROM videos WHERE id = $1::uuid")
+            .bind(id)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+        assert_eq!(key.is_some(), encrypted, "{id}");
+    }
 }

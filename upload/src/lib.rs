@@ -3,6 +3,7 @@
 //! becomes a video with a transcode job on the queue only once it is whole.
 
 mod admission;
+mod encryption;
 mod measure;
 mod multipart;
 mod presigned;

@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use schemars::{Schema, SchemaGenerator, json_schema};
 use streambox_base::ids::VideoId;
 use streambox_core::lifecycle;
-use streambox_core::segment_keys::{self, Unavailable};
 use streambox_db::jobs;
 use streambox_db::quotas::{Grant, Wanted};
 use streambox_db::videos::{Description, NewVideo, Title, Visibility};
@@ -27,7 +26,7 @@ use streambox_storage::layout::keys;
 
 use crate::measure::Receiving;
 use crate::receive::{not_a_video, too_large};
-use crate::{UploadAccepted, admission, quota};
+use crate::{UploadAccepted, admission, encryption, quota};
 use streambox_storage::container::{self, Container};
 
 /// Text fields are small; anything larger is not a title.
@@ -60,7 +59,7 @@ pub async fn create_upload(
     };
     let grant = quota::admit(&state, &user, video_id, wanted).await?;
     let read = read_form(&state, &mut multipart, video_id, declared, grant).await;
-    let sealed = read.and_then(|form| Ok((segment_key_for(&state, video_id, form.encryption)?, form)));
+    let sealed = read.and_then(|form| Ok((encryption::sealed_key(&state, video_id, form.encryption)?, form)));
     let (sealed_key, form) = match sealed {
         Ok(sealed) => sealed,
         Err(e) => {
@@ -89,16 +88,6 @@ pub async fn create_upload(
     lifecycle::deliver(&state.queue, video_id).await;
     tracing::info!(%video_id, bytes = form.source_bytes, "upload stored and queued");
     Ok((StatusCode::ACCEPTED, Json(UploadAccepted { id: video.id, status: video.status })))
-}
-
-/// The new video's sealed segment key, if it is to be encrypted (`asked`, else the
-/// server's default); asking for encryption from a server without a key-encryption key
-/// is the request's fault only in that it cannot be met here: 422, naming the field.
-fn segment_key_for(state: &AppState, video_id: VideoId, asked: Option<bool>) -> ApiResult<Option<Vec<u8>>> {
-    segment_keys::for_new_video(&state.config, video_id, asked).map_err(|e| match e.downcast_ref::<Unavailable>() {
-        Some(_) => ApiError::invalid_field("encryption", "is not available on this server"),
-        None => ApiError::internal(e),
-    })
 }
 
 /// The form [`create_upload`] reads, for the API document.
@@ -151,11 +140,7 @@ async fn read_form(
                 visibility = Some(Visibility::parse(&read_text(field).await?)?);
             }
             Some("encryption") if encryption.is_none() => {
-                encryption = Some(match read_text(field).await?.trim() {
-                    "on" => true,
-                    "off" => false,
-                    _ => return Err(ApiError::invalid_field("encryption", "must be on or off")),
-                });
+                encryption = Some(encryption::parse(&read_text(field).await?)?);
             }
             Some(name @ ("file" | "title" | "description" | "visibility" | "encryption")) => {
                 return Err(ApiError::bad_request(

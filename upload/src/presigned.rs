@@ -21,7 +21,7 @@ use streambox_storage::SINGLE_PUT_MAX;
 use streambox_storage::layout::keys;
 
 use crate::receive::{not_a_video, too_large};
-use crate::{UploadAccepted, admission, quota};
+use crate::{UploadAccepted, admission, encryption, quota};
 use streambox_storage::container::{self, Container};
 
 /// How long the PUT URL works; the upload is forgotten an hour after that.
@@ -42,6 +42,17 @@ pub struct PresignRequest {
     /// The file's exact size in bytes; the URL accepts only that many.
     #[schemars(range(min = 1))]
     size: u64,
+    /// AES-128 segment encryption (`EXT-X-KEY`); the server's default unless given.
+    #[serde(default)]
+    encryption: Option<Switch>,
+}
+
+/// `on` or `off`.
+#[derive(Deserialize, schemars::JsonSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -79,6 +90,7 @@ pub async fn create(
         ));
     }
     let id = VideoId::new();
+    let sealed_key = encryption::sealed_key(&state, id, request.encryption.map(|s| matches!(s, Switch::On)))?;
     quota::admit(&state, &user, id, Wanted::Exactly(request.size)).await?;
     let new = NewUpload {
         id,
@@ -89,6 +101,7 @@ pub async fn create(
         visibility: request.visibility,
         length: request.size,
         expires_at: Utc::now() + URL_TTL + COMPLETE_GRACE,
+        sealed_key,
     };
     let upload = quota::recorded(&state, id, uploads::create(&state.db, new).await).await?;
     let url = state

@@ -24,7 +24,7 @@ use streambox_http::error::ApiPath;
 use streambox_http::error_codes as codes;
 use streambox_http::{ApiError, ApiResult, AppState};
 
-use crate::{admission, quota, receive};
+use crate::{admission, encryption, quota, receive};
 
 pub const VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
@@ -68,7 +68,7 @@ pub async fn options(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// POST: creates an upload of `Upload-Length` bytes titled by `Upload-Metadata` (which
-/// may also choose its visibility), taking the first bytes too when they come with the
+/// may also choose its visibility and encryption), taking the first bytes too when they come with the
 /// request.
 pub async fn create(
     State(state): State<AppState>,
@@ -97,6 +97,8 @@ pub async fn create(
     let description = Description::parse(metadata.description.as_deref().unwrap_or_default())?;
     let visibility = metadata.visibility.as_deref().map(Visibility::parse).transpose()?.unwrap_or_default();
     let id = VideoId::new();
+    let sealed_key =
+        encryption::sealed_key(&state, id, metadata.encryption.as_deref().map(encryption::parse).transpose()?)?;
     quota::admit(&state, &user, id, Wanted::Exactly(length)).await?;
     let new = NewUpload {
         id,
@@ -107,6 +109,7 @@ pub async fn create(
         visibility,
         length,
         expires_at: Utc::now() + state.config.upload_expiry,
+        sealed_key,
     };
     let upload = quota::recorded(&state, id, uploads::create(&state.db, new).await).await?;
     tracing::info!(upload = %upload.id, length, "resumable upload created");
@@ -230,12 +233,14 @@ async fn finished_video_bytes(state: &AppState, id: VideoId, user: &AuthUser) ->
 }
 
 /// `Upload-Metadata`: comma-separated `key base64value` pairs. Only the title,
-/// description and visibility are used; a client's file name is never used for anything.
+/// description, visibility and encryption (`on`, `off`) are used; a client's file name
+/// is never used for anything.
 #[derive(Default)]
 struct Metadata {
     title: Option<String>,
     description: Option<String>,
     visibility: Option<String>,
+    encryption: Option<String>,
 }
 
 impl Metadata {
@@ -250,6 +255,7 @@ impl Metadata {
                 "title" => &mut metadata.title,
                 "description" => &mut metadata.description,
                 "visibility" => &mut metadata.visibility,
+                "encryption" => &mut metadata.encryption,
                 _ => continue,
             };
             let bytes = STANDARD.decode(value.trim()).map_err(|_| invalid("values must be base64"))?;
@@ -316,14 +322,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metadata_takes_title_description_and_visibility_and_ignores_the_rest() {
+    fn metadata_takes_title_description_visibility_and_encryption_and_ignores_the_rest() {
         let raw = HeaderValue::from_static(
-            "filename bXkubXA0,title SG9saWRheSDwn4yK, description ,visibility cHJpdmF0ZQ==,filetype dmlkZW8vbXA0",
+            "filename bXkubXA0,title SG9saWRheSDwn4yK, description ,visibility cHJpdmF0ZQ==,filetype dmlkZW8vbXA0,\
+             encryption b24=",
         );
         let metadata = Metadata::parse(Some(&raw)).unwrap();
         assert_eq!(metadata.title.as_deref(), Some("Holiday 🌊"));
         assert_eq!(metadata.description.as_deref(), Some(""));
         assert_eq!(metadata.visibility.as_deref(), Some("private"));
+        assert_eq!(metadata.encryption.as_deref(), Some("on"));
         let bad = HeaderValue::from_static("title !!!");
         assert_eq!(Metadata::parse(Some(&bad)).err().unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
     }

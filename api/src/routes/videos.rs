@@ -57,6 +57,9 @@ pub struct VideoView {
     downloadable: bool,
     /// Whether a downloadable MP4 was made (when it was finished).
     has_download: bool,
+    /// Whether its segments are AES-128 encrypted (`EXT-X-KEY`; the key is served at
+    /// `/hls/{id}/key` under the video's access rules).
+    encrypted: bool,
     /// While queued or processing: how far the transcode has come.
     #[serde(skip_serializing_if = "Option::is_none")]
     progress: Option<TranscodeProgress>,
@@ -83,6 +86,7 @@ impl From<Video> for VideoView {
             source: video.source.map(|s| s.0),
             downloadable: video.downloadable,
             has_download: video.has_download,
+            encrypted: video.encrypted,
             progress: None,
             views: video.view_count,
             likes: None,

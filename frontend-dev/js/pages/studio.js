@@ -114,11 +114,12 @@ function libraryRow(video, { onDelete }) {
   const thumb = h("a", { href: `#/watch/${video.id}`, class: "thumb", tabindex: "-1" });
   const title = h("a", { href: `#/watch/${video.id}`, class: "title" }, video.title);
   const visibility = h("span", { class: `badge ${video.visibility}` }, video.visibility);
+  const encrypted = video.encrypted ? h("span", { class: "badge encrypted", title: "Segments encrypted with AES-128" }, "encrypted") : null;
   const details = h("div", { class: "sub" });
   const status = h("div", { class: "status-line", "aria-live": "polite" });
   const actions = h("div", { class: "row-actions" });
   const element = h("li", { class: "library-row", dataset: { id: video.id, status: video.status } },
-    thumb, h("div", { class: "meta" }, h("div", {}, title, " ", visibility), details, status), actions);
+    thumb, h("div", { class: "meta" }, h("div", {}, title, " ", visibility, encrypted), details, status), actions);
 
   function paint() {
     element.dataset.status = state.status;
@@ -214,6 +215,10 @@ function uploadForm(uploaded) {
     h("label", {}, "Title", h("input", { name: "title", required: true, maxlength: 200 })),
     h("label", {}, "Description", h("textarea", { name: "description", maxlength: 5000, rows: 2 })),
     visibilityField("public"),
+    h("label", {}, "Encryption", h("select", { name: "encryption" },
+      h("option", { value: "" }, "This server's default"),
+      h("option", { value: "on" }, "Encrypted segments (AES-128): the key is served under the video's visibility"),
+      h("option", { value: "off" }, "Not encrypted"))),
     h("label", { class: "check" }, h("input", { name: "resumable", type: "checkbox" }),
       "Resumable: pause, resume, survive a lost connection (always on for files over 64 MB)"),
     h("div", { class: "row" }, submit, pause, cancel),
@@ -256,6 +261,8 @@ function uploadForm(uploaded) {
     const chosen = file.files[0];
     if (!chosen) return say("Choose a video file first.");
     const meta = { title: form.elements.title.value.trim(), description: form.elements.description.value, visibility: form.elements.visibility.value };
+    // Said only when chosen: otherwise the server's default applies.
+    if (form.elements.encryption.value) meta.encryption = form.elements.encryption.value;
     submit.disabled = true;
     say("Uploading…", true);
     // A fresh session before a long transfer.
@@ -283,11 +290,12 @@ function uploadForm(uploaded) {
     };
     request.onerror = () => finish("The upload was interrupted. Check your connection and try again.");
     request.onabort = () => finish("Upload cancelled.");
-    // Title, description and visibility first, so the server has them before the file streams.
+    // Title, description, visibility and encryption first, so the server has them before the file streams.
     const data = new FormData();
     data.append("title", meta.title);
     data.append("description", meta.description);
     data.append("visibility", meta.visibility);
+    if (meta.encryption) data.append("encryption", meta.encryption);
     data.append("file", chosen);
     // The exact size lets the server stream the file into storage in one write.
     request.setRequestHeader("Upload-Length", String(chosen.size));
