@@ -217,7 +217,7 @@ function uploadForm(uploaded) {
     visibilityField("public"),
     h("label", {}, "Encryption", h("select", { name: "encryption" },
       h("option", { value: "" }, "This server's default"),
-      h("option", { value: "on" }, "Encrypted segments (AES-128): the key is served under the video's visibility"),
+      h("option", { value: "on" }, "Encrypted segments (AES-128): only those who may watch get the key"),
       h("option", { value: "off" }, "Not encrypted"))),
     h("label", { class: "check" }, h("input", { name: "resumable", type: "checkbox" }),
       "Resumable: pause, resume, survive a lost connection (always on for files over 64 MB)"),
