@@ -84,6 +84,15 @@ async fn listings_show_public_ready_videos_and_only_the_callers_own_besides() {
         set(&[a.public, a.unlisted, a.private, a.queued, b.public]),
         "the owner sees all of her own and only the public ready one of the others"
     );
+    // What an entry says of itself: her public video still queued cannot be played yet,
+    // so it has no master to offer; her public ready one has.
+    let own = app.get_json(list, &alice_token).await;
+    let entry = |id: Uuid| own["videos"].as_array().unwrap().iter().find(|v| v["id"] == id.to_string()).unwrap();
+    let queued = entry(a.queued);
+    assert_eq!((&queued["playable"], &queued["master_url"]), (&Value::Bool(false), &Value::Null), "{queued}");
+    let ready = entry(a.public);
+    assert_eq!(ready["playable"], true, "{ready}");
+    assert!(ready["master_url"].is_string(), "{ready}");
     assert_eq!(
         listed(&app, list, "videos", Some(&bob_token)).await,
         set(&[b.public, b.unlisted, b.private, b.queued, a.public]),
