@@ -211,7 +211,7 @@ fn quoted(lexeme: &str) -> String {
 /// would cost in proportion to the catalogue; results reach no deeper than this.
 pub const SEARCH_DEPTH: i64 = 200;
 /// Newest public videos looked through first; a common word has its matches there.
-const SEARCH_RECENT: i64 = 5000;
+pub const SEARCH_RECENT: i64 = 5000;
 
 /// The videos in the `hits` CTE a statement starts with (id, created_at, search),
 /// best first.
@@ -308,7 +308,9 @@ mod tests {
         assert_eq!(tsquery(&[row(1, "x", Some("a\\b"))]).as_deref(), Some("('a\\\\b')"));
         // A word that begins no word: nothing can match.
         assert_eq!(tsquery(&[row(1, "tra", Some("train")), row(2, "zzq", None)]), None);
-        let common: Vec<_> = (0..=EXPANSION_LIMIT).map(|n| row(1, "s", Some(&format!("s{n}")))).collect();
-        assert_eq!(tsquery(&common).as_deref(), Some("'s'"), "only the word itself");
+        let begun = |n: usize| -> Vec<_> { (0..n).map(|n| row(1, "s", Some(&format!("s{n:02}")))).collect() };
+        assert_eq!(tsquery(&begun(EXPANSION_LIMIT + 1)).as_deref(), Some("'s'"), "only the word itself");
+        let every: Vec<String> = (0..EXPANSION_LIMIT).map(|n| format!("'s{n:02}'")).collect();
+        assert_eq!(tsquery(&begun(EXPANSION_LIMIT)), Some(format!("({})", every.join(" | "))), "up to the limit, all");
     }
 }

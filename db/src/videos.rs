@@ -494,7 +494,8 @@ mod tests {
         assert!(Title::parse("   ").is_err());
         assert!(Title::parse(&"x".repeat(201)).is_err());
         assert!(Title::parse("bad\u{0}title").is_err());
-        assert!(Description::parse("line one\nline two").is_ok());
+        assert_eq!(Description::parse(" line one\nline two\n").unwrap().as_str(), "line one\nline two");
+        assert_eq!(Description::parse("").unwrap().as_str(), "");
         assert!(Description::parse("bell\u{7}").is_err());
     }
 

@@ -178,10 +178,7 @@ impl From<sqlx::Error> for ApiError {
 impl From<PurgeError> for ApiError {
     fn from(e: PurgeError) -> Self {
         match e {
-            PurgeError::Storage(e) => {
-                tracing::error!(error = %format!("{e:#}"), "removing objects of a deleted video failed");
-                ApiError::unavailable("object storage")
-            }
+            PurgeError::Storage(e) => ApiError::storage(format!("removing objects of a deleted video: {e:#}")),
             PurgeError::Database(e) => e.into(),
         }
     }

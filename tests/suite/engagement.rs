@@ -356,6 +356,27 @@ async fn a_view_batch_left_by_a_dead_flush_is_added_once_however_often_it_is_fou
     assert_eq!(views().await, 3, "a batch already added adds nothing");
 }
 
+/// A word only older videos have: the walk down the newest finds too few matches, and
+/// the full-text index finds the rest, however many videos came after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_matches_older_than_the_newest_videos_it_walks_first() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.quick_user("creator", "Keeper Kai").await;
+    let old = video(&app, owner, "public", "Lighthouse at dusk", "", 48.0 * 3600.0).await;
+    sqlx::query(
+        "INSERT INTO videos (id, owner_id, title, visibility, status, source_bytes, duration_s, width, height, created_at)
+         SELECT gen_random_uuid(), $1, 'Crowd ' || n, 'public', 'ready', 10, 2.0, 854, 480, now() - make_interval(secs => n)
+         FROM generate_series(1, $2) AS n",
+    )
+    .bind(owner)
+    .bind(streambox_db::feeds::SEARCH_RECENT + 1)
+    .execute(app.db())
+    .await
+    .unwrap();
+    let (status, found) = call(&app, Method::GET, "/api/v1/search?q=lighth", None, None).await;
+    assert_eq!((status, ids(&found)), (StatusCode::OK, vec![old.to_string()]), "{found}");
+}
+
 /// More matches than are ranked: the walk down the newest videos finds them, ranks the
 /// newest [`SEARCH_DEPTH`] and pages through exactly those, never a private one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,6 +448,18 @@ async fn search_ranks_title_over_creator_over_description_matches_prefixes_and_t
     assert_eq!((ids(&paged), paged["next_offset"].clone()), (vec![in_title.to_string()], json!(1)));
     let (_, rest) = call(&app, Method::GET, "/api/v1/search?q=railway&limit=1&offset=1", None, None).await;
     assert_eq!(ids(&rest), vec![in_description.to_string()]);
+    // A prefix that begins more words than a query expands (32) stands for itself alone:
+    // "sk" begins 34 here, and only the video with the word "sk" itself is found.
+    let whole_word = video(&app, other, "public", "Sk", "", 0.0).await;
+    for n in 0..=32 {
+        video(&app, other, "public", &format!("Ski{n:02}"), "", 0.0).await;
+    }
+    assert_eq!(ids(&search("sk").await.1), vec![whole_word.to_string()], "too common a prefix is one word");
+    assert_eq!(
+        search("ski3").await.1["items"].as_array().map(Vec::len),
+        Some(3),
+        "a rarer one is every word it begins"
+    );
 }
 
 fn urlencode(text: &str) -> String {

@@ -532,6 +532,36 @@ async fn an_attempt_finishing_second_leaves_the_video_the_first_one_finished() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_storage_interrupts_hides_the_video_at_once_and_finishes_when_repeated() {
+    let storage = ProxiedStorage::start().await;
+    let app = TestApp::spawn_with(&[("S3_ENDPOINT", &storage.proxy.url)]).await;
+    let owner = app.user("creator").await;
+    let video = app.ready_video(owner.id, "public").await;
+    let delete = || app.http.delete(app.url(&format!("/api/v1/videos/{video}"))).bearer_auth(&owner.token).send();
+
+    storage.proxy.set_up(false);
+    let refused = delete().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"), "the client is told to repeat it");
+    assert_eq!(refused.json::<Value>().await.unwrap()["code"], "storage_unavailable");
+    // Its objects are still there, but nothing shows or serves it any more.
+    assert_eq!(status_of(app.db(), &video.to_string()).await, "deleted");
+    let shown = app.http.get(app.url(&format!("/api/v1/videos/{video}"))).bearer_auth(&owner.token).send().await;
+    assert_eq!(shown.unwrap().status(), StatusCode::NOT_FOUND, "hidden from its owner too");
+    let listed = app.get_json("/api/v1/videos", &owner.token).await;
+    assert!(!listed.to_string().contains(&video.to_string()), "still listed: {listed}");
+
+    storage.proxy.set_up(true);
+    assert_eq!(delete().await.unwrap().status(), StatusCode::NO_CONTENT, "repeating it finishes it");
+    for prefix in [format!("raw/{video}/"), format!("hls/{video}/"), format!("thumbs/{video}/")] {
+        assert!(app.state.storage.list(&prefix).await.unwrap().is_empty(), "{prefix} left behind");
+    }
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM videos WHERE id = $1").bind(video).fetch_one(app.db()).await.unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_while_redis_is_cut_is_accepted_and_transcoded_once_it_is_back() {
     let redis = SwitchableProxy::start("127.0.0.1:6379").await;
     let url = format!("redis://{}", redis.url.trim_start_matches("http://"));

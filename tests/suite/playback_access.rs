@@ -165,13 +165,21 @@ async fn the_owner_edits_and_deletes_and_deletion_removes_every_object() {
         .http
         .patch(app.url(&format!("/api/v1/videos/{video}")))
         .bearer_auth(&owner.token)
-        .json(&json!({ "title": "  New title ", "visibility": "private" }))
+        .json(
+            &json!({ "title": "  New title ", "description": "Shot at dawn\nfrom the pier ", "visibility": "private" }),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(edited.status(), 200);
     let edited: Value = edited.json().await.unwrap();
     assert_eq!((edited["title"].as_str(), edited["visibility"].as_str()), (Some("New title"), Some("private")));
+    let shown = app.get_json(&format!("/api/v1/videos/{video}"), &owner.token).await;
+    assert_eq!(
+        (shown["title"].as_str(), shown["description"].as_str()),
+        (Some("New title"), Some("Shot at dawn\nfrom the pier")),
+        "the edit is kept, trimmed"
+    );
     assert!(edited["master_url"].is_null(), "a private video has no direct URL");
     let (status, _) = raw_get(&app, &format!("/hls/{video}/master.m3u8")).await;
     assert_eq!(status, 403, "now private: no token, no playlist");
