@@ -5,7 +5,10 @@
 //! Audio is encoded once per audio rendition (`audio/`, and `audio_low/` for the low
 //! rungs: `crate::audio`), each an HLS audio group its rungs play with, rather than once
 //! more inside each rung's segments; a source with several audio tracks has each of
-//! them in every group.
+//! them in every group. The sound has an ffmpeg run of its own ([`audio_args`]) beside
+//! the picture's: in one run, ffmpeg's HLS muxer would cut the picture's first segments
+//! only once the sound had its own, held back by `loudnorm`'s 3 s look-ahead, and the
+//! video would become playable that much later.
 
 use std::path::{Path, PathBuf};
 
@@ -38,8 +41,19 @@ pub fn threads_per_encoder() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
-/// The AAC encoder's priming: 1024 samples at the audio renditions' 48 kHz.
-const AAC_PRIMING_S: f64 = 1024.0 / 48_000.0;
+/// Where every run's output timeline starts: two frames after the source's zero.
+///
+/// A muxer shifts a run whose first timestamp would be negative to start at zero, by as
+/// much as that run needs: x264 starts its decode timestamps up to two frames before
+/// zero (its B-frame pyramid's delay), the AAC encoder its first packet 1024 samples
+/// (21 ms) before. Runs shifted by their own amounts would not line up: the sound's run
+/// would play up to 45 ms ahead of the picture's, and a chunk's picture would jump at its
+/// boundary. Two frames (at least 33 ms, the rate being at most 60 fps) is as much as
+/// either needs, so no run is shifted and each frame and sample keeps its source time
+/// plus this, in every run: one decoding the whole picture, a chunk, the sound.
+fn timeline_offset(frame_rate: f64) -> String {
+    format!("{:.6}", 2.0 / frame_rate)
+}
 /// The true peak `loudnorm` aims under: 1 dB below the -1 dBTP allowed, as AAC
 /// encoding lifts peaks a little.
 const TRUE_PEAK_DBTP: f64 = -2.0;
@@ -78,10 +92,10 @@ pub struct FrameRange {
 const SEEK_MARGIN_S: f64 = 1.0;
 
 /// Arguments writing each rung's playlist and segments under `out/{rung}/` (names from
-/// `streambox_storage::layout`), the same for each audio rendition the rungs play when
-/// the source has sound and the whole source is encoded, and each still. With a `range`, only that chunk's
-/// picture is encoded (its audio is encoded once for the whole source: [`audio_args`]).
-/// An HDR source is tone-mapped (`tone_map`) before anything else sees its picture.
+/// `streambox_storage::layout`) and each still: the picture alone, its sound being
+/// encoded once for the whole source by [`audio_args`]. With a `range`, only that
+/// chunk's picture is encoded. An HDR source is tone-mapped (`tone_map`) before anything
+/// else sees its picture.
 #[allow(clippy::too_many_arguments)]
 pub fn ladder_args(
     input: &Input,
@@ -146,27 +160,12 @@ pub fn ladder_args(
             rung.level.name(),
         ]);
     }
-    let tracks: &[AudioTrack] = if range.is_none() { &source.audio_tracks } else { &[] };
-    let audio_outputs = audio::outputs(rungs, tracks.len());
-    if !tracks.is_empty() {
-        args.extend(audio_codec_args(tracks, &audio_outputs, settings.loudness));
-    }
     let gop = gop_frames(source.frame_rate_value, settings.gop_seconds);
-    let group = |rung: &Rung| match tracks.is_empty() {
-        false => format!(",agroup:{}", audio::of(rung).name),
-        true => String::new(),
-    };
-    let mut stream_map: Vec<String> =
-        rungs.iter().enumerate().map(|(i, rung)| format!("v:{i}{},name:{}", group(rung), rung.name)).collect();
-    stream_map.extend(audio_stream_map(&audio_outputs));
+    let stream_map: Vec<String> =
+        rungs.iter().enumerate().map(|(i, rung)| format!("v:{i},name:{}", rung.name)).collect();
     let only = (stream_map.len() == 1).then_some(rungs[0].name.as_str());
     let stream_map = stream_map.join(" ");
-    if range.is_some() && !source.audio_tracks.is_empty() {
-        // One run that encodes the sound beside the picture shifts the picture by the
-        // AAC encoder's priming (its first packet starts that much before zero), and the
-        // chunks do the same, so their timestamps are that run's.
-        args.extend(["-output_ts_offset".into(), format!("{AAC_PRIMING_S:.6}")]);
-    }
+    args.extend(["-output_ts_offset".into(), timeline_offset(source.frame_rate_value)]);
     let first_segment = range.map_or(0, |r| r.first_segment).to_string();
     args.extend(
         [
@@ -261,21 +260,24 @@ fn audio_stream_map(outputs: &[audio::Output]) -> Vec<String> {
 }
 
 /// Arguments encoding only the source's audio tracks, for the whole source, into each
-/// audio rendition `rungs` play, exactly as the ladder run does beside its rungs (a
-/// chunked video's audio).
+/// audio rendition `rungs` play (under `out/{rendition}/`), beside the picture's run or
+/// runs ([`ladder_args`]).
 pub fn audio_args(
     input: &Input,
     out: &Path,
-    tracks: &[AudioTrack],
+    source: &SourceInfo,
     rungs: &[Rung],
     settings: &EncodeSettings,
 ) -> Vec<String> {
+    let tracks = &source.audio_tracks;
     let outputs = audio::outputs(rungs, tracks.len());
     let mut args: Vec<String> = vec!["-y".into()];
     args.extend(input.args());
     args.extend(audio_codec_args(tracks, &outputs, settings.loudness));
     args.extend(
         [
+            "-output_ts_offset",
+            &timeline_offset(source.frame_rate_value),
             "-f",
             "hls",
             "-hls_time",
@@ -310,9 +312,27 @@ mod tests {
         AudioTrack { stream, language: None, name: format!("Track {stream}"), low_name: format!("Track {stream}") }
     }
 
+    /// A 25 fps 720p source with these audio tracks.
+    fn source(audio_tracks: Vec<AudioTrack>) -> SourceInfo {
+        SourceInfo {
+            duration_s: 8.0,
+            display_width: 1280,
+            display_height: 720,
+            frame_rate: "25/1".into(),
+            frame_rate_value: 25.0,
+            native_frame_rate: 25.0,
+            audio_tracks,
+            subtitle_tracks: Vec::new(),
+            video_codec: "h264".into(),
+            audio_codec: Some("aac".into()),
+            bitrate: None,
+            hdr: None,
+        }
+    }
+
     #[test]
     fn every_audio_track_is_encoded_in_every_group_and_normalised_on_its_own() {
-        let tracks = [track(2), track(1)];
+        let source = source(vec![track(2), track(1)]);
         let rungs = plan_for_test();
         let settings = EncodeSettings {
             preset: "veryfast",
@@ -323,7 +343,7 @@ mod tests {
             segment_format: SegmentFormat::Ts,
         };
         let input = Input::new(Path::new("/w/source"), Container::Matroska);
-        let args = audio_args(&input, Path::new("/w/out"), &tracks, &rungs, &settings);
+        let args = audio_args(&input, Path::new("/w/out"), &source, &rungs, &settings);
         let maps: Vec<&str> = args.windows(2).filter(|w| w[0] == "-map").map(|w| w[1].as_str()).collect();
         assert_eq!(maps, ["0:2", "0:1", "0:2", "0:1"], "the default track first, in both groups");
         let map = &args[args.iter().position(|a| a == "-var_stream_map").unwrap() + 1];
@@ -334,6 +354,7 @@ mod tests {
         );
         assert_eq!(args.iter().filter(|a| a.starts_with("loudnorm")).count(), 4, "{args:?}");
         assert!(args.windows(2).any(|w| w == ["-b:a:3", "48k"]), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["-output_ts_offset", "0.080000"]), "the picture's timeline: {args:?}");
     }
 
     /// A 720p and a low (80 kbit/s) rung.
@@ -351,20 +372,7 @@ mod tests {
 
     #[test]
     fn one_decode_feeds_every_rung() {
-        let source = SourceInfo {
-            duration_s: 8.0,
-            display_width: 1280,
-            display_height: 720,
-            frame_rate: "25/1".into(),
-            frame_rate_value: 25.0,
-            native_frame_rate: 25.0,
-            audio_tracks: vec![track(1)],
-            subtitle_tracks: Vec::new(),
-            video_codec: "h264".into(),
-            audio_codec: Some("aac".into()),
-            bitrate: None,
-            hdr: None,
-        };
+        let source = source(vec![track(1)]);
         let rungs = plan(&source, &[(1080, 5000), (720, 2800), (480, 1400), (240, 80)]);
         let settings = EncodeSettings {
             preset: "veryfast",
@@ -403,15 +411,10 @@ mod tests {
         let gop = &args[args.iter().position(|a| a == "-g").unwrap() + 1];
         assert_eq!(gop, "50");
         let map = &args[args.iter().position(|a| a == "-var_stream_map").unwrap() + 1];
-        assert_eq!(
-            map,
-            "v:0,agroup:audio,name:720p v:1,agroup:audio,name:480p v:2,agroup:audio_low,name:240p \
-             a:0,agroup:audio,name:audio a:1,agroup:audio_low,name:audio_low"
-        );
-        assert_eq!(args.iter().filter(|a| *a == "0:1").count(), 2, "audio is encoded once per rendition: {args:?}");
-        assert!(args.windows(2).any(|w| w == ["-b:a:1", "48k"]), "the low rung's audio is 48 kbit/s: {args:?}");
-        let loudnorm = "loudnorm=I=-16:TP=-2:LRA=11,aresample=48000";
-        assert!(args.windows(2).any(|w| w == ["-filter:a:1", loudnorm]), "both renditions normalised: {args:?}");
+        assert_eq!(map, "v:0,name:720p v:1,name:480p v:2,name:240p");
+        assert!(!args.iter().any(|a| a == "0:1" || a.starts_with("-c:a")), "the sound has a run of its own: {args:?}");
+        let offset = &args[args.iter().position(|a| a == "-output_ts_offset").unwrap() + 1];
+        assert_eq!(offset, "0.080000", "two frames: no muxer shifts the run");
         assert!(args.windows(2).any(|w| w[0] == "-level:v:0" && w[1] == "3.1"), "{args:?}");
         assert!(args.windows(2).any(|w| w == ["-hls_segment_filename", "/w/out/%v/seg_%03d.ts"]), "{args:?}");
         assert!(!args.iter().any(|a| a == "-hls_segment_type"), "MPEG-TS is ffmpeg's default: {args:?}");
@@ -434,5 +437,71 @@ mod tests {
         );
         let one = segment_args(SegmentFormat::Fmp4, out, Some("240p"));
         assert_eq!(one[3], "init_240p.mp4", "ffmpeg fills in %v only for several renditions");
+    }
+
+    /// The earliest presentation time in an MPEG-TS segment, in seconds.
+    fn first_pts(segment: &Path) -> f64 {
+        let probed = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+            .arg(segment)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(probed.stdout).unwrap();
+        text.lines().filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok()).fold(f64::MAX, f64::min)
+    }
+
+    /// With B-frames (the default preset), x264 starts two frames before zero, and a muxer
+    /// left to shift each run by what it needs would put the sound 45 ms ahead of the
+    /// picture and make a chunk's picture jump at its boundary. Every run keeps one timeline.
+    #[tokio::test]
+    async fn the_picture_its_chunks_and_the_sound_share_one_timeline_whatever_the_encoders_delay() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("clip.mp4");
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "8"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"])
+            .arg(&clip)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let input = Input::open(&clip).await.unwrap();
+        let source = crate::probe::probe(&input).await.unwrap();
+        let rungs = plan(&source, &[(240, 400)]);
+        let settings = EncodeSettings {
+            preset: "veryfast",
+            segment_seconds: 2,
+            gop_seconds: 2,
+            encoder_threads: 2,
+            loudness: None,
+            segment_format: SegmentFormat::Ts,
+        };
+        let (whole, chunked) = (dir.path().join("whole"), dir.path().join("chunked"));
+        let chunk = |first_frame, end_frame, first_segment| {
+            let range = FrameRange { first_frame, end_frame, first_segment };
+            ladder_args(&input, &chunked, &source, &rungs, &[], None, &settings, Some(range))
+        };
+        let limits = crate::ffmpeg::Limits {
+            stall: std::time::Duration::from_secs(120),
+            wall_clock: std::time::Duration::from_secs(600),
+        };
+        for args in [
+            ladder_args(&input, &whole, &source, &rungs, &[], None, &settings, None),
+            audio_args(&input, &whole, &source, &rungs, &settings),
+            chunk(0, Some(120), 0),
+            chunk(120, None, 2),
+        ] {
+            crate::ffmpeg::run(args, limits, |_| {}).await.unwrap();
+        }
+
+        let picture = |dir: &Path, n: u32| first_pts(&dir.join("240p").join(format!("seg_{n:03}.ts")));
+        for n in 0..4 {
+            let (one, chunks) = (picture(&whole, n), picture(&chunked, n));
+            assert!((one - chunks).abs() < 1e-4, "segment {n}: {chunks} s in chunks, {one} s in one run");
+        }
+        // The first sample follows the AAC encoder's 1024 samples of priming.
+        let sound = first_pts(&whole.join("audio/seg_000.ts")) + 1024.0 / 48_000.0;
+        let first_frame = picture(&whole, 0);
+        assert!((sound - first_frame).abs() < 1e-3, "the sound starts at {sound} s, the picture at {first_frame} s");
     }
 }

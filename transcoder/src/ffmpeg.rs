@@ -12,6 +12,7 @@ use tokio::time::Instant;
 /// Lines of ffmpeg's log kept for a failure report.
 const TAIL_LINES: usize = 12;
 
+#[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// No progress report for this long: ffmpeg is considered stuck.
     pub stall: Duration,

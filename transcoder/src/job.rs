@@ -268,10 +268,11 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
         segment_format: if key.is_some() { SegmentFormat::Ts } else { config.segment_format },
     };
     let (top, duration) = (&rungs[0], source.duration_s);
-    let args = outputs.command(&input, &source, &rungs, &settings);
-    let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
+    let picture = outputs.command(&input, &source, &rungs, &settings);
     let has_audio = !source.audio_tracks.is_empty();
-    let sound = if has_audio { Sound::InThisRun } else { Sound::None };
+    let sound_run = has_audio.then(|| encode::audio_args(&input, &outputs.hls, &source, &rungs, &settings));
+    let limits = Limits { stall: config.stall_timeout, wall_clock: wall_clock_cap(source.duration_s) };
+    let sound = if has_audio { Sound::Beside } else { Sound::None };
     let (fps, tracks) = (source.frame_rate_value, &source.audio_tracks);
     let mut live =
         LivePublisher::resume(&state.db, &state.storage, id, &outputs.hls, &rungs, fps, sound, tracks, key.as_ref())
@@ -280,13 +281,21 @@ async fn transcode(state: &App, video: &Video, progress: &SharedProgress) -> Res
     let prepared = clock.elapsed();
     let finished = CancellationToken::new();
     let encoding = async {
-        let outcome = ffmpeg::run(args, limits, |position| {
+        // The picture's run measures progress; the sound's, far quicker, ends early. The
+        // first to fail stops the other.
+        let picture = ffmpeg::run(picture, limits, |position| {
             let done = (position.seconds / duration).clamp(0.0, 1.0);
             let elapsed = started.elapsed().as_secs_f64();
             let eta_s = (done > 0.01).then(|| (elapsed * (1.0 - done) / done) as f32);
             *progress.lock().expect("progress lock") = Progress { percent: (done * 100.0) as f32, eta_s };
-        })
-        .await;
+        });
+        let sound = async {
+            match sound_run {
+                Some(args) => ffmpeg::run(args, limits, |_| {}).await,
+                None => Ok(()),
+            }
+        };
+        let outcome = tokio::try_join!(picture, sound).map(|_| ());
         finished.cancel();
         outcome
     };
@@ -390,8 +399,8 @@ impl Outputs {
         Ok(Self { hls, poster: workdir.join(layout::POSTER), tiles, tone_map })
     }
 
-    /// The one ffmpeg run of a job: every rung, and the poster and storyboard tiles
-    /// from the same decoded frames.
+    /// The picture's ffmpeg run: every rung, and the poster and storyboard tiles from
+    /// the same decoded frames (the sound runs beside it: [`encode::audio_args`]).
     fn command(
         &self,
         input: &probe::Input,

@@ -40,8 +40,9 @@ use crate::tracks::AudioTrack;
 pub enum Sound {
     /// The video is silent.
     None,
-    /// This run encodes it: its renditions are published like the rungs.
-    InThisRun,
+    /// A run beside this one encodes it into the same folder: its renditions are
+    /// published like the rungs.
+    Beside,
     /// Another part encodes it (a chunked video): the master waits until its playlists
     /// are in storage.
     Elsewhere,
@@ -89,7 +90,7 @@ impl<'a> LivePublisher<'a> {
     ) -> anyhow::Result<Self> {
         let tracks: &[AudioTrack] = if sound == Sound::None { &[] } else { tracks };
         let mut renditions: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
-        if sound == Sound::InThisRun {
+        if sound == Sound::Beside {
             renditions.extend(audio::outputs(rungs, tracks.len()).into_iter().map(|a| a.folder));
         }
         let mut publisher = Self {

@@ -305,7 +305,7 @@ async fn encode_audio(
     }
     let out = work.join("hls");
     tokio::fs::create_dir_all(&out).await.map_err(anyhow::Error::from)?;
-    let args = encode::audio_args(input, &out, tracks, rungs, &settings(state));
+    let args = encode::audio_args(input, &out, source, rungs, &settings(state));
     let limits =
         Limits { stall: state.config.transcode.stall_timeout, wall_clock: job::wall_clock_cap(chunk.duration_s) };
     ffmpeg::run(args, limits, reporter(progress, Measure::Seconds(chunk.duration_s))).await.map_err(job::classify)?;
