@@ -372,12 +372,12 @@ pub async fn update_metadata(db: &PgPool, id: VideoId, change: &MetadataChange) 
 }
 
 /// any -> deleted: from now on the video is neither shown, served nor transcoded.
-pub async fn mark_deleted(db: &PgPool, id: VideoId) -> sqlx::Result<bool> {
-    let updated = sqlx::query("UPDATE videos SET status = 'deleted', error = NULL, updated_at = now() WHERE id = $1")
+pub async fn mark_deleted(db: &PgPool, id: VideoId) -> sqlx::Result<()> {
+    sqlx::query("UPDATE videos SET status = 'deleted', error = NULL, updated_at = now() WHERE id = $1")
         .bind(id)
         .execute(db)
         .await?;
-    Ok(updated.rows_affected() == 1)
+    Ok(())
 }
 
 /// queued -> processing. A video already `processing` is taken again (its previous
@@ -438,8 +438,8 @@ pub async fn mark_playable<'e>(db: impl PgExecutor<'e>, id: VideoId) -> sqlx::Re
 }
 
 /// queued|processing -> failed with a reason a person can read.
-pub async fn mark_failed<'e>(db: impl PgExecutor<'e>, id: VideoId, reason: &str) -> sqlx::Result<bool> {
-    let updated = sqlx::query(
+pub async fn mark_failed<'e>(db: impl PgExecutor<'e>, id: VideoId, reason: &str) -> sqlx::Result<()> {
+    sqlx::query(
         "UPDATE videos SET status = 'failed', error = $2, playable = false, updated_at = now()
          WHERE id = $1 AND status IN ('queued', 'processing')",
     )
@@ -447,7 +447,7 @@ pub async fn mark_failed<'e>(db: impl PgExecutor<'e>, id: VideoId, reason: &str)
     .bind(reason)
     .execute(db)
     .await?;
-    Ok(updated.rows_affected() == 1)
+    Ok(())
 }
 
 /// processing -> queued: the attempt failed transiently and the job will run again.

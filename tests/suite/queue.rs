@@ -45,11 +45,21 @@ async fn storage_outage_is_retried_with_backoff_then_ready() {
     // Storage goes away before any worker fetches the source.
     proxy.set_up(false);
     let _worker = WorkerProcess::spawn(&app, &[("S3_ENDPOINT", &proxy.url), ("STREAMBOX_RETRY_BASE_SECS", "1")]);
-    eventually(DEADLINE, "a failed attempt", || async {
-        let (state, _, errors) = job_of(&app, &id).await;
-        (state == "retrying" && !errors.as_array().unwrap().is_empty()).then_some(())
+    // The job and its video change together: read as one snapshot, a job waiting for its
+    // next attempt has a video that waits as queued, not one still shown as processing.
+    let waiting: String = eventually(DEADLINE, "a failed attempt", || async {
+        let (state, status): (String, String) = sqlx::query_as(
+            "SELECT j.state::text, v.status::text FROM transcode_jobs j JOIN videos v ON v.id = j.video_id
+             WHERE j.video_id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+        (state == "retrying").then_some(status)
     })
     .await;
+    assert_eq!(waiting, "queued", "the video of a job waiting to retry");
     proxy.set_up(true);
 
     let video = app.wait_for_status(&token, &id, &["ready", "failed"], DEADLINE).await;
