@@ -91,22 +91,29 @@ async fn main() -> anyhow::Result<()> {
         Command::Transcoder => Mode::Transcoder,
         Command::Streamer => Mode::Streamer,
     };
+    let signalled = shutdown_signals()?;
     let shutdown = CancellationToken::new();
     let running = server::start(config, mode, shutdown.clone()).await?;
     println!("StreamBox ({mode:?}) is running at http://{}/", running.addr);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signalled.await;
         tracing::info!("shutting down: no new work is taken, in-flight work finishes");
         shutdown.cancel();
     });
     running.wait().await
 }
 
-async fn wait_for_signal() {
+/// SIGTERM or SIGINT, handled from before anything starts: a signal that arrives while the
+/// services start (a worker may already run a job) is a clean shutdown, never the default
+/// death it was while the handler waited for its task to be first polled.
+fn shutdown_signals() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }
