@@ -141,7 +141,10 @@ async fn generated_requests_get_only_documented_answers() {
     let ran = tokio::process::Command::new("st")
         .args(["run", &app.url("/api/v1/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {}", admin.token)])
-        .args(["--checks", CHECKS, "--max-examples", "20", "--max-time", "90", "--workers", "2"])
+        // One worker: with two, CPython 3.11.7 (this machine's) can fail parsing in two threads
+        // at once ("AST constructor recursion depth mismatch", raised inside Hypothesis), which
+        // failed a clean-clone CI run with every generated request passing.
+        .args(["--checks", CHECKS, "--max-examples", "20", "--max-time", "90", "--workers", "1"])
         .args(["--request-timeout", "20", "--seed", "1", "--no-color"])
         .args(["--exclude-path", "/api/v1/uploads", "--exclude-path-regex", "^/api/v1/uploads/tus"])
         .args(["--exclude-path", "/api/v1/auth/logout"])
